@@ -1,0 +1,5 @@
+import sys
+
+from smotext.cli import main
+
+sys.exit(main())

@@ -1,0 +1,243 @@
+"""The `smotext` command: one sub-command per stage. Exit codes: 0 done, 2 bad input or error."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+from synth.errors import SmotextError
+
+EXIT_OK, EXIT_ERROR = 0, 2
+
+
+def _quiet_libraries() -> None:
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    import transformers
+
+    transformers.logging.set_verbosity_error()
+    transformers.logging.disable_progress_bar()  # ours are enough; theirs would show on every cached load
+
+
+def _versions() -> dict:
+    from importlib.metadata import PackageNotFoundError, version
+
+    out = {"python": sys.version.split()[0]}
+    for pkg in ("smotext", "torch", "transformers", "sentence-transformers", "numpy", "scikit-learn"):
+        try:
+            out[pkg] = version(pkg)
+        except PackageNotFoundError:
+            out[pkg] = None
+    return out
+
+
+# ---------------------------------------------------------------- generate
+
+def _strategy(args):
+    chosen = [x for x in (args.n is not None, args.strategy is not None, args.counts is not None) if x]
+    if len(chosen) > 1:
+        raise SmotextError("give only one of --n, --strategy and --counts")
+    if args.n is not None:
+        return args.n
+    if args.counts is not None:
+        try:
+            counts = json.loads(args.counts)
+        except json.JSONDecodeError as e:
+            raise SmotextError(f"--counts must be a JSON object like '{{\"urgent\": 50}}': {e}") from None
+        if not isinstance(counts, dict):
+            raise SmotextError("--counts must be a JSON object of class -> count")
+        return counts
+    return args.strategy or "auto"
+
+
+def cmd_generate(args) -> int:
+    from synth.corpus import format_of, read_corpus, write_json, write_table
+    from synth.filters import DEFAULT_ORDER
+    from synth.smotext import SMOTExT
+
+    out = Path(args.out)
+    format_of(out, args.format)  # fail on a bad extension before any model loads
+    provenance = Path(args.provenance) if args.provenance else out.parent / f"{out.stem}.provenance.jsonl"
+    manifest = Path(args.manifest) if args.manifest else out.parent / f"{out.stem}.manifest.json"
+    if len({out.resolve(), provenance.resolve(), manifest.resolve()}) < 3:
+        raise SmotextError("--out, --provenance and --manifest must be three different files")
+    corpus = read_corpus(args.corpus, args.text_col, args.label_col, require_label=args.label_col_given)
+    enabled = [f for f in (args.filters.split(",") if args.filters else DEFAULT_ORDER) if f and f not in args.no_filter]
+    params = {
+        "fidelity": {"min_cosine": args.min_fidelity},
+        "privacy": {"max_cosine": args.max_real_cosine, "ngram": args.ngram},
+        "dedupe": {"max_cosine": args.dedupe_cosine},
+        "label": {"min_probability": args.min_label_probability},
+    }
+    sampler = SMOTExT(
+        sampling_strategy=_strategy(args), k_neighbors=args.k_neighbors, kind=args.kind, n_parents=args.n_parents,
+        lambda_range=tuple(args.lambda_range), lambda_distribution=args.lambda_distribution, beta=args.beta,
+        dirichlet_alpha=args.dirichlet_alpha, random_state=args.seed, encoder=args.encoder, lm=args.lm,
+        bridge=args.bridge, filters=enabled, filter_params={k: v for k, v in params.items() if k in enabled},
+        num_candidates=args.num_candidates, max_new_tokens=args.max_new_tokens, batch_size=args.batch_size,
+        max_rounds=args.max_rounds, progress=not args.quiet,
+    )
+    t0 = time.perf_counter()
+    sampler.fit_resample(corpus.texts, corpus.labels if corpus.labelled else None)
+    report = sampler.report_
+    synthetic = sampler.synthetic_ if corpus.labelled else sampler.synthetic_[["text"]]
+    write_table(synthetic, out, args.format)
+    write_table(sampler.provenance_, provenance, "jsonl")
+    card = sampler.decoder_.card
+    write_json(
+        {
+            "smotext": "generate",
+            "seed": args.seed,
+            "parameters": {k: v for k, v in sampler.__dict__.items() if not k.endswith("_") and k not in ("encoder", "lm", "bridge")},
+            "corpus": {"path": corpus.source, "sha256": corpus.sha256, "texts": len(corpus), "labelled": corpus.labelled,
+                       "per_class": {c: corpus.labels.count(c) for c in sorted(set(corpus.labels))}},
+            "models": {
+                "encoder": {"name": sampler.encoder_.name, "path": str(sampler.encoder_.path), "sha256": sampler.encoder_.fingerprint},
+                "lm": {"name": sampler.lm_.name, "path": sampler.lm_.path, "sha256": sampler.lm_.fingerprint},
+                "bridge": {"path": sampler.bridge_path_, "sha256": sampler.bridge_sha256_, "steps": card.training.get("steps"),
+                           "n_tokens": card.config.n_tokens, "dp": card.training.get("dp", {"used": False})},
+            },
+            "requested": report.requested, "made": report.made, "shortfall": report.shortfall,
+            "rounds": report.rounds, "candidates_decoded": report.candidates_decoded,
+            "filters": report.filters, "vectors_lost_by_filter": report.dropped_by,
+            "outputs": {"synthetic": str(out), "provenance": str(provenance)},
+            "seconds": {**{k: round(v, 2) for k, v in report.seconds.items()}, "total": round(time.perf_counter() - t0, 2)},
+            "versions": _versions(),
+        },
+        manifest,
+    )
+    made = sum(report.made.values())
+    print(f"wrote {made} synthetic texts to {out} (provenance: {provenance}, manifest: {manifest})")
+    if msg := report.shortfall_message():
+        print(f"smotext: warning: {msg}", file=sys.stderr)
+    return EXIT_OK
+
+
+# ---------------------------------------------------------------- fit-decoder
+
+def cmd_fit_decoder(args) -> int:
+    from synth.corpus import read_corpus
+    from synth.encoder import Encoder
+    from synth.models import load_lm
+    from synth.train import BridgeTrainer, TrainConfig
+
+    cfg = TrainConfig(
+        steps=args.steps, batch_size=args.batch_size, lr=args.lr, warmup_steps=args.warmup_steps, n_tokens=args.soft_tokens,
+        hidden=args.hidden, max_target_tokens=args.max_target_tokens, noise_std=args.noise_std, seed=args.seed,
+        checkpoint_every=args.checkpoint_every,
+    )
+    cfg.check()
+    corpus = read_corpus(args.corpus, args.text_col, label_col=None)
+    encoder = Encoder(args.encoder)
+    lm = load_lm(args.lm)
+    print(f"embedding {len(corpus)} training texts", file=sys.stderr)
+    emb = encoder.embed(corpus.texts, progress=not args.quiet)
+    data = {"path": corpus.source, "sha256": corpus.sha256, "texts": len(corpus), "description": args.description}
+    trainer = BridgeTrainer(lm, encoder.name, encoder.fingerprint, emb, corpus.texts, cfg, data, instruction=args.instruction)
+    try:
+        card = trainer.train(args.out, progress=not args.quiet)
+    except KeyboardInterrupt:
+        print(f"smotext: interrupted at step {trainer.step}; checkpoint saved in {args.out}; "
+              "run the same command again to resume", file=sys.stderr)
+        return 130
+    print(f"bridge saved in {args.out} after {card.training['steps']} steps (final loss {card.training['final_loss']:.3f})")
+    return EXIT_OK
+
+
+# ---------------------------------------------------------------- parser
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message):  # one line and exit 2, like every other input error
+        self.exit(EXIT_ERROR, f"smotext: error: {message} (see {self.prog} --help)\n")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = _Parser(prog="smotext", description="Privacy-auditing synthetic text: generate with SMOTExT, audit, gate.")
+    sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    def corpus_args(sp, label=True):
+        sp.add_argument("corpus", help="CSV, JSONL or Parquet file with a text column (and a label column)")
+        sp.add_argument("--text-col", default="text", help="text column (default: text)")
+        if label:
+            sp.add_argument("--label-col", default=None,
+                            help="label column (default: 'label' if present; without one all texts form one class)")
+
+    def model_args(sp):
+        sp.add_argument("--encoder", default=None, help="sentence-transformers model folder (default: all-MiniLM-L6-v2)")
+        sp.add_argument("--lm", default=None, help="HF causal-LM folder or .gguf file (default: SmolLM2-135M-Instruct)")
+        sp.add_argument("--quiet", action="store_true", help="no progress bars")
+
+    g = sub.add_parser("generate", help="write synthetic texts from a labelled corpus")
+    corpus_args(g)
+    g.add_argument("--out", required=True, help="synthetic dataset to write (.csv, .jsonl or .parquet)")
+    g.add_argument("--format", choices=("csv", "jsonl", "parquet"), help="output format (default: from --out's extension)")
+    g.add_argument("--provenance", help="private provenance file (default: OUT-stem.provenance.jsonl); never release it")
+    g.add_argument("--manifest", help="run manifest (default: OUT-stem.manifest.json)")
+    g.add_argument("--n", type=int, help="total synthetic texts, split in proportion to the class sizes")
+    g.add_argument("--strategy", choices=("auto", "minority", "all", "not majority"),
+                   help="auto: balance classes up to the majority (default); minority; all: one per real text")
+    g.add_argument("--counts", help="JSON object of per-class counts, e.g. '{\"urgent\": 50}'")
+    g.add_argument("--k-neighbors", type=int, default=5)
+    g.add_argument("--kind", choices=("regular", "borderline", "adasyn"), default="regular")
+    g.add_argument("--n-parents", type=int, default=2, help="2 = pairwise λ mixing; more = Dirichlet mixing")
+    g.add_argument("--lambda-range", type=float, nargs=2, default=(0.2, 0.8), metavar=("LOW", "HIGH"))
+    g.add_argument("--lambda-distribution", choices=("uniform", "beta"), default="uniform")
+    g.add_argument("--beta", type=float, default=2.0, help="Beta(a, a) shape for --lambda-distribution beta")
+    g.add_argument("--dirichlet-alpha", type=float, default=1.0)
+    g.add_argument("--seed", type=int, default=0)
+    g.add_argument("--bridge", default=None, help="bridge folder from fit-decoder (default: the shipped bridge)")
+    g.add_argument("--filters", default=None, help="comma-separated filters to run (default: degenerate,fidelity,label,privacy,dedupe)")
+    g.add_argument("--no-filter", action="append", default=[], metavar="NAME", help="switch one filter off (repeatable)")
+    g.add_argument("--min-fidelity", type=float, default=0.3, help="fidelity: least cosine of output to its target vector")
+    g.add_argument("--min-label-probability", type=float, default=0.0, help="label: least probability of the intended class")
+    g.add_argument("--max-real-cosine", type=float, default=0.9, help="privacy: most cosine to any real record")
+    g.add_argument("--ngram", type=int, default=8, help="privacy: drop outputs sharing this many consecutive words with a real record")
+    g.add_argument("--dedupe-cosine", type=float, default=0.98, help="dedupe: most cosine between two outputs")
+    g.add_argument("--num-candidates", type=int, default=1, help="best-of-n: sample n per vector, keep the closest (1 = greedy)")
+    g.add_argument("--max-new-tokens", type=int, default=40)
+    g.add_argument("--batch-size", type=int, default=32)
+    g.add_argument("--max-rounds", type=int, default=5, help="rounds of drawing more when filters drop outputs")
+    model_args(g)
+    g.set_defaults(func=cmd_generate)
+
+    f = sub.add_parser("fit-decoder", help="train a bridge (autoencoding) on a corpus; resumes from its checkpoint")
+    corpus_args(f, label=False)
+    f.add_argument("--out", required=True, help="folder for bridge.safetensors, bridge.json and the checkpoint")
+    f.add_argument("--steps", type=int, default=1000)
+    f.add_argument("--batch-size", type=int, default=16)
+    f.add_argument("--lr", type=float, default=1e-3)
+    f.add_argument("--warmup-steps", type=int, default=50)
+    f.add_argument("--soft-tokens", type=int, default=8, help="K, soft tokens per vector")
+    f.add_argument("--hidden", type=int, default=1024, help="width of the bridge's hidden layer")
+    f.add_argument("--max-target-tokens", type=int, default=48)
+    f.add_argument("--noise-std", type=float, default=0.0, help="noise on input vectors during training")
+    f.add_argument("--instruction", default=None, help="prompt text before the soft tokens")
+    f.add_argument("--checkpoint-every", type=int, default=50)
+    f.add_argument("--seed", type=int, default=0)
+    f.add_argument("--description", default="", help="what the training texts are, for the model card")
+    model_args(f)
+    f.set_defaults(func=cmd_fit_decoder)
+    return p
+
+
+def main(argv=None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if hasattr(args, "label_col"):
+        args.label_col_given = args.label_col is not None
+        args.label_col = args.label_col or "label"
+    try:
+        _quiet_libraries()
+        return args.func(args)
+    except SmotextError as e:
+        print(f"smotext: error: {e}", file=sys.stderr)
+        return EXIT_ERROR
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,134 @@
+"""The xRAG-style modality bridge: an MLP from a sentence vector to K soft tokens of the LM.
+
+Saved as ``bridge.safetensors`` (weights only) beside ``bridge.json`` (its model card).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from synth.errors import SmotextError
+
+WEIGHTS_FILE = "bridge.safetensors"
+CARD_FILE = "bridge.json"
+DEFAULT_INSTRUCTION = "Repeat the hidden text:"
+
+
+@dataclass
+class BridgeConfig:
+    """Shape of a bridge and the models and prompt it was trained for."""
+
+    in_dim: int
+    out_dim: int
+    n_tokens: int = 8
+    hidden: int = 1024
+    out_scale: float = 0.1  # soft tokens come out at the LM embedding table's scale
+    instruction: str = DEFAULT_INSTRUCTION
+    encoder: str = ""
+    encoder_sha256: str = ""
+    lm: str = ""
+    lm_sha256: str = ""
+
+    def __post_init__(self):
+        for name in ("in_dim", "out_dim", "n_tokens", "hidden"):
+            v = getattr(self, name)
+            if not isinstance(v, int) or v < 1:
+                raise SmotextError(f"bridge config: {name} must be a positive int, got {v!r}")
+
+
+@dataclass
+class ModelCard:
+    """What a user needs to trust a bridge: its config, what it was trained on, and how."""
+
+    config: BridgeConfig
+    training: dict = field(default_factory=dict)
+
+    def to_json(self) -> dict:
+        return {"format": "smotext-bridge/1", "config": asdict(self.config), "training": self.training}
+
+    @classmethod
+    def from_json(cls, data: dict, source: str = "bridge.json") -> "ModelCard":
+        if not isinstance(data, dict) or data.get("format") != "smotext-bridge/1":
+            raise SmotextError(f"{source}: not a smotext bridge card (format 'smotext-bridge/1' expected)")
+        known = set(BridgeConfig.__dataclass_fields__)
+        cfg = data.get("config") or {}
+        unknown = sorted(set(cfg) - known)
+        if unknown:
+            raise SmotextError(f"{source}: unknown config key(s) {unknown}")
+        try:
+            config = BridgeConfig(**cfg)
+        except TypeError as e:
+            raise SmotextError(f"{source}: bad config: {e}") from None
+        return cls(config=config, training=dict(data.get("training") or {}))
+
+
+class Bridge(nn.Module):
+    """2-layer GELU MLP: (batch, in_dim) -> (batch, n_tokens, out_dim) soft-token embeddings."""
+
+    def __init__(self, config: BridgeConfig):
+        super().__init__()
+        self.config = config
+        self.net = nn.Sequential(
+            nn.Linear(config.in_dim, config.hidden),
+            nn.GELU(),
+            nn.Linear(config.hidden, config.n_tokens * config.out_dim),
+        )
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        out = self.net(z) * self.config.out_scale
+        return out.view(z.shape[0], self.config.n_tokens, self.config.out_dim)
+
+
+def init_bridge(config: BridgeConfig, seed: int) -> Bridge:
+    """A freshly initialised bridge; the same seed gives the same weights."""
+    gen_state = torch.random.get_rng_state()
+    torch.manual_seed(seed)
+    try:
+        return Bridge(config)
+    finally:
+        torch.random.set_rng_state(gen_state)
+
+
+def save_bridge(bridge: Bridge, card: ModelCard, folder: str | os.PathLike, dtype: torch.dtype = torch.float32) -> Path:
+    """Write weights (safetensors) and card (JSON) into ``folder``, each file atomically."""
+    from safetensors.torch import save_file
+
+    out = Path(folder)
+    out.mkdir(parents=True, exist_ok=True)
+    tensors = {k: v.detach().to("cpu", dtype).contiguous() for k, v in bridge.state_dict().items()}
+    tmp_w, tmp_c = out / f".{WEIGHTS_FILE}.part", out / f".{CARD_FILE}.part"
+    save_file(tensors, str(tmp_w), metadata={"format": "smotext-bridge/1"})
+    tmp_c.write_text(json.dumps(card.to_json(), indent=2) + "\n", encoding="utf-8")
+    os.replace(tmp_w, out / WEIGHTS_FILE)
+    os.replace(tmp_c, out / CARD_FILE)
+    return out
+
+
+def load_bridge(folder: str | os.PathLike, device: str | torch.device = "cpu") -> tuple[Bridge, ModelCard]:
+    """Load a bridge folder (safetensors + card); never unpickles anything."""
+    from safetensors.torch import load_file
+
+    p = Path(folder)
+    if p.is_file() and p.name in (WEIGHTS_FILE, CARD_FILE):
+        p = p.parent
+    card_path, weights_path = p / CARD_FILE, p / WEIGHTS_FILE
+    if not card_path.exists() or not weights_path.exists():
+        raise SmotextError(f"bridge {str(folder)!r}: expected {CARD_FILE} and {WEIGHTS_FILE} in that folder")
+    try:
+        data = json.loads(card_path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise SmotextError(f"{card_path}: not valid JSON: {e}") from None
+    card = ModelCard.from_json(data, str(card_path))
+    bridge = Bridge(card.config)
+    try:
+        state = load_file(str(weights_path))
+        bridge.load_state_dict({k: v.float() for k, v in state.items()})
+    except Exception as e:
+        raise SmotextError(f"{weights_path}: weights don't match the card: {type(e).__name__}: {e}") from None
+    return bridge.to(device).eval(), card

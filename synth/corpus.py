@@ -1,0 +1,175 @@
+"""Reading labelled text corpora (CSV, JSONL, Parquet) and writing datasets atomically."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+
+from synth.errors import SmotextError
+
+FORMATS = ("csv", "jsonl", "parquet")
+UNLABELLED = "_all_"  # the single class of a corpus read without labels
+
+
+@dataclass(frozen=True)
+class Corpus:
+    """Texts and their labels as read from a file; ``labelled`` is False for one-class corpora."""
+
+    texts: list[str]
+    labels: list[str]
+    labelled: bool
+    source: str
+    sha256: str
+
+    def __len__(self) -> int:
+        return len(self.texts)
+
+
+def format_of(path: str | os.PathLike, fmt: str | None = None) -> str:
+    """The table format named by ``fmt`` or by the file's extension."""
+    if fmt:
+        if fmt not in FORMATS:
+            raise SmotextError(f"unknown format {fmt!r}; use one of {', '.join(FORMATS)}")
+        return fmt
+    suffix = Path(path).suffix.lower().lstrip(".")
+    aliases = {"csv": "csv", "tsv": "csv", "jsonl": "jsonl", "ndjson": "jsonl", "json": "jsonl", "parquet": "parquet", "pq": "parquet"}
+    if suffix not in aliases:
+        raise SmotextError(f"{path}: can't tell the format from the extension {suffix!r}; use .csv, .jsonl or .parquet")
+    return aliases[suffix]
+
+
+def file_sha256(path: str | os.PathLike, chunk: int = 1 << 20) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        while block := f.read(chunk):
+            h.update(block)
+    return h.hexdigest()
+
+
+def _read_frame(path: Path, fmt: str) -> pd.DataFrame:
+    try:
+        if fmt == "csv":
+            sep = "\t" if path.suffix.lower() == ".tsv" else ","
+            # dtype=str and no NA parsing: a text "NA" or "123" is still text.
+            return pd.read_csv(path, sep=sep, dtype=str, keep_default_na=False, encoding="utf-8")
+        if fmt == "jsonl":
+            return pd.read_json(path, lines=True, dtype=False, encoding="utf-8")
+        return pd.read_parquet(path)
+    except UnicodeDecodeError as e:
+        raise SmotextError(f"{path}: not valid UTF-8 (byte {e.start}); re-save the file as UTF-8") from None
+    except pd.errors.EmptyDataError:
+        raise SmotextError(f"{path}: the file is empty") from None
+    except (ValueError, pd.errors.ParserError, OSError) as e:
+        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise SmotextError(f"{path}: can't read it as {fmt}: {first}") from None
+    except Exception as e:  # pyarrow raises its own types for a corrupt parquet file
+        raise SmotextError(f"{path}: can't read it as {fmt}: {type(e).__name__}: {e}") from None
+
+
+def read_corpus(
+    path: str | os.PathLike,
+    text_col: str = "text",
+    label_col: str | None = "label",
+    *,
+    require_label: bool = False,
+    fmt: str | None = None,
+) -> Corpus:
+    """Read a corpus; without a label column (or with ``label_col=None``) all texts form one class.
+
+    Raises SmotextError naming the problem: missing file or column, empty corpus,
+    non-text values, unreadable encoding.
+    """
+    p = Path(path)
+    if not p.exists():
+        raise SmotextError(f"{p}: no such file")
+    if not p.is_file():
+        raise SmotextError(f"{p}: not a file")
+    fmt = format_of(p, fmt)
+    frame = _read_frame(p, fmt)
+    if text_col not in frame.columns:
+        cols = ", ".join(map(str, frame.columns)) or "none"
+        raise SmotextError(f"{p}: no text column {text_col!r} (columns: {cols}); choose one with --text-col")
+    if len(frame) == 0:
+        raise SmotextError(f"{p}: the corpus has no rows")
+
+    texts = frame[text_col].tolist()
+    for i, t in enumerate(texts):
+        if not isinstance(t, str):
+            raise SmotextError(f"{p}: row {i + 1}: {text_col!r} holds a {type(t).__name__} ({t!r:.40}), not text")
+    blank = [i + 1 for i, t in enumerate(texts) if not t.strip()]
+    if blank:
+        raise SmotextError(f"{p}: {len(blank)} empty text(s) in {text_col!r}, first at row {blank[0]}; remove them")
+
+    if label_col is not None and label_col in frame.columns:
+        raw = frame[label_col].tolist()
+        bad = [i + 1 for i, v in enumerate(raw) if v is None or (isinstance(v, float) and v != v) or str(v).strip() == ""]
+        if bad:
+            raise SmotextError(f"{p}: {len(bad)} missing label(s) in {label_col!r}, first at row {bad[0]}")
+        if any(isinstance(v, (list, dict)) for v in raw):
+            raise SmotextError(f"{p}: labels in {label_col!r} must be single values, not lists or objects")
+        labels, labelled = [str(v) for v in raw], True
+    elif label_col is not None and require_label:
+        cols = ", ".join(map(str, frame.columns))
+        raise SmotextError(f"{p}: no label column {label_col!r} (columns: {cols}); choose one with --label-col")
+    else:
+        labels, labelled = [UNLABELLED] * len(texts), False
+    return Corpus(texts=texts, labels=labels, labelled=labelled, source=str(p), sha256=file_sha256(p))
+
+
+def _atomic_target(path: Path):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
+    os.close(fd)
+    return Path(tmp)
+
+
+def write_table(frame: pd.DataFrame, path: str | os.PathLike, fmt: str | None = None) -> Path:
+    """Write a table in CSV/JSONL/Parquet; the file appears whole or not at all."""
+    p = Path(path)
+    fmt = format_of(p, fmt)
+    tmp = _atomic_target(p)
+    try:
+        if fmt == "csv":
+            frame.to_csv(tmp, index=False, encoding="utf-8")
+        elif fmt == "jsonl":
+            with open(tmp, "w", encoding="utf-8") as f:
+                for rec in frame.to_dict(orient="records"):
+                    f.write(json.dumps(rec, ensure_ascii=False, default=_json_default) + "\n")
+        else:
+            frame.to_parquet(tmp, index=False)
+        os.replace(tmp, p)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return p
+
+
+def write_json(obj, path: str | os.PathLike) -> Path:
+    """Write JSON atomically (indented, UTF-8)."""
+    p = Path(path)
+    tmp = _atomic_target(p)
+    try:
+        tmp.write_text(json.dumps(obj, indent=2, ensure_ascii=False, default=_json_default) + "\n", encoding="utf-8")
+        os.replace(tmp, p)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return p
+
+
+def _json_default(o):
+    import numpy as np
+
+    if isinstance(o, np.integer):
+        return int(o)
+    if isinstance(o, np.floating):
+        return float(o)
+    if isinstance(o, np.ndarray):
+        return o.tolist()
+    if isinstance(o, Path):
+        return str(o)
+    raise TypeError(f"not JSON serialisable: {type(o).__name__}")

@@ -1,0 +1,265 @@
+"""Post-decoding filters, a registry by name. Each drops candidates and records a score for each.
+
+A filter sees a ``Candidates`` batch and the ``FilterContext`` (the real corpus and what has been
+accepted so far) and returns which candidates it keeps, plus per-candidate scores that go into the
+private provenance file.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from synth.errors import SmotextError
+
+_WORD = re.compile(r"\w+", re.UNICODE)
+
+
+def words(text: str) -> list[str]:
+    return _WORD.findall(text.lower())
+
+
+def normalise(text: str) -> str:
+    return " ".join(words(text))
+
+
+def max_cosine(a: np.ndarray, b: np.ndarray, block: int = 4096) -> tuple[np.ndarray, np.ndarray]:
+    """For each row of ``a``, the highest cosine to a row of ``b`` and its index (unit rows), in blocks of ``b``."""
+    best = np.full(len(a), -np.inf, dtype=np.float32)
+    arg = np.zeros(len(a), dtype=np.int64)
+    for start in range(0, len(b), block):
+        sims = a @ b[start : start + block].T
+        j = sims.argmax(axis=1)
+        s = sims[np.arange(len(a)), j]
+        better = s > best
+        best[better], arg[better] = s[better], start + j[better]
+    return best, arg
+
+
+@dataclass
+class Candidates:
+    """Decoded texts with what they were meant to be: target vector and intended class."""
+
+    texts: list[str]
+    labels: list[str]
+    targets: np.ndarray  # (n, d) unit vectors the texts were decoded from
+    embeddings: np.ndarray  # (n, d) the texts re-embedded
+
+
+@dataclass
+class FilterContext:
+    """The real corpus (embedded) and the synthetic texts accepted so far."""
+
+    real_texts: list[str]
+    real_labels: list[str]
+    real_embeddings: np.ndarray
+    accepted_keys: set = field(default_factory=set)
+    accepted_embeddings: list = field(default_factory=list)
+    _classifier: object = None
+    _real_ngrams: dict = field(default_factory=dict)
+
+    def classifier(self):
+        """Logistic regression on the real embeddings, fitted once."""
+        if self._classifier is None:
+            from sklearn.linear_model import LogisticRegression
+
+            self._classifier = LogisticRegression(max_iter=1000, C=10.0).fit(self.real_embeddings, self.real_labels)
+        return self._classifier
+
+    def real_ngrams(self, n: int) -> set:
+        if n not in self._real_ngrams:
+            self._real_ngrams[n] = {g for t in self.real_texts for g in ngrams(words(t), n)}
+        return self._real_ngrams[n]
+
+    def accept(self, texts: Sequence[str], embeddings: np.ndarray) -> None:
+        self.accepted_keys.update(normalise(t) for t in texts)
+        if len(texts):
+            self.accepted_embeddings.append(np.asarray(embeddings, dtype=np.float32))
+
+
+def ngrams(tokens: Sequence[str], n: int) -> Iterable[tuple]:
+    return (tuple(tokens[i : i + n]) for i in range(len(tokens) - n + 1))
+
+
+@dataclass
+class FilterResult:
+    keep: np.ndarray
+    scores: dict[str, np.ndarray]
+
+
+class Filter:
+    """Base class: subclasses set ``name``, ``description``, ``defaults`` and implement ``apply``."""
+
+    name: str = ""
+    description: str = ""
+    defaults: Mapping[str, object] = {}
+
+    def __init__(self, **params):
+        unknown = sorted(set(params) - set(self.defaults))
+        if unknown:
+            raise SmotextError(f"filter {self.name!r}: unknown parameter(s) {unknown}; it takes {sorted(self.defaults)}")
+        self.params = {**self.defaults, **params}
+
+    def apply(self, cand: Candidates, ctx: FilterContext) -> FilterResult:
+        raise NotImplementedError
+
+
+FILTERS: dict[str, type[Filter]] = {}
+
+
+def register(cls: type[Filter]) -> type[Filter]:
+    FILTERS[cls.name] = cls
+    return cls
+
+
+def create_filter(name: str, **params) -> Filter:
+    """A filter by registry name; an unknown name lists the valid ones."""
+    if name not in FILTERS:
+        raise SmotextError(f"unknown filter {name!r}; valid filters: {', '.join(FILTERS)}")
+    return FILTERS[name](**params)
+
+
+@register
+class DegenerateFilter(Filter):
+    name = "degenerate"
+    description = "drops empty, too short, looping or prompt-echoing outputs"
+    defaults = {"min_words": 3, "max_repeat_share": 0.4, "banned": ("hidden text",)}
+
+    def apply(self, cand, ctx):
+        keep = np.ones(len(cand.texts), dtype=bool)
+        share = np.zeros(len(cand.texts), dtype=np.float32)
+        for i, text in enumerate(cand.texts):
+            toks = words(text)
+            if len(toks) < self.params["min_words"]:
+                keep[i] = False
+                continue
+            top = Counter(toks).most_common(1)[0][1]
+            bigrams = list(ngrams(toks, 2))
+            top_bigram = Counter(bigrams).most_common(1)[0][1] if bigrams else 0
+            share[i] = max(top / len(toks) if len(toks) >= 8 else 0.0, 2 * top_bigram / max(1, len(toks)) if top_bigram > 1 else 0.0)
+            low = text.lower()
+            if share[i] > self.params["max_repeat_share"] or any(b in low for b in self.params["banned"]):
+                keep[i] = False
+        return FilterResult(keep, {"repeat_share": share})
+
+
+@register
+class FidelityFilter(Filter):
+    name = "fidelity"
+    description = "drops outputs whose re-embedding is far from the vector they were decoded from"
+    defaults = {"min_cosine": 0.3}
+
+    def apply(self, cand, ctx):
+        cos = np.einsum("nd,nd->n", cand.embeddings, cand.targets)
+        return FilterResult(cos >= self.params["min_cosine"], {"fidelity": cos})
+
+
+@register
+class LabelFilter(Filter):
+    name = "label"
+    description = "drops outputs a classifier trained on real embeddings assigns to another class"
+    defaults = {"min_probability": 0.0}
+
+    def apply(self, cand, ctx):
+        if len(set(ctx.real_labels)) < 2:  # one class: nothing to disagree with
+            return FilterResult(np.ones(len(cand.texts), dtype=bool), {"label_probability": np.ones(len(cand.texts))})
+        clf = ctx.classifier()
+        proba = clf.predict_proba(cand.embeddings)
+        classes = list(clf.classes_)
+        pred = np.asarray(classes, dtype=object)[proba.argmax(axis=1)]
+        p_int = proba[np.arange(len(cand.labels)), [classes.index(c) for c in cand.labels]]
+        keep = (pred == np.asarray(cand.labels, dtype=object)) & (p_int >= self.params["min_probability"])
+        return FilterResult(keep, {"label_probability": p_int})
+
+
+@register
+class PrivacyFilter(Filter):
+    name = "privacy"
+    description = "drops outputs too close to any real record: embedding cosine or a shared run of n words"
+    defaults = {"max_cosine": 0.9, "ngram": 8}
+
+    def apply(self, cand, ctx):
+        cos, nearest = max_cosine(cand.embeddings, ctx.real_embeddings)
+        n = int(self.params["ngram"])
+        real = ctx.real_ngrams(n)
+        shares = np.array([any(g in real for g in ngrams(words(t), n)) for t in cand.texts], dtype=bool)
+        keep = (cos <= self.params["max_cosine"]) & ~shares
+        return FilterResult(keep, {"max_real_cosine": cos, "nearest_real": nearest, "shares_real_ngram": shares})
+
+
+@register
+class DedupeFilter(Filter):
+    name = "dedupe"
+    description = "drops repeats of an accepted output (same words, or embedding cosine above a bound)"
+    defaults = {"max_cosine": 0.98}
+
+    def apply(self, cand, ctx):
+        keep = np.ones(len(cand.texts), dtype=bool)
+        seen = set(ctx.accepted_keys)
+        for i, t in enumerate(cand.texts):
+            key = normalise(t)
+            keep[i] = key not in seen
+            seen.add(key)
+        cos = np.full(len(cand.texts), -1.0, dtype=np.float32)
+        if ctx.accepted_embeddings:
+            cos, _ = max_cosine(cand.embeddings, np.concatenate(ctx.accepted_embeddings))
+        # Near-duplicates inside the batch: keep the first of each close group.
+        for i in range(1, len(cand.texts)):
+            earlier = cand.embeddings[:i][keep[:i]]
+            if len(earlier):
+                cos[i] = max(cos[i], float((earlier @ cand.embeddings[i]).max()))
+        keep &= cos <= self.params["max_cosine"]
+        return FilterResult(keep, {"max_synthetic_cosine": cos})
+
+
+DEFAULT_ORDER = ("degenerate", "fidelity", "label", "privacy", "dedupe")
+
+
+class FilterChain:
+    """Runs filters in order; a candidate is kept only if every filter keeps it. Counts in/out per filter."""
+
+    def __init__(self, filters: Sequence[Filter]):
+        self.filters = list(filters)
+        self.counts = {f.name: {"in": 0, "out": 0} for f in self.filters}
+
+    @classmethod
+    def build(cls, enabled: Sequence[str] = DEFAULT_ORDER, params: Mapping[str, Mapping] | None = None) -> "FilterChain":
+        params = dict(params or {})
+        unknown = sorted(set(params) - set(enabled))
+        bad = [p for p in unknown if p not in FILTERS]
+        if bad:
+            raise SmotextError(f"unknown filter(s) {bad}; valid filters: {', '.join(FILTERS)}")
+        order = [n for n in DEFAULT_ORDER if n in enabled] + [n for n in enabled if n not in DEFAULT_ORDER]
+        return cls([create_filter(n, **params.get(n, {})) for n in order])
+
+    def run(self, cand: Candidates, ctx: FilterContext) -> tuple[np.ndarray, dict[str, np.ndarray], list[str | None]]:
+        """(kept mask, scores, the name of the filter that dropped each candidate or None)."""
+        alive = np.ones(len(cand.texts), dtype=bool)
+        dropped_by: list[str | None] = [None] * len(cand.texts)
+        scores: dict[str, np.ndarray] = {}
+        for f in self.filters:
+            idx = np.flatnonzero(alive)
+            self.counts[f.name]["in"] += len(idx)
+            if not len(idx):
+                continue
+            sub = Candidates([cand.texts[i] for i in idx], [cand.labels[i] for i in idx], cand.targets[idx], cand.embeddings[idx])
+            res = f.apply(sub, ctx)
+            for key, vals in res.scores.items():
+                full = scores.setdefault(key, np.full(len(cand.texts), np.nan, dtype=np.float64))
+                full[idx] = vals
+            for i in idx[~res.keep]:
+                dropped_by[i] = f.name
+            alive[idx[~res.keep]] = False
+            self.counts[f.name]["out"] += int(res.keep.sum())
+        return alive, scores, dropped_by
+
+    def describe(self) -> list[dict]:
+        return [{"name": f.name, "description": f.description, "params": _plain(f.params), **self.counts[f.name]} for f in self.filters]
+
+
+def _plain(params: Mapping) -> dict:
+    return {k: list(v) if isinstance(v, tuple) else v for k, v in params.items()}

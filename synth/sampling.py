@@ -1,0 +1,198 @@
+"""SMOTE-style planning in embedding space: how many per class, which parents, which weights.
+
+Pure numpy on embeddings; no model is involved, so it is fast to test and reusable as the
+embedding-level SMOTE baseline.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from synth.errors import SmotextError
+
+STRATEGIES = ("auto", "not majority", "minority", "all")
+KINDS = ("regular", "borderline", "adasyn")
+LAMBDA_DISTRIBUTIONS = ("uniform", "beta")
+
+
+def resolve_counts(strategy, labels: Sequence[str]) -> dict[str, int]:
+    """Synthetic texts wanted per class.
+
+    - 'auto' / 'not majority': bring every class up to the majority's count (the majority gets none);
+    - 'minority': bring only the smallest class up to the majority's count;
+    - 'all': one synthetic text per real text in every class (a synthetic twin of the corpus);
+    - an int n: n in total, split in proportion to the real class sizes (largest remainder);
+    - a dict {label: count}: exactly those counts (labels must exist).
+    """
+    counts = Counter(labels)
+    classes = sorted(counts)
+    if isinstance(strategy, bool):
+        raise SmotextError("sampling_strategy can't be a bool")
+    if isinstance(strategy, (int, np.integer)):
+        n = int(strategy)
+        if n < 1:
+            raise SmotextError(f"the number of synthetic texts must be at least 1, got {n}")
+        total = sum(counts.values())
+        exact = {c: n * counts[c] / total for c in classes}
+        out = {c: int(np.floor(v)) for c, v in exact.items()}
+        # Largest remainder, ties broken by class name so the split is deterministic.
+        for c in sorted(classes, key=lambda c: (-(exact[c] - out[c]), c))[: n - sum(out.values())]:
+            out[c] += 1
+        return out
+    if isinstance(strategy, Mapping):
+        unknown = [str(k) for k in strategy if str(k) not in counts]
+        if unknown:
+            raise SmotextError(f"sampling_strategy names unknown class(es) {unknown}; the corpus has {classes}")
+        out = {c: 0 for c in classes}
+        for k, v in strategy.items():
+            if not isinstance(v, (int, np.integer)) or isinstance(v, bool) or v < 0:
+                raise SmotextError(f"sampling_strategy[{k!r}] must be a non-negative int, got {v!r}")
+            out[str(k)] = int(v)
+        if sum(out.values()) == 0:
+            raise SmotextError("sampling_strategy asks for no synthetic texts at all")
+        return out
+    if strategy not in STRATEGIES:
+        raise SmotextError(f"unknown sampling_strategy {strategy!r}; use one of {STRATEGIES}, an int, or a dict")
+    top = max(counts.values())
+    if strategy == "all":
+        return {c: counts[c] for c in classes}
+    if strategy == "minority":
+        smallest = min(classes, key=lambda c: (counts[c], c))
+        return {c: (top - counts[c] if c == smallest else 0) for c in classes}
+    out = {c: top - counts[c] for c in classes}
+    if sum(out.values()) == 0:
+        raise SmotextError(f"sampling_strategy {strategy!r}: the classes are already balanced; ask for a number (--n) or 'all'")
+    return out
+
+
+@dataclass
+class MixPlan:
+    """One row per synthetic text: its class, parents (row indices into the corpus) and weights."""
+
+    labels: list[str]
+    parents: np.ndarray  # (n, n_parents) int
+    weights: np.ndarray  # (n, n_parents) float, each row sums to 1
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    def mix(self, embeddings: np.ndarray) -> np.ndarray:
+        """The target vectors: weighted sums of the parents' embeddings, renormalised to unit length."""
+        z = np.einsum("np,npd->nd", self.weights, embeddings[self.parents])
+        norms = np.linalg.norm(z, axis=1, keepdims=True)
+        return (z / np.maximum(norms, 1e-12)).astype(np.float32)
+
+
+def _knn(vectors: np.ndarray, k: int, block: int = 2048) -> np.ndarray:
+    """Indices of each row's k nearest other rows by cosine (rows are unit vectors), in blocks."""
+    n = len(vectors)
+    out = np.empty((n, k), dtype=np.int64)
+    for start in range(0, n, block):
+        sims = vectors[start : start + block] @ vectors.T
+        rows = np.arange(sims.shape[0])
+        sims[rows, start + rows] = -np.inf  # never your own neighbour
+        part = np.argpartition(-sims, k - 1, axis=1)[:, :k]
+        order = np.argsort(-np.take_along_axis(sims, part, axis=1), axis=1, kind="stable")
+        out[start : start + block] = np.take_along_axis(part, order, axis=1)
+    return out
+
+
+def _seed_weights(kind: str, members: np.ndarray, embeddings: np.ndarray, labels: np.ndarray, m: int) -> np.ndarray:
+    """How likely each member of a class is to seed a synthetic text, by the SMOTE variant."""
+    uniform = np.full(len(members), 1.0 / len(members))
+    if kind == "regular" or len(np.unique(labels)) < 2:
+        return uniform
+    m = min(m, len(embeddings) - 1)
+    sims = embeddings[members] @ embeddings.T
+    sims[np.arange(len(members)), members] = -np.inf
+    nn = np.argpartition(-sims, m - 1, axis=1)[:, :m]
+    foreign = (labels[nn] != labels[members][:, None]).mean(axis=1)
+    if kind == "adasyn":
+        w = foreign
+    else:  # borderline-SMOTE-1: "danger" members have at least half, but not all, neighbours foreign
+        w = ((foreign >= 0.5) & (foreign < 1.0)).astype(float)
+    if w.sum() == 0:  # no member qualifies: fall back to regular SMOTE rather than produce nothing
+        return uniform
+    return w / w.sum()
+
+
+def plan_mixes(
+    embeddings: np.ndarray,
+    labels: Sequence[str],
+    counts: Mapping[str, int],
+    rng: np.random.Generator,
+    *,
+    k_neighbors: int = 5,
+    kind: str = "regular",
+    n_parents: int = 2,
+    lambda_range: tuple[float, float] = (0.2, 0.8),
+    lambda_distribution: str = "uniform",
+    beta: float = 2.0,
+    dirichlet_alpha: float = 1.0,
+    m_neighbors: int = 10,
+) -> MixPlan:
+    """Choose parents (always of the same class) and mixing weights for ``counts[c]`` texts per class.
+
+    Each synthetic text has a seed parent (drawn per ``kind``) and ``n_parents - 1`` others among the
+    seed's ``k_neighbors`` nearest same-class neighbours. Two parents mix with λ from ``lambda_range``
+    (the seed gets λ); more parents mix with Dirichlet(``dirichlet_alpha``) weights.
+    """
+    labels_arr = np.asarray(labels, dtype=object)
+    all_labels, all_parents, all_weights = [], [], []
+    for cls in sorted(counts):
+        n = int(counts[cls])
+        if n == 0:
+            continue
+        members = np.flatnonzero(labels_arr == cls)
+        if len(members) < k_neighbors + 1:
+            raise SmotextError(
+                f"class {cls!r} has {len(members)} text(s) but k_neighbors={k_neighbors} needs at least "
+                f"{k_neighbors + 1}: lower --k-neighbors, add texts to that class, or leave it out"
+            )
+        neigh = members[_knn(embeddings[members], k_neighbors)]  # corpus indices, (len(members), k)
+        p_seed = _seed_weights(kind, members, embeddings, labels_arr, m_neighbors)
+        seed_pos = rng.choice(len(members), size=n, p=p_seed)
+        # n_parents-1 distinct neighbours per text: the first columns of a random permutation of k.
+        others = np.argsort(rng.random((n, k_neighbors)), axis=1)[:, : n_parents - 1]
+        parents = np.concatenate([members[seed_pos][:, None], neigh[seed_pos[:, None], others]], axis=1)
+        if n_parents == 2:
+            lo, hi = lambda_range
+            u = rng.uniform(size=n) if lambda_distribution == "uniform" else rng.beta(beta, beta, size=n)
+            lam = lo + (hi - lo) * u
+            weights = np.stack([lam, 1.0 - lam], axis=1)
+        else:
+            weights = rng.dirichlet(np.full(n_parents, dirichlet_alpha), size=n)
+        all_labels += [cls] * n
+        all_parents.append(parents)
+        all_weights.append(weights)
+    if not all_parents:
+        raise SmotextError("nothing to generate: every class was asked for 0 texts")
+    return MixPlan(labels=all_labels, parents=np.concatenate(all_parents), weights=np.concatenate(all_weights))
+
+
+def validate_params(
+    *, k_neighbors, kind, n_parents, lambda_range, lambda_distribution, beta, dirichlet_alpha
+) -> None:
+    """Check sampler parameters, naming the bad one and what is allowed."""
+    if not isinstance(k_neighbors, (int, np.integer)) or k_neighbors < 1:
+        raise SmotextError(f"k_neighbors must be an int >= 1, got {k_neighbors!r}")
+    if kind not in KINDS:
+        raise SmotextError(f"unknown kind {kind!r}; use one of {KINDS}")
+    if not isinstance(n_parents, (int, np.integer)) or n_parents < 2:
+        raise SmotextError(f"n_parents must be an int >= 2, got {n_parents!r}")
+    if n_parents - 1 > k_neighbors:
+        raise SmotextError(f"n_parents={n_parents} needs k_neighbors >= {n_parents - 1}, got {k_neighbors}")
+    try:
+        lo, hi = (float(v) for v in lambda_range)
+    except (TypeError, ValueError):
+        raise SmotextError(f"lambda_range must be two numbers, got {lambda_range!r}") from None
+    if not 0.0 <= lo <= hi <= 1.0:
+        raise SmotextError(f"lambda_range must satisfy 0 <= low <= high <= 1, got {lambda_range!r}")
+    if lambda_distribution not in LAMBDA_DISTRIBUTIONS:
+        raise SmotextError(f"unknown lambda_distribution {lambda_distribution!r}; use one of {LAMBDA_DISTRIBUTIONS}")
+    if beta <= 0 or dirichlet_alpha <= 0:
+        raise SmotextError("beta and dirichlet_alpha must be > 0")

@@ -1,0 +1,264 @@
+"""The SMOTExT sampler: the generation stage's front door (``fit_resample``).
+
+embed -> plan same-class parents and weights -> mix -> decode with the bridge -> filter,
+repeated in bounded rounds until the requested counts are met.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections import Counter
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from synth.bridge import Bridge, ModelCard, load_bridge
+from synth.corpus import UNLABELLED
+from synth.decoder import Decoder, check_compatible
+from synth.encoder import Encoder
+from synth.errors import SmotextError
+from synth.filters import DEFAULT_ORDER, Candidates, FilterChain, FilterContext
+from synth.models import LanguageModel, load_lm, weights_fingerprint
+from synth.sampling import MixPlan, plan_mixes, resolve_counts, validate_params
+
+
+def default_bridge_path() -> Path:
+    """The bridge shipped inside the package."""
+    return Path(str(resources.files("synth") / "assets" / "default_bridge"))
+
+
+@dataclass
+class GenerationReport:
+    """What a run asked for, made, and dropped, per class and per filter."""
+
+    requested: dict[str, int]
+    made: dict[str, int] = field(default_factory=dict)
+    rounds: int = 0
+    candidates_decoded: int = 0
+    filters: list[dict] = field(default_factory=list)
+    dropped_by: dict[str, int] = field(default_factory=dict)
+    seconds: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def shortfall(self) -> dict[str, int]:
+        return {c: n - self.made.get(c, 0) for c, n in self.requested.items() if self.made.get(c, 0) < n}
+
+    def shortfall_message(self) -> str | None:
+        """One sentence saying how many were made and which filters cost the rest, or None if none short."""
+        if not self.shortfall:
+            return None
+        want, got = sum(self.requested.values()), sum(self.made.values())
+        causes = ", ".join(f"{k}: {v}" for k, v in sorted(self.dropped_by.items(), key=lambda kv: -kv[1])) or "none"
+        short = ", ".join(f"{c!r} {n} short" for c, n in self.shortfall.items())
+        return (f"made {got} of {want} synthetic texts after {self.rounds} round(s) ({short}); candidates dropped by "
+                f"filter: {causes}. Relax those filters' thresholds, raise --max-rounds, or use a better bridge.")
+
+
+class SMOTExT:
+    """SMOTE for text: interpolate same-class neighbours in embedding space, decode back to text.
+
+    Parameters mirror imbalanced-learn's SMOTE where they can: ``sampling_strategy`` ('auto',
+    'minority', 'all', an int total, or a dict of per-class counts), ``k_neighbors``, ``kind``
+    ('regular', 'borderline', 'adasyn') and ``random_state``. ``n_parents`` > 2 mixes with
+    Dirichlet(``dirichlet_alpha``) weights; two parents mix with λ drawn from ``lambda_range``.
+
+    ``encoder``, ``lm`` and ``bridge`` take a path/name (None = the defaults) or loaded objects.
+    After ``fit_resample``: ``synthetic_`` (text, label), ``provenance_`` (private: parents,
+    weights, filter scores) and ``report_`` (counts per class and per filter).
+    """
+
+    def __init__(
+        self,
+        sampling_strategy="auto",
+        k_neighbors: int = 5,
+        kind: str = "regular",
+        n_parents: int = 2,
+        lambda_range: tuple[float, float] = (0.2, 0.8),
+        lambda_distribution: str = "uniform",
+        beta: float = 2.0,
+        dirichlet_alpha: float = 1.0,
+        random_state: int | None = None,
+        encoder: str | Encoder | None = None,
+        lm: str | LanguageModel | None = None,
+        bridge: str | tuple[Bridge, ModelCard] | None = None,
+        filters: Sequence[str] = DEFAULT_ORDER,
+        filter_params: Mapping[str, Mapping] | None = None,
+        num_candidates: int = 1,
+        max_new_tokens: int = 40,
+        batch_size: int = 32,
+        max_rounds: int = 5,
+        oversample: float = 1.3,
+        progress: bool = False,
+    ):
+        self.sampling_strategy = sampling_strategy
+        self.k_neighbors = k_neighbors
+        self.kind = kind
+        self.n_parents = n_parents
+        self.lambda_range = lambda_range
+        self.lambda_distribution = lambda_distribution
+        self.beta = beta
+        self.dirichlet_alpha = dirichlet_alpha
+        self.random_state = random_state
+        self.encoder = encoder
+        self.lm = lm
+        self.bridge = bridge
+        self.filters = filters
+        self.filter_params = filter_params
+        self.num_candidates = num_candidates
+        self.max_new_tokens = max_new_tokens
+        self.batch_size = batch_size
+        self.max_rounds = max_rounds
+        self.oversample = oversample
+        self.progress = progress
+
+    # ------------------------------------------------------------ set-up
+
+    def _check_params(self) -> None:
+        validate_params(
+            k_neighbors=self.k_neighbors, kind=self.kind, n_parents=self.n_parents, lambda_range=self.lambda_range,
+            lambda_distribution=self.lambda_distribution, beta=self.beta, dirichlet_alpha=self.dirichlet_alpha,
+        )
+        for name in ("num_candidates", "max_new_tokens", "batch_size", "max_rounds"):
+            v = getattr(self, name)
+            if not isinstance(v, (int, np.integer)) or v < 1:
+                raise SmotextError(f"{name} must be an int >= 1, got {v!r}")
+        if not self.oversample >= 1.0:
+            raise SmotextError(f"oversample must be >= 1, got {self.oversample!r}")
+
+    def load_models(self) -> "SMOTExT":
+        """Load encoder, LM and bridge once (also done by fit_resample); checks that they fit together."""
+        if not hasattr(self, "encoder_"):
+            self.encoder_ = self.encoder if isinstance(self.encoder, Encoder) else Encoder(self.encoder)
+        if not hasattr(self, "lm_"):
+            self.lm_ = self.lm if isinstance(self.lm, LanguageModel) else load_lm(self.lm)
+        if not hasattr(self, "decoder_"):
+            if isinstance(self.bridge, tuple):
+                bridge, card = self.bridge
+                self.bridge_path_, self.bridge_sha256_ = "<in memory>", ""
+            else:
+                path = Path(self.bridge) if self.bridge else default_bridge_path()
+                if not self.bridge and not (path / "bridge.json").exists():
+                    raise SmotextError("no default bridge is installed; train one with `smotext fit-decoder` and pass --bridge")
+                bridge, card = load_bridge(path)
+                self.bridge_path_, self.bridge_sha256_ = str(path), weights_fingerprint(path / "bridge.safetensors")
+            check_compatible(card, self.encoder_.dim, self.lm_)
+            self.decoder_ = Decoder(bridge, card, self.lm_, max_new_tokens=self.max_new_tokens, batch_size=self.batch_size)
+        return self
+
+    # ------------------------------------------------------------ the front door
+
+    def fit_resample(self, texts: Sequence[str], labels: Sequence | None = None) -> tuple[list[str], list[str]]:
+        """Generate synthetic texts; return the real texts followed by the synthetic ones, with labels.
+
+        The synthetic part alone is in ``synthetic_``; ``labels=None`` treats all texts as one class.
+        """
+        self._check_params()
+        texts = list(texts)
+        if not texts:
+            raise SmotextError("the corpus is empty")
+        if any(not isinstance(t, str) or not t.strip() for t in texts):
+            raise SmotextError("every text must be a non-empty string")
+        labels = [UNLABELLED] * len(texts) if labels is None else [str(v) for v in labels]
+        if len(labels) != len(texts):
+            raise SmotextError(f"{len(texts)} texts but {len(labels)} labels")
+        counts = resolve_counts(self.sampling_strategy, labels)
+        small = {c: n for c, n in Counter(labels).items() if counts.get(c, 0) > 0 and n < self.k_neighbors + 1}
+        if small:
+            c, n = sorted(small.items())[0]
+            raise SmotextError(
+                f"class {c!r} has {n} text(s) but k_neighbors={self.k_neighbors} needs at least {self.k_neighbors + 1}: "
+                "lower --k-neighbors, add texts to that class, or leave it out"
+            )
+        self.load_models()
+        t0 = time.perf_counter()
+        real_emb = self.encoder_.embed(texts, progress=self.progress)
+        report = GenerationReport(requested=counts, seconds={"embed_real": time.perf_counter() - t0})
+        self.synthetic_, self.provenance_ = self._generate(texts, labels, real_emb, counts, report)
+        self.report_ = report
+        return texts + self.synthetic_["text"].tolist(), labels + self.synthetic_["label"].tolist()
+
+    # ------------------------------------------------------------ rounds
+
+    def _generate(self, texts, labels, real_emb, counts, report):
+        rng = np.random.default_rng(self.random_state)
+        seed = int(rng.integers(2**31 - 1))  # decoding seed, derived so one random_state drives everything
+        chain = FilterChain.build(self.filters, self.filter_params)
+        ctx = FilterContext(real_texts=texts, real_labels=labels, real_embeddings=real_emb)
+        made = {c: 0 for c in counts}
+        rows: list[dict] = []
+        accept_rate = 1.0 / self.oversample
+        timing = {"decode": 0.0, "embed_synthetic": 0.0, "filter": 0.0}
+        for rnd in range(self.max_rounds):
+            need = {c: counts[c] - made[c] for c in counts if counts[c] > made[c]}
+            if not need:
+                break
+            factor = min(5.0, 1.0 / max(accept_rate, 0.2))
+            draw = {c: math.ceil(n * factor) for c, n in need.items()}
+            plan = plan_mixes(
+                real_emb, labels, draw, rng, k_neighbors=self.k_neighbors, kind=self.kind, n_parents=self.n_parents,
+                lambda_range=self.lambda_range, lambda_distribution=self.lambda_distribution, beta=self.beta,
+                dirichlet_alpha=self.dirichlet_alpha,
+            )
+            kept = self._run_round(plan, real_emb, chain, ctx, seed + rnd, timing, report)
+            report.rounds = rnd + 1
+            report.candidates_decoded += len(plan) * self.num_candidates
+            new = []
+            for row in kept:  # surplus beyond a class's count is dropped, in plan order
+                if made[row["label"]] < counts[row["label"]]:
+                    made[row["label"]] += 1
+                    new.append({**row, "round": rnd + 1})
+            if new:
+                ctx.accept([r["text"] for r in new], np.stack([r.pop("_emb") for r in new]))
+            rows += new
+            accept_rate = max(len(kept) / max(1, len(plan)), 1e-3)
+        report.made = made
+        report.filters = chain.describe()
+        report.seconds.update(timing)
+        frame = pd.DataFrame({"text": [r["text"] for r in rows], "label": [r["label"] for r in rows]})
+        provenance = pd.DataFrame(rows)
+        provenance.insert(0, "synthetic_row", np.arange(len(rows)))
+        return frame, provenance
+
+    def _run_round(self, plan: MixPlan, real_emb, chain: FilterChain, ctx: FilterContext, seed: int, timing, report) -> list[dict]:
+        """Decode one plan and filter it; returns the kept rows in plan order (best candidate per vector)."""
+        targets = plan.mix(real_emb)
+        t0 = time.perf_counter()
+        decoded = self.decoder_.decode(targets, num_candidates=self.num_candidates, seed=seed, progress=self.progress)
+        timing["decode"] += time.perf_counter() - t0
+        n_c = self.num_candidates
+        flat = [t for cands in decoded for t in cands]
+        owner = np.repeat(np.arange(len(plan)), n_c)
+        t0 = time.perf_counter()
+        emb = self.encoder_.embed(flat)
+        timing["embed_synthetic"] += time.perf_counter() - t0
+        t0 = time.perf_counter()
+        cand = Candidates(flat, [plan.labels[i] for i in owner], targets[owner], emb)
+        alive, scores, dropped_by = chain.run(cand, ctx)
+        timing["filter"] += time.perf_counter() - t0
+        fidelity = np.einsum("nd,nd->n", emb, targets[owner])
+        kept = []
+        for i in range(len(plan)):
+            js = np.arange(i * n_c, (i + 1) * n_c)
+            ok = js[alive[js]]
+            if not len(ok):
+                # A lost vector is put down to the filter that dropped most of its candidates.
+                first = Counter(dropped_by[j] for j in js).most_common(1)[0][0]
+                report.dropped_by[first] = report.dropped_by.get(first, 0) + 1
+                continue
+            j = ok[np.argmax(fidelity[ok])]  # best-of-n: closest to the target among those that pass
+            row = {
+                "text": flat[j], "label": plan.labels[i],
+                "parents": plan.parents[i].tolist(), "weights": [round(float(w), 6) for w in plan.weights[i]],
+                "fidelity": float(fidelity[j]), "candidates": n_c, "_emb": emb[j],
+            }
+            for key, vals in scores.items():
+                if key != "fidelity":
+                    v = vals[j]
+                    row[key] = None if np.isnan(v) else (int(v) if key == "nearest_real" else float(v))
+            kept.append(row)
+        return kept

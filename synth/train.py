@@ -1,0 +1,240 @@
+"""Training a bridge with an autoencoding objective (embed a text, reconstruct it), resumably.
+
+The LM stays frozen; gradients flow through it into the bridge. Checkpoints hold the bridge,
+the optimizer state and the RNG state in safetensors plus a JSON file, so a resumed run
+continues exactly where the interrupted one stopped (the data order is a function of the seed).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import time
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from synth.bridge import BridgeConfig, ModelCard, init_bridge, save_bridge
+from synth.decoder import PromptTemplate
+from synth.errors import SmotextError
+from synth.models import LanguageModel
+
+CHECKPOINT_DIR = "checkpoint"
+
+
+@dataclass
+class TrainConfig:
+    """Hyper-parameters of a bridge training run; a resumed run must use the same ones."""
+
+    steps: int = 1000
+    batch_size: int = 16
+    lr: float = 1e-3
+    weight_decay: float = 0.01
+    warmup_steps: int = 50
+    n_tokens: int = 8
+    hidden: int = 1024
+    max_target_tokens: int = 48
+    noise_std: float = 0.0  # Gaussian noise on the input vector, so the decoder tolerates off-manifold mixes
+    seed: int = 0
+    checkpoint_every: int = 50
+
+    def check(self) -> None:
+        for name in ("steps", "batch_size", "n_tokens", "hidden", "max_target_tokens", "checkpoint_every"):
+            if getattr(self, name) < 1:
+                raise SmotextError(f"{name.replace('_', '-')} must be >= 1, got {getattr(self, name)}")
+        if not self.lr > 0:
+            raise SmotextError(f"lr must be > 0, got {self.lr}")
+        if self.noise_std < 0 or self.warmup_steps < 0:
+            raise SmotextError("noise-std and warmup-steps must be >= 0")
+
+
+def batch_indices(step: int, batch_size: int, n: int, seed: int) -> np.ndarray:
+    """Rows of the training set used at ``step``: consecutive slices of seeded per-epoch permutations."""
+    start = step * batch_size
+    idx = []
+    while len(idx) < batch_size:
+        epoch, pos = divmod(start + len(idx), n)
+        perm = np.random.default_rng([seed, epoch]).permutation(n)
+        idx.extend(perm[pos : pos + batch_size - len(idx)].tolist())
+    return np.asarray(idx)
+
+
+def _lr_at(step: int, cfg: TrainConfig) -> float:
+    if step < cfg.warmup_steps:
+        return cfg.lr * (step + 1) / cfg.warmup_steps
+    progress = (step - cfg.warmup_steps) / max(1, cfg.steps - cfg.warmup_steps)
+    return cfg.lr * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * min(1.0, progress))))
+
+
+class BridgeTrainer:
+    """Trains one bridge for one (encoder, LM) pair on a list of texts, with checkpoint and resume."""
+
+    def __init__(self, lm: LanguageModel, encoder_name: str, encoder_sha256: str, embeddings: np.ndarray,
+                 texts: Sequence[str], cfg: TrainConfig, data_description: dict, instruction: str | None = None):
+        cfg.check()
+        if len(texts) < 2:
+            raise SmotextError("training a bridge needs at least 2 texts")
+        self.lm, self.cfg, self.texts = lm, cfg, list(texts)
+        self.embeddings = torch.as_tensor(embeddings, dtype=torch.float32)
+        table = lm.model.get_input_embeddings().weight
+        config = BridgeConfig(
+            in_dim=int(embeddings.shape[1]), out_dim=lm.hidden_size, n_tokens=cfg.n_tokens, hidden=cfg.hidden,
+            out_scale=float(table.detach().float().std()), encoder=encoder_name, encoder_sha256=encoder_sha256,
+            lm=lm.name, lm_sha256=lm.fingerprint,
+        )
+        if instruction:
+            config.instruction = instruction
+        self.bridge = init_bridge(config, cfg.seed).to(lm.device)
+        self.template = PromptTemplate.build(lm.tokenizer, config.instruction)
+        self.optimizer = torch.optim.AdamW(self.bridge.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+        self.data_description = data_description
+        self.step = 0
+        self.losses: list[float] = []
+        self.seconds = 0.0
+        self._targets = self._tokenize_targets()
+
+    def _tokenize_targets(self) -> list[list[int]]:
+        tok = self.lm.tokenizer
+        ids = tok(self.texts, add_special_tokens=False, truncation=True, max_length=self.cfg.max_target_tokens)["input_ids"]
+        return [row + [tok.eos_token_id] for row in ids]
+
+    def loss_on(self, idx: np.ndarray, generator: torch.Generator) -> torch.Tensor:
+        """Mean next-token loss on the answers of the rows ``idx`` (prompt positions are not scored)."""
+        dev = self.lm.device
+        z = self.embeddings[idx].to(dev)
+        if self.cfg.noise_std > 0:
+            z = z + self.cfg.noise_std * torch.randn(z.shape, generator=generator).to(dev) / math.sqrt(z.shape[1])
+            z = torch.nn.functional.normalize(z, dim=1)
+        prompt = self.template.embeds(self.lm, self.bridge(z))
+        targets = [self._targets[i] for i in idx]
+        width = max(map(len, targets))
+        pad = self.lm.tokenizer.pad_token_id
+        tgt = torch.full((len(idx), width), pad, dtype=torch.long)
+        mask = torch.zeros((len(idx), width), dtype=torch.long)
+        for r, t in enumerate(targets):
+            tgt[r, : len(t)] = torch.tensor(t)
+            mask[r, : len(t)] = 1
+        tgt, mask = tgt.to(dev), mask.to(dev)
+        embeds = torch.cat([prompt, self.lm.model.get_input_embeddings()(tgt)], dim=1)
+        attn = torch.cat([torch.ones(prompt.shape[:2], dtype=torch.long, device=dev), mask], dim=1)
+        labels = torch.cat([torch.full(prompt.shape[:2], -100, device=dev), tgt.masked_fill(mask == 0, -100)], dim=1)
+        autocast = torch.autocast("cuda", dtype=torch.bfloat16) if dev.type == "cuda" else torch.autocast("cpu", enabled=False)
+        with autocast:
+            return self.lm.model(inputs_embeds=embeds, attention_mask=attn, labels=labels).loss
+
+    # ------------------------------------------------------------ checkpoints
+
+    def _state(self) -> tuple[dict[str, torch.Tensor], dict]:
+        tensors = {f"bridge.{k}": v.detach().cpu().contiguous() for k, v in self.bridge.state_dict().items()}
+        opt = self.optimizer.state_dict()
+        for pid, st in opt["state"].items():
+            for key, val in st.items():
+                tensors[f"optim.{pid}.{key}"] = torch.as_tensor(val).detach().cpu().contiguous()
+        tensors["rng.torch"] = torch.random.get_rng_state()
+        meta = {
+            "step": self.step, "losses": self.losses, "seconds": self.seconds,
+            "train_config": asdict(self.cfg), "bridge_config": asdict(self.bridge.config),
+            "data": self.data_description, "param_groups": opt["param_groups"],
+            "optim_keys": {str(pid): {k: list(torch.as_tensor(v).shape) for k, v in st.items()} for pid, st in opt["state"].items()},
+        }
+        return tensors, meta
+
+    def save_checkpoint(self, folder: Path) -> None:
+        from safetensors.torch import save_file
+
+        ck = folder / CHECKPOINT_DIR
+        ck.mkdir(parents=True, exist_ok=True)
+        tensors, meta = self._state()
+        save_file(tensors, str(ck / ".state.safetensors.part"))
+        (ck / ".state.json.part").write_text(json.dumps(meta, indent=1), encoding="utf-8")
+        os.replace(ck / ".state.safetensors.part", ck / "state.safetensors")
+        os.replace(ck / ".state.json.part", ck / "state.json")
+
+    def load_checkpoint(self, folder: Path) -> bool:
+        """Resume from ``folder``'s checkpoint if there is one; refuse one made with other settings."""
+        from safetensors.torch import load_file
+
+        ck = folder / CHECKPOINT_DIR
+        if not (ck / "state.json").exists() or not (ck / "state.safetensors").exists():
+            return False
+        meta = json.loads((ck / "state.json").read_text(encoding="utf-8"))
+        if meta["train_config"] != asdict(self.cfg) or meta["data"].get("sha256") != self.data_description.get("sha256"):
+            raise SmotextError(
+                f"{folder} holds a checkpoint from a run with other settings or data; "
+                "use the same command to resume, or another --out folder (or delete it) to start anew"
+            )
+        saved_bridge = meta["bridge_config"]
+        if {k: saved_bridge[k] for k in ("in_dim", "out_dim", "encoder_sha256", "lm_sha256")} != {
+            k: getattr(self.bridge.config, k) for k in ("in_dim", "out_dim", "encoder_sha256", "lm_sha256")
+        }:
+            raise SmotextError(f"{folder} holds a checkpoint for other models; use another --out folder")
+        tensors = load_file(str(ck / "state.safetensors"))
+        self.bridge.load_state_dict({k[len("bridge."):]: v for k, v in tensors.items() if k.startswith("bridge.")})
+        state = {}
+        for pid, shapes in meta["optim_keys"].items():
+            state[int(pid)] = {k: tensors[f"optim.{pid}.{k}"].reshape(shape).to(self.lm.device if k != "step" else "cpu")
+                               for k, shape in shapes.items()}
+        self.optimizer.load_state_dict({"state": state, "param_groups": meta["param_groups"]})
+        torch.random.set_rng_state(tensors["rng.torch"])
+        self.step, self.losses, self.seconds = meta["step"], meta["losses"], meta.get("seconds", 0.0)
+        return True
+
+    # ------------------------------------------------------------ training
+
+    def card(self) -> ModelCard:
+        recent = self.losses[-50:]
+        return ModelCard(
+            config=self.bridge.config,
+            training={
+                "objective": "autoencoding: embed a text, reconstruct it; LM frozen",
+                "steps": self.step, "train_config": asdict(self.cfg), "data": self.data_description,
+                "final_loss": float(np.mean(recent)) if recent else None,
+                "loss_curve": [float(np.mean(self.losses[i : i + 50])) for i in range(0, len(self.losses), 50)],
+                "device": str(self.lm.device), "train_seconds": round(self.seconds, 1),
+                "dp": {"used": False},
+            },
+        )
+
+    def train(self, folder: str | os.PathLike, progress: bool = True) -> ModelCard:
+        """Train to ``cfg.steps``, checkpointing every ``cfg.checkpoint_every`` steps and on Ctrl-C."""
+        out = Path(folder)
+        out.mkdir(parents=True, exist_ok=True)
+        resumed = self.load_checkpoint(out)
+        if not resumed:
+            torch.manual_seed(self.cfg.seed)
+        self.bridge.train()
+        bar = tqdm(total=self.cfg.steps, initial=self.step, desc="training bridge", unit="step", disable=not progress)
+        try:
+            while self.step < self.cfg.steps:
+                t0 = time.perf_counter()
+                for g in self.optimizer.param_groups:
+                    g["lr"] = _lr_at(self.step, self.cfg)
+                idx = batch_indices(self.step, self.cfg.batch_size, len(self.texts), self.cfg.seed)
+                # Noise is a function of (seed, step) so a resumed run draws what the uninterrupted one would.
+                loss = self.loss_on(idx, torch.Generator().manual_seed(self.cfg.seed * 1_000_003 + self.step))
+                self.optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                torch.nn.utils.clip_grad_norm_(self.bridge.parameters(), 1.0)
+                self.optimizer.step()
+                self.step += 1
+                self.losses.append(float(loss.detach()))
+                self.seconds += time.perf_counter() - t0
+                bar.update(1)
+                bar.set_postfix(loss=f"{np.mean(self.losses[-20:]):.3f}")
+                if self.step % self.cfg.checkpoint_every == 0:
+                    self.save_checkpoint(out)
+        except KeyboardInterrupt:
+            self.save_checkpoint(out)
+            bar.close()
+            raise
+        bar.close()
+        self.save_checkpoint(out)
+        self.bridge.eval()
+        card = self.card()
+        save_bridge(self.bridge, card, out)
+        return card
