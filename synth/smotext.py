@@ -174,20 +174,20 @@ class SMOTExT:
                 f"class {c!r} has {n} text(s) but k_neighbors={self.k_neighbors} needs at least {self.k_neighbors + 1}: "
                 "lower --k-neighbors, add texts to that class, or leave it out"
             )
+        chain = FilterChain.build(self.filters, self.filter_params)  # a bad filter name fails before models load
         self.load_models()
         t0 = time.perf_counter()
         real_emb = self.encoder_.embed(texts, progress=self.progress)
         report = GenerationReport(requested=counts, seconds={"embed_real": time.perf_counter() - t0})
-        self.synthetic_, self.provenance_ = self._generate(texts, labels, real_emb, counts, report)
+        self.synthetic_, self.provenance_ = self._generate(texts, labels, real_emb, counts, chain, report)
         self.report_ = report
         return texts + self.synthetic_["text"].tolist(), labels + self.synthetic_["label"].tolist()
 
     # ------------------------------------------------------------ rounds
 
-    def _generate(self, texts, labels, real_emb, counts, report):
+    def _generate(self, texts, labels, real_emb, counts, chain, report):
         rng = np.random.default_rng(self.random_state)
         seed = int(rng.integers(2**31 - 1))  # decoding seed, derived so one random_state drives everything
-        chain = FilterChain.build(self.filters, self.filter_params)
         ctx = FilterContext(real_texts=texts, real_labels=labels, real_embeddings=real_emb)
         made = {c: 0 for c in counts}
         rows: list[dict] = []

@@ -3,7 +3,7 @@
 Every name, phone number, email, date and record number is invented here from a fixed seed, so
 the demo exercises the PII checks without any real person in it.
 
-    python -m recipes.demo_corpus --out synth/assets/demo_corpus.csv --seed 7
+    python -m synth.demo_corpus --out synth/assets/demo_corpus.csv --seed 7
 """
 
 from __future__ import annotations

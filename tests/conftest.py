@@ -1,0 +1,74 @@
+"""Shared fixtures: the real encoder, the real LM and a tiny trained bridge, loaded once per session."""
+
+import os
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")  # no test may reach a hub
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+import numpy as np
+import pytest
+
+TEXTS = [
+    "The patient reports a mild headache since Monday.",
+    "My order never arrived and I want a refund.",
+    "Please reschedule my appointment to Friday morning.",
+    "The printer keeps jamming on the second page.",
+    "I need a refill of my blood pressure medication.",
+    "The invoice shows a charge I do not recognise.",
+    "She has had a dry cough for two weeks.",
+    "The app crashes whenever I open the settings menu.",
+]
+
+
+def pytest_addoption(parser):
+    parser.addoption("--runslow", action="store_true", default=False, help="also run tests marked slow")
+
+
+def pytest_collection_modifyitems(config, items):
+    if config.getoption("--runslow"):
+        return
+    skip = pytest.mark.skip(reason="slow: run with --runslow")
+    for item in items:
+        if "slow" in item.keywords:
+            item.add_marker(skip)
+
+
+@pytest.fixture(scope="session")
+def encoder():
+    from synth.encoder import Encoder
+
+    return Encoder()
+
+
+@pytest.fixture(scope="session")
+def lm():
+    from synth.models import load_lm
+
+    return load_lm(device="cpu")
+
+
+@pytest.fixture(scope="session")
+def tiny_bridge_dir(tmp_path_factory, encoder, lm):
+    """A bridge trained for 2 steps: real weights and card, decoding quality irrelevant."""
+    from synth.train import BridgeTrainer, TrainConfig
+
+    out = tmp_path_factory.mktemp("tiny_bridge")
+    cfg = TrainConfig(steps=2, batch_size=4, warmup_steps=1, n_tokens=2, hidden=32, max_target_tokens=12, checkpoint_every=1)
+    trainer = BridgeTrainer(lm, encoder.name, encoder.fingerprint, encoder.embed(TEXTS), TEXTS, cfg, {"sha256": "tiny", "texts": len(TEXTS)})
+    trainer.train(out, progress=False)
+    return out
+
+
+@pytest.fixture(scope="session")
+def texts():
+    return list(TEXTS)
+
+
+@pytest.fixture(scope="session")
+def text_embeddings(encoder):
+    return encoder.embed(TEXTS)
+
+
+def unit_rows(n, d, seed=0):
+    x = np.random.default_rng(seed).normal(size=(n, d)).astype(np.float32)
+    return x / np.linalg.norm(x, axis=1, keepdims=True)

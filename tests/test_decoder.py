@@ -1,0 +1,55 @@
+"""Decoding with the real SmolLM2 through a (tiny) trained bridge."""
+
+import numpy as np
+import pytest
+
+from synth.bridge import BridgeConfig, ModelCard, init_bridge, load_bridge
+from synth.decoder import Decoder, PromptTemplate, check_compatible
+from synth.errors import SmotextError
+
+
+@pytest.fixture(scope="module")
+def decoder(tiny_bridge_dir, lm):
+    bridge, card = load_bridge(tiny_bridge_dir)
+    return Decoder(bridge, card, lm, max_new_tokens=6, batch_size=2)
+
+
+def test_prompt_puts_soft_tokens_between_instruction_and_answer(lm):
+    t = PromptTemplate.build(lm.tokenizer, "Repeat the hidden text:")
+    prefix = lm.tokenizer.decode(t.prefix_ids)
+    suffix = lm.tokenizer.decode(t.suffix_ids)
+    assert prefix.rstrip().endswith("Repeat the hidden text:") and "<|im_start|>user" in prefix
+    assert suffix.startswith("<|im_end|>") and suffix.rstrip().endswith("assistant")
+
+
+def test_greedy_decoding_gives_one_text_per_vector_and_repeats(decoder, text_embeddings):
+    out = decoder.decode(text_embeddings[:3])
+    assert len(out) == 3 and all(len(c) == 1 and isinstance(c[0], str) and c[0] for c in out)
+    assert decoder.decode(text_embeddings[:3]) == out
+    ids = decoder.generate_ids(*decoder.prompt(__import__("torch").as_tensor(text_embeddings[:1])))
+    assert ids.shape[1] <= 6  # max_new_tokens holds
+
+
+def test_sampling_gives_n_candidates_and_is_seeded(decoder, text_embeddings):
+    a = decoder.decode(text_embeddings[:3], num_candidates=3, seed=11)
+    assert [len(c) for c in a] == [3, 3, 3]
+    assert decoder.decode(text_embeddings[:3], num_candidates=3, seed=11) == a
+    assert len({t for c in a for t in c}) > 1
+
+
+def test_bridge_for_other_models_is_refused(lm):
+    wrong_encoder = ModelCard(BridgeConfig(in_dim=768, out_dim=lm.hidden_size, encoder="big-encoder"))
+    with pytest.raises(SmotextError, match="expects 768-d vectors"):
+        check_compatible(wrong_encoder, 384, lm)
+    wrong_lm = ModelCard(BridgeConfig(in_dim=384, out_dim=2048, lm="big-lm"))
+    with pytest.raises(SmotextError, match="writes 2048-d soft tokens"):
+        check_compatible(wrong_lm, 384, lm)
+
+
+def test_bad_decoding_settings_are_refused(lm):
+    card = ModelCard(BridgeConfig(in_dim=384, out_dim=lm.hidden_size, n_tokens=1, hidden=4))
+    with pytest.raises(SmotextError):
+        Decoder(init_bridge(card.config, 0), card, lm, max_new_tokens=0)
+    dec = Decoder(init_bridge(card.config, 0), card, lm, max_new_tokens=2)
+    with pytest.raises(SmotextError):
+        dec.decode(np.zeros((1, 384), dtype=np.float32), num_candidates=0)
