@@ -76,6 +76,7 @@ class Decoder:
         lm: LanguageModel,
         *,
         max_new_tokens: int = 40,
+        min_new_tokens: int = 0,
         batch_size: int = 32,
         repetition_penalty: float = 1.2,
         temperature: float = 0.8,
@@ -88,6 +89,7 @@ class Decoder:
         self.lm = lm
         self.template = PromptTemplate.build(lm.tokenizer, card.config.instruction)
         self.max_new_tokens = max_new_tokens
+        self.min_new_tokens = min_new_tokens
         self.batch_size = batch_size
         self.repetition_penalty = repetition_penalty
         self.temperature = temperature
@@ -107,6 +109,7 @@ class Decoder:
             inputs_embeds=embeds,
             attention_mask=mask,
             max_new_tokens=self.max_new_tokens,
+            min_new_tokens=self.min_new_tokens,
             repetition_penalty=self.repetition_penalty,
             pad_token_id=tok.pad_token_id,
             eos_token_id=tok.eos_token_id,

@@ -1,0 +1,94 @@
+"""The SMOTExT sampler end to end with the real encoder and LM."""
+
+import numpy as np
+import pytest
+
+from synth.bridge import load_bridge
+from synth.demo_corpus import build
+from synth.errors import SmotextError
+from synth.smotext import SMOTExT, default_bridge_path
+
+ROWS = build(seed=2)
+TEXTS = [t for t, _ in ROWS]
+LABELS = [label for _, label in ROWS]
+
+
+@pytest.fixture(scope="module")
+def tiny(tiny_bridge_dir):
+    return load_bridge(tiny_bridge_dir)
+
+
+def test_shortfall_is_reported_with_the_filter_that_caused_it(encoder, lm, tiny):
+    sampler = SMOTExT(sampling_strategy={"billing": 3}, random_state=0, encoder=encoder, lm=lm, bridge=tiny,
+                      filter_params={"fidelity": {"min_cosine": 0.99}}, max_rounds=2, max_new_tokens=4, filters=["fidelity"])
+    texts, labels = sampler.fit_resample(TEXTS, LABELS)
+    assert texts == TEXTS and labels == LABELS  # nothing passed, so nothing was added
+    rep = sampler.report_
+    assert rep.made == {"appointment": 0, "billing": 0, "prescription": 0, "symptom": 0}
+    assert rep.rounds == 2 and rep.shortfall == {"billing": 3}
+    assert rep.dropped_by["fidelity"] == rep.candidates_decoded
+    assert "made 0 of 3" in rep.shortfall_message() and "fidelity" in rep.shortfall_message()
+    assert rep.filters[0]["name"] == "fidelity" and rep.filters[0]["out"] == 0
+
+
+def test_bad_parameters_fail_before_any_model_loads():
+    # no encoder/LM is given and none would load: the parameter check comes first
+    for kw in ({"k_neighbors": 0}, {"kind": "smote"}, {"num_candidates": 0}, {"oversample": 0.5}, {"filters": ["typo"]}):
+        with pytest.raises(SmotextError):
+            SMOTExT(**kw).fit_resample(TEXTS, LABELS)
+    with pytest.raises(SmotextError, match="3 texts but 2 labels"):
+        SMOTExT().fit_resample(TEXTS[:3], LABELS[:2])
+    with pytest.raises(SmotextError, match="empty"):
+        SMOTExT().fit_resample([], [])
+
+
+needs_default_bridge = pytest.mark.skipif(
+    not (default_bridge_path() / "bridge.json").exists(), reason="no default bridge installed"
+)
+
+
+@needs_default_bridge
+def test_fit_resample_like_imbalanced_learn(encoder, lm):
+    sampler = SMOTExT(sampling_strategy=12, random_state=1, encoder=encoder, lm=lm, max_new_tokens=24,
+                      filter_params={"fidelity": {"min_cosine": 0.2}})
+    texts, labels = sampler.fit_resample(TEXTS, LABELS)
+    syn = sampler.synthetic_
+    assert texts[: len(TEXTS)] == TEXTS and texts[len(TEXTS):] == syn["text"].tolist()
+    assert labels[len(TEXTS):] == syn["label"].tolist()
+    assert sampler.report_.requested == {"appointment": 4, "billing": 3, "prescription": 3, "symptom": 2}
+    assert len(syn) == sum(sampler.report_.made.values()) >= 6
+    prov = sampler.provenance_
+    assert (prov["fidelity"] >= 0.2).all() and (prov["max_real_cosine"] <= 0.9).all()
+    for parents, label in zip(prov["parents"], prov["label"]):
+        assert {LABELS[i] for i in parents} == {label}
+    # re-embedding the outputs lands nearer their targets than random real texts do
+    emb = encoder.embed(syn["text"].tolist())
+    real = encoder.embed(TEXTS)
+    targets = np.stack([(np.asarray(w)[:, None] * real[p]).sum(0) for p, w in zip(prov["parents"], prov["weights"])])
+    targets /= np.linalg.norm(targets, axis=1, keepdims=True)
+    rng = np.random.default_rng(0)
+    random_real = real[rng.integers(len(real), size=len(emb))]
+    assert np.mean((emb * targets).sum(1)) > np.mean((random_real * targets).sum(1))
+
+
+@needs_default_bridge
+def test_unlabelled_corpus_and_dirichlet_mixing(encoder, lm):
+    sampler = SMOTExT(sampling_strategy=4, n_parents=3, random_state=0, encoder=encoder, lm=lm, max_new_tokens=20,
+                      filters=["degenerate", "privacy", "dedupe"])
+    texts, labels = sampler.fit_resample(TEXTS[:40])
+    assert set(labels) == {"_all_"}
+    prov = sampler.provenance_
+    assert len(prov) == 4 and all(len(p) == 3 for p in prov["parents"])
+    assert np.allclose([sum(w) for w in prov["weights"]], 1.0, atol=1e-5)
+
+
+@needs_default_bridge
+def test_same_seed_same_output(encoder, lm):
+    def run(seed):
+        s = SMOTExT(sampling_strategy=5, random_state=seed, encoder=encoder, lm=lm, max_new_tokens=16,
+                    filters=["degenerate", "dedupe"])
+        s.fit_resample(TEXTS, LABELS)
+        return s.synthetic_["text"].tolist(), s.provenance_["parents"].tolist()
+
+    assert run(4) == run(4)
+    assert run(4) != run(5)
