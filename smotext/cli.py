@@ -149,6 +149,46 @@ def cmd_fit_decoder(args) -> int:
     return EXIT_OK
 
 
+# ---------------------------------------------------------------- audit
+
+def read_parent_rows(path) -> set[int]:
+    """Corpus rows that served as parents, from a generation provenance file."""
+    p = Path(path)
+    if not p.is_file():
+        raise SmotextError(f"{p}: no such provenance file")
+    rows: set[int] = set()
+    for n, line in enumerate(p.read_text(encoding="utf-8").splitlines(), 1):
+        try:
+            rows.update(int(i) for i in json.loads(line)["parents"])
+        except (json.JSONDecodeError, KeyError, TypeError, ValueError):
+            raise SmotextError(f"{p}: line {n} is not a provenance record with 'parents'") from None
+    return rows
+
+
+def cmd_audit(args) -> int:
+    from audit.auditor import DEFAULT_PLUGINS, Auditor
+    from synth.corpus import read_corpus
+
+    plugins = [x for x in (args.attacks.split(",") if args.attacks else DEFAULT_PLUGINS) if x and x not in args.skip]
+    read = lambda path: read_corpus(path, args.text_col, args.label_col, require_label=args.label_col_given)
+    members, holdout, synthetic = read(args.members), read(args.holdout), read(args.synthetic)
+    test = read(args.test) if args.test else None
+    parents = read_parent_rows(args.provenance) if args.provenance else None
+    auditor = Auditor(plugins, encoder=args.encoder, seed=args.seed, n_boot=args.bootstrap,
+                      test_fraction=args.test_fraction, progress=not args.quiet)
+    result = auditor.run(members, holdout, synthetic, test=test, parent_rows=parents)
+    path = result.save(args.out)
+    width = max(map(len, result.metrics), default=10)
+    for name, m in sorted(result.metrics.items()):
+        ci = f"  [{m.ci[0]:.3f}, {m.ci[1]:.3f}]" if m.ci else ""
+        print(f"{name:<{width}}  {m.value:8.3f}{ci}  ({m.safer} is safer)")
+    for name, entry in result.plugins.items():
+        if entry["status"] != "ok":
+            print(f"smotext: warning: audit plug-in {name} {entry['status']}: {entry['error']}", file=sys.stderr)
+    print(f"results: {path}")
+    return EXIT_ERROR if result.failed else EXIT_OK
+
+
 # ---------------------------------------------------------------- parser
 
 class _Parser(argparse.ArgumentParser):
@@ -222,6 +262,24 @@ def build_parser() -> argparse.ArgumentParser:
     f.add_argument("--description", default="", help="what the training texts are, for the model card")
     model_args(f)
     f.set_defaults(func=cmd_fit_decoder)
+
+    a = sub.add_parser("audit", help="measure utility and leakage of a synthetic set: members vs holdout")
+    a.add_argument("--members", required=True, help="the real records generation drew from")
+    a.add_argument("--holdout", required=True, help="real records from the same source that generation never saw")
+    a.add_argument("--synthetic", required=True, help="the synthetic dataset")
+    a.add_argument("--test", help="real test texts for utility (default: --test-fraction of the holdout)")
+    a.add_argument("--provenance", help="generation provenance file: also scores members that served as parents")
+    a.add_argument("--out", required=True, help="folder for results.json and scores.npz")
+    a.add_argument("--text-col", default="text")
+    a.add_argument("--label-col", default=None, help="label column (default: 'label' if present)")
+    a.add_argument("--attacks", default=None, help="comma-separated plug-ins (default: all)")
+    a.add_argument("--skip", action="append", default=[], metavar="NAME", help="leave one plug-in out (repeatable)")
+    a.add_argument("--seed", type=int, default=0)
+    a.add_argument("--bootstrap", type=int, default=200, help="bootstrap resamples for confidence intervals")
+    a.add_argument("--test-fraction", type=float, default=0.3)
+    a.add_argument("--encoder", default=None, help="the encoder generation used (default: all-MiniLM-L6-v2)")
+    a.add_argument("--quiet", action="store_true")
+    a.set_defaults(func=cmd_audit)
     return p
 
 

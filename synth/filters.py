@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from synth.errors import SmotextError
+from synth.neighbors import topk_cosine
 
 _WORD = re.compile(r"\w+", re.UNICODE)
 
@@ -27,17 +28,10 @@ def normalise(text: str) -> str:
     return " ".join(words(text))
 
 
-def max_cosine(a: np.ndarray, b: np.ndarray, block: int = 4096) -> tuple[np.ndarray, np.ndarray]:
-    """For each row of ``a``, the highest cosine to a row of ``b`` and its index (unit rows), in blocks of ``b``."""
-    best = np.full(len(a), -np.inf, dtype=np.float32)
-    arg = np.zeros(len(a), dtype=np.int64)
-    for start in range(0, len(b), block):
-        sims = a @ b[start : start + block].T
-        j = sims.argmax(axis=1)
-        s = sims[np.arange(len(a)), j]
-        better = s > best
-        best[better], arg[better] = s[better], start + j[better]
-    return best, arg
+def max_cosine(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """For each row of ``a``, the highest cosine to a row of ``b`` and its index (unit rows)."""
+    sims, idx = topk_cosine(a, b, k=1)
+    return sims[:, 0], idx[:, 0]
 
 
 @dataclass

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from synth.errors import SmotextError
+from synth.neighbors import topk_cosine
 
 STRATEGIES = ("auto", "not majority", "minority", "all")
 KINDS = ("regular", "borderline", "adasyn")
@@ -87,20 +88,6 @@ class MixPlan:
         return (z / np.maximum(norms, 1e-12)).astype(np.float32)
 
 
-def _knn(vectors: np.ndarray, k: int, block: int = 2048) -> np.ndarray:
-    """Indices of each row's k nearest other rows by cosine (rows are unit vectors), in blocks."""
-    n = len(vectors)
-    out = np.empty((n, k), dtype=np.int64)
-    for start in range(0, n, block):
-        sims = vectors[start : start + block] @ vectors.T
-        rows = np.arange(sims.shape[0])
-        sims[rows, start + rows] = -np.inf  # never your own neighbour
-        part = np.argpartition(-sims, k - 1, axis=1)[:, :k]
-        order = np.argsort(-np.take_along_axis(sims, part, axis=1), axis=1, kind="stable")
-        out[start : start + block] = np.take_along_axis(part, order, axis=1)
-    return out
-
-
 def _seed_weights(kind: str, members: np.ndarray, embeddings: np.ndarray, labels: np.ndarray, m: int) -> np.ndarray:
     """How likely each member of a class is to seed a synthetic text, by the SMOTE variant."""
     uniform = np.full(len(members), 1.0 / len(members))
@@ -153,7 +140,7 @@ def plan_mixes(
                 f"class {cls!r} has {len(members)} text(s) but k_neighbors={k_neighbors} needs at least "
                 f"{k_neighbors + 1}: lower --k-neighbors, add texts to that class, or leave it out"
             )
-        neigh = members[_knn(embeddings[members], k_neighbors)]  # corpus indices, (len(members), k)
+        neigh = members[topk_cosine(embeddings[members], embeddings[members], k_neighbors, exclude_self=True)[1]]  # corpus indices, (len(members), k)
         p_seed = _seed_weights(kind, members, embeddings, labels_arr, m_neighbors)
         seed_pos = rng.choice(len(members), size=n, p=p_seed)
         # n_parents-1 distinct neighbours per text: the first columns of a random permutation of k.

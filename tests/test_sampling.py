@@ -134,3 +134,17 @@ def test_bad_parameters_are_refused(kw):
     params.update(kw)
     with pytest.raises(SmotextError):
         validate_params(**params)
+
+
+@pytest.mark.parametrize("block", [3, 7, 1000])
+def test_blocked_topk_matches_brute_force(block):
+    from synth.neighbors import topk_cosine
+
+    a, b = unit_rows(23, 8, seed=2), unit_rows(31, 8, seed=3)
+    sims, idx = topk_cosine(a, b, k=4, block=block)
+    full = a @ b.T
+    np.testing.assert_array_equal(idx, np.argsort(-full, axis=1)[:, :4])
+    np.testing.assert_allclose(sims, np.sort(full, axis=1)[:, ::-1][:, :4], rtol=1e-6)
+    s_self, i_self = topk_cosine(b, b, k=2, block=block, exclude_self=True)
+    assert not (i_self == np.arange(31)[:, None]).any()
+    np.testing.assert_allclose(s_self[:, 0], np.sort((b @ b.T) - 3 * np.eye(31), axis=1)[:, -1], rtol=1e-6)

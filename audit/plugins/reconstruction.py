@@ -1,0 +1,82 @@
+"""Nearest-neighbour reconstruction: how close synthetic texts come to particular real records."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from audit.registry import Metric, Plugin, PluginResult, register
+from audit.text_overlap import longest_common_span, similarity
+from synth.filters import words
+from synth.neighbors import topk_cosine
+
+
+def histogram(values: np.ndarray, bins: np.ndarray) -> list[int]:
+    return np.histogram(np.clip(values, bins[0], bins[-1]), bins=bins)[0].tolist()
+
+
+@register
+class Reconstruction(Plugin):
+    name = "reconstruction"
+    kind = "metric"
+    description = "distance to closest record (DCR) share, longest shared word span, near-verbatim copies"
+    params = {"near_verbatim_similarity": 0.8, "near_verbatim_cosine": 0.97, "candidates": 3, "examples": 10}
+
+    def run(self, ctx) -> PluginResult:
+        s = self.settings
+        syn = ctx.synthetic
+        to_mem_s, to_mem_i = topk_cosine(syn.embeddings, ctx.members.embeddings, k=s["candidates"])
+        to_non_s, to_non_i = topk_cosine(syn.embeddings, ctx.nonmembers.embeddings, k=s["candidates"])
+        # DCR share: synthetic texts nearer a member than any holdout text; ties count half. 0.5 = no leak.
+        dcr = float(np.mean((to_mem_s[:, 0] > to_non_s[:, 0]) + 0.5 * (to_mem_s[:, 0] == to_non_s[:, 0])))
+
+        syn_words = [words(t) for t in syn.texts]
+
+        def copies(split, sims, idx):
+            """Per synthetic text: best word similarity / longest span to its nearest candidates in split."""
+            split_words = [words(t) for t in split.texts]
+            best_sim, span, partner = np.zeros(len(syn)), np.zeros(len(syn), int), idx[:, 0].copy()
+            for i, w in enumerate(syn_words):
+                for j in idx[i]:
+                    sim = similarity(w, split_words[j])
+                    if sim > best_sim[i]:
+                        best_sim[i], partner[i] = sim, j
+                    span[i] = max(span[i], longest_common_span(split_words[j], w)[0])
+            near = (best_sim >= s["near_verbatim_similarity"]) | (sims[:, 0] >= s["near_verbatim_cosine"])
+            return best_sim, span, partner, near
+
+        mem_sim, mem_span, mem_partner, mem_near = copies(ctx.members, to_mem_s, to_mem_i)
+        non_sim, non_span, _, non_near = copies(ctx.nonmembers, to_non_s, to_non_i)
+
+        bins = np.linspace(-0.2, 1.0, 25)
+        m_nn, n_nn = ctx.nearest_synthetic("members")[0][:, 0], ctx.nearest_synthetic("nonmembers")[0][:, 0]
+        order = np.argsort(-(mem_sim + to_mem_s[:, 0]))[: s["examples"]]
+        examples = []
+        for i in order:
+            j = mem_partner[i]
+            member_words = words(ctx.members.texts[j])
+            size, at = longest_common_span(member_words, syn_words[i])
+            examples.append({
+                "synthetic": syn.texts[i], "member_row": int(ctx.members.rows[j]),
+                "cosine": float(syn.embeddings[i] @ ctx.members.embeddings[j]), "word_similarity": float(mem_sim[i]),
+                "shared_span": " ".join(member_words[at : at + size]),  # also in the synthetic text: nothing new
+            })
+        res = PluginResult(details={
+            "dcr_share": dcr,
+            "nearest_synthetic_cosine": {"bins": bins.tolist(), "members": histogram(m_nn, bins), "nonmembers": histogram(n_nn, bins),
+                                         "members_mean": float(m_nn.mean()), "nonmembers_mean": float(n_nn.mean())},
+            "longest_span": {"members_max": int(mem_span.max()), "members_p95": float(np.percentile(mem_span, 95)),
+                             "nonmembers_max": int(non_span.max()), "nonmembers_p95": float(np.percentile(non_span, 95))},
+            "near_verbatim": {"members": int(mem_near.sum()), "nonmembers": int(non_near.sum()), "synthetic": len(syn)},
+            "closest_pairs": examples,
+        })
+        m = res.metrics
+        m["reconstruction.dcr_share"] = Metric(dcr, "lower", "share of synthetic texts nearer a member than any holdout text", ideal=0.5)
+        m["reconstruction.near_verbatim.count"] = Metric(float(mem_near.sum()), "lower", "synthetic texts that nearly copy a member", ideal=0.0)
+        m["reconstruction.near_verbatim.rate"] = Metric(float(mem_near.mean()), "lower", "share of synthetic texts that nearly copy a member", ideal=0.0)
+        m["reconstruction.near_verbatim.excess_rate"] = Metric(
+            float(mem_near.mean() - non_near.mean()), "lower", "near-copy rate of members minus that of holdout texts", ideal=0.0)
+        m["reconstruction.longest_span.max"] = Metric(float(mem_span.max()), "lower", "longest run of words a synthetic text shares with a member")
+        m["reconstruction.longest_span.excess_p95"] = Metric(
+            float(np.percentile(mem_span, 95) - np.percentile(non_span, 95)), "lower",
+            "95th percentile of the longest shared run, members minus holdout", ideal=0.0)
+        return res

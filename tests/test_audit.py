@@ -1,0 +1,167 @@
+"""The audit on real text: planted leaks move their metric far from the clean value; a clean set sits near chance.
+
+Texts come from tests/data/lm_texts.jsonl (SmolLM2-written, diverse, with a coarse genre label):
+members, holdout and a clean "synthetic" set are disjoint draws from the same distribution.
+"""
+
+import json
+import random
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from audit.auditor import AuditResult, Auditor
+from smotext.cli import main
+from synth.corpus import Corpus, write_table
+from synth.errors import SmotextError
+
+DATA = Path(__file__).parent / "data" / "lm_texts.jsonl"
+N = 250  # members, holdout and clean synthetic of 250 each; the last 150 texts are the utility test split
+
+
+def corpus(rows, name):
+    return Corpus([t for t, _ in rows], [label for _, label in rows], True, name, name)
+
+
+@pytest.fixture(scope="module")
+def sets():
+    rows = [(r["text"], r["label"]) for r in map(json.loads, DATA.read_text().splitlines())]
+    random.Random(0).shuffle(rows)
+    return rows[:N], rows[N : 2 * N], rows[2 * N : 3 * N], corpus(rows[3 * N :], "test")
+
+
+class _Auditor:
+    """The real Auditor, always given the fixed test split so every member is evaluated."""
+
+    def __init__(self, encoder, test):
+        self.auditor, self.test = Auditor(encoder=encoder, n_boot=100, seed=0), test
+
+    def run(self, members, holdout, synthetic):
+        return self.auditor.run(members, holdout, synthetic, test=self.test)
+
+
+@pytest.fixture(scope="module")
+def auditor(encoder, sets):
+    return _Auditor(encoder, sets[3])
+
+
+@pytest.fixture(scope="module")
+def clean(auditor, sets):
+    members, holdout, synthetic, _ = sets
+    return auditor.run(corpus(members, "members"), corpus(holdout, "holdout"), corpus(synthetic, "clean"))
+
+
+def copy_some(members, synthetic, share, seed, edit=None):
+    """The clean synthetic set with ``share`` of its rows replaced by (optionally edited) member copies."""
+    rng = random.Random(seed)
+    k = int(share * len(synthetic))
+    picks = rng.sample(range(len(members)), k)
+    copies = [(edit(members[i][0], rng) if edit else members[i][0], members[i][1]) for i in picks]
+    return copies + synthetic[k:]
+
+
+def change_words(text, rng, n=2):
+    w = text.split()
+    for i in rng.sample(range(len(w)), min(n, len(w))):
+        w[i] = rng.choice(["really", "quite", "also", "then"])
+    return " ".join(w)
+
+
+def value(result, name):
+    return result.metrics[name].value
+
+
+def test_clean_set_sits_near_chance(clean):
+    assert not clean.failed, clean.failed
+    for attack in ("mia_synthetic_embedding", "mia_synthetic_lexical", "mia_classifier_loss",
+                   "mia_classifier_confidence", "mia_classifier_reference"):
+        auc = value(clean, f"{attack}.auc")
+        assert 0.45 <= auc <= 0.55, (attack, auc)  # seen: 0.474 to 0.522
+        lo, hi = clean.metrics[f"{attack}.auc"].ci
+        assert lo <= auc <= hi
+    assert 0.42 <= value(clean, "reconstruction.dcr_share") <= 0.58
+    assert value(clean, "reconstruction.near_verbatim.count") <= 2  # seen: 1 (the LM repeats itself now and then)
+    assert value(clean, "pii.replay.values") == 0
+
+
+def test_verbatim_copies_are_caught(auditor, sets, clean):
+    members, holdout, synthetic, _ = sets
+    leaky = auditor.run(corpus(members, "members"), corpus(holdout, "holdout"),
+                        corpus(copy_some(members, synthetic, 0.05, seed=1), "leaky"))
+    # 12 of 250 members are copied: each is found (cosine 1) while no holdout text scores that high
+    assert value(leaky, "mia_synthetic_embedding.tpr_at_fpr_0.01") >= 0.04
+    assert value(clean, "mia_synthetic_embedding.tpr_at_fpr_0.01") <= 0.02
+    assert value(leaky, "reconstruction.near_verbatim.count") >= 12
+    assert value(leaky, "reconstruction.longest_span.max") >= 10
+    heavy = auditor.run(corpus(members, "members"), corpus(holdout, "holdout"),
+                        corpus(copy_some(members, synthetic, 0.5, seed=2), "heavy"))
+    assert value(heavy, "mia_synthetic_embedding.tpr_at_fpr_0.01") >= 0.3
+    assert value(heavy, "mia_synthetic_lexical.tpr_at_fpr_0.01") >= 0.3
+    assert value(heavy, "reconstruction.dcr_share") >= 0.7
+
+
+def test_near_copies_with_words_changed_are_caught(auditor, sets, clean):
+    members, holdout, synthetic, _ = sets
+    near = auditor.run(corpus(members, "members"), corpus(holdout, "holdout"),
+                       corpus(copy_some(members, synthetic, 0.2, seed=3, edit=change_words), "near"))
+    assert value(near, "reconstruction.near_verbatim.count") >= 40  # 50 planted
+    assert value(near, "mia_synthetic_embedding.tpr_at_fpr_0.01") >= 0.15
+    assert value(near, "reconstruction.dcr_share") >= value(clean, "reconstruction.dcr_share") + 0.1
+
+
+def test_overfit_classifier_is_caught(auditor, sets, clean):
+    members, holdout, _, _ = sets
+    # "synthetic" = the members themselves: the synthetic-trained classifier is trained on the members
+    overfit = auditor.run(corpus(members, "members"), corpus(holdout, "holdout"), corpus(members, "overfit"))
+    for attack in ("mia_classifier_loss", "mia_classifier_reference"):
+        assert value(overfit, f"{attack}.auc") >= value(clean, f"{attack}.auc") + 0.15, attack
+
+
+def test_member_pii_replay_is_caught(auditor, sets):
+    members, holdout, synthetic, _ = sets
+    rng = random.Random(4)
+    people = [(f"{f} {l}", f"{f.lower()}.{l.lower()}{rng.randint(100, 999)}@example.com")
+              for f, l in zip(["Amelia", "Rafael", "Ingrid", "Tobias", "Leila", "Marco"], ["Quist", "Varga", "Holm", "Reyes", "Aziz", "Bianchi"])]
+    members = [(f"{t} Contact {name} at {email}.", label) for (t, label), (name, email) in zip(members, people)] + members[len(people):]
+    replay = [(f"Please write to {email} about the refund.", "x") for _, email in people]
+    leaky = auditor.run(corpus(members, "members"), corpus(holdout, "holdout"), corpus(replay + synthetic[len(replay):], "pii"))
+    assert value(leaky, "pii.replay.values") >= 6
+    assert value(leaky, "pii.replay.records_rate") >= 6 / N
+    details = leaky.plugins["pii"]["details"]
+    assert details["entities_by_type"]["EMAIL_ADDRESS"] >= 6
+    assert not any("@" in json.dumps(ex) for ex in details["replay_examples"])  # values stay out of results
+
+
+def test_results_round_trip_and_cli(tmp_path, sets, capsys, clean):
+    members, holdout, synthetic, _ = sets
+    clean.save(tmp_path / "r")
+    again = AuditResult.load(tmp_path / "r")
+    assert again.metrics.keys() == clean.metrics.keys()
+    np.testing.assert_array_equal(again.arrays["mia_synthetic_embedding"]["member_scores"],
+                                  clean.arrays["mia_synthetic_embedding"]["member_scores"])
+    paths = {}
+    for name, rows in (("m", members[:60]), ("h", holdout[:60]), ("s", synthetic[:60])):
+        paths[name] = write_table(__import__("pandas").DataFrame(rows, columns=["text", "label"]), tmp_path / f"{name}.csv")
+    code = main([str(a) for a in ["audit", "--members", paths["m"], "--holdout", paths["h"], "--synthetic", paths["s"], "--out",
+                 tmp_path / "cli", "--skip", "pii", "--bootstrap", "20", "--quiet"]])
+    out = capsys.readouterr().out
+    assert code == 0 and "mia_synthetic_embedding.auc" in out
+    data = json.loads((tmp_path / "cli" / "results.json").read_text())
+    assert data["inputs"]["evaluated"]["members"] == data["inputs"]["evaluated"]["nonmembers"] == 42  # 60 - 30% test
+    assert set(data["plugins"]) == {"utility", "mia_classifier_loss", "mia_classifier_confidence",
+                                    "mia_classifier_reference", "mia_synthetic_embedding", "mia_synthetic_lexical", "reconstruction"}
+
+
+def test_unknown_plugin_lists_valid_names():
+    with pytest.raises(SmotextError, match="valid: .*mia_synthetic_embedding"):
+        Auditor(plugins=["mia_magic"])
+
+
+def test_a_failing_plugin_is_recorded_not_dropped(auditor, sets, encoder):
+    members, holdout, synthetic, _ = sets
+    one_class = [(t, "only") for t, _ in synthetic[:50]]
+    res = Auditor(plugins=["utility", "mia_synthetic_embedding"], encoder=encoder, n_boot=10).run(
+        corpus(members[:50], "m"), corpus(holdout[:50], "h"), corpus(one_class, "s"))
+    assert res.plugins["utility"]["status"] == "failed" and "2 classes" in res.plugins["utility"]["error"]
+    assert res.failed and "mia_synthetic_embedding.auc" in res.metrics
