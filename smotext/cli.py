@@ -165,6 +165,16 @@ def read_parent_rows(path) -> set[int]:
     return rows
 
 
+def _encoder_from_manifest(synthetic: Path) -> str | None:
+    """The encoder generation used, from the manifest written beside the synthetic file, if there is one."""
+    manifest = synthetic.parent / f"{synthetic.stem}.manifest.json"
+    try:
+        path = json.loads(manifest.read_text(encoding="utf-8"))["models"]["encoder"]["path"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    return path if Path(path).is_dir() else None
+
+
 def cmd_audit(args) -> int:
     from audit.auditor import DEFAULT_PLUGINS, Auditor
     from synth.corpus import read_corpus
@@ -174,7 +184,8 @@ def cmd_audit(args) -> int:
     members, holdout, synthetic = read(args.members), read(args.holdout), read(args.synthetic)
     test = read(args.test) if args.test else None
     parents = read_parent_rows(args.provenance) if args.provenance else None
-    auditor = Auditor(plugins, encoder=args.encoder, seed=args.seed, n_boot=args.bootstrap,
+    encoder = args.encoder or _encoder_from_manifest(Path(args.synthetic))
+    auditor = Auditor(plugins, encoder=encoder, seed=args.seed, n_boot=args.bootstrap,
                       test_fraction=args.test_fraction, progress=not args.quiet)
     result = auditor.run(members, holdout, synthetic, test=test, parent_rows=parents)
     path = result.save(args.out)
@@ -277,7 +288,7 @@ def build_parser() -> argparse.ArgumentParser:
     a.add_argument("--seed", type=int, default=0)
     a.add_argument("--bootstrap", type=int, default=200, help="bootstrap resamples for confidence intervals")
     a.add_argument("--test-fraction", type=float, default=0.3)
-    a.add_argument("--encoder", default=None, help="the encoder generation used (default: all-MiniLM-L6-v2)")
+    a.add_argument("--encoder", default=None, help="the encoder generation used (default: the one in the synthetic file's manifest, else all-MiniLM-L6-v2)")
     a.add_argument("--quiet", action="store_true")
     a.set_defaults(func=cmd_audit)
     return p

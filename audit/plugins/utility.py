@@ -43,7 +43,7 @@ class Utility(Plugin):
                                     "classifier": "logistic regression on frozen embeddings (C=10)"})
         for name, row in table.items():
             key = name.replace("+", "_plus_")
-            for m in ("accuracy", "macro_f1"):
+            for m in ("accuracy", "macro_f1", "weighted_f1"):
                 res.metrics[f"utility.{key}.{m}"] = Metric(row[m], "higher", f"{m.replace('_', '-')} on real test texts, trained on {name}")
         res.metrics["utility.gap.accuracy"] = Metric(
             table["real"]["accuracy"] - table["synthetic"]["accuracy"], "lower",
