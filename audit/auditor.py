@@ -125,6 +125,12 @@ class Auditor:
                 except Exception as e:  # one broken plug-in must not hide the others' results
                     entry.update(status="failed", error=f"{type(e).__name__}: {e}", traceback=traceback.format_exc(limit=3))
                 else:
+                    undeclared = sorted(k for k, m in out.metrics.items() if plugin.produces.get(k, (None,))[0] != m.safer)
+                    if undeclared:  # a policy could not name these, and their direction is unchecked
+                        entry.update(status="failed", error=f"metrics not declared in `produces`: {undeclared}")
+                        entry["seconds"] = round(time.perf_counter() - t, 2)
+                        result.plugins[plugin.name] = entry
+                        continue
                     entry.update(status="ok", details=out.details, metrics=sorted(out.metrics))
                     result.metrics.update(out.metrics)
                     if out.arrays:

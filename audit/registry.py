@@ -47,6 +47,8 @@ class Plugin:
     description: ClassVar[str] = ""
     params: ClassVar[dict] = {}
     needs_labels: ClassVar[bool] = False
+    # Every metric the plug-in can produce: name -> (which way is safer, (lowest, highest) possible value).
+    produces: ClassVar[dict[str, tuple[Direction, tuple[float, float]]]] = {}
 
     def __init__(self, **overrides):
         unknown = sorted(set(overrides) - set(self.params))
@@ -79,6 +81,12 @@ def create_plugin(name: str, **params) -> Plugin:
 def available() -> list[str]:
     _load_builtin()
     return list(PLUGINS)
+
+
+def metric_catalog() -> dict[str, tuple[Direction, tuple[float, float]]]:
+    """Every metric any registered plug-in can produce, with its direction and range (for policies)."""
+    _load_builtin()
+    return {name: spec for cls in PLUGINS.values() for name, spec in cls.produces.items()}
 
 
 def _load_builtin() -> None:

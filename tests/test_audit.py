@@ -175,3 +175,13 @@ def test_provenance_scores_the_members_that_were_parents(encoder, sets):
         corpus(members, "m"), corpus(holdout, "h"), corpus(leaky, "s"), test=test, parent_rows=set(range(20)))
     assert res.plugins["mia_synthetic_embedding"]["details"]["parents"]["members_evaluated"] == 20
     assert value(res, "mia_synthetic_embedding.parents.auc") > 0.95 > value(res, "mia_synthetic_embedding.auc")
+
+
+def test_every_plugin_declares_what_it_produces(clean):
+    from audit.registry import PLUGINS, metric_catalog
+
+    catalog = metric_catalog()
+    for name, metric in clean.metrics.items():
+        safer, (lo, hi) = catalog[name]
+        assert metric.safer == safer and lo <= metric.value <= hi, name
+    assert all(cls.produces for cls in PLUGINS.values())

@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from audit.registry import Metric, Plugin, PluginResult, register
-from audit.stats import attack_summary, roc_for_plot
+from audit.stats import FPR_POINTS, attack_summary, roc_for_plot
 
 
 def true_class_probability(clf, embeddings: np.ndarray, labels: list[str]) -> np.ndarray:
@@ -20,6 +20,15 @@ def true_class_probability(clf, embeddings: np.ndarray, labels: list[str]) -> np
     col = np.array([classes.index(y) if y in classes else -1 for y in labels])
     p = np.where(col >= 0, proba[np.arange(len(labels)), np.maximum(col, 0)], 0.0)
     return np.clip(p, 1e-12, 1.0)
+
+
+UNIT = (0.0, 1.0)
+
+
+def attack_produces(prefix: str, extra: tuple[str, ...] = ()) -> dict:
+    """The metrics every attack reports: AUC and TPR at each FPR point, all in [0, 1], lower is safer."""
+    names = ["auc"] + [f"tpr_at_fpr_{f:g}" for f in FPR_POINTS] + list(extra)
+    return {f"{prefix}.{n}": ("lower", UNIT) for n in names}
 
 
 def attack_result(prefix: str, what: str, member_scores, nonmember_scores, ctx, salt: str) -> PluginResult:
@@ -40,6 +49,7 @@ class LossAttack(Plugin):
     name = "mia_classifier_loss"
     kind = "attack"
     description = "threshold on the synthetic-trained classifier's loss on the true label"
+    produces = attack_produces(name)
     needs_labels = True
 
     def run(self, ctx):
@@ -54,6 +64,7 @@ class ConfidenceAttack(Plugin):
     name = "mia_classifier_confidence"
     kind = "attack"
     description = "threshold on the synthetic-trained classifier's top confidence (label-free)"
+    produces = attack_produces(name)
     needs_labels = True
 
     def run(self, ctx):
@@ -69,6 +80,7 @@ class ReferenceAttack(Plugin):
     kind = "attack"
     description = "offline reference-model attack: target likelihood over the mean of reference models'"
     params = {"n_references": 4, "subsample": 0.5}
+    produces = attack_produces(name)
     needs_labels = True
 
     def run(self, ctx):

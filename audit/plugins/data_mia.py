@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from audit.plugins.classifier_mia import attack_result
+from audit.plugins.classifier_mia import attack_produces, attack_result
 from audit.registry import Metric, Plugin, register
 from audit.stats import attack_summary
 from audit.text_overlap import ngram_containment, ngram_index
@@ -20,6 +20,7 @@ class EmbeddingDistanceAttack(Plugin):
     kind = "attack"
     description = "mean cosine of a record to its k nearest synthetic texts"
     params = {"k": 1}
+    produces = attack_produces(name, extra=("parents.auc",))
 
     def run(self, ctx):
         k = int(self.settings["k"])
@@ -45,6 +46,7 @@ class LexicalOverlapAttack(Plugin):
     kind = "attack"
     description = "share of a record's word n-grams that occur in some synthetic text"
     params = {"n": 4}
+    produces = attack_produces(name)
 
     def run(self, ctx):
         n = int(self.settings["n"])

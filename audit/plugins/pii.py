@@ -47,6 +47,12 @@ class Pii(Plugin):
     kind = "metric"
     description = "PII entities in synthetic texts (presidio) and replay of real members' PII values"
     params = {"min_score": 0.4, "examples": 10}  # presidio scores a bare phone number 0.4
+    produces = {
+        "pii.synthetic.records_rate": ("lower", (0.0, 1.0)),
+        "pii.synthetic.entities": ("lower", (0.0, float("inf"))),
+        "pii.replay.values": ("lower", (0.0, float("inf"))),
+        "pii.replay.records_rate": ("lower", (0.0, 1.0)),
+    }
 
     def run(self, ctx) -> PluginResult:
         # Only the synthetic texts go through presidio (the slow part); a value it finds there is then

@@ -20,6 +20,14 @@ class Reconstruction(Plugin):
     kind = "metric"
     description = "distance to closest record (DCR) share, longest shared word span, near-verbatim copies"
     params = {"near_verbatim_similarity": 0.8, "near_verbatim_cosine": 0.97, "candidates": 3, "examples": 10}
+    produces = {
+        "reconstruction.dcr_share": ("lower", (0.0, 1.0)),
+        "reconstruction.near_verbatim.count": ("lower", (0.0, float("inf"))),
+        "reconstruction.near_verbatim.rate": ("lower", (0.0, 1.0)),
+        "reconstruction.near_verbatim.excess_rate": ("lower", (-1.0, 1.0)),
+        "reconstruction.longest_span.max": ("lower", (0.0, float("inf"))),
+        "reconstruction.longest_span.excess_p95": ("lower", (-float("inf"), float("inf"))),
+    }
 
     def run(self, ctx) -> PluginResult:
         s = self.settings

@@ -25,6 +25,11 @@ class Utility(Plugin):
     kind = "metric"
     description = "train-on-synthetic / test-on-real: accuracy and F1 of one classifier trained three ways"
     needs_labels = True
+    produces = {
+        **{f"utility.{k}.{m}": ("higher", (0.0, 1.0)) for k in ("real", "synthetic", "real_plus_synthetic")
+           for m in ("accuracy", "macro_f1", "weighted_f1")},
+        "utility.gap.accuracy": ("lower", (-1.0, 1.0)),
+    }
 
     def run(self, ctx) -> PluginResult:
         ctx.require_labels(self.name)
