@@ -19,7 +19,7 @@ from synth.errors import SmotextError
 
 DEFAULT_PLUGINS = (
     "utility", "mia_classifier_loss", "mia_classifier_confidence", "mia_classifier_reference",
-    "mia_synthetic_embedding", "mia_synthetic_lexical", "reconstruction", "pii",
+    "mia_synthetic_embedding", "mia_synthetic_lexical", "reconstruction", "pii", "overview",
 )
 RESULTS_FILE, SCORES_FILE = "results.json", "scores.npz"
 
@@ -42,8 +42,8 @@ class AuditResult:
         return {"format": "smotext-audit/1", "inputs": self.inputs, "run": self.run,
                 "metrics": {k: m.to_json() for k, m in sorted(self.metrics.items())}, "plugins": self.plugins}
 
-    def save(self, folder: str | os.PathLike) -> Path:
-        """Write results.json and scores.npz (numeric arrays only) into ``folder``."""
+    def save_scores(self, folder: str | os.PathLike) -> Path:
+        """Write scores.npz (the numeric per-record arrays, no pickle) into ``folder``."""
         out = Path(folder)
         out.mkdir(parents=True, exist_ok=True)
         flat = {f"{p}/{k}": np.asarray(v, dtype=float) for p, arrs in self.arrays.items() for k, v in arrs.items()
@@ -51,8 +51,12 @@ class AuditResult:
         tmp = out / f".{SCORES_FILE}.part.npz"
         np.savez_compressed(tmp, **flat)
         os.replace(tmp, out / SCORES_FILE)
-        write_json(self.to_json(), out / RESULTS_FILE)
-        return out / RESULTS_FILE
+        return out / SCORES_FILE
+
+    def save(self, folder: str | os.PathLike) -> Path:
+        """Write results.json and scores.npz into ``folder``."""
+        self.save_scores(folder)
+        return write_json(self.to_json(), Path(folder) / RESULTS_FILE)
 
     @classmethod
     def load(cls, folder: str | os.PathLike) -> "AuditResult":

@@ -43,7 +43,7 @@ class Plugin:
     """An attack or metric. Subclasses set ``name``, ``kind``, ``description``, ``params`` and ``run``."""
 
     name: ClassVar[str] = ""
-    kind: ClassVar[str] = "metric"  # "attack" or "metric"
+    kind: ClassVar[str] = "metric"  # "attack", "metric", or "evidence" (details for the report, no metrics)
     description: ClassVar[str] = ""
     params: ClassVar[dict] = {}
     needs_labels: ClassVar[bool] = False
@@ -91,4 +91,4 @@ def metric_catalog() -> dict[str, tuple[Direction, tuple[float, float]]]:
 
 def _load_builtin() -> None:
     # Importing the modules registers their plug-ins; done on first use, not at package import.
-    from audit.plugins import classifier_mia, data_mia, pii, reconstruction, utility  # noqa: F401
+    from audit.plugins import classifier_mia, data_mia, overview, pii, reconstruction, utility  # noqa: F401

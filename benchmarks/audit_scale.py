@@ -1,4 +1,4 @@
-"""Audit runtime and peak memory at 1k, 10k and 50k records (each of members, holdout and synthetic).
+"""Audit runtime and peak memory at 1k, 10k and 50k records: N real (N/2 members + N/2 holdout) x N synthetic.
 
 Each size runs in its own process (peak RSS is per process), with the embedding cache off so the
 timing includes embedding every text once. Texts come from the demo-corpus generator with many seeds.
@@ -39,8 +39,8 @@ def one(n: int) -> dict:
     from synth.corpus import Corpus
 
     sets = {}
-    for i, name in enumerate(("members", "holdout", "synthetic")):
-        t, y = texts(n, offset=10_000 * (i + 1))
+    for i, (name, size) in enumerate((("members", n // 2), ("holdout", n // 2), ("synthetic", n))):
+        t, y = texts(size, offset=10_000 * (i + 1))
         sets[name] = Corpus(t, y, True, name, name)
     t0 = time.perf_counter()
     result = Auditor(cache=False, seed=0).run(sets["members"], sets["holdout"], sets["synthetic"])
@@ -69,7 +69,12 @@ def main(argv=None) -> None:
         print(json.dumps(rows[-1]), flush=True)
     import torch
 
-    result = {"date": date.today().isoformat(), "command": "python benchmarks/audit_scale.py " + " ".join(map(str, args.sizes)),
+    # Sizes run separately are merged into one table (a newer run of a size replaces the older one).
+    old = RESULTS / "audit_scale.json"
+    if old.exists():
+        kept = [r for r in json.loads(old.read_text())["runs"] if r["records"] not in args.sizes]
+        rows = sorted(kept + rows, key=lambda r: r["records"])
+    result = {"date": date.today().isoformat(), "command": "python benchmarks/audit_scale.py --sizes 1000 10000 50000",
               "machine": f"{platform.machine()}, {os.cpu_count()} CPUs, torch {torch.__version__}", "runs": rows}
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / "audit_scale.json").write_text(json.dumps(result, indent=2) + "\n")
@@ -77,8 +82,9 @@ def main(argv=None) -> None:
     lines = [
         "# Audit runtime and peak memory", "",
         f"{result['date']} · {result['machine']} · `{result['command']}`", "",
-        "N records = N members + N holdout (30% of it the utility test split) + N synthetic, all embedded "
-        "(cache off). Times in seconds; peak RSS of the whole process.", "",
+        "N records = N real (N/2 members + N/2 holdout, 30% of the holdout the utility test split) against "
+        "N synthetic, every text embedded (cache off), all plug-ins with 200 bootstrap resamples. Texts from the "
+        "demo-corpus generator (short templated messages). Times in seconds; peak RSS of the whole process.", "",
         "| records | total | embed | " + " | ".join(plugins) + " | peak RSS (MiB) |",
         "|---" * (len(plugins) + 4) + "|",
     ]

@@ -1,13 +1,17 @@
 #!/usr/bin/env bash
-# The main job on the shipped demo corpus: 40 synthetic patient-portal messages.
+# The main job on the shipped demo corpus: split it, generate 40 synthetic messages from the members,
+# audit them against the holdout, gate with policies/default.yaml, write the report.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 . .venv/bin/activate
 export HF_HUB_OFFLINE=1
-smotext generate synth/assets/demo_corpus.csv --out out/demo/synthetic.csv --n 40 --seed 0 "$@"
+code=0
+smotext release --corpus synth/assets/demo_corpus.csv --policy policies/default.yaml --out out/demo \
+    --n 40 --seed 0 "$@" || code=$?
 echo
-echo "synthetic texts:  out/demo/synthetic.csv"
-echo "manifest:         out/demo/synthetic.manifest.json"
-echo "provenance:       out/demo/synthetic.provenance.jsonl (private: links outputs to real records)"
-head -n 6 out/demo/synthetic.csv
+echo "report:     $(pwd)/out/demo/report.html   (open it in a browser)"
+echo "results:    out/demo/results.json"
+echo "synthetic:  out/demo/synthetic.csv (copied to out/demo/release/ only on RELEASE)"
+# RELEASE (0) and BLOCK (1) are both a finished demo; 2 is an error.
+[ "$code" -le 1 ] || exit "$code"

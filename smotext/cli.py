@@ -55,10 +55,65 @@ def _strategy(args):
     return args.strategy or "auto"
 
 
-def cmd_generate(args) -> int:
-    from synth.corpus import format_of, read_corpus, write_json, write_table
+def sampler_from_args(args):
+    """The SMOTExT sampler the generation options describe (shared by generate and release)."""
     from synth.filters import DEFAULT_ORDER
     from synth.smotext import SMOTExT
+
+    enabled = [f for f in (args.filters.split(",") if args.filters else DEFAULT_ORDER) if f and f not in args.no_filter]
+    params = {
+        "fidelity": {"min_cosine": args.min_fidelity},
+        "privacy": {"max_cosine": args.max_real_cosine, "ngram": args.ngram},
+        "dedupe": {"max_cosine": args.dedupe_cosine},
+        "label": {"min_probability": args.min_label_probability},
+    }
+    return SMOTExT(
+        sampling_strategy=_strategy(args), k_neighbors=args.k_neighbors, kind=args.kind, n_parents=args.n_parents,
+        lambda_range=tuple(args.lambda_range), lambda_distribution=args.lambda_distribution, beta=args.beta,
+        dirichlet_alpha=args.dirichlet_alpha, random_state=args.seed, encoder=args.encoder, lm=args.lm,
+        bridge=args.bridge, filters=enabled, filter_params={k: v for k, v in params.items() if k in enabled},
+        num_candidates=args.num_candidates, max_new_tokens=args.max_new_tokens, batch_size=args.batch_size,
+        max_rounds=args.max_rounds, progress=not args.quiet,
+    )
+
+
+def generation_manifest(sampler, corpus, seed, outputs: dict, seconds: float) -> dict:
+    """What a generation run did, for the manifest file and the report's provenance."""
+    report, card = sampler.report_, sampler.decoder_.card
+    return {
+        "smotext": "generate",
+        "seed": seed,
+        "parameters": {k: v for k, v in sampler.__dict__.items() if not k.endswith("_") and k not in ("encoder", "lm", "bridge")},
+        "corpus": {"path": corpus.source, "sha256": corpus.sha256, "texts": len(corpus), "labelled": corpus.labelled,
+                   "per_class": {c: corpus.labels.count(c) for c in sorted(set(corpus.labels))}},
+        "models": {
+            "encoder": {"name": sampler.encoder_.name, "path": str(sampler.encoder_.path), "sha256": sampler.encoder_.fingerprint},
+            "lm": {"name": sampler.lm_.name, "path": sampler.lm_.path, "sha256": sampler.lm_.fingerprint},
+            "bridge": {"path": sampler.bridge_path_, "sha256": sampler.bridge_sha256_, "steps": card.training.get("steps"),
+                       "n_tokens": card.config.n_tokens, "dp": card.training.get("dp", {"used": False})},
+        },
+        "requested": report.requested, "made": report.made, "shortfall": report.shortfall,
+        "rounds": report.rounds, "candidates_decoded": report.candidates_decoded,
+        "filters": report.filters, "vectors_lost_by_filter": report.dropped_by,
+        "outputs": outputs,
+        "seconds": {**{k: round(v, 2) for k, v in report.seconds.items()}, "total": round(seconds, 2)},
+        "versions": _versions(),
+    }
+
+
+def write_generation(sampler, corpus, args, out: Path, provenance: Path, manifest: Path, fmt: str | None, seconds: float) -> dict:
+    from synth.corpus import write_json, write_table
+
+    synthetic = sampler.synthetic_ if corpus.labelled else sampler.synthetic_[["text"]]
+    write_table(synthetic, out, fmt)
+    write_table(sampler.provenance_, provenance, "jsonl")
+    data = generation_manifest(sampler, corpus, args.seed, {"synthetic": str(out), "provenance": str(provenance)}, seconds)
+    write_json(data, manifest)
+    return data
+
+
+def cmd_generate(args) -> int:
+    from synth.corpus import format_of, read_corpus
 
     out = Path(args.out)
     format_of(out, args.format)  # fail on a bad extension before any model loads
@@ -67,53 +122,13 @@ def cmd_generate(args) -> int:
     if len({out.resolve(), provenance.resolve(), manifest.resolve()}) < 3:
         raise SmotextError("--out, --provenance and --manifest must be three different files")
     corpus = read_corpus(args.corpus, args.text_col, args.label_col, require_label=args.label_col_given)
-    enabled = [f for f in (args.filters.split(",") if args.filters else DEFAULT_ORDER) if f and f not in args.no_filter]
-    params = {
-        "fidelity": {"min_cosine": args.min_fidelity},
-        "privacy": {"max_cosine": args.max_real_cosine, "ngram": args.ngram},
-        "dedupe": {"max_cosine": args.dedupe_cosine},
-        "label": {"min_probability": args.min_label_probability},
-    }
-    sampler = SMOTExT(
-        sampling_strategy=_strategy(args), k_neighbors=args.k_neighbors, kind=args.kind, n_parents=args.n_parents,
-        lambda_range=tuple(args.lambda_range), lambda_distribution=args.lambda_distribution, beta=args.beta,
-        dirichlet_alpha=args.dirichlet_alpha, random_state=args.seed, encoder=args.encoder, lm=args.lm,
-        bridge=args.bridge, filters=enabled, filter_params={k: v for k, v in params.items() if k in enabled},
-        num_candidates=args.num_candidates, max_new_tokens=args.max_new_tokens, batch_size=args.batch_size,
-        max_rounds=args.max_rounds, progress=not args.quiet,
-    )
+    sampler = sampler_from_args(args)
     t0 = time.perf_counter()
     sampler.fit_resample(corpus.texts, corpus.labels if corpus.labelled else None)
-    report = sampler.report_
-    synthetic = sampler.synthetic_ if corpus.labelled else sampler.synthetic_[["text"]]
-    write_table(synthetic, out, args.format)
-    write_table(sampler.provenance_, provenance, "jsonl")
-    card = sampler.decoder_.card
-    write_json(
-        {
-            "smotext": "generate",
-            "seed": args.seed,
-            "parameters": {k: v for k, v in sampler.__dict__.items() if not k.endswith("_") and k not in ("encoder", "lm", "bridge")},
-            "corpus": {"path": corpus.source, "sha256": corpus.sha256, "texts": len(corpus), "labelled": corpus.labelled,
-                       "per_class": {c: corpus.labels.count(c) for c in sorted(set(corpus.labels))}},
-            "models": {
-                "encoder": {"name": sampler.encoder_.name, "path": str(sampler.encoder_.path), "sha256": sampler.encoder_.fingerprint},
-                "lm": {"name": sampler.lm_.name, "path": sampler.lm_.path, "sha256": sampler.lm_.fingerprint},
-                "bridge": {"path": sampler.bridge_path_, "sha256": sampler.bridge_sha256_, "steps": card.training.get("steps"),
-                           "n_tokens": card.config.n_tokens, "dp": card.training.get("dp", {"used": False})},
-            },
-            "requested": report.requested, "made": report.made, "shortfall": report.shortfall,
-            "rounds": report.rounds, "candidates_decoded": report.candidates_decoded,
-            "filters": report.filters, "vectors_lost_by_filter": report.dropped_by,
-            "outputs": {"synthetic": str(out), "provenance": str(provenance)},
-            "seconds": {**{k: round(v, 2) for k, v in report.seconds.items()}, "total": round(time.perf_counter() - t0, 2)},
-            "versions": _versions(),
-        },
-        manifest,
-    )
-    made = sum(report.made.values())
+    write_generation(sampler, corpus, args, out, provenance, manifest, args.format, time.perf_counter() - t0)
+    made = sum(sampler.report_.made.values())
     print(f"wrote {made} synthetic texts to {out} (provenance: {provenance}, manifest: {manifest})")
-    if msg := report.shortfall_message():
+    if msg := sampler.report_.shortfall_message():
         print(f"smotext: warning: {msg}", file=sys.stderr)
     return EXIT_OK
 
@@ -200,6 +215,94 @@ def cmd_audit(args) -> int:
     return EXIT_ERROR if result.failed else EXIT_OK
 
 
+# ---------------------------------------------------------------- release, gate, report
+
+def cmd_release(args) -> int:
+    from audit.auditor import Auditor
+    from reports.policy import load_policy
+    import pandas as pd
+
+    from reports.release import apply_gate, publish, split_corpus
+    from synth.corpus import Corpus, file_sha256, read_corpus, write_table
+
+    policy, policy_sha = load_policy(args.policy)  # a bad policy stops everything before work starts
+    corpus = read_corpus(args.corpus, args.text_col, args.label_col, require_label=args.label_col_given)
+    members, holdout, test = split_corpus(corpus, args.holdout_fraction, args.test_fraction, args.seed)
+    out, private = Path(args.out), Path(args.out) / "private"
+    sampler = sampler_from_args(args)
+    t0 = time.perf_counter()
+    sampler.fit_resample(members.texts, members.labels if members.labelled else None)
+    made = len(sampler.synthetic_)
+    if made < 2:
+        raise SmotextError(f"generation made {made} synthetic text(s), too few to audit: {sampler.report_.shortfall_message()}")
+    for split in (members, holdout, test):  # the user's own data, kept for re-auditing; never released
+        name = split.source.rsplit("#", 1)[1]
+        write_table(pd.DataFrame({"text": split.texts, "label": split.labels}), private / f"{name}.csv")
+    syn_path, manifest_path = out / "synthetic.csv", out / "synthetic.manifest.json"
+    manifest = write_generation(sampler, members, args, syn_path, private / "synthetic.provenance.jsonl",
+                                manifest_path, "csv", time.perf_counter() - t0)
+    if msg := sampler.report_.shortfall_message():
+        print(f"smotext: warning: {msg}", file=sys.stderr)
+    synthetic = Corpus(sampler.synthetic_["text"].tolist(), sampler.synthetic_["label"].tolist(), corpus.labelled,
+                       str(syn_path), file_sha256(syn_path))
+    parents = {int(i) for ps in sampler.provenance_["parents"] for i in ps}
+    audit = Auditor(encoder=sampler.encoder_, seed=args.seed, n_boot=args.bootstrap, progress=not args.quiet).run(
+        members, holdout, synthetic, test=test, parent_rows=parents)
+    audit.save_scores(out)
+    results = {**audit.to_json(), "generation": manifest, "versions": _versions()}
+    decision = apply_gate(results, policy, args.policy, policy_sha)
+    report = publish(results, out, decision, [syn_path, manifest_path])
+    _print_decision(decision, report, out)
+    return decision.exit_code
+
+
+def _print_decision(decision, report: Path, out: Path) -> None:
+    print(f"verdict: {decision.verdict}")
+    for name in decision.deciding:
+        print(f"  blocked by rule: {name}")
+    for problem in decision.problems:
+        print(f"  blocked: {problem}")
+    for name in decision.warnings:
+        print(f"  warning: rule {name} failed (severity warn)")
+    print(f"report: {report}")
+    if decision.verdict == "RELEASE":
+        print(f"released files: {out / 'release'}")
+
+
+def _read_results(path: str) -> tuple[dict, Path]:
+    p = Path(path)
+    p = p / "results.json" if p.is_dir() else p
+    try:
+        data = json.loads(p.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as e:
+        raise SmotextError(f"{p}: can't read results: {e}") from None
+    if not isinstance(data, dict) or data.get("format") != "smotext-audit/1":
+        raise SmotextError(f"{p}: not a smotext results.json")
+    return data, p
+
+
+def cmd_gate(args) -> int:
+    from reports.policy import load_policy
+    from reports.release import apply_gate, publish
+
+    policy, sha = load_policy(args.policy)
+    results, path = _read_results(args.results)
+    decision = apply_gate(results, policy, args.policy, sha)
+    out = Path(args.out) if args.out else path.parent
+    report = publish(results, out, decision, [Path(f) for f in args.release_file])
+    _print_decision(decision, report, out)
+    return decision.exit_code
+
+
+def cmd_report(args) -> int:
+    from reports.render import render_report
+
+    results, path = _read_results(args.results)
+    report = render_report(results, args.out or path.parent / "report.html")
+    print(f"report: {report}")
+    return EXIT_OK
+
+
 # ---------------------------------------------------------------- parser
 
 class _Parser(argparse.ArgumentParser):
@@ -218,6 +321,32 @@ def build_parser() -> argparse.ArgumentParser:
             sp.add_argument("--label-col", default=None,
                             help="label column (default: 'label' if present; without one all texts form one class)")
 
+    def generation_args(sp):
+        sp.add_argument("--n", type=int, help="total synthetic texts, split in proportion to the class sizes")
+        sp.add_argument("--strategy", choices=("auto", "minority", "all", "not majority"),
+                        help="auto: balance classes up to the majority (default); minority; all: one per real text")
+        sp.add_argument("--counts", help="JSON object of per-class counts, e.g. '{\"urgent\": 50}'")
+        sp.add_argument("--k-neighbors", type=int, default=5)
+        sp.add_argument("--kind", choices=("regular", "borderline", "adasyn"), default="regular")
+        sp.add_argument("--n-parents", type=int, default=2, help="2 = pairwise λ mixing; more = Dirichlet mixing")
+        sp.add_argument("--lambda-range", type=float, nargs=2, default=(0.2, 0.8), metavar=("LOW", "HIGH"))
+        sp.add_argument("--lambda-distribution", choices=("uniform", "beta"), default="uniform")
+        sp.add_argument("--beta", type=float, default=2.0, help="Beta(a, a) shape for --lambda-distribution beta")
+        sp.add_argument("--dirichlet-alpha", type=float, default=1.0)
+        sp.add_argument("--seed", type=int, default=0)
+        sp.add_argument("--bridge", default=None, help="bridge folder from fit-decoder (default: the shipped bridge)")
+        sp.add_argument("--filters", default=None, help="comma-separated filters to run (default: degenerate,fidelity,label,privacy,dedupe)")
+        sp.add_argument("--no-filter", action="append", default=[], metavar="NAME", help="switch one filter off (repeatable)")
+        sp.add_argument("--min-fidelity", type=float, default=0.3, help="fidelity: least cosine of output to its target vector")
+        sp.add_argument("--min-label-probability", type=float, default=0.0, help="label: least probability of the intended class")
+        sp.add_argument("--max-real-cosine", type=float, default=0.9, help="privacy: most cosine to any real record")
+        sp.add_argument("--ngram", type=int, default=8, help="privacy: drop outputs sharing this many consecutive words with a real record")
+        sp.add_argument("--dedupe-cosine", type=float, default=0.98, help="dedupe: most cosine between two outputs")
+        sp.add_argument("--num-candidates", type=int, default=1, help="best-of-n: sample n per vector, keep the closest (1 = greedy)")
+        sp.add_argument("--max-new-tokens", type=int, default=40)
+        sp.add_argument("--batch-size", type=int, default=32)
+        sp.add_argument("--max-rounds", type=int, default=5, help="rounds of drawing more when filters drop outputs")
+
     def model_args(sp):
         sp.add_argument("--encoder", default=None, help="sentence-transformers model folder (default: all-MiniLM-L6-v2)")
         sp.add_argument("--lm", default=None, help="HF causal-LM folder or .gguf file (default: SmolLM2-135M-Instruct)")
@@ -229,30 +358,7 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--format", choices=("csv", "jsonl", "parquet"), help="output format (default: from --out's extension)")
     g.add_argument("--provenance", help="private provenance file (default: OUT-stem.provenance.jsonl); never release it")
     g.add_argument("--manifest", help="run manifest (default: OUT-stem.manifest.json)")
-    g.add_argument("--n", type=int, help="total synthetic texts, split in proportion to the class sizes")
-    g.add_argument("--strategy", choices=("auto", "minority", "all", "not majority"),
-                   help="auto: balance classes up to the majority (default); minority; all: one per real text")
-    g.add_argument("--counts", help="JSON object of per-class counts, e.g. '{\"urgent\": 50}'")
-    g.add_argument("--k-neighbors", type=int, default=5)
-    g.add_argument("--kind", choices=("regular", "borderline", "adasyn"), default="regular")
-    g.add_argument("--n-parents", type=int, default=2, help="2 = pairwise λ mixing; more = Dirichlet mixing")
-    g.add_argument("--lambda-range", type=float, nargs=2, default=(0.2, 0.8), metavar=("LOW", "HIGH"))
-    g.add_argument("--lambda-distribution", choices=("uniform", "beta"), default="uniform")
-    g.add_argument("--beta", type=float, default=2.0, help="Beta(a, a) shape for --lambda-distribution beta")
-    g.add_argument("--dirichlet-alpha", type=float, default=1.0)
-    g.add_argument("--seed", type=int, default=0)
-    g.add_argument("--bridge", default=None, help="bridge folder from fit-decoder (default: the shipped bridge)")
-    g.add_argument("--filters", default=None, help="comma-separated filters to run (default: degenerate,fidelity,label,privacy,dedupe)")
-    g.add_argument("--no-filter", action="append", default=[], metavar="NAME", help="switch one filter off (repeatable)")
-    g.add_argument("--min-fidelity", type=float, default=0.3, help="fidelity: least cosine of output to its target vector")
-    g.add_argument("--min-label-probability", type=float, default=0.0, help="label: least probability of the intended class")
-    g.add_argument("--max-real-cosine", type=float, default=0.9, help="privacy: most cosine to any real record")
-    g.add_argument("--ngram", type=int, default=8, help="privacy: drop outputs sharing this many consecutive words with a real record")
-    g.add_argument("--dedupe-cosine", type=float, default=0.98, help="dedupe: most cosine between two outputs")
-    g.add_argument("--num-candidates", type=int, default=1, help="best-of-n: sample n per vector, keep the closest (1 = greedy)")
-    g.add_argument("--max-new-tokens", type=int, default=40)
-    g.add_argument("--batch-size", type=int, default=32)
-    g.add_argument("--max-rounds", type=int, default=5, help="rounds of drawing more when filters drop outputs")
+    generation_args(g)
     model_args(g)
     g.set_defaults(func=cmd_generate)
 
@@ -291,6 +397,31 @@ def build_parser() -> argparse.ArgumentParser:
     a.add_argument("--encoder", default=None, help="the encoder generation used (default: the one in the synthetic file's manifest, else all-MiniLM-L6-v2)")
     a.add_argument("--quiet", action="store_true")
     a.set_defaults(func=cmd_audit)
+
+    r = sub.add_parser("release", help="split, generate, audit, gate and report in one go; exit 0 RELEASE, 1 BLOCK, 2 error")
+    r.add_argument("--corpus", required=True, help="the real labelled corpus (CSV, JSONL or Parquet)")
+    r.add_argument("--policy", required=True, help="policy YAML, e.g. policies/default.yaml")
+    r.add_argument("--out", required=True, help="folder for report.html, results.json, synthetic.csv, release/")
+    r.add_argument("--text-col", default="text")
+    r.add_argument("--label-col", default=None, help="label column (default: 'label' if present)")
+    r.add_argument("--holdout-fraction", type=float, default=0.3, help="share of the corpus kept from generation as non-members")
+    r.add_argument("--test-fraction", type=float, default=0.2, help="share of the corpus kept as the utility test split")
+    r.add_argument("--bootstrap", type=int, default=200)
+    generation_args(r)
+    model_args(r)
+    r.set_defaults(func=cmd_release)
+
+    gt = sub.add_parser("gate", help="apply a policy to an audit's results.json; writes the report; exit 0/1/2")
+    gt.add_argument("--results", required=True, help="results.json (or its folder) from smotext audit")
+    gt.add_argument("--policy", required=True)
+    gt.add_argument("--out", help="folder for results.json, report.html and release/ (default: the results' folder)")
+    gt.add_argument("--release-file", action="append", default=[], metavar="FILE", help="file to copy to release/ on RELEASE")
+    gt.set_defaults(func=cmd_gate)
+
+    rp = sub.add_parser("report", help="re-render report.html from a results.json")
+    rp.add_argument("--results", required=True, help="results.json or its folder")
+    rp.add_argument("--out", help="report file (default: report.html beside the results)")
+    rp.set_defaults(func=cmd_report)
     return p
 
 
@@ -306,6 +437,9 @@ def main(argv=None) -> int:
     except SmotextError as e:
         print(f"smotext: error: {e}", file=sys.stderr)
         return EXIT_ERROR
+    except KeyboardInterrupt:
+        print("smotext: interrupted", file=sys.stderr)
+        return 130
 
 
 if __name__ == "__main__":

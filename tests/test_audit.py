@@ -149,8 +149,8 @@ def test_results_round_trip_and_cli(tmp_path, sets, capsys, clean):
     assert code == 0 and "mia_synthetic_embedding.auc" in out
     data = json.loads((tmp_path / "cli" / "results.json").read_text())
     assert data["inputs"]["evaluated"]["members"] == data["inputs"]["evaluated"]["nonmembers"] == 42  # 60 - 30% test
-    assert set(data["plugins"]) == {"utility", "mia_classifier_loss", "mia_classifier_confidence",
-                                    "mia_classifier_reference", "mia_synthetic_embedding", "mia_synthetic_lexical", "reconstruction"}
+    assert set(data["plugins"]) == {"utility", "mia_classifier_loss", "mia_classifier_confidence", "overview",
+                                    "mia_synthetic_embedding", "mia_synthetic_lexical", "reconstruction", "mia_classifier_reference"}
 
 
 def test_unknown_plugin_lists_valid_names():
@@ -184,4 +184,24 @@ def test_every_plugin_declares_what_it_produces(clean):
     for name, metric in clean.metrics.items():
         safer, (lo, hi) = catalog[name]
         assert metric.safer == safer and lo <= metric.value <= hi, name
-    assert all(cls.produces for cls in PLUGINS.values())
+    assert all(cls.produces for cls in PLUGINS.values() if cls.kind != "evidence")
+
+
+def test_gate_releases_the_clean_set_and_blocks_planted_leaks(tmp_path, auditor, sets, clean, capsys):
+    """Real audit results through `smotext gate` with the shipped default policy: exit 0 clean, 1 leaky."""
+    policy = str(Path(__file__).parent.parent / "policies" / "default.yaml")
+    clean.save(tmp_path / "clean")
+    code = main(["gate", "--results", str(tmp_path / "clean"), "--policy", policy])
+    out = capsys.readouterr().out
+    assert code == 0 and "verdict: RELEASE" in out, out
+
+    members, holdout, synthetic, _ = sets
+    leaky = auditor.run(corpus(members, "members"), corpus(holdout, "holdout"),
+                        corpus(copy_some(members, synthetic, 0.05, seed=1), "leaky"))
+    leaky.save(tmp_path / "leaky")
+    code = main(["gate", "--results", str(tmp_path / "leaky"), "--policy", policy])
+    out = capsys.readouterr().out
+    assert code == 1 and "verdict: BLOCK" in out
+    assert "blocked by rule: no-excess-near-copies" in out
+    report = (tmp_path / "leaky" / "report.html").read_text()
+    assert "BLOCK" in report and "no-excess-near-copies" in report

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from audit.pii import mask_real
 from audit.registry import Metric, Plugin, PluginResult, register
 from audit.text_overlap import longest_common_span, similarity
 from synth.filters import words
@@ -65,6 +66,7 @@ class Reconstruction(Plugin):
             size, at = longest_common_span(member_words, syn_words[i])
             examples.append({
                 "synthetic": syn.texts[i], "member_row": int(ctx.members.rows[j]),
+                "member_masked": mask_real(ctx.members.texts[j]),
                 "cosine": float(syn.embeddings[i] @ ctx.members.embeddings[j]), "word_similarity": float(mem_sim[i]),
                 "shared_span": " ".join(member_words[at : at + size]),  # also in the synthetic text: nothing new
             })

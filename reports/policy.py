@@ -1,0 +1,120 @@
+"""Release policies: YAML files of named rules, validated strictly (unknown keys, unknown metrics and
+out-of-range thresholds are errors). Loading never falls back to defaults: a bad policy is an error."""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import os
+from pathlib import Path
+from typing import Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from synth.errors import SmotextError
+
+COMPARISONS = {"<": lambda v, t: v < t, "<=": lambda v, t: v <= t, ">": lambda v, t: v > t, ">=": lambda v, t: v >= t}
+
+
+class Rule(BaseModel):
+    """One check: ``metric comparison threshold``; failing a ``block`` rule blocks the release."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: str = Field(min_length=1, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+    metric: str
+    comparison: Literal["<", "<=", ">", ">="]
+    threshold: float
+    severity: Literal["block", "warn"] = "block"
+    # Which number to compare: the point value, or the conservative end of its 95% interval.
+    bound: Literal["value", "ci_upper", "ci_lower"] = "value"
+    rationale: str = Field(min_length=1)
+
+    @field_validator("threshold")
+    @classmethod
+    def _finite(cls, v: float) -> float:
+        if not math.isfinite(v):
+            raise ValueError("threshold must be a finite number")
+        return v
+
+    @model_validator(mode="after")
+    def _known_metric_in_range(self):
+        from audit.registry import metric_catalog
+
+        catalog = metric_catalog()
+        if self.metric not in catalog:
+            raise ValueError(f"unknown metric {self.metric!r}; valid metrics: {', '.join(sorted(catalog))}")
+        lo, hi = catalog[self.metric][1]
+        if not lo <= self.threshold <= hi:
+            raise ValueError(f"threshold {self.threshold} is out of range for {self.metric} ([{lo}, {hi}])")
+        return self
+
+
+class Policy(BaseModel):
+    """A named set of rules."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: str = Field(min_length=1)
+    description: str = ""
+    rules: list[Rule] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _unique_names(self):
+        names = [r.name for r in self.rules]
+        dupes = sorted({n for n in names if names.count(n) > 1})
+        if dupes:
+            raise ValueError(f"rule names must be unique; repeated: {dupes}")
+        return self
+
+    @property
+    def metrics(self) -> set[str]:
+        return {r.metric for r in self.rules}
+
+
+def _where(loc: tuple, data) -> str:
+    """'rules[2] (no-copies).threshold' for a pydantic error location."""
+    parts = []
+    for p in loc:
+        if isinstance(p, int):
+            name = ""
+            try:
+                name = f" ({data['rules'][p]['name']})"
+            except (KeyError, IndexError, TypeError):
+                pass
+            parts[-1] = f"{parts[-1]}[{p}]{name}"
+        else:
+            parts.append(str(p))
+    return ".".join(parts) or "policy"
+
+
+def load_policy(path: str | os.PathLike) -> tuple[Policy, str]:
+    """(policy, sha256 of the file). Any problem raises SmotextError naming the file, place and fix."""
+    p = Path(path)
+    if not p.is_file():
+        raise SmotextError(f"policy {p}: no such file")
+    raw = p.read_bytes()
+    try:
+        data = yaml.safe_load(raw.decode("utf-8"))
+    except UnicodeDecodeError:
+        raise SmotextError(f"policy {p}: not UTF-8 text") from None
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        where = f" at line {mark.line + 1}" if mark else ""
+        raise SmotextError(f"policy {p}: not valid YAML{where}: {getattr(e, 'problem', None) or e}") from None
+    if data is None:
+        raise SmotextError(f"policy {p}: the file is empty")
+    if not isinstance(data, dict):
+        raise SmotextError(f"policy {p}: expected a mapping with 'name' and 'rules', got {type(data).__name__}")
+    try:
+        policy = Policy.model_validate(data)
+    except ValidationError as e:
+        # An unknown key usually explains the "missing" one next to it (a typo), so report it first.
+        first = sorted(e.errors(), key=lambda err: err["type"] != "extra_forbidden")[0]
+        msg = first["msg"].removeprefix("Value error, ")
+        if first["type"] == "extra_forbidden":
+            msg = f"unknown key {first['loc'][-1]!r}"
+        extra = f" (and {e.error_count() - 1} more problem(s))" if e.error_count() > 1 else ""
+        raise SmotextError(f"policy {p}: {_where(first['loc'], data)}: {msg}{extra}") from None
+    return policy, hashlib.sha256(raw).hexdigest()

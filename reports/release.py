@@ -1,0 +1,66 @@
+"""The release job: split a corpus, generate from the members, audit against the holdout, gate, report."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import numpy as np
+
+from reports.gate import Decision, Gate
+from reports.policy import Policy
+from reports.render import render_report
+from synth.corpus import Corpus, write_json
+from synth.errors import SmotextError
+
+RELEASE_DIR = "release"
+
+
+def split_corpus(corpus: Corpus, holdout_fraction: float, test_fraction: float, seed: int) -> tuple[Corpus, Corpus, Corpus]:
+    """Members / holdout / test, stratified by label (seeded). Members are what generation may see."""
+    if not (0 < holdout_fraction < 1 and 0 < test_fraction < 1 and holdout_fraction + test_fraction < 1):
+        raise SmotextError("--holdout-fraction and --test-fraction must be in (0, 1) and leave room for members")
+    rng = np.random.default_rng(seed)
+    labels = np.asarray(corpus.labels, dtype=object)
+    parts: dict[str, list[int]] = {"members": [], "holdout": [], "test": []}
+    for cls in sorted(set(corpus.labels)):
+        rows = rng.permutation(np.flatnonzero(labels == cls))
+        n_hold, n_test = int(round(holdout_fraction * len(rows))), int(round(test_fraction * len(rows)))
+        parts["holdout"] += rows[:n_hold].tolist()
+        parts["test"] += rows[n_hold : n_hold + n_test].tolist()
+        parts["members"] += rows[n_hold + n_test :].tolist()
+    out = []
+    for name in ("members", "holdout", "test"):
+        rows = sorted(parts[name])
+        if len(rows) < 2:
+            raise SmotextError(f"the corpus is too small: the {name} split would hold {len(rows)} text(s)")
+        out.append(Corpus([corpus.texts[i] for i in rows], [corpus.labels[i] for i in rows], corpus.labelled,
+                          f"{corpus.source}#{name}", corpus.sha256))
+    return tuple(out)
+
+
+def apply_gate(results: dict, policy: Policy, policy_path: str, policy_sha256: str) -> Decision:
+    """Decide on ``results`` (a results.json dict) and record the decision and policy in it."""
+    failed = {n: p.get("error", "") for n, p in results.get("plugins", {}).items() if p.get("status") == "failed"}
+    decision = Gate(policy).decide(results.get("metrics", {}), failed)
+    results["gate"] = decision.to_json()
+    results["policy"] = {"name": policy.name, "path": str(policy_path), "sha256": policy_sha256,
+                         "rules": [r.model_dump() for r in policy.rules]}
+    return decision
+
+
+def publish(results: dict, out: Path, decision: Decision, release_files: list[Path]) -> Path:
+    """Write results.json and report.html; copy ``release_files`` to out/release/ only on RELEASE."""
+    write_json(results, out / "results.json")
+    report = render_report(results, out / "report.html")
+    target = out / RELEASE_DIR
+    if target.exists():  # never leave a previous run's release beside a new decision
+        shutil.rmtree(target)
+    if decision.verdict == "RELEASE":
+        tmp = out / f".{RELEASE_DIR}.part"
+        shutil.rmtree(tmp, ignore_errors=True)
+        tmp.mkdir()
+        for f in release_files:
+            shutil.copy2(f, tmp / f.name)
+        tmp.rename(target)
+    return report

@@ -1,0 +1,85 @@
+"""report.html from a results.json: one self-contained file (inline CSS and SVG, no script, no fetch)."""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+
+from jinja2 import Environment, PackageLoader
+from markupsafe import Markup, escape
+
+from reports import svg
+
+ATTACK_ORDER = ("mia_synthetic_embedding", "mia_synthetic_lexical", "mia_classifier_loss",
+                "mia_classifier_confidence", "mia_classifier_reference")
+
+
+def highlight(text: str, span: str) -> Markup:
+    """``text`` escaped, with the words of ``span`` (lower-cased words) wrapped in <mark>."""
+    words = span.split()
+    if not words:
+        return escape(text)
+    pattern = re.compile(r"\b" + r"\W+".join(map(re.escape, words)) + r"\b", re.IGNORECASE)
+    m = pattern.search(text)
+    if not m:
+        return escape(text)
+    return escape(text[: m.start()]) + Markup("<mark>") + escape(m.group(0)) + Markup("</mark>") + escape(text[m.end():])
+
+
+def _fmt(v, digits: int = 3) -> str:
+    if v is None:
+        return "–"
+    if isinstance(v, float) and v.is_integer() and abs(v) >= 1:
+        return f"{int(v)}"
+    return f"{v:.{digits}f}" if isinstance(v, float) else str(v)
+
+
+def view(results: dict) -> dict:
+    """Everything the template shows, derived from results.json (which stays the single source)."""
+    plugins = results.get("plugins", {})
+    ok = lambda name: plugins.get(name, {}).get("status") == "ok"
+    details = lambda name: plugins.get(name, {}).get("details", {}) if ok(name) else {}
+
+    curves = {n: details(n)["roc"] for n in ATTACK_ORDER if ok(n) and "roc" in details(n)}
+    recon, overview = details("reconstruction"), details("overview")
+    plots = {"roc": svg.roc_loglog(curves) if curves else None}
+    hist = recon.get("nearest_synthetic_cosine")
+    if hist:
+        plots["distances"] = svg.histograms(hist["bins"], {"members": hist["members"], "holdout": hist["nonmembers"]},
+                                            "cosine to the nearest synthetic text")
+    counts = overview.get("class_counts")
+    if counts:
+        classes = sorted(set(counts["members"]) | set(counts["synthetic"]))
+        share = lambda c: [c.get(k, 0) / max(1, sum(c.values())) for k in classes]
+        plots["balance"] = svg.grouped_bars(classes, {"real (members)": share(counts["members"]),
+                                                      "synthetic": share(counts["synthetic"])}, "share of texts")
+    if overview.get("map"):
+        plots["map"] = svg.scatter({"real (members)": overview["map"]["real"], "synthetic": overview["map"]["synthetic"]})
+
+    pairs = [{**p, "synthetic_html": highlight(p["synthetic"], p.get("shared_span", "")),
+              "member_html": highlight(p.get("member_masked", "(not shown)"), p.get("shared_span", ""))}
+             for p in recon.get("closest_pairs", [])]
+    attacks = []
+    for n in ATTACK_ORDER:
+        if n in plugins:
+            m = results.get("metrics", {})
+            attacks.append({"name": n, "status": plugins[n]["status"], "description": plugins[n].get("description", ""),
+                            **{k: m.get(f"{n}.{k}") for k in ("auc", "tpr_at_fpr_0.01", "tpr_at_fpr_0.001")}})
+    return {
+        "r": results, "gate": results.get("gate"), "policy": results.get("policy"), "generation": results.get("generation"),
+        "plots": plots, "pairs": pairs, "attacks": attacks, "utility": details("utility"), "pii": details("pii"),
+        "recon": recon, "samples": overview.get("samples", {}), "plugins": plugins, "fmt": _fmt,
+    }
+
+
+def render_report(results: dict, out: str | os.PathLike) -> Path:
+    """Write report.html (atomically) for ``results`` (the dict saved as results.json)."""
+    env = Environment(loader=PackageLoader("reports", "templates"), autoescape=True, trim_blocks=True, lstrip_blocks=True)
+    html = env.get_template("report.html.j2").render(**view(results))
+    path = Path(out)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.part")
+    tmp.write_text(html, encoding="utf-8")
+    os.replace(tmp, path)
+    return path

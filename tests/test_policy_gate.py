@@ -1,0 +1,178 @@
+"""Policies load strictly, the gate fails closed, and the report escapes what it shows."""
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+
+from reports.gate import Gate
+from reports.policy import load_policy
+from reports.release import split_corpus
+from reports.render import highlight, render_report
+from smotext.cli import main
+from synth.corpus import Corpus
+from synth.errors import SmotextError
+
+POLICIES = sorted(Path(__file__).parent.parent.joinpath("policies").glob("*.yaml"))
+RULE = """  - name: r1
+    metric: mia_synthetic_embedding.auc
+    comparison: "<="
+    threshold: 0.6
+    severity: block
+    rationale: because
+"""
+
+
+def write(tmp_path, text, name="p.yaml"):
+    p = tmp_path / name
+    p.write_text(text, encoding="utf-8")
+    return p
+
+
+def test_every_shipped_policy_loads():
+    assert {p.stem for p in POLICIES} >= {"default", "strict", "research"}
+    for p in POLICIES:
+        policy, sha = load_policy(p)
+        assert policy.rules and len(sha) == 64
+        assert any(r.metric == "pii.replay.values" and r.severity == "block" for r in policy.rules), p
+
+
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        ("", "the file is empty"),
+        ("name: x\nrules: [\n", "not valid YAML"),
+        ("- just\n- a list\n", "expected a mapping"),
+        ("name: x\nrules:\n" + RULE.replace("    rationale", "    colour: red\n    rationale"), "unknown key 'colour'"),
+        ("name: x\nextra: 1\nrules:\n" + RULE, "unknown key 'extra'"),
+        ("name: x\nrules:\n" + RULE.replace("mia_synthetic_embedding.auc", "mia.magic"), "unknown metric 'mia.magic'; valid metrics: "),
+        ("name: x\nrules:\n" + RULE.replace("0.6", "1.7"), "out of range for mia_synthetic_embedding.auc"),
+        ("name: x\nrules:\n" + RULE.replace("0.6", ".nan"), "finite"),
+        ("name: x\nrules:\n" + RULE.replace('"<="', '"=="'), "comparison"),
+        ("name: x\nrules:\n" + RULE.replace("block", "maybe"), "severity"),
+        ("name: x\nrules:\n" + RULE + RULE, "unique"),
+        ("name: x\nrules: []\n", "rules"),
+    ],
+)
+def test_malformed_policies_are_refused_with_a_clear_message(tmp_path, text, message):
+    with pytest.raises(SmotextError, match=re.escape(message)):
+        load_policy(write(tmp_path, text))
+
+
+def test_malformed_policy_exits_2_from_the_cli(tmp_path, capsys):
+    p = write(tmp_path, "name: x\nrules:\n" + RULE.replace("threshold", "treshold"))
+    code = main(["release", "--corpus", str(tmp_path / "any.csv"), "--policy", str(p), "--out", str(tmp_path / "o")])
+    err = capsys.readouterr().err
+    assert code == 2 and "unknown key 'treshold'" in err and err.count("\n") == 1
+    assert not (tmp_path / "o").exists()
+
+
+def _metrics(**values):
+    return {k: {"value": v, "ci": [v - 0.02, v + 0.03]} for k, v in values.items()}
+
+
+def test_gate_blocks_on_a_failing_block_rule_and_names_it(tmp_path):
+    policy, _ = load_policy(write(tmp_path, "name: x\nrules:\n" + RULE))
+    d = Gate(policy).decide(_metrics(**{"mia_synthetic_embedding.auc": 0.71}))
+    assert d.verdict == "BLOCK" and d.deciding == ["r1"] and d.exit_code == 1
+    assert d.outcomes[0].status == "fail" and d.outcomes[0].compared == pytest.approx(0.71)
+    assert Gate(policy).decide(_metrics(**{"mia_synthetic_embedding.auc": 0.52})).verdict == "RELEASE"
+
+
+def test_gate_warn_rules_let_the_release_through(tmp_path):
+    policy, _ = load_policy(write(tmp_path, "name: x\nrules:\n" + RULE.replace("block", "warn")))
+    d = Gate(policy).decide(_metrics(**{"mia_synthetic_embedding.auc": 0.71}))
+    assert d.verdict == "RELEASE" and d.warnings == ["r1"] and d.exit_code == 0
+
+
+def test_gate_compares_the_interval_end_when_asked(tmp_path):
+    policy, _ = load_policy(write(tmp_path, "name: x\nrules:\n" + RULE.replace("rationale", "bound: ci_upper\n    rationale")))
+    d = Gate(policy).decide(_metrics(**{"mia_synthetic_embedding.auc": 0.58}))  # interval up to 0.61
+    assert d.verdict == "BLOCK" and d.outcomes[0].compared == pytest.approx(0.61)
+
+
+def test_gate_fails_closed_on_missing_metrics_and_failed_plugins(tmp_path):
+    policy, _ = load_policy(write(tmp_path, "name: x\nrules:\n" + RULE.replace("block", "warn")))
+    missing = Gate(policy).decide({})
+    assert missing.verdict == "BLOCK" and missing.outcomes[0].status == "missing" and missing.deciding == ["r1"]
+    failed = Gate(policy).decide(_metrics(**{"mia_synthetic_embedding.auc": 0.5}), {"pii": "OSError: boom"})
+    assert failed.verdict == "BLOCK" and "pii failed" in failed.problems[0]
+
+
+def test_split_is_stratified_disjoint_and_seeded():
+    texts = [f"text {i}" for i in range(100)]
+    labels = ["a"] * 60 + ["b"] * 40
+    c = Corpus(texts, labels, True, "c.csv", "x")
+    m, h, t = split_corpus(c, 0.3, 0.2, seed=1)
+    assert len(m) + len(h) + len(t) == 100 and not set(m.texts) & set(h.texts) and not set(h.texts) & set(t.texts)
+    assert h.labels.count("a") == 18 and h.labels.count("b") == 12
+    assert split_corpus(c, 0.3, 0.2, seed=1)[1].texts == h.texts
+    with pytest.raises(SmotextError):
+        split_corpus(c, 0.6, 0.5, seed=1)
+
+
+HOSTILE = ('<script>document.title="pwned"</script><img src="http://leak.example/beacon.png" '
+           'onerror="document.title=\'pwned\'"> & "quotes"')
+
+
+def hostile_results():
+    """A results.json whose every text field carries markup, as a hostile corpus would."""
+    roc = {"fpr": [0.0, 0.001, 0.01, 0.1, 1.0], "tpr": [0.0, 0.002, 0.02, 0.2, 1.0]}
+    metric = lambda v: {"value": v, "ci": [v - 0.05, v + 0.05], "safer": "lower", "description": HOSTILE}
+    return {
+        "format": "smotext-audit/1",
+        "inputs": {k: {"path": HOSTILE, "texts": 10, "sha256": "0" * 64, "labelled": True} for k in ("members", "holdout", "synthetic")}
+        | {"evaluated": {"members": 10, "nonmembers": 10, "test": 5}},
+        "run": {"seed": 0, "bootstrap": 10, "encoder": {"name": HOSTILE, "sha256": "1" * 64}, "seconds": {"total": 1.0}},
+        "metrics": {"mia_synthetic_embedding.auc": metric(0.5), "mia_synthetic_embedding.tpr_at_fpr_0.01": metric(0.01)},
+        "plugins": {
+            "mia_synthetic_embedding": {"status": "ok", "seconds": 0.1, "description": HOSTILE, "details": {"roc": roc}},
+            "reconstruction": {"status": "ok", "seconds": 0.1, "details": {
+                "dcr_share": 0.5, "near_verbatim": {"members": 0, "nonmembers": 0, "synthetic": 10},
+                "longest_span": {"members_max": 3, "nonmembers_max": 3},
+                "nearest_synthetic_cosine": {"bins": [0.0, 0.5, 1.0], "members": [3, 7], "nonmembers": [4, 6]},
+                "closest_pairs": [{"synthetic": HOSTILE + " shared words here", "member_masked": "<PERSON> said shared words here",
+                                   "shared_span": "shared words here", "cosine": 0.8, "word_similarity": 0.5, "member_row": 1}]}},
+            "overview": {"status": "ok", "seconds": 0.1, "details": {
+                "class_counts": {"members": {HOSTILE: 5, "b": 5}, "synthetic": {HOSTILE: 4, "b": 6}},
+                "map": {"real": [[0, 0], [1, 1]], "synthetic": [[0.5, 0.5]]}, "samples": {HOSTILE: [HOSTILE]}}},
+            "pii": {"status": "failed", "seconds": 0.1, "error": HOSTILE},
+        },
+    }
+
+
+def test_report_escapes_everything_and_references_nothing_outside(tmp_path):
+    path = render_report(hostile_results(), tmp_path / "report.html")
+    html = path.read_text()
+    assert "<script" not in html.lower() and "<img" not in html.lower() and "onerror=\"" not in html
+    assert "&lt;script&gt;" in html and "&lt;PERSON&gt;" in html
+    assert not re.search(r"""(src|href)\s*=\s*["']?(https?:|//)""", html, re.I)
+    assert "<link" not in html and "@import" not in html and "url(" not in html
+    assert "<mark>shared words here</mark>" in html and html.count("<svg") >= 3
+
+
+def test_highlight_marks_the_shared_span_and_escapes():
+    out = str(highlight("A <b>bold</b> claim: Shared, words here!", "shared words here"))
+    assert out == "A &lt;b&gt;bold&lt;/b&gt; claim: <mark>Shared, words here</mark>!"
+
+
+def test_report_command_rerenders_from_results(tmp_path, capsys):
+    (tmp_path / "results.json").write_text(json.dumps(hostile_results()))
+    assert main(["report", "--results", str(tmp_path)]) == 0
+    assert (tmp_path / "report.html").exists()
+    (tmp_path / "bad.json").write_text("{}")
+    assert main(["report", "--results", str(tmp_path / "bad.json")]) == 2
+
+
+def test_gate_command_applies_a_policy_to_results(tmp_path, capsys):
+    (tmp_path / "results.json").write_text(json.dumps(hostile_results()))
+    p = write(tmp_path, "name: x\nrules:\n" + RULE)
+    release_file = write(tmp_path, "text\nhello\n", "synthetic.csv")
+    code = main(["gate", "--results", str(tmp_path), "--policy", str(p), "--release-file", str(release_file)])
+    out = capsys.readouterr().out
+    # the AUC passes but the failed pii plug-in blocks: fail closed, nothing released
+    assert code == 1 and "blocked: audit plug-in pii failed" in out
+    assert not (tmp_path / "release").exists()
+    data = json.loads((tmp_path / "results.json").read_text())
+    assert data["gate"]["verdict"] == "BLOCK" and data["policy"]["sha256"]
