@@ -44,34 +44,41 @@ def attack_result(prefix: str, what: str, member_scores, nonmember_scores, ctx, 
     return res
 
 
-@register
-class LossAttack(Plugin):
-    name = "mia_classifier_loss"
+class MembershipAttack(Plugin):
+    """An attack that scores each member and non-member (higher = more likely a member)."""
+
     kind = "attack"
+
+    def scores(self, ctx, split) -> np.ndarray:
+        raise NotImplementedError
+
+    def run(self, ctx):
+        if self.needs_labels:
+            ctx.require_labels(self.name)
+        return attack_result(self.name, self.description, self.scores(ctx, ctx.members), self.scores(ctx, ctx.nonmembers),
+                             ctx, self.name)
+
+
+@register
+class LossAttack(MembershipAttack):
+    name = "mia_classifier_loss"
     description = "threshold on the synthetic-trained classifier's loss on the true label"
     produces = attack_produces(name)
     needs_labels = True
 
-    def run(self, ctx):
-        ctx.require_labels(self.name)
-        clf = ctx.target_classifier
-        score = lambda s: np.log(true_class_probability(clf, s.embeddings, s.labels))  # = -loss
-        return attack_result(self.name, self.description, score(ctx.members), score(ctx.nonmembers), ctx, self.name)
+    def scores(self, ctx, split):
+        return np.log(true_class_probability(ctx.target_classifier, split.embeddings, split.labels))  # = -loss
 
 
 @register
-class ConfidenceAttack(Plugin):
+class ConfidenceAttack(MembershipAttack):
     name = "mia_classifier_confidence"
-    kind = "attack"
     description = "threshold on the synthetic-trained classifier's top confidence (label-free)"
     produces = attack_produces(name)
     needs_labels = True
 
-    def run(self, ctx):
-        ctx.require_labels(self.name)
-        clf = ctx.target_classifier
-        score = lambda s: clf.predict_proba(s.embeddings).max(axis=1)
-        return attack_result(self.name, self.description, score(ctx.members), score(ctx.nonmembers), ctx, self.name)
+    def scores(self, ctx, split):
+        return ctx.target_classifier.predict_proba(split.embeddings).max(axis=1)
 
 
 @register

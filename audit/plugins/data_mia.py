@@ -8,28 +8,30 @@ from __future__ import annotations
 
 import numpy as np
 
-from audit.plugins.classifier_mia import attack_produces, attack_result
-from audit.registry import Metric, Plugin, register
+from audit.plugins.classifier_mia import MembershipAttack, attack_produces
+from audit.registry import Metric, register
 from audit.stats import attack_summary
 from audit.text_overlap import ngram_containment, ngram_index
 
 
 @register
-class EmbeddingDistanceAttack(Plugin):
+class EmbeddingDistanceAttack(MembershipAttack):
     name = "mia_synthetic_embedding"
-    kind = "attack"
     description = "mean cosine of a record to its k nearest synthetic texts"
     params = {"k": 1}
     produces = attack_produces(name, extra=("parents.auc",))
 
-    def run(self, ctx):
+    def scores(self, ctx, split):
         k = int(self.settings["k"])
-        score = lambda which: ctx.nearest_synthetic(which, k=max(k, 5))[0][:, :k].mean(axis=1)
-        members, nonmembers = score("members"), score("nonmembers")
-        res = attack_result(self.name, self.description, members, nonmembers, ctx, self.name)
-        res.details["k"] = k
+        which = "members" if split is ctx.members else "nonmembers"
+        return ctx.nearest_synthetic(which, k=max(k, 5))[0][:, :k].mean(axis=1)
+
+    def run(self, ctx):
+        res = super().run(ctx)
+        res.details["k"] = int(self.settings["k"])
         if getattr(ctx, "parent_rows", None):
             # Members that never served as a parent can't leak through their children: score the parents alone.
+            members, nonmembers = res.arrays["member_scores"], res.arrays["nonmember_scores"]
             is_parent = np.isin(ctx.members.rows, sorted(ctx.parent_rows))
             res.details["parents"] = {"members_evaluated": int(is_parent.sum())}
             if is_parent.sum() >= 2:
@@ -41,17 +43,19 @@ class EmbeddingDistanceAttack(Plugin):
 
 
 @register
-class LexicalOverlapAttack(Plugin):
+class LexicalOverlapAttack(MembershipAttack):
     name = "mia_synthetic_lexical"
-    kind = "attack"
     description = "share of a record's word n-grams that occur in some synthetic text"
     params = {"n": 4}
     produces = attack_produces(name)
 
     def run(self, ctx):
         n = int(self.settings["n"])
-        index = ngram_index(ctx.synthetic.texts, n)
-        score = lambda split: np.array([ngram_containment(t, index, n) for t in split.texts])
-        res = attack_result(self.name, self.description, score(ctx.members), score(ctx.nonmembers), ctx, self.name)
+        self._index = ngram_index(ctx.synthetic.texts, n)
+        res = super().run(ctx)
         res.details["n"] = n
         return res
+
+    def scores(self, ctx, split):
+        n = int(self.settings["n"])
+        return np.array([ngram_containment(t, self._index, n) for t in split.texts])
