@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import signal
 import sys
 import time
 from pathlib import Path
@@ -154,6 +155,13 @@ def cmd_fit_decoder(args) -> int:
     emb = encoder.embed(corpus.texts, progress=not args.quiet)
     data = {"path": corpus.source, "sha256": corpus.sha256, "texts": len(corpus), "description": args.description}
     trainer = BridgeTrainer(lm, encoder.name, encoder.fingerprint, emb, corpus.texts, cfg, data, instruction=args.instruction)
+
+    def stop(signum, frame):  # SIGTERM (a scheduler, `kill`) checkpoints like Ctrl-C does
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, stop)
+    if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:  # started in the background by a shell
+        signal.signal(signal.SIGINT, signal.default_int_handler)
     try:
         card = trainer.train(args.out, progress=not args.quiet)
     except KeyboardInterrupt:
@@ -161,6 +169,17 @@ def cmd_fit_decoder(args) -> int:
               "run the same command again to resume", file=sys.stderr)
         return 130
     print(f"bridge saved in {args.out} after {card.training['steps']} steps (final loss {card.training['final_loss']:.3f})")
+    return EXIT_OK
+
+
+def cmd_export_bridge(args) -> int:
+    import torch
+
+    from synth.train import export_checkpoint
+
+    card = export_checkpoint(args.folder, dtype=torch.float16 if args.half else torch.float32)
+    note = card.training.get("stopped_early", f"{card.training['steps']} steps")
+    print(f"bridge written to {args.folder} ({note}, loss {card.training['final_loss']:.3f})")
     return EXIT_OK
 
 
@@ -379,6 +398,11 @@ def build_parser() -> argparse.ArgumentParser:
     f.add_argument("--description", default="", help="what the training texts are, for the model card")
     model_args(f)
     f.set_defaults(func=cmd_fit_decoder)
+
+    e = sub.add_parser("export-bridge", help="write a usable bridge from a fit-decoder folder's latest checkpoint")
+    e.add_argument("folder", help="the --out folder of smotext fit-decoder")
+    e.add_argument("--half", action="store_true", help="store weights as float16 (half the size)")
+    e.set_defaults(func=cmd_export_bridge)
 
     a = sub.add_parser("audit", help="measure utility and leakage of a synthetic set: members vs holdout")
     a.add_argument("--members", required=True, help="the real records generation drew from")

@@ -120,8 +120,11 @@ def create_filter(name: str, **params) -> Filter:
 @register
 class DegenerateFilter(Filter):
     name = "degenerate"
-    description = "drops empty, too short, looping or prompt-echoing outputs"
-    defaults = {"min_words": 3, "max_repeat_share": 0.4, "banned": ("hidden text",)}
+    description = "drops empty, too short, looping, prompt-echoing or assistant-boilerplate outputs"
+    # Prompt echoes and assistant boilerplate: what an LM writes when the soft tokens carry too little.
+    defaults = {"min_words": 3, "max_repeat_share": 0.4,
+                "banned": ("hidden text", "as an ai", "as a chatbot", "ai assistant", "language model",
+                           "i'm sorry for the confusion", "i'm sorry for any confusion", "i'm sorry, but")}
 
     def apply(self, cand, ctx):
         keep = np.ones(len(cand.texts), dtype=bool)

@@ -19,7 +19,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from synth.bridge import BridgeConfig, ModelCard, init_bridge, save_bridge
+from synth.bridge import Bridge, BridgeConfig, ModelCard, init_bridge, save_bridge
 from synth.decoder import PromptTemplate
 from synth.errors import SmotextError
 from synth.models import LanguageModel
@@ -69,6 +69,42 @@ def _lr_at(step: int, cfg: TrainConfig) -> float:
         return cfg.lr * (step + 1) / cfg.warmup_steps
     progress = (step - cfg.warmup_steps) / max(1, cfg.steps - cfg.warmup_steps)
     return cfg.lr * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * min(1.0, progress))))
+
+
+def make_card(config: BridgeConfig, step: int, train_config: dict, data: dict, losses: list[float],
+              device: str, seconds: float) -> ModelCard:
+    """The model card of a bridge after ``step`` steps of a run configured by ``train_config``."""
+    recent = losses[-50:]
+    training = {
+        "objective": "autoencoding: embed a text, reconstruct it; LM frozen",
+        "steps": step, "train_config": train_config, "data": data,
+        "final_loss": float(np.mean(recent)) if recent else None,
+        "loss_curve": [float(np.mean(losses[i : i + 50])) for i in range(0, len(losses), 50)],
+        "device": device, "train_seconds": round(seconds, 1),
+        "dp": {"used": False},
+    }
+    if step < train_config["steps"]:
+        training["stopped_early"] = f"exported at step {step} of a {train_config['steps']}-step schedule"
+    return ModelCard(config=config, training=training)
+
+
+def export_checkpoint(folder: str | os.PathLike, dtype: torch.dtype = torch.float32) -> ModelCard:
+    """Write bridge.safetensors + bridge.json from the latest checkpoint in ``folder`` (e.g. to use a
+    bridge before its run has finished); the card records the step it was exported at."""
+    from safetensors.torch import load_file
+
+    ck = Path(folder) / CHECKPOINT_DIR
+    if not (ck / "state.json").exists():
+        raise SmotextError(f"{folder}: no checkpoint to export (expected {ck / 'state.json'})")
+    meta = json.loads((ck / "state.json").read_text(encoding="utf-8"))
+    config = BridgeConfig(**meta["bridge_config"])
+    bridge = Bridge(config)
+    tensors = load_file(str(ck / "state.safetensors"))
+    bridge.load_state_dict({k[len("bridge."):]: v for k, v in tensors.items() if k.startswith("bridge.")})
+    card = make_card(config, meta["step"], meta["train_config"], meta["data"], meta["losses"], meta.get("device", "?"),
+                     meta.get("seconds", 0.0))
+    save_bridge(bridge, card, folder, dtype=dtype)
+    return card
 
 
 class BridgeTrainer:
@@ -137,7 +173,7 @@ class BridgeTrainer:
                 tensors[f"optim.{pid}.{key}"] = torch.as_tensor(val).detach().cpu().contiguous()
         tensors["rng.torch"] = torch.random.get_rng_state()
         meta = {
-            "step": self.step, "losses": self.losses, "seconds": self.seconds,
+            "step": self.step, "losses": self.losses, "seconds": self.seconds, "device": str(self.lm.device),
             "train_config": asdict(self.cfg), "bridge_config": asdict(self.bridge.config),
             "data": self.data_description, "param_groups": opt["param_groups"],
             "optim_keys": {str(pid): {k: list(torch.as_tensor(v).shape) for k, v in st.items()} for pid, st in opt["state"].items()},
@@ -187,18 +223,8 @@ class BridgeTrainer:
     # ------------------------------------------------------------ training
 
     def card(self) -> ModelCard:
-        recent = self.losses[-50:]
-        return ModelCard(
-            config=self.bridge.config,
-            training={
-                "objective": "autoencoding: embed a text, reconstruct it; LM frozen",
-                "steps": self.step, "train_config": asdict(self.cfg), "data": self.data_description,
-                "final_loss": float(np.mean(recent)) if recent else None,
-                "loss_curve": [float(np.mean(self.losses[i : i + 50])) for i in range(0, len(self.losses), 50)],
-                "device": str(self.lm.device), "train_seconds": round(self.seconds, 1),
-                "dp": {"used": False},
-            },
-        )
+        return make_card(self.bridge.config, self.step, asdict(self.cfg), self.data_description, self.losses,
+                         str(self.lm.device), self.seconds)
 
     def train(self, folder: str | os.PathLike, progress: bool = True) -> ModelCard:
         """Train to ``cfg.steps``, checkpointing every ``cfg.checkpoint_every`` steps and on Ctrl-C."""

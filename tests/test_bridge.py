@@ -123,3 +123,27 @@ def test_training_lowers_the_loss_on_its_batch(lm, encoder, texts, text_embeddin
     with torch.no_grad():
         after = float(trainer.loss_on(idx, gen()))
     assert after < before - 0.15  # seen: 4.07 -> 3.78
+
+
+def test_export_a_checkpoint_before_the_run_ends(tmp_path, lm, encoder, texts, text_embeddings, monkeypatch):
+    from synth.train import export_checkpoint
+
+    trainer = _trainer(lm, encoder, texts, text_embeddings, steps=5)
+    real_loss_on = trainer.loss_on
+
+    def interrupt_at_step_2(idx, gen):
+        if trainer.step == 2:
+            raise KeyboardInterrupt
+        return real_loss_on(idx, gen)
+
+    monkeypatch.setattr(trainer, "loss_on", interrupt_at_step_2)
+    with pytest.raises(KeyboardInterrupt):
+        trainer.train(tmp_path, progress=False)
+    card = export_checkpoint(tmp_path, dtype=torch.float16)
+    assert card.training["steps"] == 2 and "exported at step 2 of a 5-step schedule" in card.training["stopped_early"]
+    bridge, card2 = load_bridge(tmp_path)
+    assert card2.to_json() == card.to_json()
+    for x, y in zip(trainer.bridge.parameters(), bridge.parameters()):
+        torch.testing.assert_close(x.detach().half().float(), y)
+    with pytest.raises(SmotextError, match="no checkpoint"):
+        export_checkpoint(tmp_path / "nothing")
