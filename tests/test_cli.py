@@ -117,8 +117,8 @@ needs_default_bridge = pytest.mark.skipif(
 @needs_default_bridge
 def test_generate_20_from_200_texts_is_reproducible(tmp_path, capsys, good_corpus):
     """The issue's check: a 200-text 2-class corpus, 20 outputs, CPU; the same seed gives the same file."""
-    corpus = pd.read_csv(good_corpus)
-    corpus = pd.concat([corpus, pd.read_csv(good_corpus).assign(text=lambda d: "Re: " + d.text)]).head(200)
+    rows = [(t, label) for seed in (1, 3, 5) for t, label in build(seed) if label in ("billing", "symptom")]
+    corpus = pd.DataFrame(rows, columns=["text", "label"]).drop_duplicates("text").head(200)
     assert len(corpus) == 200 and corpus.label.nunique() == 2
     corpus.to_csv(good_corpus, index=False)
     outs = []
@@ -134,7 +134,8 @@ def test_generate_20_from_200_texts_is_reproducible(tmp_path, capsys, good_corpu
     manifest = json.loads((tmp_path / "a" / "syn.manifest.json").read_text())
     assert len(rows) == sum(manifest["made"].values())
     assert set(r["label"] for r in rows) <= {"billing", "symptom"}
-    assert manifest["requested"] == {"billing": 11, "symptom": 9}  # 110/90 of 200, largest remainder
+    per_class = corpus.label.value_counts()
+    assert manifest["requested"] == {c: round(20 * per_class[c] / 200) for c in ("billing", "symptom")}
     assert manifest["seed"] == 3 and manifest["models"]["lm"]["sha256"]
     real = set(corpus.text)
     assert not real & {r["text"] for r in rows}  # the privacy filter keeps verbatim copies out
