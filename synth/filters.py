@@ -123,8 +123,8 @@ class DegenerateFilter(Filter):
     description = "drops empty, too short, looping, prompt-echoing or assistant-boilerplate outputs"
     # Prompt echoes and assistant boilerplate: what an LM writes when the soft tokens carry too little.
     defaults = {"min_words": 3, "max_repeat_share": 0.4,
-                "banned": ("hidden text", "as an ai", "as a chatbot", "ai assistant", "language model",
-                           "i'm sorry for the confusion", "i'm sorry for any confusion", "i'm sorry, but")}
+                "banned": (r"hidden text", r"\bas an? (ai|chatbot|language model|text-based)", r"\bai assistant\b",
+                           r"^i'?m sorry for (the|any) (confusion|inconvenience|misunderstanding)")}
 
     def apply(self, cand, ctx):
         keep = np.ones(len(cand.texts), dtype=bool)
@@ -138,8 +138,8 @@ class DegenerateFilter(Filter):
             bigrams = list(ngrams(toks, 2))
             top_bigram = Counter(bigrams).most_common(1)[0][1] if bigrams else 0
             share[i] = max(top / len(toks) if len(toks) >= 8 else 0.0, 2 * top_bigram / max(1, len(toks)) if top_bigram > 1 else 0.0)
-            low = text.lower()
-            if share[i] > self.params["max_repeat_share"] or any(b in low for b in self.params["banned"]):
+            low = text.lower().strip()
+            if share[i] > self.params["max_repeat_share"] or any(re.search(b, low) for b in self.params["banned"]):
                 keep[i] = False
         return FilterResult(keep, {"repeat_share": share})
 

@@ -37,10 +37,10 @@ def test_registry_lists_valid_names_on_error():
 
 def test_degenerate_drops_empty_short_looping_and_prompt_echo(encoder, ctx):
     texts = ["", "ok then", "the the the the the the the the the", "The hidden text is: hello there friend",
-             "yes no yes no yes no yes no yes no", "I'm sorry for the confusion, but as a chatbot I can't help.",
-             "My bill shows a fee I do not understand."]
-    res = create_filter("degenerate").apply(cands(encoder, texts, ["billing"] * 7), ctx)
-    assert res.keep.tolist() == [False, False, False, False, False, False, True]
+             "yes no yes no yes no yes no yes no", "I'm sorry for the inconvenience, but I can't provide a refund.",
+             "As a chatbot I cannot see your bill.", "I'm sorry to bother you, but my bill shows a fee I do not understand."]
+    res = create_filter("degenerate").apply(cands(encoder, texts, ["billing"] * 8), ctx)
+    assert res.keep.tolist() == [False, False, False, False, False, False, False, True]
 
 
 def test_fidelity_keeps_close_and_drops_far(encoder, ctx):
