@@ -15,10 +15,13 @@ ATTACK_ORDER = ("mia_synthetic_embedding", "mia_synthetic_lexical", "mia_classif
                 "mia_classifier_confidence", "mia_classifier_reference")
 
 
-def highlight(text: str, span: str) -> Markup:
-    """``text`` escaped, with the words of ``span`` (lower-cased words) wrapped in <mark>."""
+def highlight(text: str, span: str, min_words: int = 3) -> Markup:
+    """``text`` escaped, with the words of ``span`` (lower-cased words) wrapped in <mark>.
+
+    Runs shorter than ``min_words`` are left unmarked: "the" in common is not evidence of anything.
+    """
     words = span.split()
-    if not words:
+    if len(words) < min_words:
         return escape(text)
     pattern = re.compile(r"\b" + r"\W+".join(map(re.escape, words)) + r"\b", re.IGNORECASE)
     m = pattern.search(text)

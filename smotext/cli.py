@@ -1,4 +1,4 @@
-"""The `smotext` command: one sub-command per stage. Exit codes: 0 done, 2 bad input or error."""
+"""The `smotext` command, one sub-command per stage. Exit codes: 0 done (or RELEASE), 1 BLOCK, 2 bad input or error."""
 
 from __future__ import annotations
 
