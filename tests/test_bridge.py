@@ -75,20 +75,25 @@ def _trainer(lm, encoder, texts, emb, steps, **kw):
     return BridgeTrainer(lm, encoder.name, encoder.fingerprint, emb, texts, cfg, {"sha256": "data-1", "texts": len(texts)})
 
 
+def interrupt_at(trainer, step, monkeypatch):
+    """Make ``trainer`` raise KeyboardInterrupt (as Ctrl-C would) when it reaches ``step``."""
+    real_loss_on = trainer.loss_on
+
+    def loss_on(idx, gen):
+        if trainer.step == step:
+            raise KeyboardInterrupt
+        return real_loss_on(idx, gen)
+
+    monkeypatch.setattr(trainer, "loss_on", loss_on)
+
+
 def test_interrupted_training_resumes_exactly(tmp_path, lm, encoder, texts, text_embeddings, monkeypatch):
     straight = _trainer(lm, encoder, texts, text_embeddings, steps=5)
     straight.train(tmp_path / "a", progress=False)
 
     # Ctrl-C during step 4 (after the step-2 checkpoint): the trainer saves where it is and re-raises.
     first = _trainer(lm, encoder, texts, text_embeddings, steps=5)
-    real_loss_on = first.loss_on
-
-    def interrupt_at_step_3(idx, gen):
-        if first.step == 3:
-            raise KeyboardInterrupt
-        return real_loss_on(idx, gen)
-
-    monkeypatch.setattr(first, "loss_on", interrupt_at_step_3)
+    interrupt_at(first, 3, monkeypatch)
     with pytest.raises(KeyboardInterrupt):
         first.train(tmp_path / "b", progress=False)
     assert json.loads((tmp_path / "b" / "checkpoint" / "state.json").read_text())["step"] == 3
@@ -129,14 +134,7 @@ def test_export_a_checkpoint_before_the_run_ends(tmp_path, lm, encoder, texts, t
     from synth.train import export_checkpoint
 
     trainer = _trainer(lm, encoder, texts, text_embeddings, steps=5)
-    real_loss_on = trainer.loss_on
-
-    def interrupt_at_step_2(idx, gen):
-        if trainer.step == 2:
-            raise KeyboardInterrupt
-        return real_loss_on(idx, gen)
-
-    monkeypatch.setattr(trainer, "loss_on", interrupt_at_step_2)
+    interrupt_at(trainer, 2, monkeypatch)
     with pytest.raises(KeyboardInterrupt):
         trainer.train(tmp_path, progress=False)
     card = export_checkpoint(tmp_path, dtype=torch.float16)
