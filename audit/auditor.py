@@ -109,8 +109,8 @@ class Auditor:
         t0 = time.perf_counter()
         encoder = self.encoder if isinstance(self.encoder, Encoder) else Encoder(self.encoder)
         ctx = AuditContext(members, holdout, synthetic, encoder, test=test, test_fraction=self.test_fraction,
-                           seed=self.seed, n_boot=self.n_boot, progress=self.progress, cache=self.cache)
-        ctx.parent_rows = parent_rows
+                           seed=self.seed, n_boot=self.n_boot, progress=self.progress, cache=self.cache,
+                           parent_rows=parent_rows)
         result = AuditResult(
             inputs={"members": _describe(members), "holdout": _describe(holdout), "synthetic": _describe(synthetic),
                     "test": _describe(test) if test else None,

@@ -29,7 +29,7 @@ class EmbeddingDistanceAttack(MembershipAttack):
     def run(self, ctx):
         res = super().run(ctx)
         res.details["k"] = int(self.settings["k"])
-        if getattr(ctx, "parent_rows", None):
+        if ctx.parent_rows:
             # Members that never served as a parent can't leak through their children: score the parents alone.
             members, nonmembers = res.arrays["member_scores"], res.arrays["nonmember_scores"]
             is_parent = np.isin(ctx.members.rows, sorted(ctx.parent_rows))
