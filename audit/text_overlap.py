@@ -2,15 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from difflib import SequenceMatcher
 
 from synth.filters import ngrams, words
-
-
-def ngram_index(texts: Iterable[str], n: int) -> set:
-    """Every word n-gram that occurs in any of ``texts``."""
-    return {g for t in texts for g in ngrams(words(t), n)}
 
 
 def ngram_containment(text: str, index: set, n: int) -> float:

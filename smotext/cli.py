@@ -333,12 +333,15 @@ def build_parser() -> argparse.ArgumentParser:
     p = _Parser(prog="smotext", description="Privacy-auditing synthetic text: generate with SMOTExT, audit, gate.")
     sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
-    def corpus_args(sp, label=True):
-        sp.add_argument("corpus", help="CSV, JSONL or Parquet file with a text column (and a label column)")
+    def column_args(sp, label=True):
         sp.add_argument("--text-col", default="text", help="text column (default: text)")
         if label:
             sp.add_argument("--label-col", default=None,
                             help="label column (default: 'label' if present; without one all texts form one class)")
+
+    def corpus_args(sp, label=True):
+        sp.add_argument("corpus", help="CSV, JSONL or Parquet file with a text column (and a label column)")
+        column_args(sp, label)
 
     def generation_args(sp):
         sp.add_argument("--n", type=int, help="total synthetic texts, split in proportion to the class sizes")
@@ -411,8 +414,7 @@ def build_parser() -> argparse.ArgumentParser:
     a.add_argument("--test", help="real test texts for utility (default: --test-fraction of the holdout)")
     a.add_argument("--provenance", help="generation provenance file: also scores members that served as parents")
     a.add_argument("--out", required=True, help="folder for results.json and scores.npz")
-    a.add_argument("--text-col", default="text")
-    a.add_argument("--label-col", default=None, help="label column (default: 'label' if present)")
+    column_args(a)
     a.add_argument("--attacks", default=None, help="comma-separated plug-ins (default: all)")
     a.add_argument("--skip", action="append", default=[], metavar="NAME", help="leave one plug-in out (repeatable)")
     a.add_argument("--seed", type=int, default=0)
@@ -426,8 +428,7 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--corpus", required=True, help="the real labelled corpus (CSV, JSONL or Parquet)")
     r.add_argument("--policy", required=True, help="policy YAML, e.g. policies/default.yaml")
     r.add_argument("--out", required=True, help="folder for report.html, results.json, synthetic.csv, release/")
-    r.add_argument("--text-col", default="text")
-    r.add_argument("--label-col", default=None, help="label column (default: 'label' if present)")
+    column_args(r)
     r.add_argument("--holdout-fraction", type=float, default=0.3, help="share of the corpus kept from generation as non-members")
     r.add_argument("--test-fraction", type=float, default=0.2, help="share of the corpus kept as the utility test split")
     r.add_argument("--bootstrap", type=int, default=200)

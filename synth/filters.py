@@ -66,7 +66,7 @@ class FilterContext:
 
     def real_ngrams(self, n: int) -> set:
         if n not in self._real_ngrams:
-            self._real_ngrams[n] = {g for t in self.real_texts for g in ngrams(words(t), n)}
+            self._real_ngrams[n] = ngram_index(self.real_texts, n)
         return self._real_ngrams[n]
 
     def accept(self, texts: Sequence[str], embeddings: np.ndarray) -> None:
@@ -77,6 +77,11 @@ class FilterContext:
 
 def ngrams(tokens: Sequence[str], n: int) -> Iterable[tuple]:
     return (tuple(tokens[i : i + n]) for i in range(len(tokens) - n + 1))
+
+
+def ngram_index(texts: Iterable[str], n: int) -> set:
+    """Every word n-gram that occurs in any of ``texts``."""
+    return {g for t in texts for g in ngrams(words(t), n)}
 
 
 @dataclass

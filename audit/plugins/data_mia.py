@@ -11,7 +11,8 @@ import numpy as np
 from audit.plugins.classifier_mia import MembershipAttack, attack_produces
 from audit.registry import Metric, register
 from audit.stats import attack_summary
-from audit.text_overlap import ngram_containment, ngram_index
+from audit.text_overlap import ngram_containment
+from synth.filters import ngram_index
 
 
 @register
