@@ -19,7 +19,7 @@ from synth.errors import SmotextError
 
 DEFAULT_PLUGINS = (
     "utility", "mia_classifier_loss", "mia_classifier_confidence", "mia_classifier_reference",
-    "mia_synthetic_embedding", "mia_synthetic_lexical", "reconstruction", "pii", "overview",
+    "mia_synthetic_embedding", "mia_synthetic_lexical", "reconstruction", "pii", "decoder_privacy", "overview",
 )
 RESULTS_FILE, SCORES_FILE = "results.json", "scores.npz"
 
@@ -68,7 +68,7 @@ class AuditResult:
             raise SmotextError(f"{path}: can't read audit results: {e}") from None
         if data.get("format") != "smotext-audit/1":
             raise SmotextError(f"{path}: not smotext audit results")
-        metrics = {k: Metric(v["value"], v["safer"], v["description"], tuple(v["ci"]) if "ci" in v else None, v.get("ideal"))
+        metrics = {k: Metric(float(v["value"]), v["safer"], v["description"], tuple(v["ci"]) if "ci" in v else None, v.get("ideal"))
                    for k, v in data["metrics"].items()}
         arrays: dict[str, dict] = {}
         scores = path.parent / SCORES_FILE
@@ -103,14 +103,16 @@ class Auditor:
         self.test_fraction, self.progress, self.cache = test_fraction, progress, cache
 
     def run(self, members: Corpus, holdout: Corpus, synthetic: Corpus, test: Corpus | None = None,
-            parent_rows: set[int] | None = None) -> AuditResult:
+            parent_rows: set[int] | None = None, generation: dict | None = None) -> AuditResult:
+        """Audit ``synthetic`` against ``members`` vs ``holdout``; ``generation`` is the generation
+        manifest (needed by plug-ins about the generator itself, which are skipped without it)."""
         from synth.encoder import Encoder
 
         t0 = time.perf_counter()
         encoder = self.encoder if isinstance(self.encoder, Encoder) else Encoder(self.encoder)
         ctx = AuditContext(members, holdout, synthetic, encoder, test=test, test_fraction=self.test_fraction,
                            seed=self.seed, n_boot=self.n_boot, progress=self.progress, cache=self.cache,
-                           parent_rows=parent_rows)
+                           parent_rows=parent_rows, generation=generation)
         result = AuditResult(
             inputs={"members": _describe(members), "holdout": _describe(holdout), "synthetic": _describe(synthetic),
                     "test": _describe(test) if test else None,
@@ -123,6 +125,8 @@ class Auditor:
             entry = {"kind": plugin.kind, "description": plugin.description, "params": plugin.settings}
             if plugin.needs_labels and not ctx.labelled:
                 entry.update(status="skipped", error="needs labels in members, holdout and synthetic sets")
+            elif plugin.needs_generation and not ctx.generation:
+                entry.update(status="skipped", error="needs the generation manifest (synthetic.manifest.json)")
             else:
                 try:
                     out = plugin.run(ctx)

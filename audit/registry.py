@@ -3,6 +3,7 @@ for every metric it produces whether a higher or a lower value is safer."""
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import ClassVar, Literal
 
@@ -22,7 +23,9 @@ class Metric:
     ideal: float | None = None  # e.g. 0.5 for an AUC or a DCR share: the value of "no leak"
 
     def to_json(self) -> dict:
-        out = {"value": self.value, "safer": self.safer, "description": self.description}
+        # ∞ (e.g. a decoder trained without DP) as the string "inf": strict JSON has no Infinity, float() reads it
+        value = "inf" if self.value == math.inf else self.value
+        out = {"value": value, "safer": self.safer, "description": self.description}
         if self.ci is not None:
             out["ci"] = list(self.ci)
         if self.ideal is not None:
@@ -47,6 +50,7 @@ class Plugin:
     description: ClassVar[str] = ""
     params: ClassVar[dict] = {}
     needs_labels: ClassVar[bool] = False
+    needs_generation: ClassVar[bool] = False  # reads the generation manifest (ctx.generation)
     # Every metric the plug-in can produce: name -> (which way is safer, (lowest, highest) possible value).
     produces: ClassVar[dict[str, tuple[Direction, tuple[float, float]]]] = {}
 
@@ -91,4 +95,4 @@ def metric_catalog() -> dict[str, tuple[Direction, tuple[float, float]]]:
 
 def _load_builtin() -> None:
     # Importing the modules registers their plug-ins; done on first use, not at package import.
-    from audit.plugins import classifier_mia, data_mia, overview, pii, reconstruction, utility  # noqa: F401
+    from audit.plugins import classifier_mia, data_mia, decoder_privacy, overview, pii, reconstruction, utility  # noqa: F401

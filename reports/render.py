@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 import re
 from pathlib import Path
@@ -33,6 +34,10 @@ def highlight(text: str, span: str, min_words: int = 3) -> Markup:
 def _fmt(v, digits: int = 3) -> str:
     if v is None:
         return "–"
+    if v == "inf" or (isinstance(v, float) and math.isinf(v)):
+        return "∞"
+    if isinstance(v, float) and 0 < abs(v) < 0.001:
+        return f"{v:.2g}"
     if isinstance(v, float) and v.is_integer() and abs(v) >= 1:
         return f"{int(v)}"
     return f"{v:.{digits}f}" if isinstance(v, float) else str(v)
@@ -72,7 +77,7 @@ def view(results: dict) -> dict:
     return {
         "r": results, "gate": results.get("gate"), "policy": results.get("policy"), "generation": results.get("generation"),
         "plots": plots, "pairs": pairs, "attacks": attacks, "utility": details("utility"), "pii": details("pii"),
-        "recon": recon, "samples": overview.get("samples", {}), "plugins": plugins, "fmt": _fmt,
+        "recon": recon, "decoder": details("decoder_privacy"), "samples": overview.get("samples", {}), "plugins": plugins, "fmt": _fmt,
     }
 
 

@@ -91,7 +91,9 @@ def generation_manifest(sampler, corpus, seed, outputs: dict, seconds: float) ->
             "encoder": {"name": sampler.encoder_.name, "path": str(sampler.encoder_.path), "sha256": sampler.encoder_.fingerprint},
             "lm": {"name": sampler.lm_.name, "path": sampler.lm_.path, "sha256": sampler.lm_.fingerprint},
             "bridge": {"path": sampler.bridge_path_, "sha256": sampler.bridge_sha256_, "steps": card.training.get("steps"),
-                       "n_tokens": card.config.n_tokens, "dp": card.training.get("dp", {"used": False})},
+                       "n_tokens": card.config.n_tokens, "dp": card.training.get("dp", {"used": False}),
+                       # what the decoder_privacy audit needs: which texts the bridge saw, and how
+                       "training": {k: card.training.get(k) for k in ("data", "dp", "init") if k in card.training}},
         },
         "requested": report.requested, "made": report.made, "shortfall": report.shortfall,
         "rounds": report.rounds, "candidates_decoded": report.candidates_decoded,
@@ -136,25 +138,60 @@ def cmd_generate(args) -> int:
 
 # ---------------------------------------------------------------- fit-decoder
 
+SENSITIVE_NO_DP_WARNING = """\
+smotext: ******************************************************************************
+smotext: WARNING: training a bridge on texts marked SENSITIVE without differential privacy.
+smotext: The bridge can memorise them and write them back out in "synthetic" text. Its card
+smotext: records no DP, and the default release policy blocks anything it generates.
+smotext: Use --dp --target-epsilon E to train with DP-SGD, or --public if these texts are public.
+smotext: ******************************************************************************"""
+
+
 def cmd_fit_decoder(args) -> int:
+    from synth.bridge import load_bridge
     from synth.corpus import read_corpus
+    from synth.dp import DPConfig
     from synth.encoder import Encoder
-    from synth.models import load_lm
+    from synth.models import load_lm, weights_fingerprint
+    from synth.smotext import default_bridge_path
     from synth.train import BridgeTrainer, TrainConfig
 
+    if args.dp != (args.target_epsilon is not None):
+        raise SmotextError("--dp and --target-epsilon go together: --dp --target-epsilon E trains with DP-SGD")
+    if not args.dp and (args.delta is not None or args.max_grad_norm is not None):
+        raise SmotextError("--delta and --max-grad-norm only apply with --dp")
+    dp = DPConfig(args.target_epsilon, args.delta, args.max_grad_norm or 1.0, args.accountant) if args.dp else None
+    init = init_sha = None
+    if args.init:
+        init_path = default_bridge_path() if args.init == "default" else Path(args.init)
+        init = load_bridge(init_path, device="cpu")
+        init_sha = weights_fingerprint(init_path / "bridge.safetensors")
     cfg = TrainConfig(
         steps=args.steps, batch_size=args.batch_size, lr=args.lr, warmup_steps=args.warmup_steps, n_tokens=args.soft_tokens,
         hidden=args.hidden, max_target_tokens=args.max_target_tokens, noise_std=args.noise_std, seed=args.seed,
-        checkpoint_every=args.checkpoint_every,
+        checkpoint_every=args.checkpoint_every, dp=dp, init=init_sha or "",
     )
+    if init is not None:  # an adapted bridge keeps the shape it was trained with
+        cfg.n_tokens, cfg.hidden = init[1].config.n_tokens, init[1].config.hidden
     cfg.check()
     corpus = read_corpus(args.corpus, args.text_col, label_col=None)
+    if not args.public and not args.dp:
+        print(SENSITIVE_NO_DP_WARNING, file=sys.stderr)
     encoder = Encoder(args.encoder)
     lm = load_lm(args.lm)
     print(f"embedding {len(corpus)} training texts", file=sys.stderr)
     emb = encoder.embed(corpus.texts, progress=not args.quiet)
-    data = {"path": corpus.source, "sha256": corpus.sha256, "texts": len(corpus), "description": args.description}
-    trainer = BridgeTrainer(lm, encoder.name, encoder.fingerprint, emb, corpus.texts, cfg, data, instruction=args.instruction)
+    data = {"path": corpus.source, "sha256": corpus.sha256, "texts": len(corpus), "description": args.description,
+            "sensitive": not args.public}
+    init_description = {"bridge": str(args.init), "sha256": init_sha, "card_training": {
+        k: init[1].training.get(k) for k in ("steps", "data", "dp", "init")}} if init else None
+    trainer = BridgeTrainer(lm, encoder.name, encoder.fingerprint, emb, corpus.texts, cfg, data, instruction=args.instruction,
+                            init=init, init_description=init_description)
+    if trainer.dp_plan is not None:
+        plan = trainer.dp_plan
+        print(f"DP-SGD: ε ≤ {plan.target_epsilon:g} at δ = {plan.delta:.3g} ({plan.accountant} accountant): noise multiplier "
+              f"{plan.noise_multiplier:.4g}, clipping norm {plan.max_grad_norm:g}, Poisson sample rate {plan.sample_rate:.4g}, "
+              f"{plan.planned_steps} steps", file=sys.stderr)
 
     def stop(signum, frame):  # SIGTERM (a scheduler, `kill`) checkpoints like Ctrl-C does
         raise KeyboardInterrupt
@@ -169,6 +206,8 @@ def cmd_fit_decoder(args) -> int:
               "run the same command again to resume", file=sys.stderr)
         return 130
     print(f"bridge saved in {args.out} after {card.training['steps']} steps (final loss {card.training['final_loss']:.3f})")
+    if card.training["dp"]["used"]:
+        print(f"differential privacy: ε = {card.training['dp']['epsilon']:.3f} at δ = {card.training['dp']['delta']:.3g}")
     return EXIT_OK
 
 
@@ -199,12 +238,27 @@ def read_parent_rows(path) -> set[int]:
     return rows
 
 
-def _encoder_from_manifest(synthetic: Path) -> str | None:
-    """The encoder generation used, from the manifest written beside the synthetic file, if there is one."""
-    manifest = synthetic.parent / f"{synthetic.stem}.manifest.json"
+def read_manifest(synthetic: Path, manifest: str | None) -> dict | None:
+    """The generation manifest: ``manifest`` if given (must be readable), else the one beside the synthetic file."""
+    path = Path(manifest) if manifest else synthetic.parent / f"{synthetic.stem}.manifest.json"
     try:
-        path = json.loads(manifest.read_text(encoding="utf-8"))["models"]["encoder"]["path"]
-    except (OSError, ValueError, KeyError, TypeError):
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        if manifest:
+            raise SmotextError(f"{path}: no such manifest") from None
+        return None
+    except (OSError, ValueError) as e:
+        raise SmotextError(f"{path}: can't read the generation manifest: {e}") from None
+    if not isinstance(data, dict) or data.get("smotext") != "generate":
+        raise SmotextError(f"{path}: not a smotext generation manifest")
+    return data
+
+
+def _encoder_from_manifest(manifest: dict | None) -> str | None:
+    """The encoder generation used, if the manifest names a folder that exists here."""
+    try:
+        path = manifest["models"]["encoder"]["path"]
+    except (KeyError, TypeError):
         return None
     return path if Path(path).is_dir() else None
 
@@ -218,10 +272,11 @@ def cmd_audit(args) -> int:
     members, holdout, synthetic = read(args.members), read(args.holdout), read(args.synthetic)
     test = read(args.test) if args.test else None
     parents = read_parent_rows(args.provenance) if args.provenance else None
-    encoder = args.encoder or _encoder_from_manifest(Path(args.synthetic))
+    manifest = read_manifest(Path(args.synthetic), args.manifest)
+    encoder = args.encoder or _encoder_from_manifest(manifest)
     auditor = Auditor(plugins, encoder=encoder, seed=args.seed, n_boot=args.bootstrap,
                       test_fraction=args.test_fraction, progress=not args.quiet)
-    result = auditor.run(members, holdout, synthetic, test=test, parent_rows=parents)
+    result = auditor.run(members, holdout, synthetic, test=test, parent_rows=parents, generation=manifest)
     path = result.save(args.out)
     width = max(map(len, result.metrics), default=10)
     for name, m in sorted(result.metrics.items()):
@@ -266,7 +321,7 @@ def cmd_release(args) -> int:
                        str(syn_path), file_sha256(syn_path))
     parents = {int(i) for ps in sampler.provenance_["parents"] for i in ps}
     audit = Auditor(encoder=sampler.encoder_, seed=args.seed, n_boot=args.bootstrap, progress=not args.quiet).run(
-        members, holdout, synthetic, test=test, parent_rows=parents)
+        members, holdout, synthetic, test=test, parent_rows=parents, generation=manifest)
     audit.save_scores(out)
     results = {**audit.to_json(), "generation": manifest, "versions": _versions()}
     decision = apply_gate(results, policy, args.policy, policy_sha)
@@ -399,6 +454,16 @@ def build_parser() -> argparse.ArgumentParser:
     f.add_argument("--checkpoint-every", type=int, default=50)
     f.add_argument("--seed", type=int, default=0)
     f.add_argument("--description", default="", help="what the training texts are, for the model card")
+    f.add_argument("--public", action="store_true",
+                   help="the training texts are public or self-generated (default: treated as sensitive)")
+    f.add_argument("--init", default=None, metavar="BRIDGE",
+                   help="adapt this bridge (a folder, or 'default' for the shipped one) instead of training from scratch")
+    g = f.add_argument_group("differential privacy (DP-SGD through Opacus)")
+    g.add_argument("--dp", action="store_true", help="train with DP-SGD: Poisson batches, per-text clipping, noise")
+    g.add_argument("--target-epsilon", type=float, default=None, help="privacy budget ε for the whole run")
+    g.add_argument("--delta", type=float, default=None, help="δ (default 1/(10·N) for N training texts)")
+    g.add_argument("--max-grad-norm", type=float, default=None, help="per-text gradient clipping norm (default 1.0)")
+    g.add_argument("--accountant", default="prv", choices=["prv", "rdp"], help="Opacus privacy accountant")
     model_args(f)
     f.set_defaults(func=cmd_fit_decoder)
 
@@ -413,6 +478,8 @@ def build_parser() -> argparse.ArgumentParser:
     a.add_argument("--synthetic", required=True, help="the synthetic dataset")
     a.add_argument("--test", help="real test texts for utility (default: --test-fraction of the holdout)")
     a.add_argument("--provenance", help="generation provenance file: also scores members that served as parents")
+    a.add_argument("--manifest", help="generation manifest (default: SYNTHETIC-stem.manifest.json beside it, if any); "
+                   "without one, plug-ins about the generator (decoder_privacy) are skipped")
     a.add_argument("--out", required=True, help="folder for results.json and scores.npz")
     column_args(a)
     a.add_argument("--attacks", default=None, help="comma-separated plug-ins (default: all)")

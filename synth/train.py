@@ -3,6 +3,8 @@
 The LM stays frozen; gradients flow through it into the bridge. Checkpoints hold the bridge,
 the optimizer state and the RNG state in safetensors plus a JSON file, so a resumed run
 continues exactly where the interrupted one stopped (the data order is a function of the seed).
+With a ``DPConfig`` the bridge is trained with DP-SGD (``synth.dp``): Poisson batches, per-text
+clipping and calibrated noise, and the card records the ε the steps taken spent.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ import json
 import math
 import os
 import time
+import warnings
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -21,6 +24,7 @@ from tqdm.auto import tqdm
 
 from synth.bridge import Bridge, BridgeConfig, ModelCard, init_bridge, save_bridge
 from synth.decoder import PromptTemplate
+from synth.dp import DPConfig, DPPlan, calibrate, card_facts, poisson_batch
 from synth.errors import SmotextError
 from synth.models import LanguageModel
 
@@ -42,6 +46,8 @@ class TrainConfig:
     noise_std: float = 0.0  # Gaussian noise on the input vector, so the decoder tolerates off-manifold mixes
     seed: int = 0
     checkpoint_every: int = 50
+    dp: DPConfig | None = None  # DP-SGD; batch_size is then the expected size of a Poisson batch
+    init: str = ""  # sha256 of the bridge weights training started from ("" = fresh weights)
 
     def check(self) -> None:
         for name in ("steps", "batch_size", "n_tokens", "hidden", "max_target_tokens", "checkpoint_every"):
@@ -51,6 +57,8 @@ class TrainConfig:
             raise SmotextError(f"lr must be > 0, got {self.lr}")
         if self.noise_std < 0 or self.warmup_steps < 0:
             raise SmotextError("noise-std and warmup-steps must be >= 0")
+        if self.dp is not None:
+            self.dp.check()
 
 
 def batch_indices(step: int, batch_size: int, n: int, seed: int) -> np.ndarray:
@@ -72,7 +80,7 @@ def _lr_at(step: int, cfg: TrainConfig) -> float:
 
 
 def make_card(config: BridgeConfig, step: int, train_config: dict, data: dict, losses: list[float],
-              device: str, seconds: float) -> ModelCard:
+              device: str, seconds: float, dp: DPPlan | None = None, init: dict | None = None) -> ModelCard:
     """The model card of a bridge after ``step`` steps of a run configured by ``train_config``."""
     recent = losses[-50:]
     training = {
@@ -81,8 +89,10 @@ def make_card(config: BridgeConfig, step: int, train_config: dict, data: dict, l
         "final_loss": float(np.mean(recent)) if recent else None,
         "loss_curve": [float(np.mean(losses[i : i + 50])) for i in range(0, len(losses), 50)],
         "device": device, "train_seconds": round(seconds, 1),
-        "dp": {"used": False},
+        "dp": card_facts(dp, step),
     }
+    if init:
+        training["init"] = init
     if step < train_config["steps"]:
         training["stopped_early"] = f"exported at step {step} of a {train_config['steps']}-step schedule"
     return ModelCard(config=config, training=training)
@@ -101,52 +111,90 @@ def export_checkpoint(folder: str | os.PathLike, dtype: torch.dtype = torch.floa
     bridge = Bridge(config)
     tensors = load_file(str(ck / "state.safetensors"))
     bridge.load_state_dict({k[len("bridge."):]: v for k, v in tensors.items() if k.startswith("bridge.")})
+    plan = DPPlan(**meta["dp_plan"]) if meta.get("dp_plan") else None
     card = make_card(config, meta["step"], meta["train_config"], meta["data"], meta["losses"], meta.get("device", "?"),
-                     meta.get("seconds", 0.0))
+                     meta.get("seconds", 0.0), plan, meta.get("init"))
     save_bridge(bridge, card, folder, dtype=dtype)
     return card
 
 
 class BridgeTrainer:
-    """Trains one bridge for one (encoder, LM) pair on a list of texts, with checkpoint and resume."""
+    """Trains one bridge for one (encoder, LM) pair on a list of texts, with checkpoint and resume.
+
+    ``init`` (a loaded bridge and its card) adapts an existing bridge instead of training a fresh
+    one: its shape and prompt are kept, and ``cfg.init`` must hold its weights' sha256.
+    """
 
     def __init__(self, lm: LanguageModel, encoder_name: str, encoder_sha256: str, embeddings: np.ndarray,
-                 texts: Sequence[str], cfg: TrainConfig, data_description: dict, instruction: str | None = None):
+                 texts: Sequence[str], cfg: TrainConfig, data_description: dict, instruction: str | None = None,
+                 init: tuple[Bridge, ModelCard] | None = None, init_description: dict | None = None):
         cfg.check()
         if len(texts) < 2:
             raise SmotextError("training a bridge needs at least 2 texts")
         self.lm, self.cfg, self.texts = lm, cfg, list(texts)
         self.embeddings = torch.as_tensor(embeddings, dtype=torch.float32)
-        table = lm.model.get_input_embeddings().weight
-        config = BridgeConfig(
-            in_dim=int(embeddings.shape[1]), out_dim=lm.hidden_size, n_tokens=cfg.n_tokens, hidden=cfg.hidden,
-            out_scale=float(table.detach().float().std()), encoder=encoder_name, encoder_sha256=encoder_sha256,
-            lm=lm.name, lm_sha256=lm.fingerprint,
-        )
-        if instruction:
-            config.instruction = instruction
-        self.bridge = init_bridge(config, cfg.seed).to(lm.device)
+        if init is not None:
+            start, card = init
+            if (card.config.encoder_sha256, card.config.lm_sha256) != (encoder_sha256, lm.fingerprint):
+                raise SmotextError("the bridge to adapt was trained for another encoder or LM than the ones given")
+            if int(embeddings.shape[1]) != card.config.in_dim:
+                raise SmotextError(f"the bridge to adapt takes {card.config.in_dim}-d vectors, the encoder gives {embeddings.shape[1]}")
+            config = BridgeConfig(**asdict(card.config))
+            self.bridge = Bridge(config).to(lm.device)
+            self.bridge.load_state_dict(start.state_dict())
+        else:
+            table = lm.model.get_input_embeddings().weight
+            config = BridgeConfig(
+                in_dim=int(embeddings.shape[1]), out_dim=lm.hidden_size, n_tokens=cfg.n_tokens, hidden=cfg.hidden,
+                out_scale=float(table.detach().float().std()), encoder=encoder_name, encoder_sha256=encoder_sha256,
+                lm=lm.name, lm_sha256=lm.fingerprint,
+            )
+            if instruction:
+                config.instruction = instruction
+            self.bridge = init_bridge(config, cfg.seed).to(lm.device)
+        self.init_description = init_description
         self.template = PromptTemplate.build(lm.tokenizer, config.instruction)
         self.optimizer = torch.optim.AdamW(self.bridge.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+        self.dp_plan: DPPlan | None = None
+        if cfg.dp is not None:
+            self._make_private()
         self.data_description = data_description
         self.step = 0
         self.losses: list[float] = []
         self.seconds = 0.0
         self._targets = self._tokenize_targets()
 
+    def _make_private(self) -> None:
+        from opacus import GradSampleModule
+        from opacus.optimizers import DPOptimizer
+
+        self.dp_plan = calibrate(self.cfg.dp, len(self.texts), self.cfg.batch_size, self.cfg.steps)
+        # Per-text gradients for the bridge only: the frozen LM just carries them back to it.
+        self.private_bridge = GradSampleModule(self.bridge, loss_reduction="mean")
+        self.noise_generator = torch.Generator(device=self.lm.device).manual_seed(self.cfg.seed)
+        self.optimizer = DPOptimizer(
+            self.optimizer, noise_multiplier=self.dp_plan.noise_multiplier, max_grad_norm=self.dp_plan.max_grad_norm,
+            expected_batch_size=self.cfg.batch_size, loss_reduction="mean", generator=self.noise_generator,
+        )
+
     def _tokenize_targets(self) -> list[list[int]]:
         tok = self.lm.tokenizer
         ids = tok(self.texts, add_special_tokens=False, truncation=True, max_length=self.cfg.max_target_tokens)["input_ids"]
         return [row + [tok.eos_token_id] for row in ids]
 
-    def loss_on(self, idx: np.ndarray, generator: torch.Generator) -> torch.Tensor:
-        """Mean next-token loss on the answers of the rows ``idx`` (prompt positions are not scored)."""
+    def loss_on(self, idx: np.ndarray, generator: torch.Generator, per_text: bool = False) -> torch.Tensor:
+        """Mean next-token loss on the answers of the rows ``idx`` (prompt positions are not scored).
+
+        ``per_text`` averages each text's tokens first, then the texts: DP-SGD needs every text's
+        gradient to depend on that text alone, which a mean over all tokens of a batch breaks.
+        """
         dev = self.lm.device
         z = self.embeddings[idx].to(dev)
         if self.cfg.noise_std > 0:
             z = z + self.cfg.noise_std * torch.randn(z.shape, generator=generator).to(dev) / math.sqrt(z.shape[1])
             z = torch.nn.functional.normalize(z, dim=1)
-        prompt = self.template.embeds(self.lm, self.bridge(z))
+        bridge = self.private_bridge if self.dp_plan is not None else self.bridge
+        prompt = self.template.embeds(self.lm, bridge(z))
         targets = [self._targets[i] for i in idx]
         width = max(map(len, targets))
         pad = self.lm.tokenizer.pad_token_id
@@ -161,7 +209,13 @@ class BridgeTrainer:
         labels = torch.cat([torch.full(prompt.shape[:2], -100, device=dev), tgt.masked_fill(mask == 0, -100)], dim=1)
         autocast = torch.autocast("cuda", dtype=torch.bfloat16) if dev.type == "cuda" else torch.autocast("cpu", enabled=False)
         with autocast:
-            return self.lm.model(inputs_embeds=embeds, attention_mask=attn, labels=labels).loss
+            if not per_text:
+                return self.lm.model(inputs_embeds=embeds, attention_mask=attn, labels=labels).loss
+            logits = self.lm.model(inputs_embeds=embeds, attention_mask=attn).logits[:, :-1].float()
+        shifted = labels[:, 1:]
+        token_loss = torch.nn.functional.cross_entropy(logits.transpose(1, 2), shifted, ignore_index=-100, reduction="none")
+        scored = (shifted != -100).sum(dim=1).clamp(min=1)
+        return (token_loss.sum(dim=1) / scored).mean()
 
     # ------------------------------------------------------------ checkpoints
 
@@ -172,10 +226,13 @@ class BridgeTrainer:
             for key, val in st.items():
                 tensors[f"optim.{pid}.{key}"] = torch.as_tensor(val).detach().cpu().contiguous()
         tensors["rng.torch"] = torch.random.get_rng_state()
+        if self.dp_plan is not None:
+            tensors["rng.dp_noise"] = self.noise_generator.get_state()
         meta = {
             "step": self.step, "losses": self.losses, "seconds": self.seconds, "device": str(self.lm.device),
             "train_config": asdict(self.cfg), "bridge_config": asdict(self.bridge.config),
             "data": self.data_description, "param_groups": opt["param_groups"],
+            "dp_plan": asdict(self.dp_plan) if self.dp_plan is not None else None, "init": self.init_description,
             "optim_keys": {str(pid): {k: list(torch.as_tensor(v).shape) for k, v in st.items()} for pid, st in opt["state"].items()},
         }
         return tensors, meta
@@ -217,14 +274,40 @@ class BridgeTrainer:
                                for k, shape in shapes.items()}
         self.optimizer.load_state_dict({"state": state, "param_groups": meta["param_groups"]})
         torch.random.set_rng_state(tensors["rng.torch"])
+        if self.dp_plan is not None:
+            self.noise_generator.set_state(tensors["rng.dp_noise"])
         self.step, self.losses, self.seconds = meta["step"], meta["losses"], meta.get("seconds", 0.0)
         return True
 
     # ------------------------------------------------------------ training
 
+    def _step(self, gen: torch.Generator) -> float:
+        idx = batch_indices(self.step, self.cfg.batch_size, len(self.texts), self.cfg.seed)
+        loss = self.loss_on(idx, gen)
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(self.bridge.parameters(), 1.0)
+        self.optimizer.step()
+        return float(loss.detach())
+
+    def _dp_step(self, gen: torch.Generator) -> float | None:
+        idx = poisson_batch(len(self.texts), self.dp_plan.sample_rate, self.cfg.seed, self.step)
+        self.optimizer.zero_grad(set_to_none=True)
+        loss = None
+        if len(idx):
+            loss = self.loss_on(idx, gen, per_text=True)
+            with warnings.catch_warnings():  # Opacus' hooks on a bridge whose input needs no gradient: expected
+                warnings.filterwarnings("ignore", message="Full backward hook is firing")
+                loss.backward()
+        else:  # an empty Poisson batch still takes its noisy step, as the accountant assumes
+            for p in self.bridge.parameters():
+                p.grad_sample = torch.zeros((0, *p.shape), dtype=p.dtype, device=p.device)
+        self.optimizer.step()
+        return None if loss is None else float(loss.detach())
+
     def card(self) -> ModelCard:
         return make_card(self.bridge.config, self.step, asdict(self.cfg), self.data_description, self.losses,
-                         str(self.lm.device), self.seconds)
+                         str(self.lm.device), self.seconds, self.dp_plan, self.init_description)
 
     def train(self, folder: str | os.PathLike, progress: bool = True) -> ModelCard:
         """Train to ``cfg.steps``, checkpointing every ``cfg.checkpoint_every`` steps and on Ctrl-C."""
@@ -240,15 +323,12 @@ class BridgeTrainer:
                 t0 = time.perf_counter()
                 for g in self.optimizer.param_groups:
                     g["lr"] = _lr_at(self.step, self.cfg)
-                idx = batch_indices(self.step, self.cfg.batch_size, len(self.texts), self.cfg.seed)
                 # Noise is a function of (seed, step) so a resumed run draws what the uninterrupted one would.
-                loss = self.loss_on(idx, torch.Generator().manual_seed(self.cfg.seed * 1_000_003 + self.step))
-                self.optimizer.zero_grad(set_to_none=True)
-                loss.backward()
-                torch.nn.utils.clip_grad_norm_(self.bridge.parameters(), 1.0)
-                self.optimizer.step()
+                gen = torch.Generator().manual_seed(self.cfg.seed * 1_000_003 + self.step)
+                loss = self._dp_step(gen) if self.dp_plan is not None else self._step(gen)
                 self.step += 1
-                self.losses.append(float(loss.detach()))
+                if loss is not None:
+                    self.losses.append(loss)
                 self.seconds += time.perf_counter() - t0
                 bar.update(1)
                 bar.set_postfix(loss=f"{np.mean(self.losses[-20:]):.3f}")

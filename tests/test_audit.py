@@ -31,14 +31,25 @@ def sets():
     return rows[:N], rows[N : 2 * N], rows[2 * N : 3 * N], corpus(rows[3 * N :], "test")
 
 
+def default_bridge_manifest() -> dict:
+    """A generation manifest's bridge facts as `smotext generate` writes them for the shipped bridge."""
+    from synth.bridge import load_bridge
+    from synth.smotext import default_bridge_path
+
+    card = load_bridge(default_bridge_path())[1]
+    return {"smotext": "generate", "models": {"bridge": {"path": str(default_bridge_path()), "sha256": "",
+                                                          "training": {k: card.training[k] for k in ("data", "dp")}}}}
+
+
 class _Auditor:
-    """The real Auditor, always given the fixed test split so every member is evaluated."""
+    """The real Auditor, always given the fixed test split so every member is evaluated, and told the
+    synthetic texts came from the shipped (public-data) bridge."""
 
     def __init__(self, encoder, test):
         self.auditor, self.test = Auditor(encoder=encoder, n_boot=100, seed=0), test
 
     def run(self, members, holdout, synthetic):
-        return self.auditor.run(members, holdout, synthetic, test=self.test)
+        return self.auditor.run(members, holdout, synthetic, test=self.test, generation=default_bridge_manifest())
 
 
 @pytest.fixture(scope="module")
@@ -149,8 +160,10 @@ def test_results_round_trip_and_cli(tmp_path, sets, capsys, clean):
     assert code == 0 and "mia_synthetic_embedding.auc" in out
     data = json.loads((tmp_path / "cli" / "results.json").read_text())
     assert data["inputs"]["evaluated"]["members"] == data["inputs"]["evaluated"]["nonmembers"] == 42  # 60 - 30% test
-    assert set(data["plugins"]) == {"utility", "mia_classifier_loss", "mia_classifier_confidence", "overview",
+    assert set(data["plugins"]) == {"utility", "mia_classifier_loss", "mia_classifier_confidence", "overview", "decoder_privacy",
                                     "mia_synthetic_embedding", "mia_synthetic_lexical", "reconstruction", "mia_classifier_reference"}
+    # no generation manifest beside these files: the decoder's privacy can't be known, so it is skipped (not passed)
+    assert data["plugins"]["decoder_privacy"]["status"] == "skipped" and "decoder_privacy.epsilon" not in data["metrics"]
 
 
 def test_unknown_plugin_lists_valid_names():

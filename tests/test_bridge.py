@@ -79,10 +79,10 @@ def interrupt_at(trainer, step, monkeypatch):
     """Make ``trainer`` raise KeyboardInterrupt (as Ctrl-C would) when it reaches ``step``."""
     real_loss_on = trainer.loss_on
 
-    def loss_on(idx, gen):
+    def loss_on(idx, gen, **kw):
         if trainer.step == step:
             raise KeyboardInterrupt
-        return real_loss_on(idx, gen)
+        return real_loss_on(idx, gen, **kw)
 
     monkeypatch.setattr(trainer, "loss_on", loss_on)
 

@@ -1,0 +1,161 @@
+"""Differential privacy for bridge training (DP-SGD through Opacus).
+
+Each step draws a Poisson sample of the corpus (every text joins with probability q), clips every
+text's gradient to ``max_grad_norm`` and adds Gaussian noise of ``noise_multiplier * max_grad_norm``.
+The noise multiplier is calibrated up front so that the whole schedule spends at most the target ε,
+and the ε actually spent is recomputed by Opacus' accountant from (noise, q, steps done).
+"""
+
+from __future__ import annotations
+
+import math
+import sys
+import warnings
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass
+
+import numpy as np
+
+from synth.errors import SmotextError
+
+ACCOUNTANTS = ("prv", "rdp")  # opacus' "gdp" is only an approximation; not offered
+
+
+@dataclass
+class DPConfig:
+    """What the user asks for: a budget (ε, δ), a clipping norm and an accountant."""
+
+    target_epsilon: float
+    delta: float | None = None  # None: 1 / (10 N), below 1/N as DP over N records requires
+    max_grad_norm: float = 1.0
+    accountant: str = "prv"
+
+    def check(self) -> None:
+        if not (isinstance(self.target_epsilon, (int, float)) and math.isfinite(self.target_epsilon) and self.target_epsilon > 0):
+            raise SmotextError(f"--target-epsilon must be a finite number > 0, got {self.target_epsilon}")
+        if self.delta is not None and not 0 < self.delta < 1:
+            raise SmotextError(f"--delta must be between 0 and 1, got {self.delta}")
+        if not self.max_grad_norm > 0:
+            raise SmotextError(f"--max-grad-norm must be > 0, got {self.max_grad_norm}")
+        if self.accountant not in ACCOUNTANTS:
+            raise SmotextError(f"unknown accountant {self.accountant!r}; valid: {', '.join(ACCOUNTANTS)}")
+
+
+@dataclass
+class DPPlan:
+    """The calibrated mechanism for one run: what the accountant needs, fixed before step 0."""
+
+    noise_multiplier: float
+    sample_rate: float
+    delta: float
+    max_grad_norm: float
+    accountant: str
+    target_epsilon: float
+    expected_batch_size: int
+    planned_steps: int
+
+
+def default_delta(n: int) -> float:
+    return 1.0 / (10 * n)
+
+
+def epsilon_spent(accountant: str, noise_multiplier: float, sample_rate: float, steps: int, delta: float) -> float:
+    """ε after ``steps`` Poisson-sampled Gaussian steps, by Opacus' accountant ``accountant``."""
+    from opacus.accountants import create_accountant
+
+    if steps == 0:
+        return 0.0
+    acc = create_accountant(accountant)
+    acc.history = [(noise_multiplier, sample_rate, steps)]
+    with _quiet_accountant():
+        return float(acc.get_epsilon(delta=delta))
+
+
+@contextmanager
+def _quiet_accountant():
+    # Opacus' RDP analysis warns when its best order is the largest it tries; the bound is still valid.
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="Optimal order is the largest alpha")
+        yield
+
+
+def calibrate(cfg: DPConfig, n: int, batch_size: int, steps: int) -> DPPlan:
+    """The noise multiplier that spends at most ``cfg.target_epsilon`` over ``steps`` steps of
+    expected size ``batch_size`` from ``n`` texts; refuses budgets no noise level can meet."""
+    from opacus.accountants.utils import get_noise_multiplier
+
+    cfg.check()
+    if batch_size >= n:
+        raise SmotextError(
+            f"DP training needs --batch-size below the number of training texts ({batch_size} >= {n}): "
+            "Poisson sampling with rate 1 gives no privacy amplification; use a smaller batch or more texts")
+    delta = cfg.delta if cfg.delta is not None else default_delta(n)
+    if delta >= 1.0 / n:
+        print(f"smotext: warning: --delta {delta:g} is not below 1/N = {1 / n:g}; "
+              "a mechanism may then reveal a whole record with probability δ", file=sys.stderr)
+    q = batch_size / n
+    fix = "Raise --target-epsilon, train fewer --steps, or use a larger --batch-size (with more texts)"
+    where = f"ε = {cfg.target_epsilon:g} at δ = {delta:g} over {steps} steps with sample rate {q:.4g} ({batch_size} of {n} texts)"
+    try:
+        with _quiet_accountant():
+            sigma = get_noise_multiplier(target_epsilon=cfg.target_epsilon, target_delta=delta, sample_rate=q,
+                                         steps=steps, accountant=cfg.accountant)
+    except ValueError as e:
+        raise SmotextError(f"can't meet {where}: {e} {fix}") from None
+    if sigma > batch_size:
+        # The averaged gradient's noise would then exceed, per coordinate, the largest gradient one
+        # step can carry (the clipping norm): training would learn nothing but noise.
+        raise SmotextError(f"can't meet {where} usefully: it needs noise multiplier {sigma:.3g}, more than the expected "
+                           f"batch size, so the noise would drown every gradient. {fix}")
+    return DPPlan(noise_multiplier=float(sigma), sample_rate=q, delta=delta, max_grad_norm=cfg.max_grad_norm,
+                  accountant=cfg.accountant, target_epsilon=float(cfg.target_epsilon), expected_batch_size=batch_size,
+                  planned_steps=steps)
+
+
+def poisson_batch(n: int, sample_rate: float, seed: int, step: int) -> np.ndarray:
+    """Rows in step ``step``'s Poisson sample (each row independently with prob. ``sample_rate``); may be empty.
+
+    A function of (seed, step) so that a resumed run draws exactly what the uninterrupted one would.
+    """
+    rng = np.random.default_rng([seed, step, 0x0D9])
+    return np.flatnonzero(rng.random(n) < sample_rate)
+
+
+def card_facts(plan: DPPlan | None, steps_done: int) -> dict:
+    """The model card's ``dp`` section: ε is what the steps actually taken spent, by the accountant."""
+    if plan is None:
+        return {"used": False}
+    import opacus
+
+    return {
+        "used": True,
+        "epsilon": epsilon_spent(plan.accountant, plan.noise_multiplier, plan.sample_rate, steps_done, plan.delta),
+        **asdict(plan), "steps": steps_done, "sampling": "poisson", "clipping": "per-sample (flat, all bridge parameters)",
+        "library": f"opacus {opacus.__version__}",
+    }
+
+
+def decoder_epsilon(training: dict) -> tuple[float, list[dict]]:
+    """The ε a bridge's weights carry about sensitive texts, from its card's ``training`` section.
+
+    Each training stage (the run itself, then the bridge it adapted, and so on) counts 0 if its
+    texts were public, its DP ε if it used DP, and ∞ if it saw sensitive texts without DP; stages add
+    up (sequential composition; conservative when they used different corpora). A stage whose card
+    does not say its texts were public counts as sensitive.
+    """
+    total, stages = 0.0, []
+    stage = training
+    while stage:
+        data, dp = stage.get("data") or {}, stage.get("dp") or {"used": False}
+        sensitive = data.get("sensitive", True) is not False
+        if not sensitive:
+            eps = 0.0
+        elif dp.get("used") and isinstance(dp.get("epsilon"), (int, float)):
+            eps = float(dp["epsilon"])
+        else:
+            eps = math.inf
+        stages.append({"texts": data.get("texts"), "description": data.get("description", ""), "sensitive": sensitive,
+                       "dp": dp, "epsilon": eps})
+        total += eps
+        stage = (stage.get("init") or {}).get("card_training")
+    return total, stages
