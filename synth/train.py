@@ -256,7 +256,9 @@ class BridgeTrainer:
         if not (ck / "state.json").exists() or not (ck / "state.safetensors").exists():
             return False
         meta = json.loads((ck / "state.json").read_text(encoding="utf-8"))
-        if meta["train_config"] != asdict(self.cfg) or meta["data"].get("sha256") != self.data_description.get("sha256"):
+        # Settings added since a checkpoint was written count as their defaults, so old runs still resume.
+        saved = {**{k: v for k, v in asdict(TrainConfig()).items() if k not in meta["train_config"]}, **meta["train_config"]}
+        if saved != asdict(self.cfg) or meta["data"].get("sha256") != self.data_description.get("sha256"):
             raise SmotextError(
                 f"{folder} holds a checkpoint from a run with other settings or data; "
                 "use the same command to resume, or another --out folder (or delete it) to start anew"

@@ -145,3 +145,17 @@ def test_export_a_checkpoint_before_the_run_ends(tmp_path, lm, encoder, texts, t
         torch.testing.assert_close(x.detach().half().float(), y)
     with pytest.raises(SmotextError, match="no checkpoint"):
         export_checkpoint(tmp_path / "nothing")
+
+
+def test_a_checkpoint_from_before_newer_settings_still_resumes(tmp_path, lm, encoder, texts, text_embeddings):
+    """Settings added later (dp, init) count as their defaults when an older checkpoint lacks them."""
+    trainer = _trainer(lm, encoder, texts, text_embeddings, steps=3)
+    trainer.save_checkpoint(tmp_path)
+    state = tmp_path / "checkpoint" / "state.json"
+    meta = json.loads(state.read_text())
+    for key in ("dp", "init"):
+        del meta["train_config"][key]
+    state.write_text(json.dumps(meta))
+    assert _trainer(lm, encoder, texts, text_embeddings, steps=3).load_checkpoint(tmp_path)
+    with pytest.raises(SmotextError, match="other settings"):  # but a real difference is still refused
+        _trainer(lm, encoder, texts, text_embeddings, steps=3, lr=5e-4).load_checkpoint(tmp_path)
