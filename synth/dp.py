@@ -115,7 +115,8 @@ def calibrate(cfg: DPConfig, n: int, batch_size: int, steps: int) -> DPPlan:
 def poisson_batch(n: int, sample_rate: float, seed: int, step: int) -> np.ndarray:
     """Rows in step ``step``'s Poisson sample (each row independently with prob. ``sample_rate``); may be empty.
 
-    A function of (seed, step) so that a resumed run draws exactly what the uninterrupted one would.
+    A function of (seed, step) so that a resumed run draws exactly what the uninterrupted one would;
+    the seed must be secret (see ``BridgeTrainer``), or subsampling amplifies nothing.
     """
     rng = np.random.default_rng([seed, step, 0x0D9])
     return np.flatnonzero(rng.random(n) < sample_rate)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import secrets
 import time
 import warnings
 from collections.abc import Sequence
@@ -122,12 +123,16 @@ class BridgeTrainer:
     """Trains one bridge for one (encoder, LM) pair on a list of texts, with checkpoint and resume.
 
     ``init`` (a loaded bridge and its card) adapts an existing bridge instead of training a fresh
-    one: its shape and prompt are kept, and ``cfg.init`` must hold its weights' sha256.
+    one: its shape and prompt are kept, and ``cfg.init`` records its weights' sha256.
+    ``dp_secret`` seeds DP-SGD's batch sampling and noise. It must stay secret (the guarantee assumes
+    an adversary can't replay either), so it defaults to a fresh random number, is kept only in the
+    private checkpoint (so a resumed run continues exactly) and never in the card; tests pass one.
     """
 
     def __init__(self, lm: LanguageModel, encoder_name: str, encoder_sha256: str, embeddings: np.ndarray,
                  texts: Sequence[str], cfg: TrainConfig, data_description: dict, instruction: str | None = None,
-                 init: tuple[Bridge, ModelCard] | None = None, init_description: dict | None = None):
+                 init: tuple[Bridge, ModelCard] | None = None, init_description: dict | None = None,
+                 dp_secret: int | None = None):
         cfg.check()
         if len(texts) < 2:
             raise SmotextError("training a bridge needs at least 2 texts")
@@ -156,6 +161,7 @@ class BridgeTrainer:
         self.template = PromptTemplate.build(lm.tokenizer, config.instruction)
         self.optimizer = torch.optim.AdamW(self.bridge.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
         self.dp_plan: DPPlan | None = None
+        self.dp_secret = dp_secret if dp_secret is not None else secrets.randbits(63)
         if cfg.dp is not None:
             self._make_private()
         self.data_description = data_description
@@ -171,7 +177,7 @@ class BridgeTrainer:
         self.dp_plan = calibrate(self.cfg.dp, len(self.texts), self.cfg.batch_size, self.cfg.steps)
         # Per-text gradients for the bridge only: the frozen LM just carries them back to it.
         self.private_bridge = GradSampleModule(self.bridge, loss_reduction="mean")
-        self.noise_generator = torch.Generator(device=self.lm.device).manual_seed(self.cfg.seed)
+        self.noise_generator = torch.Generator(device=self.lm.device).manual_seed(self.dp_secret)
         self.optimizer = DPOptimizer(
             self.optimizer, noise_multiplier=self.dp_plan.noise_multiplier, max_grad_norm=self.dp_plan.max_grad_norm,
             expected_batch_size=self.cfg.batch_size, loss_reduction="mean", generator=self.noise_generator,
@@ -233,6 +239,7 @@ class BridgeTrainer:
             "train_config": asdict(self.cfg), "bridge_config": asdict(self.bridge.config),
             "data": self.data_description, "param_groups": opt["param_groups"],
             "dp_plan": asdict(self.dp_plan) if self.dp_plan is not None else None, "init": self.init_description,
+            "dp_secret": self.dp_secret if self.dp_plan is not None else None,
             "optim_keys": {str(pid): {k: list(torch.as_tensor(v).shape) for k, v in st.items()} for pid, st in opt["state"].items()},
         }
         return tensors, meta
@@ -277,6 +284,7 @@ class BridgeTrainer:
         self.optimizer.load_state_dict({"state": state, "param_groups": meta["param_groups"]})
         torch.random.set_rng_state(tensors["rng.torch"])
         if self.dp_plan is not None:
+            self.dp_secret = meta["dp_secret"]
             self.noise_generator.set_state(tensors["rng.dp_noise"])
         self.step, self.losses, self.seconds = meta["step"], meta["losses"], meta.get("seconds", 0.0)
         return True
@@ -293,7 +301,7 @@ class BridgeTrainer:
         return float(loss.detach())
 
     def _dp_step(self, gen: torch.Generator) -> float | None:
-        idx = poisson_batch(len(self.texts), self.dp_plan.sample_rate, self.cfg.seed, self.step)
+        idx = poisson_batch(len(self.texts), self.dp_plan.sample_rate, self.dp_secret, self.step)
         self.optimizer.zero_grad(set_to_none=True)
         loss = None
         if len(idx):

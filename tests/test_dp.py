@@ -23,11 +23,11 @@ from test_bridge import interrupt_at
 POLICIES = Path(__file__).parent.parent / "policies"
 
 
-def dp_trainer(lm, encoder, texts, emb, steps=3, eps=8.0, accountant="prv", noise_std=0.1):
+def dp_trainer(lm, encoder, texts, emb, steps=3, eps=8.0, accountant="prv", noise_std=0.1, secret=1234):
     cfg = TrainConfig(steps=steps, batch_size=2, warmup_steps=1, n_tokens=2, hidden=32, max_target_tokens=12,
                       checkpoint_every=2, noise_std=noise_std, dp=DPConfig(eps, max_grad_norm=0.5, accountant=accountant))
     return BridgeTrainer(lm, encoder.name, encoder.fingerprint, emb, texts, cfg,
-                         {"sha256": "dp-data", "texts": len(texts), "sensitive": True})
+                         {"sha256": "dp-data", "texts": len(texts), "sensitive": True}, dp_secret=secret)
 
 
 @pytest.mark.parametrize("accountant", ["prv", "rdp"])
@@ -50,8 +50,11 @@ def test_card_epsilon_is_what_opacus_computes_for_the_recorded_mechanism(tmp_pat
 
 
 def test_dp_card_round_trips_and_survives_export(tmp_path, lm, encoder, texts, text_embeddings):
-    trainer = dp_trainer(lm, encoder, texts, text_embeddings)
+    trainer = dp_trainer(lm, encoder, texts, text_embeddings, secret=None)
     card = trainer.train(tmp_path, progress=False)
+    # the sampling/noise secret is random per run and kept out of the card (only the private checkpoint has it)
+    assert trainer.dp_secret != dp_trainer(lm, encoder, texts, text_embeddings, secret=None).dp_secret
+    assert str(trainer.dp_secret) not in (tmp_path / "bridge.json").read_text()
     loaded = load_bridge(tmp_path)[1]
     assert loaded.to_json() == card.to_json()
     assert json.loads((tmp_path / "bridge.json").read_text())["training"]["dp"] == card.training["dp"]
