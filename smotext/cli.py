@@ -205,7 +205,9 @@ def cmd_fit_decoder(args) -> int:
         print(f"smotext: interrupted at step {trainer.step}; checkpoint saved in {args.out}; "
               "run the same command again to resume", file=sys.stderr)
         return 130
-    print(f"bridge saved in {args.out} after {card.training['steps']} steps (final loss {card.training['final_loss']:.3f})")
+    loss = card.training["final_loss"]
+    print(f"bridge saved in {args.out} after {card.training['steps']} steps "
+          f"({'final loss ' + format(loss, '.3f') if loss is not None else 'no loss: every Poisson batch was empty'})")
     if card.training["dp"]["used"]:
         print(f"differential privacy: ε = {card.training['dp']['epsilon']:.3f} at δ = {card.training['dp']['delta']:.3g}")
     return EXIT_OK

@@ -341,7 +341,8 @@ class BridgeTrainer:
                     self.losses.append(loss)
                 self.seconds += time.perf_counter() - t0
                 bar.update(1)
-                bar.set_postfix(loss=f"{np.mean(self.losses[-20:]):.3f}")
+                if self.losses:  # a DP step whose Poisson batch was empty has no loss
+                    bar.set_postfix(loss=f"{np.mean(self.losses[-20:]):.3f}")
                 if self.step % self.cfg.checkpoint_every == 0:
                     self.save_checkpoint(out)
         except KeyboardInterrupt:

@@ -206,3 +206,15 @@ def test_report_shows_the_decoder_dp_facts(encoder, texts, tmp_path):
     section = html[html.index("<h2>The decoder</h2>"):html.index("<h2>The synthetic data</h2>")]
     assert "trained on sensitive texts with DP-SGD: ε = 3" in section
     assert "prv" in section and "1.100" in section and "1e-05" in section and "adapted from" in section
+
+
+def test_a_run_of_empty_poisson_batches_still_takes_noisy_steps(tmp_path, lm, encoder, texts, text_embeddings, monkeypatch):
+    """An empty batch is a step the accountant counts: the noise is still added and the card says so."""
+    import synth.train
+
+    monkeypatch.setattr(synth.train, "poisson_batch", lambda n, q, seed, step: np.array([], dtype=int))
+    trainer = dp_trainer(lm, encoder, texts, text_embeddings, steps=2)
+    before = [p.detach().clone() for p in trainer.bridge.parameters()]
+    card = trainer.train(tmp_path, progress=False)
+    assert card.training["dp"]["steps"] == 2 and card.training["final_loss"] is None and trainer.losses == []
+    assert all(not torch.equal(b, p) for b, p in zip(before, trainer.bridge.parameters()))  # noise moved them
