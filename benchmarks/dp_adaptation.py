@@ -125,7 +125,7 @@ def main(argv=None):
         bridge, card = adapt(eps, parts["members"], emb, enc, lm, args)
         rows.append(measure(f"adapted, ε = {eps:g}", bridge, card, parts, enc, lm, args))
         print(json.dumps({k: v for k, v in rows[-1].items() if k != "examples"}), flush=True)
-    command = "python benchmarks/dp_adaptation.py" + ("" if argv is None else " " + " ".join(argv))
+    command = " ".join(["python benchmarks/dp_adaptation.py", *(sys.argv[1:] if argv is None else argv)])
     result = {"date": date.today().isoformat(), "machine": f"{platform.machine()}, {os.cpu_count()} CPUs, no GPU",
               "command": command, "settings": {k: (v if not isinstance(v, list) else [str(x) for x in v]) for k, v in vars(args).items()},
               "rows": rows}
