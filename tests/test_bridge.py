@@ -87,24 +87,33 @@ def interrupt_at(trainer, step, monkeypatch):
     monkeypatch.setattr(trainer, "loss_on", loss_on)
 
 
+def stop_at(trainer, step, folder, monkeypatch):
+    """Run ``trainer`` into ``folder`` until Ctrl-C arrives at ``step`` (it checkpoints and re-raises)."""
+    interrupt_at(trainer, step, monkeypatch)
+    with pytest.raises(KeyboardInterrupt):
+        trainer.train(folder, progress=False)
+
+
+def assert_same_run(a, b):
+    """Two trainers went through the same losses to the same weights."""
+    np.testing.assert_allclose(b.losses, a.losses, rtol=1e-5)
+    for x, y in zip(a.bridge.parameters(), b.bridge.parameters()):
+        torch.testing.assert_close(x, y, rtol=1e-5, atol=1e-6)
+
+
 def test_interrupted_training_resumes_exactly(tmp_path, lm, encoder, texts, text_embeddings, monkeypatch):
     straight = _trainer(lm, encoder, texts, text_embeddings, steps=5)
     straight.train(tmp_path / "a", progress=False)
 
     # Ctrl-C during step 4 (after the step-2 checkpoint): the trainer saves where it is and re-raises.
-    first = _trainer(lm, encoder, texts, text_embeddings, steps=5)
-    interrupt_at(first, 3, monkeypatch)
-    with pytest.raises(KeyboardInterrupt):
-        first.train(tmp_path / "b", progress=False)
+    stop_at(_trainer(lm, encoder, texts, text_embeddings, steps=5), 3, tmp_path / "b", monkeypatch)
     assert json.loads((tmp_path / "b" / "checkpoint" / "state.json").read_text())["step"] == 3
     assert not (tmp_path / "b" / "bridge.json").exists()  # no finished bridge from an unfinished run
 
     resumed = _trainer(lm, encoder, texts, text_embeddings, steps=5)  # the same command again
     resumed.train(tmp_path / "b", progress=False)
     assert resumed.step == 5 and len(resumed.losses) == 5
-    np.testing.assert_allclose(resumed.losses, straight.losses, rtol=1e-5)
-    for x, y in zip(straight.bridge.parameters(), resumed.bridge.parameters()):
-        torch.testing.assert_close(x, y, rtol=1e-5, atol=1e-6)
+    assert_same_run(straight, resumed)
     bridge, card = load_bridge(tmp_path / "b")
     assert card.training["steps"] == 5 and card.training["data"]["sha256"] == "data-1"
     assert card.config.lm_sha256 == lm.fingerprint and card.config.encoder_sha256 == encoder.fingerprint
@@ -134,9 +143,7 @@ def test_export_a_checkpoint_before_the_run_ends(tmp_path, lm, encoder, texts, t
     from synth.train import export_checkpoint
 
     trainer = _trainer(lm, encoder, texts, text_embeddings, steps=5)
-    interrupt_at(trainer, 2, monkeypatch)
-    with pytest.raises(KeyboardInterrupt):
-        trainer.train(tmp_path, progress=False)
+    stop_at(trainer, 2, tmp_path, monkeypatch)
     card = export_checkpoint(tmp_path, dtype=torch.float16)
     assert card.training["steps"] == 2 and "exported at step 2 of a 5-step schedule" in card.training["stopped_early"]
     bridge, card2 = load_bridge(tmp_path)

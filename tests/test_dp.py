@@ -18,7 +18,7 @@ from synth.corpus import Corpus
 from synth.dp import DPConfig, calibrate, decoder_epsilon, poisson_batch
 from synth.errors import SmotextError
 from synth.train import BridgeTrainer, TrainConfig, export_checkpoint
-from test_bridge import interrupt_at
+from test_bridge import assert_same_run, stop_at
 
 POLICIES = Path(__file__).parent.parent / "policies"
 
@@ -64,17 +64,12 @@ def test_dp_card_round_trips_and_survives_export(tmp_path, lm, encoder, texts, t
 def test_interrupted_dp_training_resumes_exactly(tmp_path, lm, encoder, texts, text_embeddings, monkeypatch):
     straight = dp_trainer(lm, encoder, texts, text_embeddings, steps=4)
     straight.train(tmp_path / "a", progress=False)
-    first = dp_trainer(lm, encoder, texts, text_embeddings, steps=4)
-    interrupt_at(first, 3, monkeypatch)
-    with pytest.raises(KeyboardInterrupt):
-        first.train(tmp_path / "b", progress=False)
+    stop_at(dp_trainer(lm, encoder, texts, text_embeddings, steps=4), 3, tmp_path / "b", monkeypatch)
     # half-way, the checkpoint's card says what the steps taken so far spent
     assert export_checkpoint(tmp_path / "b").training["dp"]["epsilon"] < straight.card().training["dp"]["epsilon"]
     resumed = dp_trainer(lm, encoder, texts, text_embeddings, steps=4)
     resumed.train(tmp_path / "b", progress=False)
-    np.testing.assert_allclose(resumed.losses, straight.losses, rtol=1e-5)
-    for x, y in zip(straight.bridge.parameters(), resumed.bridge.parameters()):  # the same noise was drawn
-        torch.testing.assert_close(x, y, rtol=1e-5, atol=1e-6)
+    assert_same_run(straight, resumed)  # the same batches and noise were drawn
 
 
 def test_each_text_gradient_depends_on_that_text_alone(lm, encoder, texts, text_embeddings):
