@@ -19,18 +19,20 @@ import argparse
 import json
 import os
 import platform
+import shlex
 import sys
 import time
 from datetime import date
 from pathlib import Path
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
-sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path[:0] = [str(Path(__file__).resolve().parent), str(Path(__file__).resolve().parent.parent)]  # rotten_tomatoes, recipes
 
 import numpy as np
 from sklearn.linear_model import LogisticRegression
 
 import rotten_tomatoes as rt
+from recipes.bridge_data import read_texts
 from synth.bridge import load_bridge
 from synth.decoder import Decoder
 from synth.encoder import Encoder
@@ -45,12 +47,6 @@ N_EXAMPLES = 10
 
 def normalise(text: str) -> str:
     return " ".join(text.lower().split()).strip(" .!?\"'")
-
-
-def read_jsonl_texts(path: Path) -> list[str]:
-    if not path.exists():
-        raise SmotextError(f"{path} not found: build it with the recipe in this script's docstring")
-    return [json.loads(line)["text"] for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
 
 
 def best_of(enc: Encoder, targets: np.ndarray, candidates: list[list[str]]) -> tuple[list[str], np.ndarray]:
@@ -111,10 +107,12 @@ def main(argv=None):
     ap.add_argument("--out", type=Path, default=RESULTS, help="folder for bridge_fidelity.{md,json}")
     args = ap.parse_args(argv)
 
-    seen = {normalise(t) for t in read_jsonl_texts(args.train_data)} if args.train_data.exists() else set()
-    heldout = [t for t in dict.fromkeys(read_jsonl_texts(args.heldout)) if normalise(t) not in seen][: args.n]
+    if args.n < 12:
+        raise SmotextError("--n must be >= 12: the λ = 0.5 pairs need 6 texts per class (5 neighbours each)")
+    seen = {normalise(t) for t in read_texts(args.train_data)} if args.train_data.exists() else set()
+    heldout = [t for t in dict.fromkeys(read_texts(args.heldout)) if normalise(t) not in seen][: args.n]
     df = rt.load()
-    parts = rt.draw(df, {"eval": args.n, "clf": 2000}, seed=args.seed + 500)
+    parts = rt.draw(df, {"eval": {"fresh": args.n // 2, "rotten": args.n - args.n // 2}, "clf": 2000}, seed=args.seed + 500)
     enc, lm = Encoder(), load_lm(device="cpu")
     bridge, card = load_bridge(args.bridge or default_bridge_path())
     dec = Decoder(bridge, card, lm, max_new_tokens=40, batch_size=32)
@@ -123,7 +121,7 @@ def main(argv=None):
         enc.embed(parts["clf"]["text"].tolist()), parts["clf"]["label"])
     result = {
         "date": date.today().isoformat(), "machine": f"{platform.machine()}, {os.cpu_count()} CPUs",
-        "command": "python benchmarks/bridge_fidelity.py " + " ".join(argv if argv is not None else sys.argv[1:]),
+        "command": "python benchmarks/bridge_fidelity.py " + shlex.join(argv if argv is not None else sys.argv[1:]),
         "bridge": args.bridge or "default", "bridge_steps": card.training.get("steps"), "best_of": args.best_of,
         "in_domain": round_trip(enc, dec, heldout, args.best_of, args.seed),
         "rotten_tomatoes": round_trip(enc, dec, parts["eval"]["text"].tolist(), args.best_of, args.seed),

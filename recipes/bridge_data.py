@@ -18,6 +18,7 @@ from pathlib import Path
 import torch
 from tqdm.auto import tqdm
 
+from synth.errors import SmotextError
 from synth.models import load_lm
 
 GENRES = [
@@ -58,6 +59,14 @@ def clean(text: str) -> str | None:
     if len(text.split()) < 5 or text.lower().startswith(("i'm sorry", "as an ai", "sure", "here is", "here's")):
         return None
     return text
+
+
+def read_texts(path: str | Path) -> list[str]:
+    """The texts of a file this recipe wrote, in order."""
+    path = Path(path)
+    if not path.exists():
+        raise SmotextError(f"{path} not found: build it with python -m recipes.bridge_data --out {path}")
+    return [json.loads(line)["text"] for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
 
 
 def main(argv=None) -> None:
