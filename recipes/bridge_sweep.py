@@ -64,7 +64,7 @@ def train(name: str, settings: dict, args) -> Path:
     if (folder / "bridge.safetensors").exists():
         return folder
     cmd = [sys.executable, "-m", "smotext", "fit-decoder", str(args.data), "--out", str(folder), "--steps", str(args.steps),
-           "--seed", str(args.seed), "--public", "--quiet", "--checkpoint-every", str(args.checkpoint_every),
+           "--seed", str(args.seed), "--public", "--checkpoint-every", str(args.checkpoint_every),
            "--soft-tokens", str(settings["soft_tokens"]), "--hidden", str(settings["hidden"]), "--lr", str(settings["lr"]),
            "--noise-std", str(settings["noise_std"]), "--batch-size", str(settings["batch_size"]),
            "--max-target-tokens", str(settings["max_target_tokens"]), "--description", "bridge sweep variant " + name]
