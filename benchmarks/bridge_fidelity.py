@@ -32,7 +32,7 @@ import numpy as np
 from sklearn.linear_model import LogisticRegression
 
 import rotten_tomatoes as rt
-from recipes.bridge_data import read_texts
+from recipes.bridge_data import heldout_texts, normalise
 from synth.bridge import load_bridge
 from synth.decoder import Decoder
 from synth.encoder import Encoder
@@ -43,10 +43,6 @@ from synth.smotext import default_bridge_path
 
 RESULTS = Path(__file__).parent / "results"
 N_EXAMPLES = 10
-
-
-def normalise(text: str) -> str:
-    return " ".join(text.lower().split()).strip(" .!?\"'")
 
 
 def best_of(enc: Encoder, targets: np.ndarray, candidates: list[list[str]]) -> tuple[list[str], np.ndarray]:
@@ -109,8 +105,7 @@ def main(argv=None):
 
     if args.n < 12:
         raise SmotextError("--n must be >= 12: the λ = 0.5 pairs need 6 texts per class (5 neighbours each)")
-    seen = {normalise(t) for t in read_texts(args.train_data)} if args.train_data.exists() else set()
-    heldout = [t for t in dict.fromkeys(read_texts(args.heldout)) if normalise(t) not in seen][: args.n]
+    heldout = heldout_texts(args.heldout, args.train_data, args.n)
     df = rt.load()
     parts = rt.draw(df, {"eval": {"fresh": args.n // 2, "rotten": args.n - args.n // 2}, "clf": 2000}, seed=args.seed + 500)
     enc, lm = Encoder(), load_lm(device="cpu")
@@ -139,7 +134,7 @@ def main(argv=None):
 def render(r: dict) -> str:
     n = r["best_of"]
     sets = (("in_domain", "held-out texts of the training mix (in domain)"), ("rotten_tomatoes", "Rotten Tomatoes (out of domain)"))
-    lines = [f"# Bridge fidelity\n", f"{r['date']} · {r['machine']} · `{r['command']}` · bridge: {r['bridge']}, "
+    lines = ["# Bridge fidelity\n", f"{r['date']} · {r['machine']} · `{r['command']}` · bridge: {r['bridge']}, "
              f"{r['bridge_steps']} training steps · {r['seconds']} s\n",
              f"Cosine between a target vector and the all-MiniLM-L6-v2 embedding of its decoded text; n = 1 is greedy, "
              f"n = {n} samples {n} and keeps the closest. Goals: ≥ 0.60 in domain and ≥ 0.50 on Rotten Tomatoes at n = 4.\n",

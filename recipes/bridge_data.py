@@ -69,6 +69,17 @@ def read_texts(path: str | Path) -> list[str]:
     return [json.loads(line)["text"] for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
 
 
+def normalise(text: str) -> str:
+    """A text with case, spacing and end punctuation set aside, to tell copies apart from new texts."""
+    return " ".join(text.lower().split()).strip(" .!?\"'")
+
+
+def heldout_texts(heldout: str | Path, train: str | Path, n: int) -> list[str]:
+    """Up to ``n`` distinct texts of ``heldout`` that are not copies of a text in ``train``."""
+    seen = {normalise(t) for t in read_texts(train)}
+    return [t for t in dict.fromkeys(read_texts(heldout)) if normalise(t) not in seen][:n]
+
+
 def main(argv=None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--out", required=True)

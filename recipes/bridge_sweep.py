@@ -21,7 +21,6 @@ import re
 import shlex
 import subprocess
 import sys
-import time
 from datetime import date
 from pathlib import Path
 
@@ -94,7 +93,7 @@ def evaluate(folder: Path, texts: list[str], emb: np.ndarray, enc, lm) -> dict:
 
 
 def main(argv=None) -> None:
-    from recipes.bridge_data import read_texts
+    from recipes.bridge_data import heldout_texts
     from synth.encoder import Encoder
     from synth.models import load_lm
 
@@ -111,8 +110,7 @@ def main(argv=None) -> None:
     ap.add_argument("--out", type=Path, default=RESULTS)
     args = ap.parse_args(argv)
     runs = variants(parse_vary(args.vary), args.prompt)  # bad flags fail before anything trains
-    train_texts = set(read_texts(args.data))
-    heldout = [t for t in dict.fromkeys(read_texts(args.heldout)) if t not in train_texts][: args.eval_n]
+    heldout = heldout_texts(args.heldout, args.data, args.eval_n)
     if not heldout:
         raise SmotextError(f"{args.heldout}: no held-out text that is not also in {args.data}")
     enc, lm = Encoder(), load_lm()

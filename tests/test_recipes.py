@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from recipes.bridge_data import clean, read_texts
+from recipes.bridge_data import clean, heldout_texts, read_texts
 from recipes.bridge_sweep import BASE, parse_vary, variants
 from synth.errors import SmotextError
 
@@ -38,3 +38,12 @@ def test_clean_keeps_two_whole_sentences_and_drops_refusals():
         "The delivery was late again. I called twice."
     assert clean("I'm sorry, but I cannot write that for you today.") is None
     assert clean("Too short.") is None
+
+
+def test_heldout_texts_drop_copies_of_training_texts_and_repeats(tmp_path):
+    write = lambda name, texts: (tmp_path / name).write_text("".join(json.dumps({"text": t}) + "\n" for t in texts))
+    write("train.jsonl", ["The printer jams every morning."])
+    write("heldout.jsonl", ["the printer  jams every morning", "A new text.", "A new text.", "Another one.", "A third."])
+    assert heldout_texts(tmp_path / "heldout.jsonl", tmp_path / "train.jsonl", 2) == ["A new text.", "Another one."]
+    with pytest.raises(SmotextError, match="not found"):
+        heldout_texts(tmp_path / "heldout.jsonl", tmp_path / "absent.jsonl", 2)
