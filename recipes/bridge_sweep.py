@@ -142,4 +142,7 @@ def write(rows: dict, args, n_eval: int) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    try:
+        main()
+    except SmotextError as e:
+        sys.exit(f"bridge_sweep: {e}")
