@@ -3,12 +3,13 @@
 Variants change one setting of a base recipe at a time (K soft tokens, MLP width, learning rate,
 noise on the input vectors, the prompt). Each trains with `smotext fit-decoder` (checkpointed, so a
 stopped sweep resumes where it was) and is scored by its greedy round-trip cosine on held-out texts of
-the training mix. The table goes to benchmarks/results/bridge_sweep.{md,json}.
+the training mix. The table goes to benchmarks/results/bridge_sweep.{md,json}. Variants already
+trained and scored (under --work) are reused, so adding a --vary to a finished sweep trains only it.
 
     python -m recipes.bridge_data --out runs/bridge-heldout.jsonl --n 500 --seed 1
     python -m recipes.bridge_sweep --data runs/bridge-data.jsonl --heldout runs/bridge-heldout.jsonl \\
-        --steps 300 --vary soft_tokens=4,16 --vary hidden=512,2048 --vary lr=3e-4,3e-3 \\
-        --prompt "Write out the text behind these tokens:"
+        --steps 150 --vary lr=3e-3 --vary soft_tokens=16 --vary hidden=2048 --vary lora_rank=8 \\
+        --prompt "Write out the hidden text:"
 """
 
 from __future__ import annotations
@@ -32,8 +33,9 @@ from synth.errors import SmotextError
 
 RESULTS = Path(__file__).resolve().parent.parent / "benchmarks" / "results"
 BASE = {"soft_tokens": 8, "hidden": 1024, "lr": 1e-3, "noise_std": 0.2, "batch_size": 16, "max_target_tokens": 48,
-        "instruction": None}
-TYPES = {"soft_tokens": int, "hidden": int, "lr": float, "noise_std": float, "batch_size": int, "max_target_tokens": int}
+        "lora_rank": 0, "instruction": None}
+TYPES = {"soft_tokens": int, "hidden": int, "lr": float, "noise_std": float, "batch_size": int, "max_target_tokens": int,
+         "lora_rank": int}
 
 
 def parse_vary(items: list[str]) -> list[tuple[str, object]]:
@@ -66,7 +68,8 @@ def train(name: str, settings: dict, args) -> Path:
            "--seed", str(args.seed), "--public", "--checkpoint-every", str(args.checkpoint_every),
            "--soft-tokens", str(settings["soft_tokens"]), "--hidden", str(settings["hidden"]), "--lr", str(settings["lr"]),
            "--noise-std", str(settings["noise_std"]), "--batch-size", str(settings["batch_size"]),
-           "--max-target-tokens", str(settings["max_target_tokens"]), "--description", "bridge sweep variant " + name]
+           "--max-target-tokens", str(settings["max_target_tokens"]), "--lora-rank", str(settings["lora_rank"]),
+           "--description", "bridge sweep variant " + name]
     if settings["instruction"]:
         cmd += ["--instruction", settings["instruction"]]
     print(f"== training {name}", file=sys.stderr, flush=True)

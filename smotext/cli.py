@@ -169,10 +169,11 @@ def cmd_fit_decoder(args) -> int:
     cfg = TrainConfig(
         steps=args.steps, batch_size=args.batch_size, lr=args.lr, warmup_steps=args.warmup_steps, n_tokens=args.soft_tokens,
         hidden=args.hidden, max_target_tokens=args.max_target_tokens, noise_std=args.noise_std, seed=args.seed,
-        checkpoint_every=args.checkpoint_every, dp=dp, init=init_sha or "",
+        checkpoint_every=args.checkpoint_every, dp=dp, init=init_sha or "", lora_rank=args.lora_rank,
     )
     if init is not None:  # an adapted bridge keeps the shape it was trained with
         cfg.n_tokens, cfg.hidden = init[1].config.n_tokens, init[1].config.hidden
+        cfg.lora_rank = args.lora_rank or init[1].config.lora_rank
     cfg.check()
     corpus = read_corpus(args.corpus, args.text_col, label_col=None)
     if not args.public and not args.dp:
@@ -453,6 +454,8 @@ def build_parser() -> argparse.ArgumentParser:
     f.add_argument("--max-target-tokens", type=int, default=48)
     f.add_argument("--noise-std", type=float, default=0.0, help="noise on input vectors during training")
     f.add_argument("--instruction", default=None, help="prompt text before the soft tokens")
+    f.add_argument("--lora-rank", type=int, default=0,
+                   help="also train rank-R LoRA updates of the LM's attention q/v layers, kept in the bridge (0: none)")
     f.add_argument("--checkpoint-every", type=int, default=50)
     f.add_argument("--seed", type=int, default=0)
     f.add_argument("--description", default="", help="what the training texts are, for the model card")

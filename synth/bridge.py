@@ -6,8 +6,11 @@ Saved as ``bridge.safetensors`` (weights only) beside ``bridge.json`` (its model
 from __future__ import annotations
 
 import json
+import math
 import os
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
+from typing import Iterator
 from pathlib import Path
 
 import torch
@@ -34,12 +37,24 @@ class BridgeConfig:
     encoder_sha256: str = ""
     lm: str = ""
     lm_sha256: str = ""
+    # Optional LoRA on the LM: rank, scale (alpha / rank) and the LM's linear layers it adapts,
+    # {module name: [in_features, out_features]}. Rank 0 keeps the LM exactly as it was.
+    lora_rank: int = 0
+    lora_alpha: float = 16.0
+    lora_modules: dict[str, list[int]] = field(default_factory=dict)
 
     def __post_init__(self):
         for name in ("in_dim", "out_dim", "n_tokens", "hidden"):
             v = getattr(self, name)
             if not isinstance(v, int) or v < 1:
                 raise SmotextError(f"bridge config: {name} must be a positive int, got {v!r}")
+        if not isinstance(self.lora_rank, int) or self.lora_rank < 0:
+            raise SmotextError(f"bridge config: lora_rank must be an int >= 0, got {self.lora_rank!r}")
+        if bool(self.lora_rank) != bool(self.lora_modules):
+            raise SmotextError("bridge config: lora_rank and lora_modules must be given together")
+        for name, shape in self.lora_modules.items():
+            if not (isinstance(shape, list) and len(shape) == 2 and all(isinstance(d, int) and d > 0 for d in shape)):
+                raise SmotextError(f"bridge config: lora_modules[{name!r}] must be [in_features, out_features]")
 
 
 @dataclass
@@ -68,8 +83,35 @@ class ModelCard:
         return cls(config=config, training=dict(data.get("training") or {}))
 
 
+class LoraPair(nn.Module):
+    """A low-rank update B·A added to one frozen linear layer's output; B starts at zero."""
+
+    def __init__(self, in_features: int, out_features: int, rank: int, scale: float):
+        super().__init__()
+        self.A = nn.Parameter(torch.empty(rank, in_features))
+        self.B = nn.Parameter(torch.zeros(out_features, rank))
+        nn.init.kaiming_uniform_(self.A, a=math.sqrt(5))
+        self.scale = scale
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return (x.to(self.A.dtype) @ self.A.T @ self.B.T) * self.scale
+
+
+def lora_targets(lm_model: nn.Module, suffixes: tuple[str, ...] = ("q_proj", "v_proj")) -> dict[str, list[int]]:
+    """{name: [in, out]} of the LM's linear layers whose names end in one of ``suffixes``."""
+    found = {name: [m.in_features, m.out_features] for name, m in lm_model.named_modules()
+             if isinstance(m, nn.Linear) and name.rsplit(".", 1)[-1] in suffixes}
+    if not found:
+        raise SmotextError(f"LoRA: the LM has no linear layers named {', '.join(suffixes)}")
+    return found
+
+
 class Bridge(nn.Module):
-    """2-layer GELU MLP: (batch, in_dim) -> (batch, n_tokens, out_dim) soft-token embeddings."""
+    """2-layer GELU MLP: (batch, in_dim) -> (batch, n_tokens, out_dim) soft-token embeddings.
+
+    With ``config.lora_rank`` > 0 it also carries LoRA updates for some of the LM's layers, which
+    take effect only inside ``attached(lm)``: the LM object itself is never changed.
+    """
 
     def __init__(self, config: BridgeConfig):
         super().__init__()
@@ -79,10 +121,33 @@ class Bridge(nn.Module):
             nn.GELU(),
             nn.Linear(config.hidden, config.n_tokens * config.out_dim),
         )
+        # Created after the MLP so a bridge without LoRA draws the same initial weights as before.
+        scale = config.lora_alpha / config.lora_rank if config.lora_rank else 0.0
+        self.lora = nn.ModuleDict({
+            _key(name): LoraPair(i, o, config.lora_rank, scale) for name, (i, o) in config.lora_modules.items()
+        })
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
         out = self.net(z) * self.config.out_scale
         return out.view(z.shape[0], self.config.n_tokens, self.config.out_dim)
+
+    @contextmanager
+    def attached(self, lm_model: nn.Module) -> Iterator[None]:
+        """Apply this bridge's LoRA updates to ``lm_model`` for the duration of the block."""
+        handles = []
+        try:
+            for name in self.config.lora_modules:
+                pair = self.lora[_key(name)]
+                handles.append(lm_model.get_submodule(name).register_forward_hook(
+                    lambda mod, args, out, pair=pair: out + pair(args[0]).to(out.dtype)))
+            yield
+        finally:
+            for h in handles:
+                h.remove()
+
+
+def _key(module_name: str) -> str:
+    return module_name.replace(".", "__")  # ModuleDict keys can't hold dots
 
 
 def init_bridge(config: BridgeConfig, seed: int) -> Bridge:

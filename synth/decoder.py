@@ -60,6 +60,20 @@ def check_compatible(card: ModelCard, encoder_dim: int, lm: LanguageModel) -> No
             f"the bridge writes {cfg.out_dim}-d soft tokens (LM {cfg.lm or '?'}) but {lm.name} takes "
             f"{lm.hidden_size}-d inputs: use the LM it was trained with, or train a new bridge"
         )
+    check_lora_fits(card, lm)
+
+
+def check_lora_fits(card: ModelCard, lm: LanguageModel) -> None:
+    """Refuse a bridge whose LoRA updates name LM layers that this LM lacks or shapes differently."""
+    cfg = card.config
+    layers = dict(lm.model.named_modules())
+    for name, (i, o) in cfg.lora_modules.items():
+        layer = layers.get(name)
+        if (getattr(layer, "in_features", None), getattr(layer, "out_features", None)) != (i, o):
+            raise SmotextError(
+                f"the bridge carries a LoRA update for the LM layer {name!r} ({i} -> {o}), which {lm.name} lacks: "
+                f"use the LM it was trained with ({cfg.lm or '?'})"
+            )
 
 
 class Decoder:
@@ -84,6 +98,7 @@ class Decoder:
     ):
         if max_new_tokens < 1 or batch_size < 1:
             raise SmotextError("max_new_tokens and batch_size must be >= 1")
+        check_lora_fits(card, lm)
         self.bridge = bridge.to(lm.device).eval()
         self.card = card
         self.lm = lm
@@ -118,7 +133,7 @@ class Decoder:
             kwargs.update(do_sample=True, temperature=self.temperature, top_p=self.top_p, num_return_sequences=num_candidates)
         else:
             kwargs.update(do_sample=False, temperature=None, top_p=None, top_k=None)
-        with warnings.catch_warnings():
+        with warnings.catch_warnings(), self.bridge.attached(self.lm.model):
             # The penalty only covering new tokens is what we want: the prompt is instruction + soft tokens.
             warnings.filterwarnings("ignore", message=".*repetition_penalty.*inputs_embeds")
             return self.lm.model.generate(**kwargs)

@@ -23,7 +23,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from synth.bridge import Bridge, BridgeConfig, ModelCard, init_bridge, save_bridge
+from synth.bridge import Bridge, BridgeConfig, ModelCard, init_bridge, lora_targets, save_bridge
 from synth.decoder import PromptTemplate
 from synth.dp import DPConfig, DPPlan, calibrate, card_facts, poisson_batch
 from synth.errors import SmotextError
@@ -49,8 +49,13 @@ class TrainConfig:
     checkpoint_every: int = 50
     dp: DPConfig | None = None  # DP-SGD; batch_size is then the expected size of a Poisson batch
     init: str = ""  # sha256 of the bridge weights training started from ("" = fresh weights)
+    lora_rank: int = 0  # > 0: also train LoRA updates of the LM's attention q/v layers (the LM's own weights stay frozen)
 
     def check(self) -> None:
+        if self.lora_rank < 0:
+            raise SmotextError(f"lora-rank must be >= 0, got {self.lora_rank}")
+        if self.lora_rank and self.dp is not None:
+            raise SmotextError("DP-SGD training with LoRA is not supported: train the bridge alone (lora-rank 0) under DP")
         for name in ("steps", "batch_size", "n_tokens", "hidden", "max_target_tokens", "checkpoint_every"):
             if getattr(self, name) < 1:
                 raise SmotextError(f"{name.replace('_', '-')} must be >= 1, got {getattr(self, name)}")
@@ -144,6 +149,11 @@ class BridgeTrainer:
                 raise SmotextError("the bridge to adapt was trained for another encoder or LM than the ones given")
             if int(embeddings.shape[1]) != card.config.in_dim:
                 raise SmotextError(f"the bridge to adapt takes {card.config.in_dim}-d vectors, the encoder gives {embeddings.shape[1]}")
+            if cfg.lora_rank and cfg.lora_rank != card.config.lora_rank:
+                raise SmotextError(f"the bridge to adapt has LoRA rank {card.config.lora_rank}; adapting keeps its shape, "
+                                   "so leave lora-rank out")
+            if cfg.dp is not None and card.config.lora_rank:
+                raise SmotextError("the bridge to adapt carries LoRA updates of the LM, which DP-SGD training does not support")
             config = BridgeConfig(**asdict(card.config))
             self.bridge = Bridge(config).to(lm.device)
             self.bridge.load_state_dict(start.state_dict())
@@ -156,6 +166,8 @@ class BridgeTrainer:
             )
             if instruction:
                 config.instruction = instruction
+            if cfg.lora_rank:
+                config.lora_rank, config.lora_modules = cfg.lora_rank, lora_targets(lm.model)
             self.bridge = init_bridge(config, cfg.seed).to(lm.device)
         self.init_description = init_description
         self.template = PromptTemplate.build(lm.tokenizer, config.instruction)
@@ -214,7 +226,7 @@ class BridgeTrainer:
         attn = torch.cat([torch.ones(prompt.shape[:2], dtype=torch.long, device=dev), mask], dim=1)
         labels = torch.cat([torch.full(prompt.shape[:2], -100, device=dev), tgt.masked_fill(mask == 0, -100)], dim=1)
         autocast = torch.autocast("cuda", dtype=torch.bfloat16) if dev.type == "cuda" else torch.autocast("cpu", enabled=False)
-        with autocast:
+        with autocast, self.bridge.attached(self.lm.model):
             if not per_text:
                 return self.lm.model(inputs_embeds=embeds, attention_mask=attn, labels=labels).loss
             logits = self.lm.model(inputs_embeds=embeds, attention_mask=attn).logits[:, :-1].float()

@@ -38,6 +38,8 @@ def test_same_seed_same_initial_weights():
         (lambda d: d.update(format="other"), "not a smotext bridge card"),
         (lambda d: d["config"].update(colour="red"), "unknown config key"),
         (lambda d: d["config"].update(n_tokens=0), "n_tokens must be a positive int"),
+        (lambda d: d["config"].update(lora_rank=4), "lora_rank and lora_modules must be given together"),
+        (lambda d: d["config"].update(lora_rank=2, lora_modules={"q": [4]}), r"must be \[in_features, out_features\]"),
     ],
 )
 def test_bad_cards_are_refused(tmp_path, mutate, message):
@@ -166,3 +168,64 @@ def test_a_checkpoint_from_before_newer_settings_still_resumes(tmp_path, lm, enc
     assert _trainer(lm, encoder, texts, text_embeddings, steps=3).load_checkpoint(tmp_path)
     with pytest.raises(SmotextError, match="other settings"):  # but a real difference is still refused
         _trainer(lm, encoder, texts, text_embeddings, steps=3, lr=5e-4).load_checkpoint(tmp_path)
+
+
+# ---------------------------------------------------------------- LoRA
+
+
+def test_lora_changes_the_lm_only_while_attached(tmp_path, lm):
+    from synth.bridge import lora_targets
+
+    modules = lora_targets(lm.model)
+    assert len(modules) == 2 * lm.model.config.num_hidden_layers  # q and v of every layer
+    cfg = BridgeConfig(in_dim=4, out_dim=lm.hidden_size, n_tokens=2, hidden=8, lora_rank=2, lora_modules=modules)
+    bridge = init_bridge(cfg, seed=0)
+    ids = lm.tokenizer("A short sentence to score.", return_tensors="pt")["input_ids"]
+    with torch.no_grad():
+        base = lm.model(ids).logits
+        with bridge.attached(lm.model):  # B starts at zero: a fresh LoRA leaves the LM as it was
+            torch.testing.assert_close(lm.model(ids).logits, base)
+        for pair in bridge.lora.values():
+            pair.B.normal_(0, 0.05)
+        with bridge.attached(lm.model):
+            moved = lm.model(ids).logits
+        after = lm.model(ids).logits
+    assert (moved - base).abs().max() > 1e-2
+    torch.testing.assert_close(after, base)  # the hooks are gone once the block ends
+
+    save_bridge(bridge, ModelCard(cfg), tmp_path)
+    loaded, card = load_bridge(tmp_path)
+    assert card.config.lora_modules == modules and card.config.lora_rank == 2
+    with torch.no_grad(), loaded.attached(lm.model):
+        torch.testing.assert_close(lm.model(ids).logits, moved)
+
+
+def test_lora_training_updates_the_lm_side_and_decodes(tmp_path, lm, encoder, texts, text_embeddings):
+    from synth.decoder import Decoder
+
+    ids = lm.tokenizer("Hello there", return_tensors="pt")["input_ids"]
+    with torch.no_grad():
+        base = lm.model(ids).logits
+    trainer = _trainer(lm, encoder, texts, text_embeddings, steps=2, lora_rank=2)
+    card = trainer.train(tmp_path, progress=False)
+    assert card.config.lora_rank == 2 and card.training["train_config"]["lora_rank"] == 2
+    assert all(float(p.B.detach().abs().sum()) > 0 for p in trainer.bridge.lora.values())
+    bridge, card = load_bridge(tmp_path)
+    with torch.no_grad():
+        torch.testing.assert_close(lm.model(ids).logits, base)  # the LM's own weights never moved
+        with bridge.attached(lm.model):
+            assert not torch.allclose(lm.model(ids).logits, base)
+    out = Decoder(bridge, card, lm, max_new_tokens=6).decode(text_embeddings[:2])
+    assert len(out) == 2 and all(isinstance(c[0], str) for c in out)
+
+
+def test_lora_with_dp_or_for_another_lm_is_refused(lm):
+    from synth.decoder import Decoder
+    from synth.dp import DPConfig
+
+    with pytest.raises(SmotextError, match="DP-SGD training with LoRA is not supported"):
+        TrainConfig(lora_rank=4, dp=DPConfig(target_epsilon=8.0)).check()
+    cfg = BridgeConfig(in_dim=384, out_dim=lm.hidden_size, lora_rank=2,
+                       lora_modules={"model.layers.99.self_attn.q_proj": [lm.hidden_size, lm.hidden_size]})
+    with pytest.raises(SmotextError, match="LoRA update for the LM layer 'model.layers.99"):
+        Decoder(init_bridge(cfg, 0), ModelCard(cfg), lm)
