@@ -65,7 +65,11 @@ class ModelCard:
     training: dict = field(default_factory=dict)
 
     def to_json(self) -> dict:
-        return {"format": "smotext-bridge/1", "config": asdict(self.config), "training": self.training}
+        config = asdict(self.config)
+        if not self.config.lora_rank:  # cards of bridges without LoRA stay readable by versions before it
+            for key in ("lora_rank", "lora_alpha", "lora_modules"):
+                del config[key]
+        return {"format": "smotext-bridge/1", "config": config, "training": self.training}
 
     @classmethod
     def from_json(cls, data: dict, source: str = "bridge.json") -> "ModelCard":

@@ -18,6 +18,7 @@ def test_save_load_round_trip(tmp_path):
     save_bridge(bridge, card, tmp_path)
     loaded, card2 = load_bridge(tmp_path)
     assert card2.to_json() == card.to_json()
+    assert "lora_rank" not in card.to_json()["config"]  # LoRA settings only appear on bridges that use it
     for (k, v), (k2, v2) in zip(bridge.state_dict().items(), loaded.state_dict().items()):
         assert k == k2 and torch.equal(v, v2)
     z = torch.randn(4, 12)
