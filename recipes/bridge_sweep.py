@@ -111,7 +111,9 @@ def main(argv=None) -> None:
     ap.add_argument("--checkpoint-every", type=int, default=25)
     ap.add_argument("--work", type=Path, default=Path("runs/bridge-sweep"))
     ap.add_argument("--out", type=Path, default=RESULTS)
+    ap.add_argument("--notes", type=Path, default=None, help="markdown to append under 'Reading' (kept in the JSON)")
     args = ap.parse_args(argv)
+    args.notes_text = args.notes.read_text(encoding="utf-8").strip() if args.notes else ""
     runs = variants(parse_vary(args.vary), args.prompt)  # bad flags fail before anything trains
     heldout = heldout_texts(args.heldout, args.data, args.eval_n)
     if not heldout:
@@ -128,7 +130,7 @@ def main(argv=None) -> None:
 def write(rows: dict, args, n_eval: int) -> None:
     result = {"date": date.today().isoformat(), "machine": f"{platform.machine()}, {os.cpu_count()} CPUs",
               "command": "python -m recipes.bridge_sweep " + shlex.join(sys.argv[1:]), "steps": args.steps,
-              "eval_texts": n_eval, "base": BASE, "runs": rows}
+              "eval_texts": n_eval, "base": BASE, "runs": rows, "notes": args.notes_text}
     lines = ["# Bridge settings compared\n",
              f"{result['date']} · {result['machine']} · `{result['command']}` · {args.steps} steps each · greedy round-trip "
              f"cosine on {n_eval} held-out texts of the training mix\n",
@@ -139,6 +141,8 @@ def write(rows: dict, args, n_eval: int) -> None:
         loss = f"{r['final_loss']:.3f}" if r.get("final_loss") is not None else "–"
         lines.append(f"| {name} | {r['cosine']:.3f} | {r['share_at_0.3']:.2f} | {loss} | "
                      f"{f'{per_step:.2f}' if per_step else '–'} |")
+    if args.notes_text:
+        lines += ["\n## Reading\n", args.notes_text]
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "bridge_sweep.md").write_text("\n".join(lines) + "\n")
     (args.out / "bridge_sweep.json").write_text(json.dumps(result, indent=1) + "\n")
