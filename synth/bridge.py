@@ -10,8 +10,8 @@ import math
 import os
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
-from typing import Iterator
 from pathlib import Path
+from typing import Iterator
 
 import torch
 from torch import nn

@@ -49,7 +49,7 @@ class TrainConfig:
     checkpoint_every: int = 50
     dp: DPConfig | None = None  # DP-SGD; batch_size is then the expected size of a Poisson batch
     init: str = ""  # sha256 of the bridge weights training started from ("" = fresh weights)
-    lora_rank: int = 0  # > 0: also train LoRA updates of the LM's attention q/v layers (the LM's own weights stay frozen)
+    lora_rank: int = 0  # > 0: also train LoRA updates of the LM's q/v layers (its own weights stay frozen)
 
     def check(self) -> None:
         if self.lora_rank < 0:
