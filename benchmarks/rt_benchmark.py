@@ -392,8 +392,8 @@ def write_results(result: dict) -> None:
         lines += ["## 4. Cost on this machine\n", "| method (experiment) | wall time, s | peak RSS, MiB | texts | candidates decoded | "
                   "rounds | dropped by filter (mean) |", "|---|---|---|---|---|---|---|"]
         for name, runs in result["costs"].items():
-            drops = {k: mean_std([r.get("dropped_by", {}).get(k, 0) for r in runs if "dropped_by" in r])[0]
-                     for r in runs for k in r.get("dropped_by", {})}
+            filters = {k for r in runs for k in r.get("dropped_by", {})}
+            drops = {k: mean_std([r["dropped_by"].get(k, 0) for r in runs if "dropped_by" in r])[0] for k in filters}
             lines.append(f"| {name} | {fmt(mean_std([r['seconds'] for r in runs]), 1)} | "
                          f"{fmt(mean_std([r['peak_rss_mib'] for r in runs]), 0)} | {fmt(mean_std([r['texts'] for r in runs]), 0)} | "
                          f"{fmt(mean_std([r.get('candidates_decoded') for r in runs]), 0)} | {fmt(mean_std([r.get('rounds') for r in runs]), 1)} | "
