@@ -16,6 +16,7 @@ Generated texts are cached per (experiment, method, seed) under --work, so a sto
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import os
 import platform
@@ -39,6 +40,7 @@ from sklearn.metrics import accuracy_score, f1_score
 
 import rotten_tomatoes as rt
 from synth.corpus import Corpus, write_table
+from synth.smotext import default_bridge_path
 
 RESULTS = Path(__file__).parent / "results"
 FRESH, ROTTEN = "fresh", "rotten"
@@ -156,21 +158,31 @@ class Bench:
         self.pool = self.df[~self.df["text"].isin(set(fixed["text"]))].reset_index(drop=True)
         self.test_emb = self.embed(fixed["text"].tolist())
         self.costs: dict[str, list[dict]] = {}
+        self.bridge_sha256 = hashlib.sha256((default_bridge_path() / "bridge.safetensors").read_bytes()).hexdigest()
 
     def embed(self, texts):
         return self.enc.embed(list(texts))
 
-    def cached(self, name: str, seed: int, make) -> pd.DataFrame:
-        """Generated texts of one method for one seed, made once (with their cost) and then read back."""
+    def cached(self, name: str, seed: int, make, bridge: bool = False) -> pd.DataFrame:
+        """Generated texts of one method for one seed, made once (with their cost) and then read back.
+
+        With ``bridge=True`` (SMOTExT) the cache is tied to the bridge's weights: texts another bridge
+        decoded are made again rather than mixed into this bridge's numbers.
+        """
         path = self.work / f"seed-{seed}" / f"{name}.csv"
         meta = path.with_suffix(".json")
-        if path.exists() and meta.exists():
-            df, info = pd.read_csv(path, keep_default_na=False), json.loads(meta.read_text())
+        stamp = {"bridge_sha256": self.bridge_sha256} if bridge else {}
+        info = json.loads(meta.read_text()) if path.exists() and meta.exists() else None
+        if info is not None and any(info.get(k) != v for k, v in stamp.items()):
+            print(f"{path}: made with another bridge; making it again", file=sys.stderr)
+            info = None
+        if info is not None:
+            df = pd.read_csv(path, keep_default_na=False)
         else:
             with PeakRSS() as m:
                 texts, labels, extra = make()
             df = pd.DataFrame({"text": texts, "label": labels})
-            info = {"seconds": round(m.seconds, 1), "peak_rss_mib": round(m.peak), "texts": len(df), **(extra or {})}
+            info = {"seconds": round(m.seconds, 1), "peak_rss_mib": round(m.peak), "texts": len(df), **(extra or {}), **stamp}
             path.parent.mkdir(parents=True, exist_ok=True)
             write_table(df, path)
             meta.write_text(json.dumps(info, indent=1))
@@ -185,7 +197,7 @@ class Bench:
             t, y, rep = smotext(train["text"].tolist(), train["label"].tolist(), 2600, 2, seed, self.enc, self.lm)
             return t, y, generation_facts(rep)
 
-        syn = self.cached("table1_smotext", seed, make)
+        syn = self.cached("table1_smotext", seed, make, bridge=True)
         r_emb, s_emb = self.embed(train["text"]), self.embed(syn["text"])
         ty = self.test["label"].tolist()
         return {
@@ -224,7 +236,7 @@ class Bench:
             def make(k=k):
                 t, yy, rep = smotext(train["text"].tolist(), train["label"].tolist(), {ROTTEN: need}, k, seed, self.enc, self.lm)
                 return t, yy, generation_facts(rep)
-            texts[name] = self.cached(f"imbalance_smotext_{k}", seed, make)
+            texts[name] = self.cached(f"imbalance_smotext_{k}", seed, make, bridge=True)
         for name, syn in texts.items():
             syn = syn[syn["text"].str.strip() != ""]
             rows[name] = classify(np.vstack([emb, self.embed(syn["text"])]), list(y) + syn["label"].tolist(),
@@ -248,7 +260,7 @@ class Bench:
             def make(k=k):
                 t, yy, rep = smotext(mt, my, "all", k, seed, self.enc, self.lm)
                 return t, yy, generation_facts(rep)
-            sets[name] = self.cached(f"privacy_smotext_{k}", seed, make)
+            sets[name] = self.cached(f"privacy_smotext_{k}", seed, make, bridge=True)
         corpus = lambda df, n: Corpus(df["text"].tolist(), df["label"].tolist(), True, n, n)
         test = corpus(self.test, "test")
         out = {}
@@ -432,13 +444,13 @@ def main(argv=None):
         print(f"wrote {RESULTS / 'rt_benchmark.md'}")
         return
     from synth.bridge import load_bridge
-    from synth.smotext import default_bridge_path
 
     bench = Bench(args)
     card = load_bridge(default_bridge_path())[1]
     result = {"date": date.today().isoformat(), "machine": f"{platform.machine()}, {os.cpu_count()} CPUs, no GPU",
               "command": "python benchmarks/rt_benchmark.py " + " ".join(argv if argv is not None else sys.argv[1:]),
-              "seeds": args.seeds, "bridge": f"{card.training.get('steps')} training steps"}
+              "seeds": args.seeds, "bridge": f"{card.training.get('steps')} training steps",
+              "bridge_sha256": bench.bridge_sha256}
     # Seed by seed, so a stopped run leaves whole seeds of every experiment (a re-run reads the cached texts back).
     for seed in args.seeds:
         for exp in args.experiments:
