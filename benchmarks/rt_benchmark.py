@@ -16,7 +16,6 @@ Generated texts are cached per (experiment, method, seed) under --work, so a sto
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import os
 import platform
@@ -39,7 +38,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import accuracy_score, f1_score
 
 import rotten_tomatoes as rt
-from synth.corpus import Corpus, write_table
+from synth.corpus import Corpus, file_sha256, write_table
 from synth.smotext import default_bridge_path
 
 RESULTS = Path(__file__).parent / "results"
@@ -158,7 +157,7 @@ class Bench:
         self.pool = self.df[~self.df["text"].isin(set(fixed["text"]))].reset_index(drop=True)
         self.test_emb = self.embed(fixed["text"].tolist())
         self.costs: dict[str, list[dict]] = {}
-        self.bridge_sha256 = hashlib.sha256((default_bridge_path() / "bridge.safetensors").read_bytes()).hexdigest()
+        self.bridge_sha256 = file_sha256(default_bridge_path() / "bridge.safetensors")
 
     def embed(self, texts):
         return self.enc.embed(list(texts))
