@@ -142,6 +142,18 @@ def generation_facts(rep) -> dict:
             "dropped_by": dict(rep.dropped_by), "decode_seconds": round(rep.seconds.get("decode", 0.0), 1)}
 
 
+def synth_code_sha256() -> str:
+    """One hash over the generator's source files, so cached texts are tied to the code that made them."""
+    import hashlib
+
+    import synth
+
+    h = hashlib.sha256()
+    for f in sorted(Path(synth.__file__).parent.glob("*.py")):
+        h.update(f.name.encode() + b"\0" + f.read_bytes() + b"\0")
+    return h.hexdigest()
+
+
 # ---------------------------------------------------------------- experiments
 
 class Bench:
@@ -158,6 +170,7 @@ class Bench:
         self.test_emb = self.embed(fixed["text"].tolist())
         self.costs: dict[str, list[dict]] = {}
         self.bridge_sha256 = file_sha256(default_bridge_path() / "bridge.safetensors")
+        self.synth_code_sha256 = synth_code_sha256()
 
     def embed(self, texts):
         return self.enc.embed(list(texts))
@@ -165,15 +178,16 @@ class Bench:
     def cached(self, name: str, seed: int, make, bridge: bool = False) -> pd.DataFrame:
         """Generated texts of one method for one seed, made once (with their cost) and then read back.
 
-        With ``bridge=True`` (SMOTExT) the cache is tied to the bridge's weights: texts another bridge
-        decoded are made again rather than mixed into this bridge's numbers.
+        With ``bridge=True`` (SMOTExT) the cache is tied to the bridge's weights and to the generator's
+        code (its filters decide what is kept): texts another bridge or another version of ``synth/``
+        made are made again rather than mixed into these numbers.
         """
         path = self.work / f"seed-{seed}" / f"{name}.csv"
         meta = path.with_suffix(".json")
-        stamp = {"bridge_sha256": self.bridge_sha256} if bridge else {}
+        stamp = {"bridge_sha256": self.bridge_sha256, "synth_code_sha256": self.synth_code_sha256} if bridge else {}
         info = json.loads(meta.read_text()) if path.exists() and meta.exists() else None
         if info is not None and any(info.get(k) != v for k, v in stamp.items()):
-            print(f"{path}: made with another bridge; making it again", file=sys.stderr)
+            print(f"{path}: made with another bridge or generator code; making it again", file=sys.stderr)
             info = None
         if info is not None:
             df = pd.read_csv(path, keep_default_na=False)
@@ -449,7 +463,7 @@ def main(argv=None):
     result = {"date": date.today().isoformat(), "machine": f"{platform.machine()}, {os.cpu_count()} CPUs, no GPU",
               "command": "python benchmarks/rt_benchmark.py " + " ".join(argv if argv is not None else sys.argv[1:]),
               "seeds": args.seeds, "bridge": f"{card.training.get('steps')} training steps",
-              "bridge_sha256": bench.bridge_sha256}
+              "bridge_sha256": bench.bridge_sha256, "synth_code_sha256": bench.synth_code_sha256}
     # Seed by seed, so a stopped run leaves whole seeds of every experiment (a re-run reads the cached texts back).
     for seed in args.seeds:
         for exp in args.experiments:

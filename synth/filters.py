@@ -57,11 +57,17 @@ class FilterContext:
     _real_ngrams: dict = field(default_factory=dict)
 
     def classifier(self):
-        """Logistic regression on the real embeddings, fitted once."""
+        """Logistic regression on the real embeddings, fitted once.
+
+        Classes are weighted to balance: on an imbalanced corpus an unweighted fit leans to the
+        majority, and the label filter would reject exactly the minority texts oversampling is for.
+        """
         if self._classifier is None:
             from sklearn.linear_model import LogisticRegression
 
-            self._classifier = LogisticRegression(max_iter=1000, C=10.0).fit(self.real_embeddings, self.real_labels)
+            self._classifier = LogisticRegression(max_iter=1000, C=10.0, class_weight="balanced").fit(
+                self.real_embeddings, self.real_labels
+            )
         return self._classifier
 
     def real_ngrams(self, n: int) -> set:

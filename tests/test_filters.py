@@ -57,6 +57,18 @@ def test_label_drops_outputs_of_the_wrong_class(encoder, ctx):
     assert res.keep.tolist() == [True, False]
 
 
+def test_label_does_not_lean_to_the_majority_on_imbalanced_data():
+    # 900 vs 100 points from two unit Gaussians 2 apart: an unweighted fit moves the boundary
+    # ~1.1 into the minority side; a candidate just past the midpoint belongs to the minority.
+    rng = np.random.default_rng(0)
+    emb = np.vstack([rng.normal((-1, 0), 1, (900, 2)), rng.normal((1, 0), 1, (100, 2))])
+    labels = ["major"] * 900 + ["minor"] * 100
+    imbalanced = FilterContext([""] * 1000, labels, emb)
+    points = np.array([[0.4, 0.0], [-0.4, 0.0]])
+    res = create_filter("label").apply(Candidates(["a", "b"], ["minor", "major"], points, points), imbalanced)
+    assert res.keep.tolist() == [True, True]
+
+
 def test_label_passes_everything_for_one_class(encoder):
     texts = [t for t, _ in REAL]
     one = FilterContext(texts, ["_all_"] * len(texts), encoder.embed(texts))
