@@ -92,6 +92,8 @@ def test_clean_set_sits_near_chance(clean):
         lo, hi = clean.metrics[f"{attack}.auc"].ci
         assert lo <= auc <= hi
     assert 0.42 <= value(clean, "reconstruction.dcr_share") <= 0.58
+    lo, hi = clean.metrics["reconstruction.dcr_share"].ci
+    assert lo <= value(clean, "reconstruction.dcr_share") <= hi and lo <= 0.5 <= hi
     assert value(clean, "reconstruction.near_verbatim.count") <= 2  # seen: 1 (the LM repeats itself now and then)
     assert value(clean, "pii.replay.values") == 0
 
@@ -110,6 +112,29 @@ def test_verbatim_copies_are_caught(auditor, sets, clean):
     assert value(heavy, "mia_synthetic_embedding.tpr_at_fpr_0.01") >= 0.3
     assert value(heavy, "mia_synthetic_lexical.tpr_at_fpr_0.01") >= 0.3
     assert value(heavy, "reconstruction.dcr_share") >= 0.7
+
+
+def test_dcr_share_counts_members_against_the_holdout_median():
+    from audit.stats import dcr_share
+
+    holdout = np.array([0.2, 0.5, 0.9])  # median 0.5
+    assert dcr_share(np.array([0.6, 0.7, 0.8, 0.1]), holdout) == 0.75
+    assert dcr_share(np.array([0.5, 0.5]), holdout) == 0.5  # ties count half
+    assert dcr_share(np.array([0.1, 0.3]), holdout) == 0.0
+
+
+def test_synthetic_texts_crowded_in_one_spot_are_not_a_leak(auditor, sets, encoder):
+    """One harmless text, repeated, that happens to sit nearer some member than any holdout text: counted
+    per synthetic text that reads as DCR 1.0; counted per member (DESIGN.md) it is chance."""
+    members, holdout, synthetic, _ = sets
+    emb = lambda rows: encoder.embed([t for t, _ in rows])
+    s, m, h = emb(synthetic), emb(members), emb(holdout)
+    leaning = [i for i in range(len(s)) if (s[i] @ m.T).max() > (s[i] @ h.T).max() + 0.02]
+    text = synthetic[leaning[0]][0]
+    labels = sorted({label for _, label in members})
+    crowd = [(text, labels[i % len(labels)]) for i in range(len(members))]
+    res = auditor.run(corpus(members, "members"), corpus(holdout, "holdout"), corpus(crowd, "crowd"))
+    assert 0.4 <= value(res, "reconstruction.dcr_share") <= 0.6
 
 
 def test_near_copies_with_words_changed_are_caught(auditor, sets, clean):

@@ -6,6 +6,7 @@ import numpy as np
 
 from audit.pii import mask_real
 from audit.registry import Metric, Plugin, PluginResult, register
+from audit.stats import bootstrap, dcr_share
 from audit.text_overlap import longest_common_span, similarity
 from synth.filters import words
 from synth.neighbors import topk_cosine
@@ -35,8 +36,8 @@ class Reconstruction(Plugin):
         syn = ctx.synthetic
         to_mem_s, to_mem_i = topk_cosine(syn.embeddings, ctx.members.embeddings, k=s["candidates"])
         to_non_s, to_non_i = topk_cosine(syn.embeddings, ctx.nonmembers.embeddings, k=s["candidates"])
-        # DCR share: synthetic texts nearer a member than any holdout text; ties count half. 0.5 = no leak.
-        dcr = float(np.mean((to_mem_s[:, 0] > to_non_s[:, 0]) + 0.5 * (to_mem_s[:, 0] == to_non_s[:, 0])))
+        m_nn, n_nn = ctx.nearest_synthetic("members")[0][:, 0], ctx.nearest_synthetic("nonmembers")[0][:, 0]
+        dcr, dcr_lo, dcr_hi = bootstrap(dcr_share, m_nn, n_nn, ctx.rng(self.name), ctx.n_boot)
 
         syn_words = [words(t) for t in syn.texts]
 
@@ -57,7 +58,6 @@ class Reconstruction(Plugin):
         non_sim, non_span, _, non_near = copies(ctx.nonmembers, to_non_s, to_non_i)
 
         bins = np.linspace(-0.2, 1.0, 25)
-        m_nn, n_nn = ctx.nearest_synthetic("members")[0][:, 0], ctx.nearest_synthetic("nonmembers")[0][:, 0]
         order = np.argsort(-(mem_sim + to_mem_s[:, 0]))[: s["examples"]]
         examples = []
         for i in order:
@@ -80,7 +80,9 @@ class Reconstruction(Plugin):
             "closest_pairs": examples,
         })
         m = res.metrics
-        m["reconstruction.dcr_share"] = Metric(dcr, "lower", "share of synthetic texts nearer a member than any holdout text", ideal=0.5)
+        m["reconstruction.dcr_share"] = Metric(
+            dcr, "lower", "share of members whose nearest synthetic text is closer than the holdout's median",
+            ci=(float(dcr_lo), float(dcr_hi)), ideal=0.5)
         m["reconstruction.near_verbatim.count"] = Metric(float(mem_near.sum()), "lower", "synthetic texts that nearly copy a member", ideal=0.0)
         m["reconstruction.near_verbatim.rate"] = Metric(float(mem_near.mean()), "lower", "share of synthetic texts that nearly copy a member", ideal=0.0)
         m["reconstruction.near_verbatim.excess_rate"] = Metric(
