@@ -426,9 +426,13 @@ def write_results(result: dict) -> None:
         lines.append("\nPeak RSS is the whole benchmark process (models loaded) while the method ran. SMOTExT decodes more "
                      "candidates than it keeps: its filters drop the rest (the last column says which; recorded from this "
                      "version of the benchmark on), and each round decodes the shortfall over the last round's acceptance.\n")
-    for rc in result.get("release", []):
-        lines.append(f"`smotext release` end to end ({rc['corpus_texts']} snippets, --n {rc['synthetic_requested']}): "
-                     f"{rc['seconds']} s, peak RSS {rc['peak_rss_mib']} MiB, exit {rc['exit_code']} ({rc['verdict']}).\n")
+    if runs := result.get("release", []):
+        lines += [f"`smotext release` end to end ({runs[0]['corpus_texts']} snippets, --n {runs[0]['synthetic_requested']}, "
+                  "default policy), one corpus per seed:\n", "| seed | wall time, s | peak RSS, MiB | exit code | verdict |",
+                  "|---|---|---|---|---|"]
+        lines += [f"| {rc.get('seed', '?')} | {rc['seconds']} | {rc['peak_rss_mib']} | {rc['exit_code']} | {rc['verdict']} |"
+                  for rc in runs]
+        lines.append("")
     goal_rows = goals(result)
     if goal_rows:
         lines += ["## The issue's goals against what was measured\n", "| goal | measured | met |", "|---|---|---|"]
