@@ -8,6 +8,9 @@ and the baseline of a random other text. Interpolation: same-class Rotten Tomato
 λ = 0.5, the decoded text's cosine to each parent, and how often a fresh/rotten classifier trained on real
 embeddings gives it the parents' label.
 
+Rerunning overwrites the results but keeps one line per earlier bridge (``history``), so the file records
+the bridges compared; ``--notes`` adds a hand-written reading.
+
     python -m recipes.bridge_data --out runs/bridge-heldout.jsonl --n 500 --seed 1
     python benchmarks/bridge_fidelity.py --heldout runs/bridge-heldout.jsonl --train-data runs/bridge-data.jsonl --n 500
         # writes benchmarks/results/bridge_fidelity.{md,json}
@@ -34,6 +37,7 @@ from sklearn.linear_model import LogisticRegression
 import rotten_tomatoes as rt
 from recipes.bridge_data import heldout_texts, normalise
 from synth.bridge import load_bridge
+from synth.corpus import file_sha256
 from synth.decoder import Decoder
 from synth.encoder import Encoder
 from synth.errors import SmotextError
@@ -91,6 +95,25 @@ def interpolation(enc, dec, texts, labels, clf, n_pairs: int, seed: int) -> dict
     }
 
 
+def headline(r: dict) -> dict:
+    """One run's main numbers, kept in ``history`` when a later run overwrites the results."""
+    n = r["best_of"]
+    keep = {k: r.get(k) for k in ("date", "bridge", "bridge_sha256", "bridge_steps", "bridge_training_texts", "best_of")}
+    for key in ("in_domain", "rotten_tomatoes"):
+        keep[key] = {"cosine_n1": r[key]["cosine_n1"], f"cosine_n{n}": r[key][f"cosine_n{n}"]}
+    keep["label_kept"] = r["interpolation"]["label_kept"]
+    return keep
+
+
+def history(old: dict | None, new: dict) -> list[dict]:
+    """Earlier runs to keep beside ``new``: all of ``old``'s history, plus ``old`` itself unless it measured
+    the same bridge (a rerun replaces its own line)."""
+    if not old:
+        return []
+    same = old.get("bridge_sha256") == new["bridge_sha256"] if old.get("bridge_sha256") else False
+    return list(old.get("history", [])) + ([] if same else [headline(old)])
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--heldout", type=Path, default=Path("runs/bridge-heldout.jsonl"))
@@ -101,7 +124,9 @@ def main(argv=None):
     ap.add_argument("--bridge", default=None)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--out", type=Path, default=RESULTS, help="folder for bridge_fidelity.{md,json}")
+    ap.add_argument("--notes", type=Path, default=None, help="markdown to add under 'Reading' (kept in the JSON)")
     args = ap.parse_args(argv)
+    notes = args.notes.read_text(encoding="utf-8").strip() if args.notes else ""
 
     if args.n < 12:
         raise SmotextError("--n must be >= 12: the λ = 0.5 pairs need 6 texts per class (5 neighbours each)")
@@ -109,7 +134,8 @@ def main(argv=None):
     df = rt.load()
     parts = rt.draw(df, {"eval": {"fresh": args.n // 2, "rotten": args.n - args.n // 2}, "clf": 2000}, seed=args.seed + 500)
     enc, lm = Encoder(), load_lm(device="cpu")
-    bridge, card = load_bridge(args.bridge or default_bridge_path())
+    bridge_dir = Path(args.bridge or default_bridge_path())
+    bridge, card = load_bridge(bridge_dir)
     dec = Decoder(bridge, card, lm, max_new_tokens=40, batch_size=32)
     t0 = time.perf_counter()
     clf = LogisticRegression(max_iter=2000, C=10.0, random_state=args.seed).fit(
@@ -117,14 +143,19 @@ def main(argv=None):
     result = {
         "date": date.today().isoformat(), "machine": f"{platform.machine()}, {os.cpu_count()} CPUs",
         "command": "python benchmarks/bridge_fidelity.py " + shlex.join(argv if argv is not None else sys.argv[1:]),
-        "bridge": args.bridge or "default", "bridge_steps": card.training.get("steps"), "best_of": args.best_of,
+        "bridge": args.bridge or "default", "bridge_sha256": file_sha256(bridge_dir / "bridge.safetensors"),
+        "bridge_steps": card.training.get("steps"), "bridge_training_texts": card.training.get("data", {}).get("texts"),
+        "best_of": args.best_of,
         "in_domain": round_trip(enc, dec, heldout, args.best_of, args.seed),
         "rotten_tomatoes": round_trip(enc, dec, parts["eval"]["text"].tolist(), args.best_of, args.seed),
         "interpolation": interpolation(enc, dec, parts["eval"]["text"].tolist(), parts["eval"]["label"].tolist(), clf,
                                        args.n, args.seed),
     }
     result["seconds"] = round(time.perf_counter() - t0, 1)
+    result["notes"] = notes
     args.out.mkdir(parents=True, exist_ok=True)
+    old_path = args.out / "bridge_fidelity.json"
+    result["history"] = history(json.loads(old_path.read_text(encoding="utf-8")) if old_path.exists() else None, result)
     (args.out / "bridge_fidelity.json").write_text(json.dumps(result, indent=2) + "\n")
     (args.out / "bridge_fidelity.md").write_text(render(result))
     print(json.dumps({k: {m: v for m, v in r.items() if m != "examples"} if isinstance(r, dict) else r
@@ -135,7 +166,8 @@ def render(r: dict) -> str:
     n = r["best_of"]
     sets = (("in_domain", "held-out texts of the training mix (in domain)"), ("rotten_tomatoes", "Rotten Tomatoes (out of domain)"))
     lines = ["# Bridge fidelity\n", f"{r['date']} · {r['machine']} · `{r['command']}` · bridge: {r['bridge']}, "
-             f"{r['bridge_steps']} training steps · {r['seconds']} s\n",
+             f"{r['bridge_steps']} training steps on {r.get('bridge_training_texts')} texts · sha256 "
+             f"{(r.get('bridge_sha256') or '?')[:8]}… · {r['seconds']} s\n",
              f"Cosine between a target vector and the all-MiniLM-L6-v2 embedding of its decoded text; n = 1 is greedy, "
              f"n = {n} samples {n} and keeps the closest. Goals: ≥ 0.60 in domain and ≥ 0.50 on Rotten Tomatoes at n = 4.\n",
              f"| set | texts | cosine, n = 1 | cosine, n = {n} | share ≥ 0.3, n = 1 | share ≥ 0.3, n = {n} | exact copies, n = 1 | "
@@ -153,6 +185,19 @@ def render(r: dict) -> str:
               f"| cosine to the nearer parent | {i['cosine_to_nearer_parent']:.3f} |",
               f"| parents' label kept (classifier on real embeddings) | {i['label_kept']:.3f} |",
               f"| … the same classifier on the target vector itself | {i['label_kept_by_target_vector']:.3f} |", ""]
+    if r.get("history"):
+        lines += ["## Bridges compared (every run of this benchmark, oldest first; the last row is this run)\n",
+                  f"| date | bridge | sha256 | steps | training texts | in domain n = 1 / {n} | Rotten Tomatoes n = 1 / {n} | label kept |",
+                  "|---|---|---|---|---|---|---|---|"]
+        for h in r["history"] + [headline(r)]:
+            m = h["best_of"]
+            lines.append(f"| {h['date']} | {h['bridge']} | {(h.get('bridge_sha256') or '?')[:8]} | {h['bridge_steps']} | "
+                         f"{h.get('bridge_training_texts') or '?'} | {h['in_domain']['cosine_n1']:.3f} / "
+                         f"{h['in_domain'][f'cosine_n{m}']:.3f} | {h['rotten_tomatoes']['cosine_n1']:.3f} / "
+                         f"{h['rotten_tomatoes'][f'cosine_n{m}']:.3f} | {h['label_kept']:.3f} |")
+        lines.append("")
+    if r.get("notes"):
+        lines += ["## Reading\n", r["notes"], ""]
     for key, name in sets:
         lines += [f"## Examples: {name}\n"]
         lines += [f"- real: {e['real']}\n  - n = 1: {e['n1']}\n  - n = {n}: {e[f'n{n}']}" for e in r[key]["examples"]]

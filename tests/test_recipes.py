@@ -1,6 +1,8 @@
-"""The default bridge's recipes: data file reading and the settings sweep's variants (no models)."""
+"""The default bridge's recipes: data file reading, the settings sweep's variants and the fidelity
+benchmark's record of bridges compared (no models)."""
 
 import json
+from pathlib import Path
 
 import pytest
 
@@ -47,3 +49,33 @@ def test_heldout_texts_drop_copies_of_training_texts_and_repeats(tmp_path):
     assert heldout_texts(tmp_path / "heldout.jsonl", tmp_path / "train.jsonl", 2) == ["A new text.", "Another one."]
     with pytest.raises(SmotextError, match="not found"):
         heldout_texts(tmp_path / "heldout.jsonl", tmp_path / "absent.jsonl", 2)
+
+
+def _fidelity_run(sha: str, in_domain: float) -> dict:
+    scores = {"cosine_n1": in_domain - 0.1, "cosine_n4": in_domain}
+    return {"date": "2026-11-22", "bridge": f"runs/{sha}", "bridge_sha256": sha, "bridge_steps": 10,
+            "bridge_training_texts": 100, "best_of": 4, "in_domain": dict(scores), "rotten_tomatoes": dict(scores),
+            "interpolation": {"label_kept": 0.5}}
+
+
+def test_fidelity_results_keep_one_line_per_earlier_bridge(monkeypatch):
+    monkeypatch.syspath_prepend(str(Path(__file__).resolve().parent.parent / "benchmarks"))
+    from bridge_fidelity import headline, history, render
+
+    first, second = _fidelity_run("aaa", 0.4), _fidelity_run("bbb", 0.5)
+    assert history(None, first) == []
+    second["history"] = history(first, second)
+    assert [h["bridge_sha256"] for h in second["history"]] == ["aaa"]
+    rerun = _fidelity_run("bbb", 0.55)
+    assert history(second, rerun) == second["history"]  # a rerun of the same bridge replaces its own line
+    third = _fidelity_run("ccc", 0.6)
+    assert [h["bridge_sha256"] for h in history(second, third)] == ["aaa", "bbb"]
+    assert headline(second)["in_domain"] == {"cosine_n1": 0.4, "cosine_n4": 0.5}
+    second.update(seconds=1.0, machine="m", command="c", notes="", interpolation={
+        **{k: 0.1 for k in ("pairs", "cosine_to_target", "cosine_to_parent_a", "cosine_to_parent_b",
+                            "cosine_to_nearer_parent", "label_kept_by_target_vector")}, "label_kept": 0.5, "examples": []})
+    for key in ("in_domain", "rotten_tomatoes"):
+        second[key].update({"texts": 1, "share_at_0.3_n1": 1, "share_at_0.3_n4": 1, "exact_rate_n1": 0,
+                            "exact_rate_n4": 0, "random_pair_cosine": 0.1, "examples": []})
+    table = render(second).split("## Bridges compared")[1]
+    assert "| aaa | 10 | 100 | 0.300 / 0.400 |" in table and "| bbb | 10 | 100 | 0.400 / 0.500 |" in table
