@@ -110,7 +110,7 @@ def history(old: dict | None, new: dict) -> list[dict]:
     the same bridge (a rerun replaces its own line)."""
     if not old:
         return []
-    same = old.get("bridge_sha256") == new["bridge_sha256"] if old.get("bridge_sha256") else False
+    same = bool(old.get("bridge_sha256")) and old["bridge_sha256"] == new["bridge_sha256"]
     return list(old.get("history", [])) + ([] if same else [headline(old)])
 
 
@@ -154,9 +154,9 @@ def main(argv=None):
     result["seconds"] = round(time.perf_counter() - t0, 1)
     result["notes"] = notes
     args.out.mkdir(parents=True, exist_ok=True)
-    old_path = args.out / "bridge_fidelity.json"
-    result["history"] = history(json.loads(old_path.read_text(encoding="utf-8")) if old_path.exists() else None, result)
-    (args.out / "bridge_fidelity.json").write_text(json.dumps(result, indent=2) + "\n")
+    out_json = args.out / "bridge_fidelity.json"
+    result["history"] = history(json.loads(out_json.read_text(encoding="utf-8")) if out_json.exists() else None, result)
+    out_json.write_text(json.dumps(result, indent=2) + "\n")
     (args.out / "bridge_fidelity.md").write_text(render(result))
     print(json.dumps({k: {m: v for m, v in r.items() if m != "examples"} if isinstance(r, dict) else r
                       for k, r in result.items()}, indent=1))
