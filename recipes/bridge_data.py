@@ -4,6 +4,10 @@ Privacy-clean by construction (no real records, no benchmark corpus) and availab
 Seeded and resumable: rows already in the output file are kept and generation continues.
 
     python -m recipes.bridge_data --out runs/bridge-data.jsonl --n 2400 --seed 0
+    python -m recipes.bridge_data --out runs/bridge-critic.jsonl --n 2000 --seed 0 --mix critic
+
+``--mix critic`` asks for short critics' verdicts on films (praise, pans and mixed feelings):
+the short, opinionated register of review snippets, written by the LM, never copied from a review corpus.
 """
 
 from __future__ import annotations
@@ -40,15 +44,38 @@ TOPICS = [
 ]
 
 
-def prompts(seed: int):
-    """An endless, seeded stream of (genre, topic, prompt) triples."""
+CRITIC_GENRES = [
+    "film critic's one-sentence verdict", "short movie review quote", "newspaper film review sentence",
+    "sarcastic one-line movie review", "film festival review sentence", "movie blog review sentence",
+    "witty film critic's remark", "blunt one-line film review",
+]
+CRITIC_TOPICS = [
+    f"{stance} {work}"
+    for stance in ("praising", "panning", "with mixed feelings about")
+    for work in (
+        "a slow-paced family drama", "a romantic comedy", "a horror sequel", "a big-budget action film",
+        "a nature documentary", "an animated family film", "a costume period piece", "a thriller with a twist ending",
+        "a low-budget indie film", "a remake of a classic", "a biopic of a singer", "a war film", "a musical",
+        "a science-fiction epic", "a coming-of-age story", "a crime caper", "a political satire", "a teen comedy",
+        "a western", "a martial arts film", "a spy thriller", "a psychological drama", "a disaster movie",
+        "a film adapted from a novel", "a debut feature", "a star-studded ensemble comedy",
+    )
+]
+MIXES = {"general": (GENRES, TOPICS, "about "), "critic": (CRITIC_GENRES, CRITIC_TOPICS, "")}
+
+
+def prompts(seed: int, mix: str = "general"):
+    """An endless, seeded stream of (genre, topic, prompt) triples for one mix of genres."""
+    if mix not in MIXES:
+        raise SmotextError(f"unknown mix {mix!r}; choose one of {sorted(MIXES)}")
+    genres, topics, joiner = MIXES[mix]
     rng = random.Random(seed)
-    pairs = list(itertools.product(GENRES, TOPICS))
+    pairs = list(itertools.product(genres, topics))
     for epoch in itertools.count():
         rng.shuffle(pairs)
         for genre, topic in pairs:
             length = rng.choice(["one sentence", "one or two sentences", "two sentences"])
-            yield genre, topic, f"Write a {genre} about {topic}, {length} long. Reply with the text only."
+            yield genre, topic, f"Write a {genre} {joiner}{topic}, {length} long. Reply with the text only."
 
 
 def clean(text: str) -> str | None:
@@ -88,6 +115,7 @@ def main(argv=None) -> None:
     ap.add_argument("--batch-size", type=int, default=32)
     ap.add_argument("--max-new-tokens", type=int, default=40)
     ap.add_argument("--lm", default=None)
+    ap.add_argument("--mix", default="general", choices=sorted(MIXES), help="which genres to ask for")
     args = ap.parse_args(argv)
 
     out = Path(args.out)
@@ -97,7 +125,7 @@ def main(argv=None) -> None:
     lm = load_lm(args.lm)
     tok = lm.tokenizer
     tok.padding_side = "left"
-    stream = prompts(args.seed)
+    stream = prompts(args.seed, args.mix)
     progress = out.with_suffix(out.suffix + ".progress")
     batch_no = int(progress.read_text()) if progress.exists() and seen else 0
     for _ in range(batch_no * args.batch_size):  # skip prompts an interrupted run already used

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from recipes.bridge_data import clean, heldout_texts, read_texts
+from recipes.bridge_data import CRITIC_GENRES, GENRES, clean, heldout_texts, prompts, read_texts
 from recipes.bridge_sweep import BASE, parse_vary, variants
 from synth.errors import SmotextError
 
@@ -25,6 +25,19 @@ def test_vary_makes_one_setting_changes_of_the_base():
 def test_bad_vary_is_refused_with_the_keys_it_takes(bad):
     with pytest.raises(SmotextError, match="--vary"):
         parse_vary([bad])
+
+
+def test_prompt_streams_are_seeded_per_mix_and_the_general_one_is_unchanged():
+    take = lambda seed, mix="general": [p for _, (_, _, p) in zip(range(50), prompts(seed, mix))]
+    general, critic = take(0), take(0, "critic")
+    assert take(0) == general and take(0, "critic") == critic and take(1, "critic") != critic
+    # The general stream must not move: runs/bridge-data.jsonl resumes from its position.
+    assert general[0] == "Write a weather report about a mobile app crash, two sentences long. Reply with the text only."
+    assert all(any(g in p for g in GENRES) and " about " in p for p in general)
+    assert all(any(g in p for g in CRITIC_GENRES) for p in critic)
+    assert {w for p in critic for w in ("praising", "panning", "mixed feelings") if w in p} == {"praising", "panning", "mixed feelings"}
+    with pytest.raises(SmotextError, match="unknown mix"):
+        next(prompts(0, "poetry"))
 
 
 def test_read_texts_reads_the_recipe_file_and_names_the_recipe_when_missing(tmp_path):
