@@ -5,7 +5,7 @@ choosing settings here does not tune on the benchmark's own texts. For each sett
 target vector and the embedding of the kept candidate. Settings: greedy (n = 1), best of n sampled candidates
 at several temperatures, the same with the greedy text as one of the n, and beam search returning n beams.
 
-    python benchmarks/decode_sweep.py --bridge runs/bridge-long --n 100   # writes benchmarks/results/decode_sweep.{md,json}
+    python benchmarks/decode_sweep.py --n 100   # the default bridge; writes benchmarks/results/decode_sweep.{md,json}
 """
 
 from __future__ import annotations
@@ -38,7 +38,7 @@ RESULTS = Path(__file__).parent / "results"
 
 
 def dev_slice(n: int, seed: int) -> list[str]:
-    """``n`` snippets drawn after bridge_fidelity's eval and classifier parts (so disjoint from both)."""
+    """``n`` snippets drawn after bridge_fidelity's eval and classifier parts at its default --n 500 (disjoint from both)."""
     parts = rt.draw(rt.load(), {"eval": {"fresh": 250, "rotten": 250}, "clf": 2000, "dev": n}, seed=seed + 500)
     return parts["dev"]["text"].tolist()
 
