@@ -49,11 +49,15 @@ RESULTS = Path(__file__).parent / "results"
 N_EXAMPLES = 10
 
 
+def candidate_cosines(enc: Encoder, targets: np.ndarray, candidates: list[list[str]]) -> np.ndarray:
+    """(texts, candidates) cosine of each candidate's embedding to its target vector."""
+    flat = [c for cs in candidates for c in cs]
+    return (enc.embed(flat).reshape(len(targets), len(candidates[0]), -1) * targets[:, None, :]).sum(-1)
+
+
 def best_of(enc: Encoder, targets: np.ndarray, candidates: list[list[str]]) -> tuple[list[str], np.ndarray]:
     """The candidate closest to each target, and its cosine."""
-    flat = [c for cs in candidates for c in cs]
-    n = len(candidates[0])
-    cos = (enc.embed(flat).reshape(len(targets), n, -1) * targets[:, None, :]).sum(-1)
+    cos = candidate_cosines(enc, targets, candidates)
     pick = cos.argmax(1)
     return [cs[i] for cs, i in zip(candidates, pick)], cos[np.arange(len(targets)), pick]
 

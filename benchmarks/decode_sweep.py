@@ -27,6 +27,7 @@ import numpy as np
 import torch
 
 import rotten_tomatoes as rt
+from bridge_fidelity import candidate_cosines
 from synth.bridge import load_bridge
 from synth.corpus import file_sha256
 from synth.decoder import Decoder
@@ -41,13 +42,6 @@ def dev_slice(n: int, seed: int) -> list[str]:
     """``n`` snippets drawn after bridge_fidelity's eval and classifier parts at its default --n 500 (disjoint from both)."""
     parts = rt.draw(rt.load(), {"eval": {"fresh": 250, "rotten": 250}, "clf": 2000, "dev": n}, seed=seed + 500)
     return parts["dev"]["text"].tolist()
-
-
-def cosines(enc: Encoder, targets: np.ndarray, candidates: list[list[str]]) -> np.ndarray:
-    """(texts, candidates) cosine of each candidate to its target."""
-    k = len(candidates[0])
-    flat = [c for cs in candidates for c in cs]
-    return (enc.embed(flat).reshape(len(targets), k, -1) * targets[:, None, :]).sum(-1)
 
 
 def beams(dec: Decoder, vectors: np.ndarray, n: int) -> list[list[str]]:
@@ -95,14 +89,14 @@ def main(argv=None) -> None:
     for rp in (1.2, 1.0):
         dec.repetition_penalty = rp
         t = time.perf_counter()
-        greedy[rp] = cosines(enc, emb, dec.decode(emb, progress=True))
+        greedy[rp] = candidate_cosines(enc, emb, dec.decode(emb, progress=True))
         record(f"greedy, repetition penalty {rp}", greedy[rp], time.perf_counter() - t)
     for rp, temps in ((1.2, (0.6, 0.8, 1.0)), (1.0, (0.8,))):
         dec.repetition_penalty = rp
         for temp in temps:
             dec.temperature = temp
             t = time.perf_counter()
-            sampled = cosines(enc, emb, dec.decode(emb, num_candidates=n, seed=args.seed, progress=True))
+            sampled = candidate_cosines(enc, emb, dec.decode(emb, num_candidates=n, seed=args.seed, progress=True))
             secs = time.perf_counter() - t
             record(f"best of {n} sampled, T {temp}, top-p {dec.top_p}, rep. penalty {rp}", sampled, secs)
             record(f"greedy + best of {n - 1} sampled, T {temp}, rep. penalty {rp}",
@@ -110,7 +104,7 @@ def main(argv=None) -> None:
     dec.repetition_penalty = 1.2
     t = time.perf_counter()
     record(f"best of {n} beams (beam search, width {n}), rep. penalty 1.2",
-           cosines(enc, emb, beams(dec, emb, n)), time.perf_counter() - t)
+           candidate_cosines(enc, emb, beams(dec, emb, n)), time.perf_counter() - t)
 
     result = {
         "date": date.today().isoformat(), "machine": f"{platform.machine()}, {os.cpu_count()} CPUs",
