@@ -3,7 +3,8 @@
 Two sets of held-out texts: (a) in domain, public texts of the bridge's training mix it never saw
 (built by the same recipe with another seed, minus any text in the training file); (b) Rotten Tomatoes
 snippets, out of domain (the bridge is never trained on them). For each: round-trip cosine at n = 1
-(greedy) and best-of-n (sampled, the candidate closest to the target kept), the exact-reconstruction rate,
+(greedy) and best-of-n (segment search by default, ``--segment-tokens 0`` for n whole samples; the
+candidate closest to the target kept), the exact-reconstruction rate,
 and the baseline of a random other text. Interpolation: same-class Rotten Tomatoes neighbours mixed at
 λ = 0.5, the decoded text's cosine to each parent, and how often a fresh/rotten classifier trained on real
 embeddings gives it the parents' label.
@@ -38,7 +39,7 @@ import rotten_tomatoes as rt
 from recipes.bridge_data import heldout_texts, normalise
 from synth.bridge import load_bridge
 from synth.corpus import file_sha256
-from synth.decoder import Decoder
+from synth.decoder import SEGMENT_TOKENS, Decoder
 from synth.encoder import Encoder
 from synth.errors import SmotextError
 from synth.models import load_lm
@@ -102,7 +103,8 @@ def interpolation(enc, dec, texts, labels, clf, n_pairs: int, seed: int) -> dict
 def headline(r: dict) -> dict:
     """One run's main numbers, kept in ``history`` when a later run overwrites the results."""
     n = r["best_of"]
-    keep = {k: r.get(k) for k in ("date", "bridge", "bridge_sha256", "bridge_steps", "bridge_training_texts", "best_of")}
+    keep = {k: r.get(k) for k in ("date", "bridge", "bridge_sha256", "bridge_steps", "bridge_training_texts", "best_of",
+                                  "segment_tokens")}
     for key in ("in_domain", "rotten_tomatoes"):
         keep[key] = {"cosine_n1": r[key]["cosine_n1"], f"cosine_n{n}": r[key][f"cosine_n{n}"]}
     keep["label_kept"] = r["interpolation"]["label_kept"]
@@ -111,10 +113,11 @@ def headline(r: dict) -> dict:
 
 def history(old: dict | None, new: dict) -> list[dict]:
     """Earlier runs to keep beside ``new``: all of ``old``'s history, plus ``old`` itself unless it measured
-    the same bridge (a rerun replaces its own line)."""
+    the same bridge with the same decoding (a rerun replaces its own line)."""
     if not old:
         return []
-    same = bool(old.get("bridge_sha256")) and old["bridge_sha256"] == new["bridge_sha256"]
+    same = (bool(old.get("bridge_sha256")) and old["bridge_sha256"] == new["bridge_sha256"]
+            and old.get("segment_tokens") == new.get("segment_tokens"))
     return list(old.get("history", [])) + ([] if same else [headline(old)])
 
 
@@ -125,6 +128,8 @@ def main(argv=None):
                     help="the bridge's training texts: any held-out text also in it is dropped")
     ap.add_argument("--n", type=int, default=500, help="texts per set (and λ = 0.5 pairs)")
     ap.add_argument("--best-of", type=int, default=4)
+    ap.add_argument("--segment-tokens", type=int, default=SEGMENT_TOKENS,
+                    help="best-of-n by segment search, this many tokens a step (0: n whole samples)")
     ap.add_argument("--bridge", default=None)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--out", type=Path, default=RESULTS, help="folder for bridge_fidelity.{md,json}")
@@ -140,7 +145,8 @@ def main(argv=None):
     enc, lm = Encoder(), load_lm(device="cpu")
     bridge_dir = Path(args.bridge or default_bridge_path())
     bridge, card = load_bridge(bridge_dir)
-    dec = Decoder(bridge, card, lm, max_new_tokens=40, batch_size=32)
+    dec = Decoder(bridge, card, lm, max_new_tokens=40, batch_size=32, embed=enc.embed,
+                  segment_tokens=args.segment_tokens or None)
     t0 = time.perf_counter()
     clf = LogisticRegression(max_iter=2000, C=10.0, random_state=args.seed).fit(
         enc.embed(parts["clf"]["text"].tolist()), parts["clf"]["label"])
@@ -149,7 +155,7 @@ def main(argv=None):
         "command": "python benchmarks/bridge_fidelity.py " + shlex.join(argv if argv is not None else sys.argv[1:]),
         "bridge": args.bridge or "default", "bridge_sha256": file_sha256(bridge_dir / "bridge.safetensors"),
         "bridge_steps": card.training.get("steps"), "bridge_training_texts": card.training.get("data", {}).get("texts"),
-        "best_of": args.best_of,
+        "best_of": args.best_of, "segment_tokens": args.segment_tokens or None,
         "in_domain": round_trip(enc, dec, heldout, args.best_of, args.seed),
         "rotten_tomatoes": round_trip(enc, dec, parts["eval"]["text"].tolist(), args.best_of, args.seed),
         "interpolation": interpolation(enc, dec, parts["eval"]["text"].tolist(), parts["eval"]["label"].tolist(), clf,
@@ -166,6 +172,12 @@ def main(argv=None):
                       for k, r in result.items()}, indent=1))
 
 
+def decoding(r: dict) -> str:
+    """How a run drew its n candidates (runs before segment search sampled whole texts)."""
+    seg = r.get("segment_tokens")
+    return f"segment search, {seg} tokens a step" if seg else "sampling whole texts"
+
+
 def render(r: dict) -> str:
     n = r["best_of"]
     sets = (("in_domain", "held-out texts of the training mix (in domain)"), ("rotten_tomatoes", "Rotten Tomatoes (out of domain)"))
@@ -173,7 +185,8 @@ def render(r: dict) -> str:
              f"{r['bridge_steps']} training steps on {r.get('bridge_training_texts')} texts · sha256 "
              f"{(r.get('bridge_sha256') or '?')[:8]}… · {r['seconds']} s\n",
              f"Cosine between a target vector and the all-MiniLM-L6-v2 embedding of its decoded text; n = 1 is greedy, "
-             f"n = {n} samples {n} and keeps the closest. Goals: ≥ 0.60 in domain and ≥ 0.50 on Rotten Tomatoes at n = 4.\n",
+             f"n = {n} draws {n} candidates by {decoding(r)} and keeps the closest. Goals: ≥ 0.60 in domain and ≥ 0.50 on Rotten Tomatoes "
+             "at n = 4.\n",
              f"| set | texts | cosine, n = 1 | cosine, n = {n} | share ≥ 0.3, n = 1 | share ≥ 0.3, n = {n} | exact copies, n = 1 | "
              f"exact copies, n = {n} | random other text |", "|---|---|---|---|---|---|---|---|---|"]
     for key, name in sets:
@@ -190,13 +203,14 @@ def render(r: dict) -> str:
               f"| parents' label kept (classifier on real embeddings) | {i['label_kept']:.3f} |",
               f"| … the same classifier on the target vector itself | {i['label_kept_by_target_vector']:.3f} |", ""]
     if r.get("history"):
-        lines += ["## Bridges compared (every run of this benchmark, oldest first; the last row is this run)\n",
-                  f"| date | bridge | sha256 | steps | training texts | in domain n = 1 / {n} | Rotten Tomatoes n = 1 / {n} | label kept |",
-                  "|---|---|---|---|---|---|---|---|"]
+        lines += ["## Runs compared (every bridge and decoding this benchmark measured, oldest first; the last row is this run)\n",
+                  f"| date | bridge | sha256 | steps | training texts | best-of-n by | in domain n = 1 / {n} | "
+                  f"Rotten Tomatoes n = 1 / {n} | label kept |",
+                  "|---|---|---|---|---|---|---|---|---|"]
         for h in r["history"] + [headline(r)]:
             m = h["best_of"]
             lines.append(f"| {h['date']} | {h['bridge']} | {(h.get('bridge_sha256') or '?')[:8]} | {h['bridge_steps']} | "
-                         f"{h.get('bridge_training_texts') or '?'} | {h['in_domain']['cosine_n1']:.3f} / "
+                         f"{h.get('bridge_training_texts') or '?'} | {decoding(h)} | {h['in_domain']['cosine_n1']:.3f} / "
                          f"{h['in_domain'][f'cosine_n{m}']:.3f} | {h['rotten_tomatoes']['cosine_n1']:.3f} / "
                          f"{h['rotten_tomatoes'][f'cosine_n{m}']:.3f} | {h['label_kept']:.3f} |")
         lines.append("")

@@ -3,7 +3,8 @@
 The slice is disjoint from the snippets ``bridge_fidelity.py`` scores (same draw, one part further on), so
 choosing settings here does not tune on the benchmark's own texts. For each setting: mean cosine between the
 target vector and the embedding of the kept candidate. Settings: greedy (n = 1), best of n sampled candidates
-at several temperatures, the same with the greedy text as one of the n, and beam search returning n beams.
+at several temperatures, the same with the greedy text as one of the n, beam search returning n beams, and
+segment search (n continuations of a few tokens at a time, the closest kept; the Decoder's ``segment_tokens``).
 
     python benchmarks/decode_sweep.py --n 100   # the default bridge; writes benchmarks/results/decode_sweep.{md,json}
 """
@@ -66,6 +67,7 @@ def main(argv=None) -> None:
     ap.add_argument("--n", type=int, default=100, help="development snippets")
     ap.add_argument("--best-of", type=int, default=4)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--segments", type=int, nargs="*", default=[5, 10], help="segment lengths (tokens) to try")
     ap.add_argument("--out", type=Path, default=RESULTS)
     args = ap.parse_args(argv)
 
@@ -73,7 +75,7 @@ def main(argv=None) -> None:
     enc, lm = Encoder(), load_lm(device="cpu")
     bridge_dir = Path(args.bridge or default_bridge_path())
     bridge, card = load_bridge(bridge_dir)
-    dec = Decoder(bridge, card, lm, max_new_tokens=40, batch_size=32)
+    dec = Decoder(bridge, card, lm, max_new_tokens=40, batch_size=32, embed=enc.embed)
     emb = enc.embed(texts)
     n = args.best_of
     rows: list[dict] = []
@@ -105,6 +107,13 @@ def main(argv=None) -> None:
     t = time.perf_counter()
     record(f"best of {n} beams (beam search, width {n}), rep. penalty 1.2",
            candidate_cosines(enc, emb, beams(dec, emb, n)), time.perf_counter() - t)
+    dec.temperature = 0.8
+    for seg in args.segments:
+        dec.segment_tokens = seg
+        t = time.perf_counter()
+        record(f"segment search: best of {n} continuations every {seg} tokens, T 0.8, rep. penalty 1.2",
+               candidate_cosines(enc, emb, dec.decode(emb, num_candidates=n, seed=args.seed, progress=True)),
+               time.perf_counter() - t)
 
     result = {
         "date": date.today().isoformat(), "machine": f"{platform.machine()}, {os.cpu_count()} CPUs",

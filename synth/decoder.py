@@ -5,15 +5,18 @@ from __future__ import annotations
 import math
 import warnings
 from dataclasses import dataclass
+from typing import Callable, Sequence
 
 import numpy as np
 import torch
 from tqdm.auto import tqdm
+from transformers import LogitsProcessor, LogitsProcessorList
 
 from synth.bridge import Bridge, ModelCard
 from synth.errors import SmotextError
 from synth.models import LanguageModel
 
+SEGMENT_TOKENS = 5  # segment search's default step, chosen on development snippets (decode_sweep.md)
 _SLOT = "\u2063SOFT\u2063"  # a marker no tokenizer merges with its neighbours
 
 
@@ -75,11 +78,34 @@ def check_lora_fits(card: ModelCard, lm: LanguageModel) -> None:
             )
 
 
+class PriorTokensPenalty(LogitsProcessor):
+    """Repetition penalty (as in CTRL) over tokens generated in earlier segments as well as in this call.
+
+    With ``inputs_embeds`` the LM's own penalty only sees the tokens of the current ``generate`` call.
+    """
+
+    def __init__(self, prior_ids: torch.Tensor, penalty: float):
+        self.prior_ids = prior_ids
+        self.penalty = penalty
+
+    def __call__(self, input_ids: torch.Tensor, scores: torch.Tensor) -> torch.Tensor:
+        ids = torch.cat([self.prior_ids.to(input_ids.device), input_ids], dim=1)
+        if ids.shape[1] == 0 or self.penalty == 1.0:
+            return scores
+        seen = torch.gather(scores, 1, ids)
+        seen = torch.where(seen < 0, seen * self.penalty, seen / self.penalty)
+        return scores.scatter(1, ids, seen)
+
+
 class Decoder:
     """Turns unit vectors into text with a bridge in front of a frozen causal LM, in batches.
 
-    ``num_candidates`` > 1 samples that many texts per vector (temperature ``temperature``);
-    1 decodes greedily. Returns a list of candidate lists, one list per vector.
+    ``num_candidates`` = 1 decodes greedily. With n > 1 it samples n texts per vector (temperature
+    ``temperature``); given ``embed`` (texts -> unit vectors, the encoder the vectors came from) and
+    ``segment_tokens``, it searches segment by segment instead: sample n continuations of
+    ``segment_tokens`` tokens, keep the one whose text so far embeds closest to the vector, go on from
+    it. That costs the same LM tokens as n whole samples and decodes closer to the vector
+    (benchmarks/results/decode_sweep.md). Returns a list of n candidates per vector.
     """
 
     def __init__(
@@ -94,9 +120,16 @@ class Decoder:
         repetition_penalty: float = 1.2,
         temperature: float = 0.8,
         top_p: float = 0.95,
+        embed: Callable[[Sequence[str]], np.ndarray] | None = None,
+        segment_tokens: int | None = None,
     ):
         if max_new_tokens < 1 or batch_size < 1:
             raise SmotextError("max_new_tokens and batch_size must be >= 1")
+        if segment_tokens is not None:
+            if not isinstance(segment_tokens, int) or segment_tokens < 1:
+                raise SmotextError(f"segment_tokens must be an int >= 1 or None, got {segment_tokens!r}")
+            if embed is None:
+                raise SmotextError("segment search needs embed: the encoder that judges which continuation to keep")
         check_lora_fits(card, lm)
         self.bridge = bridge.to(lm.device).eval()
         self.card = card
@@ -108,6 +141,8 @@ class Decoder:
         self.repetition_penalty = repetition_penalty
         self.temperature = temperature
         self.top_p = top_p
+        self.embed = embed
+        self.segment_tokens = segment_tokens
 
     @torch.no_grad()
     def prompt(self, vectors: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -117,17 +152,32 @@ class Decoder:
         return embeds, torch.ones(embeds.shape[:2], dtype=torch.long, device=embeds.device)
 
     @torch.no_grad()
-    def generate_ids(self, embeds: torch.Tensor, mask: torch.Tensor, num_candidates: int = 1) -> torch.Tensor:
+    def generate_ids(
+        self,
+        embeds: torch.Tensor,
+        mask: torch.Tensor,
+        num_candidates: int = 1,
+        *,
+        max_new_tokens: int | None = None,
+        min_new_tokens: int | None = None,
+        prior_ids: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        """New token ids only: (rows x num_candidates, up to max_new_tokens); ``prior_ids`` are tokens
+        already generated before ``embeds`` ends, which the repetition penalty counts too."""
         tok = self.lm.tokenizer
         kwargs = dict(
             inputs_embeds=embeds,
             attention_mask=mask,
-            max_new_tokens=self.max_new_tokens,
-            min_new_tokens=self.min_new_tokens,
+            max_new_tokens=max_new_tokens or self.max_new_tokens,
+            min_new_tokens=self.min_new_tokens if min_new_tokens is None else min_new_tokens,
             repetition_penalty=self.repetition_penalty,
             pad_token_id=tok.pad_token_id,
             eos_token_id=tok.eos_token_id,
         )
+        if prior_ids is not None and prior_ids.shape[1]:
+            prior = prior_ids.repeat_interleave(num_candidates, dim=0)
+            kwargs.update(repetition_penalty=None,
+                          logits_processor=LogitsProcessorList([PriorTokensPenalty(prior, self.repetition_penalty)]))
         if num_candidates > 1:
             kwargs.update(do_sample=True, temperature=self.temperature, top_p=self.top_p, num_return_sequences=num_candidates)
         else:
@@ -144,13 +194,53 @@ class Decoder:
         if num_candidates < 1:
             raise SmotextError("num_candidates must be >= 1")
         vecs = torch.as_tensor(np.asarray(vectors, dtype=np.float32))
+        segmented = num_candidates > 1 and self.segment_tokens is not None and self.segment_tokens < self.max_new_tokens
         out: list[list[str]] = []
         n_batches = math.ceil(len(vecs) / self.batch_size)
         for b in tqdm(range(n_batches), desc="decoding", unit="batch", disable=not progress):
             chunk = vecs[b * self.batch_size : (b + 1) * self.batch_size]
             torch.manual_seed(seed * 1_000_003 + b)
+            if segmented:
+                out += self._search_segments(chunk, num_candidates)
+                continue
             ids = self.generate_ids(*self.prompt(chunk), num_candidates=num_candidates)
-            texts = self.lm.tokenizer.batch_decode(ids, skip_special_tokens=True)
-            texts = [t.strip() for t in texts]
+            texts = self._texts(ids)
             out += [texts[i * num_candidates : (i + 1) * num_candidates] for i in range(len(chunk))]
         return out
+
+    def _texts(self, ids: torch.Tensor) -> list[str]:
+        return [t.strip() for t in self.lm.tokenizer.batch_decode(ids, skip_special_tokens=True)]
+
+    def _search_segments(self, vecs: torch.Tensor, n: int) -> list[list[str]]:
+        """Segment-wise best-of-n for one batch; each vector's n candidates of its last segment, closest first."""
+        tok, seg = self.lm.tokenizer, self.segment_tokens
+        table = self.lm.model.get_input_embeddings()
+        prompt, _ = self.prompt(vecs)
+        targets = torch.nn.functional.normalize(vecs.float(), dim=1).numpy()
+        kept = torch.zeros(len(vecs), 0, dtype=torch.long, device=prompt.device)  # tokens kept so far
+        active = np.arange(len(vecs))  # vectors whose kept text has not ended
+        result: list[list[str]] = [[] for _ in range(len(vecs))]
+        done_tokens = 0
+        while len(active):
+            step = min(seg, self.max_new_tokens - done_tokens)
+            embeds = prompt[active]
+            if done_tokens:
+                embeds = torch.cat([embeds, table(kept).to(embeds.dtype)], dim=1)
+            # Every active row has kept exactly done_tokens tokens, so the batch needs no padding.
+            new = self.generate_ids(embeds, torch.ones(embeds.shape[:2], dtype=torch.long, device=embeds.device), n,
+                                    max_new_tokens=step, min_new_tokens=max(0, min(step, self.min_new_tokens - done_tokens)),
+                                    prior_ids=kept)
+            new = torch.nn.functional.pad(new, (0, step - new.shape[1]), value=tok.pad_token_id)
+            full = torch.cat([kept.repeat_interleave(n, dim=0), new], dim=1)
+            texts = self._texts(full)
+            cos = (self.embed(texts).reshape(len(active), n, -1) * targets[active][:, None, :]).sum(-1)
+            done_tokens += step
+            best = cos.argmax(1)
+            rows = np.arange(len(active)) * n + best
+            ended = (new[rows] == tok.eos_token_id).any(1).cpu().numpy() | (done_tokens >= self.max_new_tokens)
+            for r in np.flatnonzero(ended):
+                order = np.argsort(-cos[r], kind="stable")
+                result[active[r]] = [texts[r * n + j] for j in order]
+            kept = full[rows[~ended]]
+            active = active[~ended]
+        return result

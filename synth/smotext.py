@@ -19,7 +19,7 @@ import pandas as pd
 
 from synth.bridge import Bridge, ModelCard, load_bridge
 from synth.corpus import UNLABELLED
-from synth.decoder import Decoder, check_compatible
+from synth.decoder import SEGMENT_TOKENS, Decoder, check_compatible
 from synth.encoder import Encoder
 from synth.errors import SmotextError
 from synth.filters import DEFAULT_ORDER, Candidates, FilterChain, FilterContext
@@ -70,6 +70,10 @@ class SMOTExT:
     ``encoder``, ``lm`` and ``bridge`` take a path/name (None = the defaults) or loaded objects.
     After ``fit_resample``: ``synthetic_`` (text, label), ``provenance_`` (private: parents,
     weights, filter scores) and ``report_`` (counts per class and per filter).
+
+    ``num_candidates`` = 1 decodes greedily; n > 1 keeps, of n candidates per target, the closest that
+    passes the filters. With ``segment_tokens`` set they come from segment search (n continuations of
+    that many tokens at a time, the closest kept each time); None samples n whole texts.
     """
 
     def __init__(
@@ -89,6 +93,7 @@ class SMOTExT:
         filters: Sequence[str] = DEFAULT_ORDER,
         filter_params: Mapping[str, Mapping] | None = None,
         num_candidates: int = 1,
+        segment_tokens: int | None = SEGMENT_TOKENS,
         max_new_tokens: int = 40,
         batch_size: int = 32,
         max_rounds: int = 5,
@@ -110,6 +115,7 @@ class SMOTExT:
         self.filters = filters
         self.filter_params = filter_params
         self.num_candidates = num_candidates
+        self.segment_tokens = segment_tokens
         self.max_new_tokens = max_new_tokens
         self.batch_size = batch_size
         self.max_rounds = max_rounds
@@ -127,6 +133,8 @@ class SMOTExT:
             v = getattr(self, name)
             if not isinstance(v, (int, np.integer)) or v < 1:
                 raise SmotextError(f"{name} must be an int >= 1, got {v!r}")
+        if self.segment_tokens is not None and (not isinstance(self.segment_tokens, (int, np.integer)) or self.segment_tokens < 1):
+            raise SmotextError(f"segment_tokens must be an int >= 1 or None, got {self.segment_tokens!r}")
         if not self.oversample >= 1.0:
             raise SmotextError(f"oversample must be >= 1, got {self.oversample!r}")
 
@@ -147,7 +155,8 @@ class SMOTExT:
                 bridge, card = load_bridge(path)
                 self.bridge_path_, self.bridge_sha256_ = str(path), weights_fingerprint(path / "bridge.safetensors")
             check_compatible(card, self.encoder_.dim, self.lm_)
-            self.decoder_ = Decoder(bridge, card, self.lm_, max_new_tokens=self.max_new_tokens, batch_size=self.batch_size)
+            self.decoder_ = Decoder(bridge, card, self.lm_, max_new_tokens=self.max_new_tokens, batch_size=self.batch_size,
+                                    embed=self.encoder_.embed, segment_tokens=self.segment_tokens)
         return self
 
     # ------------------------------------------------------------ the front door

@@ -53,3 +53,50 @@ def test_bad_decoding_settings_are_refused(lm):
     dec = Decoder(init_bridge(card.config, 0), card, lm, max_new_tokens=2)
     with pytest.raises(SmotextError):
         dec.decode(np.zeros((1, 384), dtype=np.float32), num_candidates=0)
+
+
+def test_segment_search_goes_on_from_the_closest_continuation(tiny_bridge_dir, lm, encoder, text_embeddings):
+    calls: list[list[str]] = []
+
+    def spy(texts):
+        calls.append(list(texts))
+        return encoder.embed(texts)
+
+    bridge, card = load_bridge(tiny_bridge_dir)
+    dec = Decoder(bridge, card, lm, max_new_tokens=6, batch_size=2, embed=spy, segment_tokens=2)
+    out = dec.decode(text_embeddings[:3], num_candidates=3, seed=5)
+    assert [len(c) for c in out] == [3, 3, 3]
+    for cands, t in zip(out, text_embeddings[:3]):  # closest first
+        assert np.all(np.diff(encoder.embed(cands) @ t) <= 1e-5)
+    calls.clear()
+    assert dec.decode(text_embeddings[:3], num_candidates=3, seed=5) == out
+    # One vector at a time: each segment's three continuations extend the closest text of the segment before.
+    for t in text_embeddings[:3]:
+        calls.clear()
+        dec.decode(t[None], num_candidates=3, seed=5)
+        for before, after in zip(calls, calls[1:]):
+            kept = before[int(np.argmax(encoder.embed(before) @ t))]
+            assert all(a.startswith(kept) for a in after), (kept, after)
+    assert len(calls) >= 2  # the last vector was searched over more than one segment
+
+
+def test_prior_tokens_count_for_the_repetition_penalty():
+    import torch
+    from transformers import RepetitionPenaltyLogitsProcessor
+
+    from synth.decoder import PriorTokensPenalty
+
+    scores = torch.tensor([[2.0, -1.0, 0.5, 3.0]])
+    new = torch.tensor([[3]])
+    none_before = PriorTokensPenalty(torch.zeros(1, 0, dtype=torch.long), 2.0)(new, scores.clone())
+    assert torch.equal(none_before, RepetitionPenaltyLogitsProcessor(2.0)(new, scores.clone()))
+    with_prior = PriorTokensPenalty(torch.tensor([[0, 1]]), 2.0)(new, scores.clone())
+    assert torch.allclose(with_prior, torch.tensor([[1.0, -2.0, 0.5, 1.5]]))
+
+
+def test_segment_search_needs_an_encoder_and_a_positive_step(tiny_bridge_dir, lm, encoder):
+    bridge, card = load_bridge(tiny_bridge_dir)
+    with pytest.raises(SmotextError, match="needs embed"):
+        Decoder(bridge, card, lm, segment_tokens=4)
+    with pytest.raises(SmotextError, match="segment_tokens"):
+        Decoder(bridge, card, lm, segment_tokens=0, embed=encoder.embed)

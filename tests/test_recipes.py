@@ -71,7 +71,7 @@ def _fidelity_run(sha: str, in_domain: float) -> dict:
             "interpolation": {"label_kept": 0.5}}
 
 
-def test_fidelity_results_keep_one_line_per_earlier_bridge(monkeypatch):
+def test_fidelity_results_keep_one_line_per_earlier_bridge_and_decoding(monkeypatch):
     monkeypatch.syspath_prepend(str(Path(__file__).resolve().parent.parent / "benchmarks"))
     from bridge_fidelity import headline, history, render
 
@@ -83,6 +83,8 @@ def test_fidelity_results_keep_one_line_per_earlier_bridge(monkeypatch):
     assert history(second, rerun) == second["history"]  # a rerun of the same bridge replaces its own line
     third = _fidelity_run("ccc", 0.6)
     assert [h["bridge_sha256"] for h in history(second, third)] == ["aaa", "bbb"]
+    searched = dict(_fidelity_run("bbb", 0.58), segment_tokens=5)  # same bridge, another decoding: both kept
+    assert [h["bridge_sha256"] for h in history(second, searched)] == ["aaa", "bbb"]
     assert headline(second)["in_domain"] == {"cosine_n1": 0.4, "cosine_n4": 0.5}
     second.update(seconds=1.0, machine="m", command="c", notes="", interpolation={
         **{k: 0.1 for k in ("pairs", "cosine_to_target", "cosine_to_parent_a", "cosine_to_parent_b",
@@ -90,5 +92,11 @@ def test_fidelity_results_keep_one_line_per_earlier_bridge(monkeypatch):
     for key in ("in_domain", "rotten_tomatoes"):
         second[key].update({"texts": 1, "share_at_0.3_n1": 1, "share_at_0.3_n4": 1, "exact_rate_n1": 0,
                             "exact_rate_n4": 0, "random_pair_cosine": 0.1, "examples": []})
-    table = render(second).split("## Bridges compared")[1]
-    assert "| aaa | 10 | 100 | 0.300 / 0.400 |" in table and "| bbb | 10 | 100 | 0.400 / 0.500 |" in table
+    table = render(second).split("## Runs compared")[1]
+    assert "| aaa | 10 | 100 | sampling whole texts | 0.300 / 0.400 |" in table
+    assert "| bbb | 10 | 100 | sampling whole texts | 0.400 / 0.500 |" in table
+    searched.update({k: second[k] for k in ("seconds", "machine", "command", "notes", "interpolation")},
+                    history=history(second, searched))
+    for key in ("in_domain", "rotten_tomatoes"):
+        searched[key] = {**second[key], **searched[key]}
+    assert "| bbb | 10 | 100 | segment search, 5 tokens a step | 0.480 / 0.580 |" in render(searched)
