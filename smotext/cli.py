@@ -74,8 +74,8 @@ def sampler_from_args(args):
         lambda_range=tuple(args.lambda_range), lambda_distribution=args.lambda_distribution, beta=args.beta,
         dirichlet_alpha=args.dirichlet_alpha, random_state=args.seed, encoder=args.encoder, lm=args.lm,
         bridge=args.bridge, filters=enabled, filter_params={k: v for k, v in params.items() if k in enabled},
-        num_candidates=args.num_candidates, segment_tokens=args.segment_tokens or None, max_new_tokens=args.max_new_tokens, batch_size=args.batch_size,
-        max_rounds=args.max_rounds, progress=not args.quiet,
+        num_candidates=args.num_candidates, segment_tokens=args.segment_tokens or None,
+        max_new_tokens=args.max_new_tokens, batch_size=args.batch_size, max_rounds=args.max_rounds, progress=not args.quiet,
     )
 
 
@@ -423,9 +423,10 @@ def build_parser() -> argparse.ArgumentParser:
         sp.add_argument("--max-real-cosine", type=float, default=0.9, help="privacy: most cosine to any real record")
         sp.add_argument("--ngram", type=int, default=8, help="privacy: drop outputs sharing this many consecutive words with a real record")
         sp.add_argument("--dedupe-cosine", type=float, default=0.98, help="dedupe: most cosine between two outputs")
-        sp.add_argument("--num-candidates", type=int, default=1, help="best-of-n: sample n per vector, keep the closest (1 = greedy)")
+        sp.add_argument("--num-candidates", type=int, default=1, help="best-of-n: draw n per vector, keep the closest that passes the filters (1 = greedy)")
         sp.add_argument("--segment-tokens", type=int, default=SEGMENT_TOKENS,
-                        help="with n > 1: search n continuations this many tokens at a time, keeping the closest (0 = n whole samples)")
+                        help="with n > 1: sample n continuations this many tokens at a time and go on from the closest "
+                             "(0 = n whole samples)")
         sp.add_argument("--max-new-tokens", type=int, default=40)
         sp.add_argument("--batch-size", type=int, default=32)
         sp.add_argument("--max-rounds", type=int, default=5, help="rounds of drawing more when filters drop outputs")

@@ -156,7 +156,8 @@ class SMOTExT:
                 self.bridge_path_, self.bridge_sha256_ = str(path), weights_fingerprint(path / "bridge.safetensors")
             check_compatible(card, self.encoder_.dim, self.lm_)
             self.decoder_ = Decoder(bridge, card, self.lm_, max_new_tokens=self.max_new_tokens, batch_size=self.batch_size,
-                                    embed=self.encoder_.embed, segment_tokens=self.segment_tokens)
+                                    embed=self.encoder_.embed,
+                                    segment_tokens=None if self.segment_tokens is None else int(self.segment_tokens))
         return self
 
     # ------------------------------------------------------------ the front door

@@ -92,3 +92,23 @@ def test_same_seed_same_output(encoder, lm):
 
     assert run(4) == run(4)
     assert run(4) != run(5)
+
+
+@needs_default_bridge
+def test_best_of_n_by_segment_search_keeps_the_closest_passing_candidate(encoder, lm):
+    def run():
+        s = SMOTExT(sampling_strategy=4, random_state=3, encoder=encoder, lm=lm, max_new_tokens=12, num_candidates=3,
+                    segment_tokens=4, filters=["degenerate"])
+        s.fit_resample(TEXTS, LABELS)
+        return s
+
+    s = run()
+    assert s.decoder_.segment_tokens == 4 and s.decoder_.embed == encoder.embed
+    prov = s.provenance_
+    assert len(prov) == 4 and (prov["candidates"] == 3).all()
+    real = encoder.embed(TEXTS)
+    targets = np.stack([(np.asarray(w)[:, None] * real[p]).sum(0) for p, w in zip(prov["parents"], prov["weights"])])
+    targets /= np.linalg.norm(targets, axis=1, keepdims=True)
+    got = (encoder.embed(s.synthetic_["text"].tolist()) * targets).sum(1)
+    assert np.allclose(got, prov["fidelity"], atol=1e-4)
+    assert run().synthetic_["text"].tolist() == s.synthetic_["text"].tolist()
