@@ -10,7 +10,7 @@ from typing import Callable, Sequence
 import numpy as np
 import torch
 from tqdm.auto import tqdm
-from transformers import LogitsProcessor, LogitsProcessorList
+from transformers import LogitsProcessorList, RepetitionPenaltyLogitsProcessor
 
 from synth.bridge import Bridge, ModelCard
 from synth.errors import SmotextError
@@ -78,23 +78,18 @@ def check_lora_fits(card: ModelCard, lm: LanguageModel) -> None:
             )
 
 
-class PriorTokensPenalty(LogitsProcessor):
-    """Repetition penalty (as in CTRL) over tokens generated in earlier segments as well as in this call.
+class PriorTokensPenalty(RepetitionPenaltyLogitsProcessor):
+    """The LM's repetition penalty, counting tokens generated in earlier segments as well as in this call.
 
     With ``inputs_embeds`` the LM's own penalty only sees the tokens of the current ``generate`` call.
     """
 
     def __init__(self, prior_ids: torch.Tensor, penalty: float):
+        super().__init__(penalty)
         self.prior_ids = prior_ids
-        self.penalty = penalty
 
     def __call__(self, input_ids: torch.Tensor, scores: torch.Tensor) -> torch.Tensor:
-        ids = torch.cat([self.prior_ids.to(input_ids.device), input_ids], dim=1)
-        if ids.shape[1] == 0 or self.penalty == 1.0:
-            return scores
-        seen = torch.gather(scores, 1, ids)
-        seen = torch.where(seen < 0, seen * self.penalty, seen / self.penalty)
-        return scores.scatter(1, ids, seen)
+        return super().__call__(torch.cat([self.prior_ids.to(input_ids.device), input_ids], dim=1), scores)
 
 
 class Decoder:
