@@ -13,6 +13,12 @@ TEXTS = [t for t, _ in ROWS]
 LABELS = [label for _, label in ROWS]
 
 
+def mixed_targets(prov, real: np.ndarray) -> np.ndarray:
+    """The unit target vector of each synthetic text, rebuilt from its parents and weights."""
+    t = np.stack([(np.asarray(w)[:, None] * real[p]).sum(0) for p, w in zip(prov["parents"], prov["weights"])])
+    return t / np.linalg.norm(t, axis=1, keepdims=True)
+
+
 @pytest.fixture(scope="module")
 def tiny(tiny_bridge_dir):
     return load_bridge(tiny_bridge_dir)
@@ -64,8 +70,7 @@ def test_fit_resample_like_imbalanced_learn(encoder, lm):
     # re-embedding the outputs lands nearer their targets than random real texts do
     emb = encoder.embed(syn["text"].tolist())
     real = encoder.embed(TEXTS)
-    targets = np.stack([(np.asarray(w)[:, None] * real[p]).sum(0) for p, w in zip(prov["parents"], prov["weights"])])
-    targets /= np.linalg.norm(targets, axis=1, keepdims=True)
+    targets = mixed_targets(prov, real)
     rng = np.random.default_rng(0)
     random_real = real[rng.integers(len(real), size=len(emb))]
     assert np.mean((emb * targets).sum(1)) > np.mean((random_real * targets).sum(1))
@@ -106,9 +111,7 @@ def test_best_of_n_by_segment_search_keeps_the_closest_passing_candidate(encoder
     assert s.decoder_.segment_tokens == 4 and s.decoder_.embed == encoder.embed
     prov = s.provenance_
     assert len(prov) == 4 and (prov["candidates"] == 3).all()
-    real = encoder.embed(TEXTS)
-    targets = np.stack([(np.asarray(w)[:, None] * real[p]).sum(0) for p, w in zip(prov["parents"], prov["weights"])])
-    targets /= np.linalg.norm(targets, axis=1, keepdims=True)
+    targets = mixed_targets(prov, encoder.embed(TEXTS))
     got = (encoder.embed(s.synthetic_["text"].tolist()) * targets).sum(1)
     assert np.allclose(got, prov["fidelity"], atol=1e-4)
     assert run().synthetic_["text"].tolist() == s.synthetic_["text"].tolist()
