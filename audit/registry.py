@@ -7,7 +7,9 @@ import math
 from dataclasses import dataclass, field
 from typing import ClassVar, Literal
 
-from synth.errors import SmotextError
+from smotext.errors import SmotextError
+from smotext.registry import Plugin as BasePlugin
+from smotext.registry import Registry
 
 Direction = Literal["higher", "lower"]
 
@@ -42,57 +44,47 @@ class PluginResult:
     arrays: dict = field(default_factory=dict)
 
 
-class Plugin:
-    """An attack or metric. Subclasses set ``name``, ``kind``, ``description``, ``params`` and ``run``."""
+class Plugin(BasePlugin):
+    """An attack or metric. Subclasses set ``name``, ``kind``, ``description``, ``params``, ``produces`` and ``run``."""
 
-    name: ClassVar[str] = ""
+    kind_label = "audit plug-in"
     kind: ClassVar[str] = "metric"  # "attack", "metric", or "evidence" (details for the report, no metrics)
-    description: ClassVar[str] = ""
-    params: ClassVar[dict] = {}
     needs_labels: ClassVar[bool] = False
     needs_generation: ClassVar[bool] = False  # reads the generation manifest (ctx.generation)
     # Every metric the plug-in can produce: name -> (which way is safer, (lowest, highest) possible value).
     produces: ClassVar[dict[str, tuple[Direction, tuple[float, float]]]] = {}
 
-    def __init__(self, **overrides):
-        unknown = sorted(set(overrides) - set(self.params))
-        if unknown:
-            raise SmotextError(f"audit plug-in {self.name!r}: unknown parameter(s) {unknown}; it takes {sorted(self.params)}")
-        self.settings = {**self.params, **overrides}
-
     def run(self, ctx) -> PluginResult:
         raise NotImplementedError
 
 
-PLUGINS: dict[str, type[Plugin]] = {}
+class _AuditRegistry(Registry[Plugin]):
+    def register(self, cls):
+        bad = {m: spec for m, spec in getattr(cls, "produces", {}).items()
+               if not (isinstance(spec, tuple) and len(spec) == 2 and spec[0] in ("higher", "lower"))}
+        if bad:  # a policy could not tell which way is safer
+            raise SmotextError(f"audit plug-in {getattr(cls, 'name', cls)!r}: metrics {sorted(bad)} must declare "
+                               "(\"higher\" or \"lower\", (lowest, highest))")
+        return super().register(cls)
 
 
-def register(cls: type[Plugin]) -> type[Plugin]:
-    if cls.name in PLUGINS:
-        raise ValueError(f"audit plug-in {cls.name!r} registered twice")
-    PLUGINS[cls.name] = cls
-    return cls
+# Importing the built-in modules registers their plug-ins; done on first use, not at package import.
+PLUGINS: Registry[Plugin] = _AuditRegistry(
+    "audit plug-in", Plugin, group="smotext.audit_plugins",
+    builtin_modules=tuple(f"smotext.audit.plugins.{m}" for m in
+                          ("classifier_mia", "data_mia", "decoder_privacy", "overview", "pii", "reconstruction", "utility")))
+register = PLUGINS.register
 
 
 def create_plugin(name: str, **params) -> Plugin:
     """A plug-in by registry name; an unknown name lists the valid ones."""
-    _load_builtin()
-    if name not in PLUGINS:
-        raise SmotextError(f"unknown audit plug-in {name!r}; valid: {', '.join(sorted(PLUGINS))}")
-    return PLUGINS[name](**params)
+    return PLUGINS.create(name, **params)
 
 
 def available() -> list[str]:
-    _load_builtin()
-    return list(PLUGINS)
+    return PLUGINS.names()
 
 
 def metric_catalog() -> dict[str, tuple[Direction, tuple[float, float]]]:
     """Every metric any registered plug-in can produce, with its direction and range (for policies)."""
-    _load_builtin()
-    return {name: spec for cls in PLUGINS.values() for name, spec in cls.produces.items()}
-
-
-def _load_builtin() -> None:
-    # Importing the modules registers their plug-ins; done on first use, not at package import.
-    from audit.plugins import classifier_mia, data_mia, decoder_privacy, overview, pii, reconstruction, utility  # noqa: F401
+    return {name: spec for cls in PLUGINS.classes().values() for name, spec in cls.produces.items()}

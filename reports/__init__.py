@@ -1,1 +1,2 @@
-"""Reports and the release gate (not built yet)."""
+"""Release policies (``policy``), the gate that applies them (``gate``), the HTML report (``render``)
+and publishing a decided run (``release``)."""

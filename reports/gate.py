@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import os
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 
-from reports.policy import COMPARISONS, Policy
+from smotext.errors import SmotextError
+from smotext.reports.policy import COMPARISONS, Policy, load_policy
 
 RELEASE, BLOCK = "RELEASE", "BLOCK"
 EXIT_RELEASE, EXIT_BLOCK, EXIT_ERROR = 0, 1, 2
@@ -44,20 +47,31 @@ class Decision:
         return out
 
 
+def _metrics_and_failures(audit) -> tuple[dict, dict[str, str]]:
+    """(metrics as in results.json, failed plug-ins -> error) from an AuditResult or a results.json dict."""
+    data = audit.to_json() if hasattr(audit, "to_json") else audit
+    if not isinstance(data, Mapping) or not isinstance(data.get("metrics"), Mapping):
+        raise SmotextError("the gate decides on an audit result: an AuditResult or a results.json dict with 'metrics'")
+    failed = {n: p.get("error", "") for n, p in (data.get("plugins") or {}).items() if p.get("status") == "failed"}
+    return dict(data["metrics"]), failed
+
+
 class Gate:
-    """Checks each rule of a policy against audit metrics.
+    """Checks each rule of a policy against an audit's metrics.
 
     A ``block`` rule that fails, a metric the policy needs that the audit lacks, or any audit plug-in
     that failed blocks the release; a failing ``warn`` rule is reported but lets it through.
+    ``policy`` is a ``Policy`` or what ``load_policy`` takes (a shipped name or a path).
     """
 
-    def __init__(self, policy: Policy):
-        self.policy = policy
+    def __init__(self, policy: Policy | str | os.PathLike = "default"):
+        self.policy = load_policy(policy)
 
-    def decide(self, metrics: dict[str, dict], failed_plugins: dict[str, str] | None = None) -> Decision:
-        """``metrics`` as in results.json: name -> {"value", "ci"?, ...}."""
+    def decide(self, audit) -> Decision:
+        """RELEASE or BLOCK for ``audit``: an ``AuditResult`` or a results.json dict."""
+        metrics, failed_plugins = _metrics_and_failures(audit)
         d = Decision(verdict=RELEASE)
-        for name, error in sorted((failed_plugins or {}).items()):
+        for name, error in sorted(failed_plugins.items()):
             d.problems.append(f"audit plug-in {name} failed: {error}")
         for rule in self.policy.rules:
             o = RuleOutcome(rule.name, rule.metric, rule.comparison, rule.threshold, rule.severity, rule.bound, rule.rationale)

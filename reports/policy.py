@@ -6,13 +6,14 @@ from __future__ import annotations
 import hashlib
 import math
 import os
+from importlib import resources
 from pathlib import Path
 from typing import Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator, model_validator
 
-from synth.errors import SmotextError
+from smotext.errors import SmotextError
 
 COMPARISONS = {"<": lambda v, t: v < t, "<=": lambda v, t: v <= t, ">": lambda v, t: v > t, ">=": lambda v, t: v >= t}
 
@@ -40,7 +41,7 @@ class Rule(BaseModel):
 
     @model_validator(mode="after")
     def _known_metric_in_range(self):
-        from audit.registry import metric_catalog
+        from smotext.audit.registry import metric_catalog
 
         catalog = metric_catalog()
         if self.metric not in catalog:
@@ -52,13 +53,24 @@ class Rule(BaseModel):
 
 
 class Policy(BaseModel):
-    """A named set of rules."""
+    """A named set of rules. ``source`` and ``sha256`` say which file it was read from (set by
+    ``load_policy``; a policy built in Python has source "<python>" and the sha256 of its JSON)."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     name: str = Field(min_length=1)
     description: str = ""
     rules: list[Rule] = Field(min_length=1)
+    _source: str = PrivateAttr(default="<python>")
+    _sha256: str = PrivateAttr(default="")
+
+    @property
+    def source(self) -> str:
+        return self._source
+
+    @property
+    def sha256(self) -> str:
+        return self._sha256 or hashlib.sha256(self.model_dump_json().encode()).hexdigest()
 
     @model_validator(mode="after")
     def _unique_names(self):
@@ -89,9 +101,37 @@ def _where(loc: tuple, data) -> str:
     return ".".join(parts) or "policy"
 
 
-def load_policy(path: str | os.PathLike) -> tuple[Policy, str]:
-    """(policy, sha256 of the file). Any problem raises SmotextError naming the file, place and fix."""
-    p = Path(path)
+SHIPPED_PACKAGE = "smotext.policies"
+
+
+def shipped_policies() -> dict[str, Path]:
+    """The policies shipped with the package: name -> file."""
+    folder = resources.files(SHIPPED_PACKAGE)
+    return {Path(f.name).stem: Path(str(f)) for f in sorted(folder.iterdir(), key=lambda f: f.name) if f.name.endswith(".yaml")}
+
+
+def resolve_policy(policy: str | os.PathLike) -> tuple[Path, str]:
+    """(file, how to name it): a shipped policy's name ("default") or a path to a YAML file."""
+    text = os.fspath(policy)
+    shipped = shipped_policies()
+    looks_like_name = not any(sep in text for sep in ("/", os.sep)) and not text.lower().endswith((".yaml", ".yml"))
+    if looks_like_name:
+        if text in shipped:
+            return shipped[text], text
+        if not Path(text).is_file():
+            raise SmotextError(f"policy {text!r}: no shipped policy has that name and no such file exists; "
+                               f"shipped: {', '.join(shipped)}", params="policy")
+    return Path(text), text
+
+
+def load_policy(policy: str | os.PathLike | Policy = "default") -> Policy:
+    """A policy by shipped name (``default``, ``strict``, ``research``) or from a YAML file.
+
+    Any problem raises SmotextError naming the file, the place and the fix; nothing falls back
+    to a default. The result's ``sha256`` is the file's."""
+    if isinstance(policy, Policy):
+        return policy
+    p, label = resolve_policy(policy)
     if not p.is_file():
         raise SmotextError(f"policy {p}: no such file")
     raw = p.read_bytes()
@@ -117,4 +157,5 @@ def load_policy(path: str | os.PathLike) -> tuple[Policy, str]:
             msg = f"unknown key {first['loc'][-1]!r}"
         extra = f" (and {e.error_count() - 1} more problem(s))" if e.error_count() > 1 else ""
         raise SmotextError(f"policy {p}: {_where(first['loc'], data)}: {msg}{extra}") from None
-    return policy, hashlib.sha256(raw).hexdigest()
+    policy._source, policy._sha256 = label, hashlib.sha256(raw).hexdigest()
+    return policy

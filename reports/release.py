@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+import json
+import os
 import shutil
 from pathlib import Path
 
 import numpy as np
 
-from reports.gate import Decision, Gate
-from reports.policy import Policy
-from reports.render import render_report
-from synth.corpus import Corpus, write_json
-from synth.errors import SmotextError
+from smotext.reports.gate import Decision, Gate
+from smotext.reports.policy import Policy
+from smotext.reports.render import render_report
+from smotext.synth.corpus import Corpus, write_json
+from smotext.errors import SmotextError
 
 RELEASE_DIR = "release"
 
@@ -19,7 +21,8 @@ RELEASE_DIR = "release"
 def split_corpus(corpus: Corpus, holdout_fraction: float, test_fraction: float, seed: int) -> tuple[Corpus, Corpus, Corpus]:
     """Members / holdout / test, stratified by label (seeded). Members are what generation may see."""
     if not (0 < holdout_fraction < 1 and 0 < test_fraction < 1 and holdout_fraction + test_fraction < 1):
-        raise SmotextError("--holdout-fraction and --test-fraction must be in (0, 1) and leave room for members")
+        raise SmotextError("holdout_fraction and test_fraction must be in (0, 1) and leave room for members",
+                           params=("holdout_fraction", "test_fraction"))
     rng = np.random.default_rng(seed)
     labels = np.asarray(corpus.labels, dtype=object)
     parts: dict[str, list[int]] = {"members": [], "holdout": [], "test": []}
@@ -39,14 +42,26 @@ def split_corpus(corpus: Corpus, holdout_fraction: float, test_fraction: float, 
     return tuple(out)
 
 
-def apply_gate(results: dict, policy: Policy, policy_path: str, policy_sha256: str) -> Decision:
-    """Decide on ``results`` (a results.json dict) and record the decision and policy in it."""
-    failed = {n: p.get("error", "") for n, p in results.get("plugins", {}).items() if p.get("status") == "failed"}
-    decision = Gate(policy).decide(results.get("metrics", {}), failed)
+def apply_gate(results: dict, policy: Policy) -> Decision:
+    """Decide on ``results`` (a results.json dict) and record the decision and the policy in it."""
+    decision = Gate(policy).decide(results)
     results["gate"] = decision.to_json()
-    results["policy"] = {"name": policy.name, "path": str(policy_path), "sha256": policy_sha256,
+    results["policy"] = {"name": policy.name, "path": policy.source, "sha256": policy.sha256,
                          "rules": [r.model_dump() for r in policy.rules]}
     return decision
+
+
+def read_results(path: str | os.PathLike) -> tuple[dict, Path]:
+    """(results.json as a dict, its path) from a results file or its folder; anything else is an error."""
+    p = Path(path)
+    p = p / "results.json" if p.is_dir() else p
+    try:
+        data = json.loads(p.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as e:
+        raise SmotextError(f"{p}: can't read results: {e}") from None
+    if not isinstance(data, dict) or data.get("format") != "smotext-audit/1":
+        raise SmotextError(f"{p}: not a smotext results.json")
+    return data, p
 
 
 def publish(results: dict, out: Path, decision: Decision, release_files: list[Path]) -> Path:

@@ -10,7 +10,7 @@ from pathlib import Path
 from jinja2 import Environment, PackageLoader
 from markupsafe import Markup, escape
 
-from reports import svg
+from smotext.reports import svg
 
 ATTACK_ORDER = ("mia_synthetic_embedding", "mia_synthetic_lexical", "mia_classifier_loss",
                 "mia_classifier_confidence", "mia_classifier_reference")
@@ -83,7 +83,7 @@ def view(results: dict) -> dict:
 
 def render_report(results: dict, out: str | os.PathLike) -> Path:
     """Write report.html (atomically) for ``results`` (the dict saved as results.json)."""
-    env = Environment(loader=PackageLoader("reports", "templates"), autoescape=True, trim_blocks=True, lstrip_blocks=True)
+    env = Environment(loader=PackageLoader("smotext.reports", "templates"), autoescape=True, trim_blocks=True, lstrip_blocks=True)
     html = env.get_template("report.html.j2").render(**view(results))
     path = Path(out)
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -1,41 +1,60 @@
-"""The `smotext` command, one sub-command per stage. Exit codes: 0 done (or RELEASE), 1 BLOCK, 2 bad input or error."""
+"""The `smotext` command, one sub-command per stage: each maps its arguments to a library call.
+Exit codes: 0 done (or RELEASE), 1 BLOCK, 2 bad input or error.
+
+Only the standard library and torch-free parts of smotext are imported at start-up, so
+`smotext --help`, `gate`, `report` and `policies` never load torch."""
 
 from __future__ import annotations
 
 import argparse
 import json
 import os
+import re
 import signal
 import sys
-import time
+import warnings
 from pathlib import Path
 
-from synth.decoder import SEGMENT_TOKENS
-from synth.errors import SmotextError
+from smotext.errors import SmotextError, SmotextWarning
+from smotext.params import flags
+from smotext.synth.params import GENERATION_PARAMS, SEGMENT_TOKENS, STRATEGIES
 
 EXIT_OK, EXIT_ERROR = 0, 2
 
+# Library parameter -> CLI flag, for messages: the library names parameters, the CLI speaks in flags.
+FLAGS = {
+    **flags(GENERATION_PARAMS),
+    "sampling_strategy": "--n/--strategy/--counts", "segment_tokens": "--segment-tokens", "filters": "--filters",
+    "text_col": "--text-col", "label_col": "--label-col", "holdout_fraction": "--holdout-fraction",
+    "test_fraction": "--test-fraction", "n_boot": "--bootstrap", "policy": "--policy", "out": "--out",
+    "provenance": "--provenance", "manifest": "--manifest", "target_epsilon": "--target-epsilon", "delta": "--delta",
+    "max_grad_norm": "--max-grad-norm", "steps": "--steps", "lr": "--lr", "n_tokens": "--soft-tokens",
+    "hidden": "--hidden", "max_target_tokens": "--max-target-tokens", "checkpoint_every": "--checkpoint-every",
+    "lora_rank": "--lora-rank", "noise_std": "--noise-std", "warmup_steps": "--warmup-steps",
+}
+
+
+def in_flags(message: str, names) -> str:
+    """``message`` with the named library parameters written as CLI flags (``k_neighbors=3`` stays a value)."""
+    for name in names:
+        if name in FLAGS:
+            message = re.sub(rf"(?<![\w-]){re.escape(name)}\b(?!=)", FLAGS[name], message)
+    return message
+
 
 def _quiet_libraries() -> None:
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
-    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    """Only for commands that load models: transformers is imported here, not at start-up."""
     import transformers
 
     transformers.logging.set_verbosity_error()
     transformers.logging.disable_progress_bar()  # ours are enough; theirs would show on every cached load
 
 
-def _versions() -> dict:
-    from importlib.metadata import PackageNotFoundError, version
-
-    out = {"python": sys.version.split()[0]}
-    for pkg in ("smotext", "torch", "transformers", "sentence-transformers", "numpy", "scikit-learn"):
-        try:
-            out[pkg] = version(pkg)
-        except PackageNotFoundError:
-            out[pkg] = None
-    return out
+def _show_warning(message, category, filename, lineno, file=None, line=None, _default=warnings.showwarning):
+    if issubclass(category, SmotextWarning):
+        print(f"smotext: warning: {in_flags(str(message), FLAGS)}", file=sys.stderr)
+    else:
+        _default(message, category, filename, lineno, file, line)
 
 
 # ---------------------------------------------------------------- generate
@@ -57,83 +76,33 @@ def _strategy(args):
     return args.strategy or "auto"
 
 
+FILTER_DEST = "filter:"  # argparse dest prefix of a filter parameter's flag: filter:<filter>:<parameter>
+
+
 def sampler_from_args(args):
-    """The SMOTExT sampler the generation options describe (shared by generate and release)."""
-    from synth.filters import DEFAULT_ORDER
-    from synth.smotext import SMOTExT
+    """The SMOTExT sampler the generation options describe (shared by generate, release and demo)."""
+    from smotext.synth.filters import DEFAULT_ORDER
+    from smotext.synth.smotext import SMOTExT
 
     enabled = [f for f in (args.filters.split(",") if args.filters else DEFAULT_ORDER) if f and f not in args.no_filter]
-    params = {
-        "fidelity": {"min_cosine": args.min_fidelity},
-        "privacy": {"max_cosine": args.max_real_cosine, "ngram": args.ngram},
-        "dedupe": {"max_cosine": args.dedupe_cosine},
-        "label": {"min_probability": args.min_label_probability},
-    }
-    return SMOTExT(
-        sampling_strategy=_strategy(args), k_neighbors=args.k_neighbors, kind=args.kind, n_parents=args.n_parents,
-        lambda_range=tuple(args.lambda_range), lambda_distribution=args.lambda_distribution, beta=args.beta,
-        dirichlet_alpha=args.dirichlet_alpha, random_state=args.seed, encoder=args.encoder, lm=args.lm,
-        bridge=args.bridge, filters=enabled, filter_params={k: v for k, v in params.items() if k in enabled},
-        num_candidates=args.num_candidates, segment_tokens=args.segment_tokens or None,
-        max_new_tokens=args.max_new_tokens, batch_size=args.batch_size, max_rounds=args.max_rounds, progress=not args.quiet,
-    )
-
-
-def generation_manifest(sampler, corpus, seed, outputs: dict, seconds: float) -> dict:
-    """What a generation run did, for the manifest file and the report's provenance."""
-    report, card = sampler.report_, sampler.decoder_.card
-    return {
-        "smotext": "generate",
-        "seed": seed,
-        "parameters": {k: v for k, v in sampler.__dict__.items() if not k.endswith("_") and k not in ("encoder", "lm", "bridge")},
-        "corpus": {"path": corpus.source, "sha256": corpus.sha256, "texts": len(corpus), "labelled": corpus.labelled,
-                   "per_class": {c: corpus.labels.count(c) for c in sorted(set(corpus.labels))}},
-        "models": {
-            "encoder": {"name": sampler.encoder_.name, "path": str(sampler.encoder_.path), "sha256": sampler.encoder_.fingerprint},
-            "lm": {"name": sampler.lm_.name, "path": sampler.lm_.path, "sha256": sampler.lm_.fingerprint},
-            "bridge": {"path": sampler.bridge_path_, "sha256": sampler.bridge_sha256_, "steps": card.training.get("steps"),
-                       "n_tokens": card.config.n_tokens, "dp": card.training.get("dp", {"used": False}),
-                       # what the decoder_privacy audit needs: which texts the bridge saw, and how
-                       "training": {k: card.training.get(k) for k in ("data", "dp", "init") if k in card.training}},
-        },
-        "requested": report.requested, "made": report.made, "shortfall": report.shortfall,
-        "rounds": report.rounds, "candidates_decoded": report.candidates_decoded,
-        "filters": report.filters, "vectors_lost_by_filter": report.dropped_by,
-        "outputs": outputs,
-        "seconds": {**{k: round(v, 2) for k, v in report.seconds.items()}, "total": round(seconds, 2)},
-        "versions": _versions(),
-    }
-
-
-def write_generation(sampler, corpus, args, out: Path, provenance: Path, manifest: Path, fmt: str | None, seconds: float) -> dict:
-    from synth.corpus import write_json, write_table
-
-    synthetic = sampler.synthetic_ if corpus.labelled else sampler.synthetic_[["text"]]
-    write_table(synthetic, out, fmt)
-    write_table(sampler.provenance_, provenance, "jsonl")
-    data = generation_manifest(sampler, corpus, args.seed, {"synthetic": str(out), "provenance": str(provenance)}, seconds)
-    write_json(data, manifest)
-    return data
+    filter_params: dict[str, dict] = {}
+    for dest, value in vars(args).items():
+        if dest.startswith(FILTER_DEST):
+            name, param = dest[len(FILTER_DEST):].split(":")
+            if name in enabled:
+                filter_params.setdefault(name, {})[param] = value
+    params = {name: getattr(args, name) for name, p in GENERATION_PARAMS.items() if p.flag}
+    params["lambda_range"] = tuple(params["lambda_range"])
+    return SMOTExT(**params, sampling_strategy=_strategy(args), encoder=args.encoder, lm=args.lm, filters=enabled,
+                   filter_params=filter_params, segment_tokens=args.segment_tokens or None, progress=not args.quiet)
 
 
 def cmd_generate(args) -> int:
-    from synth.corpus import format_of, read_corpus
+    from smotext.pipeline import generate
 
-    out = Path(args.out)
-    format_of(out, args.format)  # fail on a bad extension before any model loads
-    provenance = Path(args.provenance) if args.provenance else out.parent / f"{out.stem}.provenance.jsonl"
-    manifest = Path(args.manifest) if args.manifest else out.parent / f"{out.stem}.manifest.json"
-    if len({out.resolve(), provenance.resolve(), manifest.resolve()}) < 3:
-        raise SmotextError("--out, --provenance and --manifest must be three different files")
-    corpus = read_corpus(args.corpus, args.text_col, args.label_col, require_label=args.label_col_given)
-    sampler = sampler_from_args(args)
-    t0 = time.perf_counter()
-    sampler.fit_resample(corpus.texts, corpus.labels if corpus.labelled else None)
-    write_generation(sampler, corpus, args, out, provenance, manifest, args.format, time.perf_counter() - t0)
-    made = sum(sampler.report_.made.values())
-    print(f"wrote {made} synthetic texts to {out} (provenance: {provenance}, manifest: {manifest})")
-    if msg := sampler.report_.shortfall_message():
-        print(f"smotext: warning: {msg}", file=sys.stderr)
+    run = generate(args.corpus, args.out, sampler=sampler_from_args(args), provenance=args.provenance,
+                   manifest=args.manifest, format=args.format, text_col=args.text_col, label_col=args.label_col)
+    print(f"wrote {run.made} synthetic texts to {run.synthetic} (provenance: {run.provenance}, manifest: {run.manifest})")
     return EXIT_OK
 
 
@@ -149,13 +118,13 @@ smotext: ***********************************************************************
 
 
 def cmd_fit_decoder(args) -> int:
-    from synth.bridge import load_bridge
-    from synth.corpus import read_corpus
-    from synth.dp import DPConfig
-    from synth.encoder import Encoder
-    from synth.models import load_lm, weights_fingerprint
-    from synth.smotext import default_bridge_path
-    from synth.train import BridgeTrainer, TrainConfig
+    from smotext.synth.bridge import load_bridge
+    from smotext.synth.corpus import read_corpus
+    from smotext.synth.dp import DPConfig
+    from smotext.synth.encoder import Encoder
+    from smotext.synth.models import load_lm, weights_fingerprint
+    from smotext.synth.smotext import default_bridge_path
+    from smotext.synth.train import BridgeTrainer, TrainConfig
 
     if args.dp != (args.target_epsilon is not None):
         raise SmotextError("--dp and --target-epsilon go together: --dp --target-epsilon E trains with DP-SGD")
@@ -218,7 +187,7 @@ def cmd_fit_decoder(args) -> int:
 def cmd_export_bridge(args) -> int:
     import torch
 
-    from synth.train import export_checkpoint
+    from smotext.synth.train import export_checkpoint
 
     card = export_checkpoint(args.folder, dtype=torch.float16 if args.half else torch.float32)
     note = card.training.get("stopped_early", f"{card.training['steps']} steps")
@@ -228,60 +197,15 @@ def cmd_export_bridge(args) -> int:
 
 # ---------------------------------------------------------------- audit
 
-def read_parent_rows(path) -> set[int]:
-    """Corpus rows that served as parents, from a generation provenance file."""
-    p = Path(path)
-    if not p.is_file():
-        raise SmotextError(f"{p}: no such provenance file")
-    rows: set[int] = set()
-    for n, line in enumerate(p.read_text(encoding="utf-8").splitlines(), 1):
-        try:
-            rows.update(int(i) for i in json.loads(line)["parents"])
-        except (json.JSONDecodeError, KeyError, TypeError, ValueError):
-            raise SmotextError(f"{p}: line {n} is not a provenance record with 'parents'") from None
-    return rows
-
-
-def read_manifest(synthetic: Path, manifest: str | None) -> dict | None:
-    """The generation manifest: ``manifest`` if given (must be readable), else the one beside the synthetic file."""
-    path = Path(manifest) if manifest else synthetic.parent / f"{synthetic.stem}.manifest.json"
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        if manifest:
-            raise SmotextError(f"{path}: no such manifest") from None
-        return None
-    except (OSError, ValueError) as e:
-        raise SmotextError(f"{path}: can't read the generation manifest: {e}") from None
-    if not isinstance(data, dict) or data.get("smotext") != "generate":
-        raise SmotextError(f"{path}: not a smotext generation manifest")
-    return data
-
-
-def _encoder_from_manifest(manifest: dict | None) -> str | None:
-    """The encoder generation used, if the manifest names a folder that exists here."""
-    try:
-        path = manifest["models"]["encoder"]["path"]
-    except (KeyError, TypeError):
-        return None
-    return path if Path(path).is_dir() else None
-
-
 def cmd_audit(args) -> int:
-    from audit.auditor import DEFAULT_PLUGINS, Auditor
-    from synth.corpus import read_corpus
+    from smotext.audit.auditor import DEFAULT_PLUGINS
+    from smotext.pipeline import audit_files
 
     plugins = [x for x in (args.attacks.split(",") if args.attacks else DEFAULT_PLUGINS) if x and x not in args.skip]
-    read = lambda path: read_corpus(path, args.text_col, args.label_col, require_label=args.label_col_given)
-    members, holdout, synthetic = read(args.members), read(args.holdout), read(args.synthetic)
-    test = read(args.test) if args.test else None
-    parents = read_parent_rows(args.provenance) if args.provenance else None
-    manifest = read_manifest(Path(args.synthetic), args.manifest)
-    encoder = args.encoder or _encoder_from_manifest(manifest)
-    auditor = Auditor(plugins, encoder=encoder, seed=args.seed, n_boot=args.bootstrap,
-                      test_fraction=args.test_fraction, progress=not args.quiet)
-    result = auditor.run(members, holdout, synthetic, test=test, parent_rows=parents, generation=manifest)
-    path = result.save(args.out)
+    result = audit_files(args.members, args.holdout, args.synthetic, test=args.test, provenance=args.provenance,
+                         manifest=args.manifest, out=args.out, text_col=args.text_col, label_col=args.label_col,
+                         plugins=plugins, encoder=args.encoder, seed=args.seed, n_boot=args.bootstrap,
+                         test_fraction=args.test_fraction, progress=not args.quiet)
     width = max(map(len, result.metrics), default=10)
     for name, m in sorted(result.metrics.items()):
         ci = f"  [{m.ci[0]:.3f}, {m.ci[1]:.3f}]" if m.ci else ""
@@ -289,49 +213,30 @@ def cmd_audit(args) -> int:
     for name, entry in result.plugins.items():
         if entry["status"] != "ok":
             print(f"smotext: warning: audit plug-in {name} {entry['status']}: {entry['error']}", file=sys.stderr)
-    print(f"results: {path}")
+    print(f"results: {Path(args.out) / 'results.json'}")
     return EXIT_ERROR if result.failed else EXIT_OK
 
 
-# ---------------------------------------------------------------- release, gate, report
+# ---------------------------------------------------------------- release, demo, gate, report, policies
 
 def cmd_release(args) -> int:
-    from audit.auditor import Auditor
-    from reports.policy import load_policy
-    import pandas as pd
+    from smotext.pipeline import release
 
-    from reports.release import apply_gate, publish, split_corpus
-    from synth.corpus import Corpus, file_sha256, read_corpus, write_table
+    run = release(args.corpus, args.out, policy=args.policy, sampler=sampler_from_args(args), seed=args.random_state,
+                  holdout_fraction=args.holdout_fraction, test_fraction=args.test_fraction, text_col=args.text_col,
+                  label_col=args.label_col, n_boot=args.bootstrap, progress=not args.quiet)
+    _print_decision(run.decision, run.report, run.out)
+    return run.exit_code
 
-    policy, policy_sha = load_policy(args.policy)  # a bad policy stops everything before work starts
-    corpus = read_corpus(args.corpus, args.text_col, args.label_col, require_label=args.label_col_given)
-    members, holdout, test = split_corpus(corpus, args.holdout_fraction, args.test_fraction, args.seed)
-    out, private = Path(args.out), Path(args.out) / "private"
-    sampler = sampler_from_args(args)
-    t0 = time.perf_counter()
-    sampler.fit_resample(members.texts, members.labels if members.labelled else None)
-    made = len(sampler.synthetic_)
-    if made < 2:
-        raise SmotextError(f"generation made {made} synthetic text(s), too few to audit: {sampler.report_.shortfall_message()}")
-    for split in (members, holdout, test):  # the user's own data, kept for re-auditing; never released
-        name = split.source.rsplit("#", 1)[1]
-        write_table(pd.DataFrame({"text": split.texts, "label": split.labels}), private / f"{name}.csv")
-    syn_path, manifest_path = out / "synthetic.csv", out / "synthetic.manifest.json"
-    manifest = write_generation(sampler, members, args, syn_path, private / "synthetic.provenance.jsonl",
-                                manifest_path, "csv", time.perf_counter() - t0)
-    if msg := sampler.report_.shortfall_message():
-        print(f"smotext: warning: {msg}", file=sys.stderr)
-    synthetic = Corpus(sampler.synthetic_["text"].tolist(), sampler.synthetic_["label"].tolist(), corpus.labelled,
-                       str(syn_path), file_sha256(syn_path))
-    parents = {int(i) for ps in sampler.provenance_["parents"] for i in ps}
-    audit = Auditor(encoder=sampler.encoder_, seed=args.seed, n_boot=args.bootstrap, progress=not args.quiet).run(
-        members, holdout, synthetic, test=test, parent_rows=parents, generation=manifest)
-    audit.save_scores(out)
-    results = {**audit.to_json(), "generation": manifest, "versions": _versions()}
-    decision = apply_gate(results, policy, args.policy, policy_sha)
-    report = publish(results, out, decision, [syn_path, manifest_path])
-    _print_decision(decision, report, out)
-    return decision.exit_code
+
+def cmd_demo(args) -> int:
+    from smotext.synth.demo_corpus import demo_corpus_path
+
+    if args.path:
+        print(demo_corpus_path())
+        return EXIT_OK
+    args.corpus, args.text_col, args.label_col = str(demo_corpus_path()), "text", None
+    return cmd_release(args)
 
 
 def _print_decision(decision, report: Path, out: Path) -> None:
@@ -347,25 +252,13 @@ def _print_decision(decision, report: Path, out: Path) -> None:
         print(f"released files: {out / 'release'}")
 
 
-def _read_results(path: str) -> tuple[dict, Path]:
-    p = Path(path)
-    p = p / "results.json" if p.is_dir() else p
-    try:
-        data = json.loads(p.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as e:
-        raise SmotextError(f"{p}: can't read results: {e}") from None
-    if not isinstance(data, dict) or data.get("format") != "smotext-audit/1":
-        raise SmotextError(f"{p}: not a smotext results.json")
-    return data, p
-
-
 def cmd_gate(args) -> int:
-    from reports.policy import load_policy
-    from reports.release import apply_gate, publish
+    from smotext.reports.policy import load_policy
+    from smotext.reports.release import apply_gate, publish, read_results
 
-    policy, sha = load_policy(args.policy)
-    results, path = _read_results(args.results)
-    decision = apply_gate(results, policy, args.policy, sha)
+    policy = load_policy(args.policy)
+    results, path = read_results(args.results)
+    decision = apply_gate(results, policy)
     out = Path(args.out) if args.out else path.parent
     report = publish(results, out, decision, [Path(f) for f in args.release_file])
     _print_decision(decision, report, out)
@@ -373,11 +266,22 @@ def cmd_gate(args) -> int:
 
 
 def cmd_report(args) -> int:
-    from reports.render import render_report
+    from smotext.reports.release import read_results
+    from smotext.reports.render import render_report
 
-    results, path = _read_results(args.results)
+    results, path = read_results(args.results)
     report = render_report(results, args.out or path.parent / "report.html")
     print(f"report: {report}")
+    return EXIT_OK
+
+
+def cmd_policies(args) -> int:
+    from smotext.reports.policy import load_policy, shipped_policies
+
+    for name in shipped_policies():
+        policy = load_policy(name)
+        print(f"{name}: {' '.join(policy.description.split())}")
+        print(f"  {len(policy.rules)} rules, sha256 {policy.sha256[:16]}…")
     return EXIT_OK
 
 
@@ -403,33 +307,24 @@ def build_parser() -> argparse.ArgumentParser:
         column_args(sp, label)
 
     def generation_args(sp):
+        # Flags, defaults and help come from the declarations (GENERATION_PARAMS and each filter's params).
+        from smotext.synth.filters import DEFAULT_ORDER, FILTERS
+
         sp.add_argument("--n", type=int, help="total synthetic texts, split in proportion to the class sizes")
-        sp.add_argument("--strategy", choices=("auto", "minority", "all", "not majority"),
+        sp.add_argument("--strategy", choices=STRATEGIES,
                         help="auto: balance classes up to the majority (default); minority; all: one per real text")
         sp.add_argument("--counts", help="JSON object of per-class counts, e.g. '{\"urgent\": 50}'")
-        sp.add_argument("--k-neighbors", type=int, default=5)
-        sp.add_argument("--kind", choices=("regular", "borderline", "adasyn"), default="regular")
-        sp.add_argument("--n-parents", type=int, default=2, help="2 = pairwise λ mixing; more = Dirichlet mixing")
-        sp.add_argument("--lambda-range", type=float, nargs=2, default=(0.2, 0.8), metavar=("LOW", "HIGH"))
-        sp.add_argument("--lambda-distribution", choices=("uniform", "beta"), default="uniform")
-        sp.add_argument("--beta", type=float, default=2.0, help="Beta(a, a) shape for --lambda-distribution beta")
-        sp.add_argument("--dirichlet-alpha", type=float, default=1.0)
-        sp.add_argument("--seed", type=int, default=0)
-        sp.add_argument("--bridge", default=None, help="bridge folder from fit-decoder (default: the shipped bridge)")
-        sp.add_argument("--filters", default=None, help="comma-separated filters to run (default: degenerate,fidelity,label,privacy,dedupe)")
+        for name, param in GENERATION_PARAMS.items():
+            if param.flag:
+                param.add_to(sp, name)
+        sp.add_argument("--filters", default=None, help=f"comma-separated filters to run (default: {','.join(DEFAULT_ORDER)})")
         sp.add_argument("--no-filter", action="append", default=[], metavar="NAME", help="switch one filter off (repeatable)")
-        sp.add_argument("--min-fidelity", type=float, default=0.3, help="fidelity: least cosine of output to its target vector")
-        sp.add_argument("--min-label-probability", type=float, default=0.0, help="label: least probability of the intended class")
-        sp.add_argument("--max-real-cosine", type=float, default=0.9, help="privacy: most cosine to any real record")
-        sp.add_argument("--ngram", type=int, default=8, help="privacy: drop outputs sharing this many consecutive words with a real record")
-        sp.add_argument("--dedupe-cosine", type=float, default=0.98, help="dedupe: most cosine between two outputs")
-        sp.add_argument("--num-candidates", type=int, default=1, help="best-of-n: draw n per vector, keep the closest that passes the filters (1 = greedy)")
-        sp.add_argument("--segment-tokens", type=int, default=SEGMENT_TOKENS,
-                        help="with n > 1: sample n continuations this many tokens at a time and go on from the closest "
-                             "(0 = n whole samples)")
-        sp.add_argument("--max-new-tokens", type=int, default=40)
-        sp.add_argument("--batch-size", type=int, default=32)
-        sp.add_argument("--max-rounds", type=int, default=5, help="rounds of drawing more when filters drop outputs")
+        for fname, cls in FILTERS.classes().items():
+            for pname, param in cls.params.items():
+                if param.flag:
+                    param.add_to(sp, f"{FILTER_DEST}{fname}:{pname}")
+        sp.add_argument("--segment-tokens", type=int, default=GENERATION_PARAMS["segment_tokens"].default,
+                        help=f"{GENERATION_PARAMS['segment_tokens'].help.replace('None', '0')} (default: {SEGMENT_TOKENS})")
 
     def model_args(sp):
         sp.add_argument("--encoder", default=None, help="sentence-transformers model folder (default: all-MiniLM-L6-v2)")
@@ -444,7 +339,7 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--manifest", help="run manifest (default: OUT-stem.manifest.json)")
     generation_args(g)
     model_args(g)
-    g.set_defaults(func=cmd_generate)
+    g.set_defaults(func=cmd_generate, needs_models=True)
 
     f = sub.add_parser("fit-decoder", help="train a bridge (autoencoding) on a corpus; resumes from its checkpoint")
     corpus_args(f, label=False)
@@ -474,12 +369,12 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--max-grad-norm", type=float, default=None, help="per-text gradient clipping norm (default 1.0)")
     g.add_argument("--accountant", default="prv", choices=["prv", "rdp"], help="Opacus privacy accountant")
     model_args(f)
-    f.set_defaults(func=cmd_fit_decoder)
+    f.set_defaults(func=cmd_fit_decoder, needs_models=True)
 
     e = sub.add_parser("export-bridge", help="write a usable bridge from a fit-decoder folder's latest checkpoint")
     e.add_argument("folder", help="the --out folder of smotext fit-decoder")
     e.add_argument("--half", action="store_true", help="store weights as float16 (half the size)")
-    e.set_defaults(func=cmd_export_bridge)
+    e.set_defaults(func=cmd_export_bridge, needs_models=True)
 
     a = sub.add_parser("audit", help="measure utility and leakage of a synthetic set: members vs holdout")
     a.add_argument("--members", required=True, help="the real records generation drew from")
@@ -498,23 +393,35 @@ def build_parser() -> argparse.ArgumentParser:
     a.add_argument("--test-fraction", type=float, default=0.3)
     a.add_argument("--encoder", default=None, help="the encoder generation used (default: the one in the synthetic file's manifest, else all-MiniLM-L6-v2)")
     a.add_argument("--quiet", action="store_true")
-    a.set_defaults(func=cmd_audit)
+    a.set_defaults(func=cmd_audit, needs_models=True)
+
+    def release_args(sp):
+        sp.add_argument("--policy", default="default",
+                        help="a shipped policy's name (default, strict, research; see `smotext policies`) or a policy "
+                             "YAML file (default: default)")
+        sp.add_argument("--holdout-fraction", type=float, default=0.3, help="share of the corpus kept from generation as non-members")
+        sp.add_argument("--test-fraction", type=float, default=0.2, help="share of the corpus kept as the utility test split")
+        sp.add_argument("--bootstrap", type=int, default=200, help="bootstrap resamples for confidence intervals")
+        generation_args(sp)
+        model_args(sp)
 
     r = sub.add_parser("release", help="split, generate, audit, gate and report in one go; exit 0 RELEASE, 1 BLOCK, 2 error")
     r.add_argument("--corpus", required=True, help="the real labelled corpus (CSV, JSONL or Parquet)")
-    r.add_argument("--policy", required=True, help="policy YAML, e.g. policies/default.yaml")
     r.add_argument("--out", required=True, help="folder for report.html, results.json, synthetic.csv, release/")
     column_args(r)
-    r.add_argument("--holdout-fraction", type=float, default=0.3, help="share of the corpus kept from generation as non-members")
-    r.add_argument("--test-fraction", type=float, default=0.2, help="share of the corpus kept as the utility test split")
-    r.add_argument("--bootstrap", type=int, default=200)
-    generation_args(r)
-    model_args(r)
-    r.set_defaults(func=cmd_release)
+    release_args(r)
+    r.set_defaults(func=cmd_release, needs_models=True)
+
+    d = sub.add_parser("demo", help="`smotext release` on the shipped demo corpus (fake patient-portal messages, 40 "
+                                    "synthetic texts by default); --path prints where the corpus is")
+    d.add_argument("--out", default="smotext-demo", help="folder for the run (default: smotext-demo)")
+    d.add_argument("--path", action="store_true", help="print the demo corpus's path and exit")
+    release_args(d)
+    d.set_defaults(func=cmd_demo, n=40, needs_models=True)
 
     gt = sub.add_parser("gate", help="apply a policy to an audit's results.json; writes the report; exit 0/1/2")
     gt.add_argument("--results", required=True, help="results.json (or its folder) from smotext audit")
-    gt.add_argument("--policy", required=True)
+    gt.add_argument("--policy", default="default", help="a shipped policy's name or a policy YAML file (default: default)")
     gt.add_argument("--out", help="folder for results.json, report.html and release/ (default: the results' folder)")
     gt.add_argument("--release-file", action="append", default=[], metavar="FILE", help="file to copy to release/ on RELEASE")
     gt.set_defaults(func=cmd_gate)
@@ -523,24 +430,32 @@ def build_parser() -> argparse.ArgumentParser:
     rp.add_argument("--results", required=True, help="results.json or its folder")
     rp.add_argument("--out", help="report file (default: report.html beside the results)")
     rp.set_defaults(func=cmd_report)
+
+    pl = sub.add_parser("policies", help="list the shipped release policies with their descriptions")
+    pl.set_defaults(func=cmd_policies)
     return p
 
 
 def main(argv=None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    if hasattr(args, "label_col"):
-        args.label_col_given = args.label_col is not None
-        args.label_col = args.label_col or "label"
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")  # models come from installed packages, never from a hub
+    os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    previous = warnings.showwarning
+    warnings.showwarning = _show_warning
     try:
-        _quiet_libraries()
+        if getattr(args, "needs_models", False):
+            _quiet_libraries()
         return args.func(args)
     except SmotextError as e:
-        print(f"smotext: error: {e}", file=sys.stderr)
+        print(f"smotext: error: {in_flags(str(e), e.params)}", file=sys.stderr)
         return EXIT_ERROR
     except KeyboardInterrupt:
         print("smotext: interrupted", file=sys.stderr)
         return 130
+    finally:
+        warnings.showwarning = previous
 
 
 if __name__ == "__main__":

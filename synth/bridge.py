@@ -16,7 +16,7 @@ from typing import Iterator
 import torch
 from torch import nn
 
-from synth.errors import SmotextError
+from smotext.errors import SmotextError
 
 WEIGHTS_FILE = "bridge.safetensors"
 CARD_FILE = "bridge.json"

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from synth.errors import SmotextError
+from smotext.errors import SmotextError
 
 FORMATS = ("csv", "jsonl", "parquet")
 UNLABELLED = "_all_"  # the single class of a corpus read without labels
@@ -29,6 +29,17 @@ class Corpus:
 
     def __len__(self) -> int:
         return len(self.texts)
+
+    @classmethod
+    def from_texts(cls, texts, labels=None, source: str = "<python>") -> "Corpus":
+        """A corpus from Python lists (``labels=None``: one class); its sha256 covers texts and labels."""
+        texts = [str(t) for t in texts]
+        labelled = labels is not None
+        labels = [str(v) for v in labels] if labelled else [UNLABELLED] * len(texts)
+        if len(labels) != len(texts):
+            raise SmotextError(f"{len(texts)} texts but {len(labels)} labels")
+        digest = hashlib.sha256(json.dumps([texts, labels], ensure_ascii=False).encode("utf-8")).hexdigest()
+        return cls(texts, labels, labelled, source, digest)
 
 
 def format_of(path: str | os.PathLike, fmt: str | None = None) -> str:
@@ -94,7 +105,7 @@ def read_corpus(
     frame = _read_frame(p, fmt)
     if text_col not in frame.columns:
         cols = ", ".join(map(str, frame.columns)) or "none"
-        raise SmotextError(f"{p}: no text column {text_col!r} (columns: {cols}); choose one with --text-col")
+        raise SmotextError(f"{p}: no text column {text_col!r} (columns: {cols}); choose one with text_col", params="text_col")
     if len(frame) == 0:
         raise SmotextError(f"{p}: the corpus has no rows")
 
@@ -116,7 +127,7 @@ def read_corpus(
         labels, labelled = [str(v) for v in raw], True
     elif label_col is not None and require_label:
         cols = ", ".join(map(str, frame.columns))
-        raise SmotextError(f"{p}: no label column {label_col!r} (columns: {cols}); choose one with --label-col")
+        raise SmotextError(f"{p}: no label column {label_col!r} (columns: {cols}); choose one with label_col", params="label_col")
     else:
         labels, labelled = [UNLABELLED] * len(texts), False
     return Corpus(texts=texts, labels=labels, labelled=labelled, source=str(p), sha256=file_sha256(p))

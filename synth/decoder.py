@@ -12,11 +12,11 @@ import torch
 from tqdm.auto import tqdm
 from transformers import LogitsProcessorList, RepetitionPenaltyLogitsProcessor
 
-from synth.bridge import Bridge, ModelCard
-from synth.errors import SmotextError
-from synth.models import LanguageModel
+from smotext.synth.bridge import Bridge, ModelCard
+from smotext.errors import SmotextError
+from smotext.synth.models import LanguageModel
 
-SEGMENT_TOKENS = 5  # segment search's default step, chosen on development snippets (decode_sweep.md)
+from smotext.synth.params import SEGMENT_TOKENS  # noqa: F401  (re-exported)
 _SLOT = "\u2063SOFT\u2063"  # a marker no tokenizer merges with its neighbours
 
 

@@ -3,7 +3,7 @@
 Every name, phone number, email, date and record number is invented here from a fixed seed, so
 the demo exercises the PII checks without any real person in it.
 
-    python -m synth.demo_corpus --out synth/assets/demo_corpus.csv --seed 7
+    python -m smotext.synth.demo_corpus --out synth/assets/demo_corpus.csv --seed 7
 """
 
 from __future__ import annotations
@@ -114,6 +114,13 @@ def build(seed: int) -> list[tuple[str, str]]:
                 made += 1
     rng.shuffle(rows)
     return rows
+
+
+def demo_corpus_path() -> Path:
+    """The demo corpus shipped inside the package (220 fake patient-portal messages, 4 classes)."""
+    from importlib import resources
+
+    return Path(str(resources.files("smotext.synth") / "assets" / "demo_corpus.csv"))
 
 
 def main(argv=None) -> None:

@@ -9,14 +9,13 @@ and the ε actually spent is recomputed by Opacus' accountant from (noise, q, st
 from __future__ import annotations
 
 import math
-import sys
 import warnings
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 
 import numpy as np
 
-from synth.errors import SmotextError
+from smotext.errors import SmotextError
 
 ACCOUNTANTS = ("prv", "rdp")  # opacus' "gdp" is only an approximation; not offered
 
@@ -32,11 +31,11 @@ class DPConfig:
 
     def check(self) -> None:
         if not (isinstance(self.target_epsilon, (int, float)) and math.isfinite(self.target_epsilon) and self.target_epsilon > 0):
-            raise SmotextError(f"--target-epsilon must be a finite number > 0, got {self.target_epsilon}")
+            raise SmotextError(f"target_epsilon must be a finite number > 0, got {self.target_epsilon}", params="target_epsilon")
         if self.delta is not None and not 0 < self.delta < 1:
-            raise SmotextError(f"--delta must be between 0 and 1, got {self.delta}")
+            raise SmotextError(f"delta must be between 0 and 1, got {self.delta}", params="delta")
         if not self.max_grad_norm > 0:
-            raise SmotextError(f"--max-grad-norm must be > 0, got {self.max_grad_norm}")
+            raise SmotextError(f"max_grad_norm must be > 0, got {self.max_grad_norm}", params="max_grad_norm")
         if self.accountant not in ACCOUNTANTS:
             raise SmotextError(f"unknown accountant {self.accountant!r}; valid: {', '.join(ACCOUNTANTS)}")
 
@@ -87,14 +86,14 @@ def calibrate(cfg: DPConfig, n: int, batch_size: int, steps: int) -> DPPlan:
     cfg.check()
     if batch_size >= n:
         raise SmotextError(
-            f"DP training needs --batch-size below the number of training texts ({batch_size} >= {n}): "
-            "Poisson sampling with rate 1 gives no privacy amplification; use a smaller batch or more texts")
+            f"DP training needs batch_size below the number of training texts ({batch_size} >= {n}): "
+            "Poisson sampling with rate 1 gives no privacy amplification; use a smaller batch or more texts", params="batch_size")
     delta = cfg.delta if cfg.delta is not None else default_delta(n)
     if delta >= 1.0 / n:
-        print(f"smotext: warning: --delta {delta:g} is not below 1/N = {1 / n:g}; "
-              "a mechanism may then reveal a whole record with probability δ", file=sys.stderr)
+        warnings.warn(f"delta {delta:g} is not below 1/N = {1 / n:g}; "
+                      "a mechanism may then reveal a whole record with probability δ", stacklevel=2)
     q = batch_size / n
-    fix = "Raise --target-epsilon, train fewer --steps, or use a larger --batch-size (with more texts)"
+    fix = "Raise target_epsilon, train fewer steps, or use a larger batch_size (with more texts)"
     where = f"ε = {cfg.target_epsilon:g} at δ = {delta:g} over {steps} steps with sample rate {q:.4g} ({batch_size} of {n} texts)"
     try:
         with _quiet_accountant():

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from synth.models import load_sentence_transformer, resolve_encoder_path, weights_fingerprint
+from smotext.synth.models import load_sentence_transformer, resolve_encoder_path, weights_fingerprint
 
 
 class Encoder:

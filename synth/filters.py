@@ -14,8 +14,11 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from synth.errors import SmotextError
-from synth.neighbors import topk_cosine
+from smotext.errors import SmotextError
+from smotext.params import Param, int_at_least, number_in
+from smotext.registry import Plugin, Registry
+from smotext.synth.params import DEFAULT_FILTERS
+from smotext.synth.neighbors import topk_cosine
 
 _WORD = re.compile(r"\w+", re.UNICODE)
 
@@ -96,36 +99,22 @@ class FilterResult:
     scores: dict[str, np.ndarray]
 
 
-class Filter:
-    """Base class: subclasses set ``name``, ``description``, ``defaults`` and implement ``apply``."""
+class Filter(Plugin):
+    """Base class: subclasses set ``name``, ``description``, ``params`` and implement ``apply``."""
 
-    name: str = ""
-    description: str = ""
-    defaults: Mapping[str, object] = {}
-
-    def __init__(self, **params):
-        unknown = sorted(set(params) - set(self.defaults))
-        if unknown:
-            raise SmotextError(f"filter {self.name!r}: unknown parameter(s) {unknown}; it takes {sorted(self.defaults)}")
-        self.params = {**self.defaults, **params}
+    kind_label = "filter"
 
     def apply(self, cand: Candidates, ctx: FilterContext) -> FilterResult:
         raise NotImplementedError
 
 
-FILTERS: dict[str, type[Filter]] = {}
-
-
-def register(cls: type[Filter]) -> type[Filter]:
-    FILTERS[cls.name] = cls
-    return cls
+FILTERS: Registry[Filter] = Registry("filter", Filter, group="smotext.filters")
+register = FILTERS.register
 
 
 def create_filter(name: str, **params) -> Filter:
     """A filter by registry name; an unknown name lists the valid ones."""
-    if name not in FILTERS:
-        raise SmotextError(f"unknown filter {name!r}; valid filters: {', '.join(FILTERS)}")
-    return FILTERS[name](**params)
+    return FILTERS.create(name, **params)
 
 
 @register
@@ -133,16 +122,20 @@ class DegenerateFilter(Filter):
     name = "degenerate"
     description = "drops empty, too short, looping, prompt-echoing or assistant-boilerplate outputs"
     # Prompt echoes and assistant boilerplate: what an LM writes when the soft tokens carry too little.
-    defaults = {"min_words": 3, "max_repeat_share": 0.4,
-                "banned": (r"hidden text", r"\bas an? (ai|chatbot|language model|text-based)", r"\bai assistant\b",
-                           r"^i'?m sorry for (the|any) (confusion|inconvenience|misunderstanding)")}
+    params = {
+        "min_words": Param(3, "least number of words", int_at_least(0)),
+        "max_repeat_share": Param(0.4, "most share of the text one word or bigram may take", number_in(0, 1)),
+        "banned": Param((r"hidden text", r"\bas an? (ai|chatbot|language model|text-based)", r"\bai assistant\b",
+                         r"^i'?m sorry for (the|any) (confusion|inconvenience|misunderstanding)"),
+                        "regular expressions (on the lower-cased text) that drop an output"),
+    }
 
     def apply(self, cand, ctx):
         keep = np.ones(len(cand.texts), dtype=bool)
         share = np.zeros(len(cand.texts), dtype=np.float32)
         for i, text in enumerate(cand.texts):
             toks = words(text)
-            if len(toks) < self.params["min_words"]:
+            if len(toks) < self.settings["min_words"]:
                 keep[i] = False
                 continue
             top = Counter(toks).most_common(1)[0][1]
@@ -150,7 +143,7 @@ class DegenerateFilter(Filter):
             top_bigram = Counter(bigrams).most_common(1)[0][1] if bigrams else 0
             share[i] = max(top / len(toks) if len(toks) >= 8 else 0.0, 2 * top_bigram / max(1, len(toks)) if top_bigram > 1 else 0.0)
             low = text.lower().strip()
-            if share[i] > self.params["max_repeat_share"] or any(re.search(b, low) for b in self.params["banned"]):
+            if share[i] > self.settings["max_repeat_share"] or any(re.search(b, low) for b in self.settings["banned"]):
                 keep[i] = False
         return FilterResult(keep, {"repeat_share": share})
 
@@ -159,18 +152,20 @@ class DegenerateFilter(Filter):
 class FidelityFilter(Filter):
     name = "fidelity"
     description = "drops outputs whose re-embedding is far from the vector they were decoded from"
-    defaults = {"min_cosine": 0.3}
+    params = {"min_cosine": Param(0.3, "fidelity: least cosine of output to its target vector", number_in(-1, 1),
+                                  flag="--min-fidelity")}
 
     def apply(self, cand, ctx):
         cos = np.einsum("nd,nd->n", cand.embeddings, cand.targets)
-        return FilterResult(cos >= self.params["min_cosine"], {"fidelity": cos})
+        return FilterResult(cos >= self.settings["min_cosine"], {"fidelity": cos})
 
 
 @register
 class LabelFilter(Filter):
     name = "label"
     description = "drops outputs a classifier trained on real embeddings assigns to another class"
-    defaults = {"min_probability": 0.0}
+    params = {"min_probability": Param(0.0, "label: least probability of the intended class", number_in(0, 1),
+                                       flag="--min-label-probability")}
 
     def apply(self, cand, ctx):
         if len(set(ctx.real_labels)) < 2:  # one class: nothing to disagree with
@@ -180,7 +175,7 @@ class LabelFilter(Filter):
         classes = list(clf.classes_)
         pred = np.asarray(classes, dtype=object)[proba.argmax(axis=1)]
         p_int = proba[np.arange(len(cand.labels)), [classes.index(c) for c in cand.labels]]
-        keep = (pred == np.asarray(cand.labels, dtype=object)) & (p_int >= self.params["min_probability"])
+        keep = (pred == np.asarray(cand.labels, dtype=object)) & (p_int >= self.settings["min_probability"])
         return FilterResult(keep, {"label_probability": p_int})
 
 
@@ -188,14 +183,18 @@ class LabelFilter(Filter):
 class PrivacyFilter(Filter):
     name = "privacy"
     description = "drops outputs too close to any real record: embedding cosine or a shared run of n words"
-    defaults = {"max_cosine": 0.9, "ngram": 8}
+    params = {
+        "max_cosine": Param(0.9, "privacy: most cosine to any real record", number_in(-1, 1), flag="--max-real-cosine"),
+        "ngram": Param(8, "privacy: drop outputs sharing this many consecutive words with a real record", int_at_least(1),
+                       flag="--ngram"),
+    }
 
     def apply(self, cand, ctx):
         cos, nearest = max_cosine(cand.embeddings, ctx.real_embeddings)
-        n = int(self.params["ngram"])
+        n = int(self.settings["ngram"])
         real = ctx.real_ngrams(n)
         shares = np.array([any(g in real for g in ngrams(words(t), n)) for t in cand.texts], dtype=bool)
-        keep = (cos <= self.params["max_cosine"]) & ~shares
+        keep = (cos <= self.settings["max_cosine"]) & ~shares
         return FilterResult(keep, {"max_real_cosine": cos, "nearest_real": nearest, "shares_real_ngram": shares})
 
 
@@ -203,7 +202,8 @@ class PrivacyFilter(Filter):
 class DedupeFilter(Filter):
     name = "dedupe"
     description = "drops repeats of an accepted output (same words, or embedding cosine above a bound)"
-    defaults = {"max_cosine": 0.98}
+    params = {"max_cosine": Param(0.98, "dedupe: most cosine between two outputs", number_in(-1, 1),
+                                  flag="--dedupe-cosine")}
 
     def apply(self, cand, ctx):
         keep = np.ones(len(cand.texts), dtype=bool)
@@ -220,11 +220,11 @@ class DedupeFilter(Filter):
             earlier = cand.embeddings[:i][keep[:i]]
             if len(earlier):
                 cos[i] = max(cos[i], float((earlier @ cand.embeddings[i]).max()))
-        keep &= cos <= self.params["max_cosine"]
+        keep &= cos <= self.settings["max_cosine"]
         return FilterResult(keep, {"max_synthetic_cosine": cos})
 
 
-DEFAULT_ORDER = ("degenerate", "fidelity", "label", "privacy", "dedupe")
+DEFAULT_ORDER = DEFAULT_FILTERS
 
 
 class FilterChain:
@@ -240,7 +240,7 @@ class FilterChain:
         unknown = sorted(set(params) - set(enabled))
         bad = [p for p in unknown if p not in FILTERS]
         if bad:
-            raise SmotextError(f"unknown filter(s) {bad}; valid filters: {', '.join(FILTERS)}")
+            raise SmotextError(f"unknown filter(s) {bad}; valid filters: {', '.join(FILTERS.names())}")
         order = [n for n in DEFAULT_ORDER if n in enabled] + [n for n in enabled if n not in DEFAULT_ORDER]
         return cls([create_filter(n, **params.get(n, {})) for n in order])
 
@@ -266,7 +266,7 @@ class FilterChain:
         return alive, scores, dropped_by
 
     def describe(self) -> list[dict]:
-        return [{"name": f.name, "description": f.description, "params": _plain(f.params), **self.counts[f.name]} for f in self.filters]
+        return [{"name": f.name, "description": f.description, "params": _plain(f.settings), **self.counts[f.name]} for f in self.filters]
 
 
 def _plain(params: Mapping) -> dict:

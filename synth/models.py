@@ -17,7 +17,7 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from synth.errors import SmotextError
+from smotext.errors import SmotextError
 
 log = logging.getLogger(__name__)
 

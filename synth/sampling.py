@@ -12,12 +12,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from synth.errors import SmotextError
-from synth.neighbors import topk_cosine
+from smotext.errors import SmotextError
+from smotext.synth.neighbors import topk_cosine
 
-STRATEGIES = ("auto", "not majority", "minority", "all")
-KINDS = ("regular", "borderline", "adasyn")
-LAMBDA_DISTRIBUTIONS = ("uniform", "beta")
+from smotext.params import check_all
+from smotext.synth.params import GENERATION_PARAMS, KINDS, LAMBDA_DISTRIBUTIONS, STRATEGIES  # noqa: F401
 
 
 def resolve_counts(strategy, labels: Sequence[str]) -> dict[str, int]:
@@ -66,7 +65,7 @@ def resolve_counts(strategy, labels: Sequence[str]) -> dict[str, int]:
         return {c: (top - counts[c] if c == smallest else 0) for c in classes}
     out = {c: top - counts[c] for c in classes}
     if sum(out.values()) == 0:
-        raise SmotextError(f"sampling_strategy {strategy!r}: the classes are already balanced; ask for a number (--n) or 'all'")
+        raise SmotextError(f"sampling_strategy {strategy!r}: the classes are already balanced; ask for a number or 'all'", params="sampling_strategy")
     return out
 
 
@@ -138,7 +137,7 @@ def plan_mixes(
         if len(members) < k_neighbors + 1:
             raise SmotextError(
                 f"class {cls!r} has {len(members)} text(s) but k_neighbors={k_neighbors} needs at least "
-                f"{k_neighbors + 1}: lower --k-neighbors, add texts to that class, or leave it out"
+                f"{k_neighbors + 1}: lower k_neighbors, add texts to that class, or leave it out", params="k_neighbors"
             )
         neigh = members[topk_cosine(embeddings[members], embeddings[members], k_neighbors, exclude_self=True)[1]]  # corpus indices, (len(members), k)
         p_seed = _seed_weights(kind, members, embeddings, labels_arr, m_neighbors)
@@ -164,22 +163,9 @@ def plan_mixes(
 def validate_params(
     *, k_neighbors, kind, n_parents, lambda_range, lambda_distribution, beta, dirichlet_alpha
 ) -> None:
-    """Check sampler parameters, naming the bad one and what is allowed."""
-    if not isinstance(k_neighbors, (int, np.integer)) or k_neighbors < 1:
-        raise SmotextError(f"k_neighbors must be an int >= 1, got {k_neighbors!r}")
-    if kind not in KINDS:
-        raise SmotextError(f"unknown kind {kind!r}; use one of {KINDS}")
-    if not isinstance(n_parents, (int, np.integer)) or n_parents < 2:
-        raise SmotextError(f"n_parents must be an int >= 2, got {n_parents!r}")
+    """Check the planning parameters against their declarations, naming the bad one and what is allowed."""
+    check_all(GENERATION_PARAMS, dict(k_neighbors=k_neighbors, kind=kind, n_parents=n_parents, lambda_range=lambda_range,
+                                      lambda_distribution=lambda_distribution, beta=beta, dirichlet_alpha=dirichlet_alpha))
     if n_parents - 1 > k_neighbors:
-        raise SmotextError(f"n_parents={n_parents} needs k_neighbors >= {n_parents - 1}, got {k_neighbors}")
-    try:
-        lo, hi = (float(v) for v in lambda_range)
-    except (TypeError, ValueError):
-        raise SmotextError(f"lambda_range must be two numbers, got {lambda_range!r}") from None
-    if not 0.0 <= lo <= hi <= 1.0:
-        raise SmotextError(f"lambda_range must satisfy 0 <= low <= high <= 1, got {lambda_range!r}")
-    if lambda_distribution not in LAMBDA_DISTRIBUTIONS:
-        raise SmotextError(f"unknown lambda_distribution {lambda_distribution!r}; use one of {LAMBDA_DISTRIBUTIONS}")
-    if beta <= 0 or dirichlet_alpha <= 0:
-        raise SmotextError("beta and dirichlet_alpha must be > 0")
+        raise SmotextError(f"n_parents={n_parents} needs k_neighbors >= {n_parents - 1}, got {k_neighbors}",
+                           params=("n_parents", "k_neighbors"))

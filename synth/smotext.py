@@ -7,7 +7,9 @@ repeated in bounded rounds until the requested counts are met.
 from __future__ import annotations
 
 import math
+import os
 import time
+import warnings
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -16,20 +18,26 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from sklearn.base import BaseEstimator
 
-from synth.bridge import Bridge, ModelCard, load_bridge
-from synth.corpus import UNLABELLED
-from synth.decoder import SEGMENT_TOKENS, Decoder, check_compatible
-from synth.encoder import Encoder
-from synth.errors import SmotextError
-from synth.filters import DEFAULT_ORDER, Candidates, FilterChain, FilterContext
-from synth.models import LanguageModel, load_lm, weights_fingerprint
-from synth.sampling import MixPlan, plan_mixes, resolve_counts, validate_params
+from smotext.synth.bridge import Bridge, ModelCard, load_bridge
+from smotext.synth.corpus import UNLABELLED
+from smotext.synth.decoder import Decoder, check_compatible
+from smotext.synth.encoder import Encoder
+from smotext.errors import SmotextError, SmotextWarning
+from smotext.params import check_all
+from smotext.synth.filters import Candidates, FilterChain, FilterContext
+from smotext.synth.models import LanguageModel, load_lm, weights_fingerprint
+from smotext.synth.params import GENERATION_PARAMS
+from smotext.synth.sampling import MixPlan, plan_mixes, resolve_counts, validate_params
+
+
+_D = {name: p.default for name, p in GENERATION_PARAMS.items()}
 
 
 def default_bridge_path() -> Path:
     """The bridge shipped inside the package."""
-    return Path(str(resources.files("synth") / "assets" / "default_bridge"))
+    return Path(str(resources.files("smotext.synth") / "assets" / "default_bridge"))
 
 
 @dataclass
@@ -56,10 +64,10 @@ class GenerationReport:
         causes = ", ".join(f"{k}: {v}" for k, v in sorted(self.dropped_by.items(), key=lambda kv: -kv[1])) or "none"
         short = ", ".join(f"{c!r} {n} short" for c, n in self.shortfall.items())
         return (f"made {got} of {want} synthetic texts after {self.rounds} round(s) ({short}); candidates dropped by "
-                f"filter: {causes}. Relax those filters' thresholds, raise --max-rounds, or use a better bridge.")
+                f"filter: {causes}. Relax those filters' thresholds, raise max_rounds, or use a better bridge.")
 
 
-class SMOTExT:
+class SMOTExT(BaseEstimator):
     """SMOTE for text: interpolate same-class neighbours in embedding space, decode back to text.
 
     Parameters mirror imbalanced-learn's SMOTE where they can: ``sampling_strategy`` ('auto',
@@ -78,28 +86,29 @@ class SMOTExT:
 
     def __init__(
         self,
-        sampling_strategy="auto",
-        k_neighbors: int = 5,
-        kind: str = "regular",
-        n_parents: int = 2,
-        lambda_range: tuple[float, float] = (0.2, 0.8),
-        lambda_distribution: str = "uniform",
-        beta: float = 2.0,
-        dirichlet_alpha: float = 1.0,
-        random_state: int | None = None,
-        encoder: str | Encoder | None = None,
-        lm: str | LanguageModel | None = None,
-        bridge: str | tuple[Bridge, ModelCard] | None = None,
-        filters: Sequence[str] = DEFAULT_ORDER,
-        filter_params: Mapping[str, Mapping] | None = None,
-        num_candidates: int = 1,
-        segment_tokens: int | None = SEGMENT_TOKENS,
-        max_new_tokens: int = 40,
-        batch_size: int = 32,
-        max_rounds: int = 5,
-        oversample: float = 1.3,
-        progress: bool = False,
+        sampling_strategy: str | int | Mapping[str, int] = _D["sampling_strategy"],
+        k_neighbors: int = _D["k_neighbors"],
+        kind: str = _D["kind"],
+        n_parents: int = _D["n_parents"],
+        lambda_range: tuple[float, float] = _D["lambda_range"],
+        lambda_distribution: str = _D["lambda_distribution"],
+        beta: float = _D["beta"],
+        dirichlet_alpha: float = _D["dirichlet_alpha"],
+        random_state: int | None = _D["random_state"],
+        encoder: str | Encoder | None = _D["encoder"],
+        lm: str | LanguageModel | None = _D["lm"],
+        bridge: str | tuple[Bridge, ModelCard] | None = _D["bridge"],
+        filters: Sequence[str] = _D["filters"],
+        filter_params: Mapping[str, Mapping] | None = _D["filter_params"],
+        num_candidates: int = _D["num_candidates"],
+        segment_tokens: int | None = _D["segment_tokens"],
+        max_new_tokens: int = _D["max_new_tokens"],
+        batch_size: int = _D["batch_size"],
+        max_rounds: int = _D["max_rounds"],
+        oversample: float = _D["oversample"],
+        progress: bool = _D["progress"],
     ):
+        # scikit-learn's contract: __init__ only stores its arguments; checking happens at fit time.
         self.sampling_strategy = sampling_strategy
         self.k_neighbors = k_neighbors
         self.kind = kind
@@ -125,39 +134,51 @@ class SMOTExT:
     # ------------------------------------------------------------ set-up
 
     def _check_params(self) -> None:
+        """Every parameter against its declaration (GENERATION_PARAMS), then the ones that constrain each other."""
         validate_params(
             k_neighbors=self.k_neighbors, kind=self.kind, n_parents=self.n_parents, lambda_range=self.lambda_range,
             lambda_distribution=self.lambda_distribution, beta=self.beta, dirichlet_alpha=self.dirichlet_alpha,
         )
-        for name in ("num_candidates", "max_new_tokens", "batch_size", "max_rounds"):
-            v = getattr(self, name)
-            if not isinstance(v, (int, np.integer)) or v < 1:
-                raise SmotextError(f"{name} must be an int >= 1, got {v!r}")
-        if self.segment_tokens is not None and (not isinstance(self.segment_tokens, (int, np.integer)) or self.segment_tokens < 1):
-            raise SmotextError(f"segment_tokens must be an int >= 1 or None, got {self.segment_tokens!r}")
-        if not self.oversample >= 1.0:
-            raise SmotextError(f"oversample must be >= 1, got {self.oversample!r}")
+        check_all(GENERATION_PARAMS, self.get_params(deep=False))
 
     def load_models(self) -> "SMOTExT":
-        """Load encoder, LM and bridge once (also done by fit_resample); checks that they fit together."""
-        if not hasattr(self, "encoder_"):
+        """Load encoder, LM and bridge (also done by fit_resample) and check that they fit together.
+
+        Models already loaded for the same ``encoder``/``lm``/``bridge`` values are reused; after
+        ``set_params`` changes one of them, or a decoding setting, the affected parts are rebuilt.
+        """
+        loaded = getattr(self, "_loaded_for", {})
+
+        def changed(key: str, value) -> bool:
+            if key not in loaded:
+                return True
+            old = loaded[key]
+            if isinstance(value, (str, os.PathLike)) or value is None:
+                return not (isinstance(old, (str, os.PathLike)) or old is None) or old != value
+            return old is not value  # a loaded object: the same object or not (kept alive here, so ids can't recur)
+
+        if changed("encoder", self.encoder):
             self.encoder_ = self.encoder if isinstance(self.encoder, Encoder) else Encoder(self.encoder)
-        if not hasattr(self, "lm_"):
+        if changed("lm", self.lm):
             self.lm_ = self.lm if isinstance(self.lm, LanguageModel) else load_lm(self.lm)
-        if not hasattr(self, "decoder_"):
+        settings = (self.max_new_tokens, self.batch_size, self.segment_tokens)
+        if changed("encoder", self.encoder) or changed("lm", self.lm) or changed("bridge", self.bridge) \
+                or loaded.get("decoding") != settings:
             if isinstance(self.bridge, tuple):
                 bridge, card = self.bridge
                 self.bridge_path_, self.bridge_sha256_ = "<in memory>", ""
             else:
                 path = Path(self.bridge) if self.bridge else default_bridge_path()
                 if not self.bridge and not (path / "bridge.json").exists():
-                    raise SmotextError("no default bridge is installed; train one with `smotext fit-decoder` and pass --bridge")
+                    raise SmotextError("no default bridge is installed; train one with `smotext fit-decoder` and pass it "
+                                       "as bridge", params="bridge")
                 bridge, card = load_bridge(path)
                 self.bridge_path_, self.bridge_sha256_ = str(path), weights_fingerprint(path / "bridge.safetensors")
             check_compatible(card, self.encoder_.dim, self.lm_)
             self.decoder_ = Decoder(bridge, card, self.lm_, max_new_tokens=self.max_new_tokens, batch_size=self.batch_size,
                                     embed=self.encoder_.embed,
                                     segment_tokens=None if self.segment_tokens is None else int(self.segment_tokens))
+        self._loaded_for = {"encoder": self.encoder, "lm": self.lm, "bridge": self.bridge, "decoding": settings}
         return self
 
     # ------------------------------------------------------------ the front door
@@ -182,7 +203,7 @@ class SMOTExT:
             c, n = sorted(small.items())[0]
             raise SmotextError(
                 f"class {c!r} has {n} text(s) but k_neighbors={self.k_neighbors} needs at least {self.k_neighbors + 1}: "
-                "lower --k-neighbors, add texts to that class, or leave it out"
+                "lower k_neighbors, add texts to that class, or leave it out", params="k_neighbors"
             )
         chain = FilterChain.build(self.filters, self.filter_params)  # a bad filter name fails before models load
         self.load_models()
@@ -191,6 +212,8 @@ class SMOTExT:
         report = GenerationReport(requested=counts, seconds={"embed_real": time.perf_counter() - t0})
         self.synthetic_, self.provenance_ = self._generate(texts, labels, real_emb, counts, chain, report)
         self.report_ = report
+        if msg := report.shortfall_message():
+            warnings.warn(msg, SmotextWarning, stacklevel=2)
         return texts + self.synthetic_["text"].tolist(), labels + self.synthetic_["label"].tolist()
 
     # ------------------------------------------------------------ rounds

@@ -23,11 +23,11 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from synth.bridge import Bridge, BridgeConfig, ModelCard, init_bridge, lora_targets, save_bridge
-from synth.decoder import PromptTemplate
-from synth.dp import DPConfig, DPPlan, calibrate, card_facts, poisson_batch
-from synth.errors import SmotextError
-from synth.models import LanguageModel
+from smotext.synth.bridge import Bridge, BridgeConfig, ModelCard, init_bridge, lora_targets, save_bridge
+from smotext.synth.decoder import PromptTemplate
+from smotext.synth.dp import DPConfig, DPPlan, calibrate, card_facts, poisson_batch
+from smotext.errors import SmotextError
+from smotext.synth.models import LanguageModel
 
 CHECKPOINT_DIR = "checkpoint"
 
@@ -53,16 +53,17 @@ class TrainConfig:
 
     def check(self) -> None:
         if self.lora_rank < 0:
-            raise SmotextError(f"lora-rank must be >= 0, got {self.lora_rank}")
+            raise SmotextError(f"lora_rank must be >= 0, got {self.lora_rank}", params="lora_rank")
         if self.lora_rank and self.dp is not None:
-            raise SmotextError("DP-SGD training with LoRA is not supported: train the bridge alone (lora-rank 0) under DP")
+            raise SmotextError("DP-SGD training with LoRA is not supported: train the bridge alone (lora_rank 0) under DP",
+                               params="lora_rank")
         for name in ("steps", "batch_size", "n_tokens", "hidden", "max_target_tokens", "checkpoint_every"):
             if getattr(self, name) < 1:
-                raise SmotextError(f"{name.replace('_', '-')} must be >= 1, got {getattr(self, name)}")
+                raise SmotextError(f"{name} must be >= 1, got {getattr(self, name)}", params=name)
         if not self.lr > 0:
-            raise SmotextError(f"lr must be > 0, got {self.lr}")
+            raise SmotextError(f"lr must be > 0, got {self.lr}", params="lr")
         if self.noise_std < 0 or self.warmup_steps < 0:
-            raise SmotextError("noise-std and warmup-steps must be >= 0")
+            raise SmotextError("noise_std and warmup_steps must be >= 0", params=("noise_std", "warmup_steps"))
         if self.dp is not None:
             self.dp.check()
 
@@ -286,7 +287,7 @@ class BridgeTrainer:
         if {k: saved_bridge[k] for k in ("in_dim", "out_dim", "encoder_sha256", "lm_sha256")} != {
             k: getattr(self.bridge.config, k) for k in ("in_dim", "out_dim", "encoder_sha256", "lm_sha256")
         }:
-            raise SmotextError(f"{folder} holds a checkpoint for other models; use another --out folder")
+            raise SmotextError(f"{folder} holds a checkpoint for other models; use another output folder")
         tensors = load_file(str(ck / "state.safetensors"))
         self.bridge.load_state_dict({k[len("bridge."):]: v for k, v in tensors.items() if k.startswith("bridge.")})
         state = {}

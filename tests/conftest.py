@@ -35,14 +35,14 @@ def pytest_collection_modifyitems(config, items):
 
 @pytest.fixture(scope="session")
 def encoder():
-    from synth.encoder import Encoder
+    from smotext.synth.encoder import Encoder
 
     return Encoder()
 
 
 @pytest.fixture(scope="session")
 def lm():
-    from synth.models import load_lm
+    from smotext.synth.models import load_lm
 
     return load_lm(device="cpu")
 
@@ -50,7 +50,7 @@ def lm():
 @pytest.fixture(scope="session")
 def tiny_bridge_dir(tmp_path_factory, encoder, lm):
     """A bridge trained for 2 steps: real weights and card, decoding quality irrelevant."""
-    from synth.train import BridgeTrainer, TrainConfig
+    from smotext.synth.train import BridgeTrainer, TrainConfig
 
     out = tmp_path_factory.mktemp("tiny_bridge")
     cfg = TrainConfig(steps=2, batch_size=4, warmup_steps=1, n_tokens=2, hidden=32, max_target_tokens=12, checkpoint_every=1)

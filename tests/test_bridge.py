@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 import torch
 
-from synth.bridge import BridgeConfig, ModelCard, init_bridge, load_bridge, save_bridge
-from synth.errors import SmotextError
-from synth.train import BridgeTrainer, TrainConfig, batch_indices
+from smotext.synth.bridge import BridgeConfig, ModelCard, init_bridge, load_bridge, save_bridge
+from smotext.errors import SmotextError
+from smotext.synth.train import BridgeTrainer, TrainConfig, batch_indices
 
 
 def test_save_load_round_trip(tmp_path):
@@ -143,7 +143,7 @@ def test_training_lowers_the_loss_on_its_batch(lm, encoder, texts, text_embeddin
 
 
 def test_export_a_checkpoint_before_the_run_ends(tmp_path, lm, encoder, texts, text_embeddings, monkeypatch):
-    from synth.train import export_checkpoint
+    from smotext.synth.train import export_checkpoint
 
     trainer = _trainer(lm, encoder, texts, text_embeddings, steps=5)
     stop_at(trainer, 2, tmp_path, monkeypatch)
@@ -175,7 +175,7 @@ def test_a_checkpoint_from_before_newer_settings_still_resumes(tmp_path, lm, enc
 
 
 def test_lora_changes_the_lm_only_while_attached(tmp_path, lm):
-    from synth.bridge import lora_targets
+    from smotext.synth.bridge import lora_targets
 
     modules = lora_targets(lm.model)
     assert len(modules) == 2 * lm.model.config.num_hidden_layers  # q and v of every layer
@@ -202,7 +202,7 @@ def test_lora_changes_the_lm_only_while_attached(tmp_path, lm):
 
 
 def test_lora_training_updates_the_lm_side_and_decodes(tmp_path, lm, encoder, texts, text_embeddings):
-    from synth.decoder import Decoder
+    from smotext.synth.decoder import Decoder
 
     ids = lm.tokenizer("Hello there", return_tensors="pt")["input_ids"]
     with torch.no_grad():
@@ -221,8 +221,8 @@ def test_lora_training_updates_the_lm_side_and_decodes(tmp_path, lm, encoder, te
 
 
 def test_lora_with_dp_or_for_another_lm_is_refused(lm):
-    from synth.decoder import Decoder
-    from synth.dp import DPConfig
+    from smotext.synth.decoder import Decoder
+    from smotext.synth.dp import DPConfig
 
     with pytest.raises(SmotextError, match="DP-SGD training with LoRA is not supported"):
         TrainConfig(lora_rank=4, dp=DPConfig(target_epsilon=8.0)).check()

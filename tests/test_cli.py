@@ -6,8 +6,8 @@ import pandas as pd
 import pytest
 
 from smotext.cli import main
-from synth.demo_corpus import build
-from synth.smotext import default_bridge_path
+from smotext.synth.demo_corpus import build
+from smotext.synth.smotext import default_bridge_path
 
 
 def write_corpus(path, rows, cols=("text", "label")):
@@ -47,7 +47,7 @@ def _error_case(tmp_path, name):
         return ["generate", corpus, "--out", out], "no rows"
     if name == "small class":
         write_corpus(corpus, rows)
-        return ["generate", corpus, "--out", out, "--k-neighbors", "3"], "class 'symptom' has 3 text(s) but k_neighbors=3 needs at least 4"
+        return ["generate", corpus, "--out", out, "--k-neighbors", "3"], "class 'symptom' has 3 text(s) but k_neighbors=3 needs at least 4: lower --k-neighbors"
     if name == "non-text":
         (tmp_path / "c.jsonl").write_text('{"text": "fine", "label": "a"}\n{"text": null, "label": "a"}\n')
         return ["generate", tmp_path / "c.jsonl", "--out", out], "row 2"

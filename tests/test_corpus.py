@@ -3,8 +3,8 @@ import json
 import pandas as pd
 import pytest
 
-from synth.corpus import UNLABELLED, read_corpus, write_table
-from synth.errors import SmotextError
+from smotext.synth.corpus import UNLABELLED, read_corpus, write_table
+from smotext.errors import SmotextError
 
 ROWS = [("first note about billing", "billing"), ("second note about a rash", "symptom"), ("third one", "billing")]
 

@@ -3,9 +3,9 @@
 import numpy as np
 import pytest
 
-from synth.bridge import BridgeConfig, ModelCard, init_bridge, load_bridge
-from synth.decoder import Decoder, PromptTemplate, check_compatible
-from synth.errors import SmotextError
+from smotext.synth.bridge import BridgeConfig, ModelCard, init_bridge, load_bridge
+from smotext.synth.decoder import Decoder, PromptTemplate, check_compatible
+from smotext.errors import SmotextError
 
 
 @pytest.fixture(scope="module")
@@ -84,7 +84,7 @@ def test_prior_tokens_count_for_the_repetition_penalty():
     import torch
     from transformers import RepetitionPenaltyLogitsProcessor
 
-    from synth.decoder import PriorTokensPenalty
+    from smotext.synth.decoder import PriorTokensPenalty
 
     scores = torch.tensor([[2.0, -1.0, 0.5, 3.0]])
     new = torch.tensor([[3]])

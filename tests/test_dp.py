@@ -9,18 +9,17 @@ import numpy as np
 import pytest
 import torch
 
-from audit.auditor import Auditor
-from reports.gate import Gate
-from reports.policy import load_policy
+from smotext.audit.auditor import Auditor
+from smotext.reports.gate import Gate
+from smotext.reports.policy import load_policy
 from smotext.cli import main
-from synth.bridge import load_bridge
-from synth.corpus import Corpus
-from synth.dp import DPConfig, calibrate, decoder_epsilon, poisson_batch
-from synth.errors import SmotextError
-from synth.train import BridgeTrainer, TrainConfig, export_checkpoint
+from smotext.synth.bridge import load_bridge
+from smotext.synth.corpus import Corpus
+from smotext.synth.dp import DPConfig, calibrate, decoder_epsilon, poisson_batch
+from smotext.errors import SmotextError
+from smotext.synth.train import BridgeTrainer, TrainConfig, export_checkpoint
 from test_bridge import assert_same_run, stop_at
 
-POLICIES = Path(__file__).parent.parent / "policies"
 
 
 def dp_trainer(lm, encoder, texts, emb, steps=3, eps=8.0, accountant="prv", noise_std=0.1, secret=1234):
@@ -171,12 +170,11 @@ def test_default_policy_requires_dp_for_a_decoder_that_saw_sensitive_texts(encod
     c = lambda rows, name: Corpus([texts[i] for i in rows], ["a"] * len(rows), False, name, name)
     members, holdout, synthetic = c(range(0, 3), "m"), c(range(3, 6), "h"), c(range(6, 8), "s")
     auditor = Auditor(["decoder_privacy"], encoder=encoder)
-    policy = load_policy(POLICIES / "default.yaml")[0]
+    policy = load_policy("default")
     outcomes = {}
     for name, training in (("public", PUBLIC), ("no-dp", NO_DP), ("unmarked", UNMARKED), ("dp3", DP(3.0)), ("dp9", DP(9.0))):
         result = auditor.run(members, holdout, synthetic, generation=generation(training))
-        metrics = result.to_json()["metrics"]
-        decision = Gate(policy).decide(metrics)
+        decision = Gate(policy).decide(result)
         outcomes[name] = (result.metrics["decoder_privacy.epsilon"].value,
                           "decoder-trained-with-dp" in decision.deciding)
     assert outcomes == {"public": (0.0, False), "no-dp": (math.inf, True), "unmarked": (math.inf, True),
@@ -187,12 +185,12 @@ def test_default_policy_requires_dp_for_a_decoder_that_saw_sensitive_texts(encod
     # no manifest: the plug-in is skipped and the rule that needs it blocks (fail closed)
     result = auditor.run(members, holdout, synthetic)
     assert result.plugins["decoder_privacy"]["status"] == "skipped"
-    decision = Gate(policy).decide(result.to_json()["metrics"])
+    decision = Gate(policy).decide(result)
     assert decision.verdict == "BLOCK" and "decoder-trained-with-dp" in decision.deciding
 
 
 def test_report_shows_the_decoder_dp_facts(encoder, texts, tmp_path):
-    from reports.render import render_report
+    from smotext.reports.render import render_report
 
     c = lambda rows, name: Corpus([texts[i] for i in rows], ["a"] * len(rows), False, name, name)
     result = Auditor(["decoder_privacy"], encoder=encoder).run(c(range(3), "m"), c(range(3, 6), "h"), c(range(6, 8), "s"),
@@ -205,9 +203,9 @@ def test_report_shows_the_decoder_dp_facts(encoder, texts, tmp_path):
 
 def test_a_run_of_empty_poisson_batches_still_takes_noisy_steps(tmp_path, lm, encoder, texts, text_embeddings, monkeypatch):
     """An empty batch is a step the accountant counts: the noise is still added and the card says so."""
-    import synth.train
+    import smotext.synth.train
 
-    monkeypatch.setattr(synth.train, "poisson_batch", lambda n, q, seed, step: np.array([], dtype=int))
+    monkeypatch.setattr(smotext.synth.train, "poisson_batch", lambda n, q, seed, step: np.array([], dtype=int))
     trainer = dp_trainer(lm, encoder, texts, text_embeddings, steps=2)
     before = [p.detach().clone() for p in trainer.bridge.parameters()]
     card = trainer.train(tmp_path, progress=False)

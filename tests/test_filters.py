@@ -3,8 +3,8 @@
 import numpy as np
 import pytest
 
-from synth.errors import SmotextError
-from synth.filters import FILTERS, Candidates, FilterChain, FilterContext, create_filter
+from smotext.errors import SmotextError
+from smotext.synth.filters import FILTERS, Candidates, FilterChain, FilterContext, create_filter
 
 REAL = [
     ("I was charged twice for my visit, please refund the duplicate payment.", "billing"),
@@ -28,7 +28,7 @@ def cands(encoder, texts, labels, targets=None):
 
 
 def test_registry_lists_valid_names_on_error():
-    assert {"degenerate", "fidelity", "label", "privacy", "dedupe"} <= set(FILTERS)
+    assert {"degenerate", "fidelity", "label", "privacy", "dedupe"} <= set(FILTERS.names())
     with pytest.raises(SmotextError, match="valid filters: degenerate"):
         create_filter("nope")
     with pytest.raises(SmotextError, match="unknown parameter"):

@@ -4,7 +4,7 @@ import socket
 
 import pytest
 
-from audit.pii import get_scanner, mask, value_tokens
+from smotext.audit.pii import get_scanner, mask, value_tokens
 
 SENTENCES = [
     ("Please call Maria Fernandez at 212-555-0187 tomorrow.", {"PERSON", "PHONE_NUMBER"}),

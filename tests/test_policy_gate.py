@@ -6,13 +6,13 @@ from pathlib import Path
 
 import pytest
 
-from reports.gate import Gate
-from reports.policy import load_policy
-from reports.release import split_corpus
-from reports.render import highlight, render_report
+from smotext.reports.gate import Gate
+from smotext.reports.policy import load_policy
+from smotext.reports.release import split_corpus
+from smotext.reports.render import highlight, render_report
 from smotext.cli import main
-from synth.corpus import Corpus
-from synth.errors import SmotextError
+from smotext.synth.corpus import Corpus
+from smotext.errors import SmotextError
 
 POLICIES = sorted(Path(__file__).parent.parent.joinpath("policies").glob("*.yaml"))
 RULE = """  - name: r1
@@ -33,8 +33,9 @@ def write(tmp_path, text, name="p.yaml"):
 def test_every_shipped_policy_loads():
     assert {p.stem for p in POLICIES} >= {"default", "strict", "research"}
     for p in POLICIES:
-        policy, sha = load_policy(p)
-        assert policy.rules and len(sha) == 64
+        policy = load_policy(p)
+        assert policy.rules and len(policy.sha256) == 64
+        assert load_policy(p.stem).sha256 == policy.sha256  # the same file, shipped as package data
         assert any(r.metric == "pii.replay.values" and r.severity == "block" for r in policy.rules), p
 
 
@@ -68,12 +69,14 @@ def test_malformed_policy_exits_2_from_the_cli(tmp_path, capsys):
     assert not (tmp_path / "o").exists()
 
 
-def _metrics(**values):
-    return {k: {"value": v, "ci": [v - 0.02, v + 0.03]} for k, v in values.items()}
+def _metrics(failed=None, **values):
+    """A results.json-shaped audit result with these metric values (and failed plug-ins)."""
+    plugins = {name: {"status": "failed", "error": error} for name, error in (failed or {}).items()}
+    return {"metrics": {k: {"value": v, "ci": [v - 0.02, v + 0.03]} for k, v in values.items()}, "plugins": plugins}
 
 
 def test_gate_blocks_on_a_failing_block_rule_and_names_it(tmp_path):
-    policy, _ = load_policy(write(tmp_path, "name: x\nrules:\n" + RULE))
+    policy = load_policy(write(tmp_path, "name: x\nrules:\n" + RULE))
     d = Gate(policy).decide(_metrics(**{"mia_synthetic_embedding.auc": 0.71}))
     assert d.verdict == "BLOCK" and d.deciding == ["r1"] and d.exit_code == 1
     assert d.outcomes[0].status == "fail" and d.outcomes[0].compared == pytest.approx(0.71)
@@ -81,22 +84,22 @@ def test_gate_blocks_on_a_failing_block_rule_and_names_it(tmp_path):
 
 
 def test_gate_warn_rules_let_the_release_through(tmp_path):
-    policy, _ = load_policy(write(tmp_path, "name: x\nrules:\n" + RULE.replace("block", "warn")))
+    policy = load_policy(write(tmp_path, "name: x\nrules:\n" + RULE.replace("block", "warn")))
     d = Gate(policy).decide(_metrics(**{"mia_synthetic_embedding.auc": 0.71}))
     assert d.verdict == "RELEASE" and d.warnings == ["r1"] and d.exit_code == 0
 
 
 def test_gate_compares_the_interval_end_when_asked(tmp_path):
-    policy, _ = load_policy(write(tmp_path, "name: x\nrules:\n" + RULE.replace("rationale", "bound: ci_upper\n    rationale")))
+    policy = load_policy(write(tmp_path, "name: x\nrules:\n" + RULE.replace("rationale", "bound: ci_upper\n    rationale")))
     d = Gate(policy).decide(_metrics(**{"mia_synthetic_embedding.auc": 0.58}))  # interval up to 0.61
     assert d.verdict == "BLOCK" and d.outcomes[0].compared == pytest.approx(0.61)
 
 
 def test_gate_fails_closed_on_missing_metrics_and_failed_plugins(tmp_path):
-    policy, _ = load_policy(write(tmp_path, "name: x\nrules:\n" + RULE.replace("block", "warn")))
-    missing = Gate(policy).decide({})
+    policy = load_policy(write(tmp_path, "name: x\nrules:\n" + RULE.replace("block", "warn")))
+    missing = Gate(policy).decide(_metrics())
     assert missing.verdict == "BLOCK" and missing.outcomes[0].status == "missing" and missing.deciding == ["r1"]
-    failed = Gate(policy).decide(_metrics(**{"mia_synthetic_embedding.auc": 0.5}), {"pii": "OSError: boom"})
+    failed = Gate(policy).decide(_metrics({"pii": "OSError: boom"}, **{"mia_synthetic_embedding.auc": 0.5}))
     assert failed.verdict == "BLOCK" and "pii failed" in failed.problems[0]
 
 

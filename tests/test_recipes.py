@@ -8,7 +8,7 @@ import pytest
 
 from recipes.bridge_data import CRITIC_GENRES, GENRES, clean, heldout_texts, prompts, read_texts
 from recipes.bridge_sweep import BASE, parse_vary, variants
-from synth.errors import SmotextError
+from smotext.errors import SmotextError
 
 
 def test_vary_makes_one_setting_changes_of_the_base():

@@ -8,7 +8,7 @@ import threading
 
 import pytest
 
-from reports.render import render_report
+from smotext.reports.render import render_report
 from test_policy_gate import hostile_results
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")

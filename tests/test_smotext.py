@@ -3,10 +3,10 @@
 import numpy as np
 import pytest
 
-from synth.bridge import load_bridge
-from synth.demo_corpus import build
-from synth.errors import SmotextError
-from synth.smotext import SMOTExT, default_bridge_path
+from smotext.synth.bridge import load_bridge
+from smotext.synth.demo_corpus import build
+from smotext.errors import SmotextError
+from smotext.synth.smotext import SMOTExT, default_bridge_path
 
 ROWS = build(seed=2)
 TEXTS = [t for t, _ in ROWS]

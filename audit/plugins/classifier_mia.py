@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from audit.registry import Metric, Plugin, PluginResult, register
-from audit.stats import FPR_POINTS, attack_summary, roc_for_plot
+from smotext.params import Param, int_at_least, number_in
+from smotext.audit.registry import Metric, Plugin, PluginResult, register
+from smotext.audit.stats import FPR_POINTS, attack_summary, roc_for_plot
 
 
 def true_class_probability(clf, embeddings: np.ndarray, labels: list[str]) -> np.ndarray:
@@ -86,7 +87,8 @@ class ReferenceAttack(Plugin):
     name = "mia_classifier_reference"
     kind = "attack"
     description = "offline reference-model attack: target likelihood over the mean of reference models'"
-    params = {"n_references": 4, "subsample": 0.5}
+    params = {"n_references": Param(4, "reference classifiers trained on population texts", int_at_least(1)),
+              "subsample": Param(0.5, "share of the population each reference sees", number_in(0, 1, low_open=True))}
     produces = attack_produces(name)
     needs_labels = True
 

@@ -8,18 +8,19 @@ from __future__ import annotations
 
 import numpy as np
 
-from audit.plugins.classifier_mia import MembershipAttack, attack_produces
-from audit.registry import Metric, register
-from audit.stats import attack_summary
-from audit.text_overlap import ngram_containment
-from synth.filters import ngram_index
+from smotext.audit.plugins.classifier_mia import MembershipAttack, attack_produces
+from smotext.params import Param, int_at_least, number_in
+from smotext.audit.registry import Metric, register
+from smotext.audit.stats import attack_summary
+from smotext.audit.text_overlap import ngram_containment
+from smotext.synth.filters import ngram_index
 
 
 @register
 class EmbeddingDistanceAttack(MembershipAttack):
     name = "mia_synthetic_embedding"
     description = "mean cosine of a record to its k nearest synthetic texts"
-    params = {"k": 1}
+    params = {"k": Param(1, "score = mean cosine to the k nearest synthetic texts", int_at_least(1))}
     produces = attack_produces(name, extra=("parents.auc",))
 
     def scores(self, ctx, split):
@@ -47,7 +48,7 @@ class EmbeddingDistanceAttack(MembershipAttack):
 class LexicalOverlapAttack(MembershipAttack):
     name = "mia_synthetic_lexical"
     description = "share of a record's word n-grams that occur in some synthetic text"
-    params = {"n": 4}
+    params = {"n": Param(4, "word n-gram length", int_at_least(1))}
     produces = attack_produces(name)
 
     def run(self, ctx):

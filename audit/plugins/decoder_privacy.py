@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import math
 
-from audit.registry import Metric, Plugin, PluginResult, register
-from synth.dp import decoder_epsilon
+from smotext.audit.registry import Metric, Plugin, PluginResult, register
+from smotext.synth.dp import decoder_epsilon
 
 
 @register

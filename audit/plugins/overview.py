@@ -6,7 +6,8 @@ from collections import Counter
 
 import numpy as np
 
-from audit.registry import Plugin, PluginResult, register
+from smotext.params import Param, int_at_least, number_in
+from smotext.audit.registry import Plugin, PluginResult, register
 
 
 @register
@@ -14,7 +15,8 @@ class Overview(Plugin):
     name = "overview"
     kind = "evidence"
     description = "class balance real vs synthetic, a PCA map of real and synthetic embeddings, sample synthetic texts"
-    params = {"map_points": 400, "samples_per_class": 5}
+    params = {"map_points": Param(400, "points per set on the 2-d map", int_at_least(0)),
+              "samples_per_class": Param(5, "synthetic examples shown per class", int_at_least(0))}
 
     def run(self, ctx) -> PluginResult:
         rng = ctx.rng(self.name)

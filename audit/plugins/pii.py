@@ -7,9 +7,10 @@ from collections import Counter, defaultdict
 
 import numpy as np
 
-from audit.pii import get_scanner, value_tokens
-from audit.registry import Metric, Plugin, PluginResult, register
-from synth.filters import ngrams
+from smotext.audit.pii import get_scanner, value_tokens
+from smotext.params import Param, int_at_least, number_in
+from smotext.audit.registry import Metric, Plugin, PluginResult, register
+from smotext.synth.filters import ngrams
 
 # Types whose values can identify a person when they reappear verbatim.
 REPLAY_TYPES = {"PERSON", "EMAIL_ADDRESS", "PHONE_NUMBER", "US_SSN", "CREDIT_CARD", "IBAN_CODE", "IP_ADDRESS",
@@ -46,7 +47,8 @@ class Pii(Plugin):
     name = "pii"
     kind = "metric"
     description = "PII entities in synthetic texts (presidio) and replay of real members' PII values"
-    params = {"min_score": 0.4, "examples": 10}  # presidio scores a bare phone number 0.4
+    params = {"min_score": Param(0.4, "least presidio score for an entity (it scores a bare phone number 0.4)", number_in(0, 1)),
+              "examples": Param(10, "replayed values shown in the report", int_at_least(0))}
     produces = {
         "pii.synthetic.records_rate": ("lower", (0.0, 1.0)),
         "pii.synthetic.entities": ("lower", (0.0, float("inf"))),

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import numpy as np
 
-from audit.pii import mask_real
-from audit.registry import Metric, Plugin, PluginResult, register
-from audit.stats import bootstrap, dcr_share
-from audit.text_overlap import longest_common_span, similarity
-from synth.filters import words
-from synth.neighbors import topk_cosine
+from smotext.audit.pii import mask_real
+from smotext.params import Param, int_at_least, number_in
+from smotext.audit.registry import Metric, Plugin, PluginResult, register
+from smotext.audit.stats import bootstrap, dcr_share
+from smotext.audit.text_overlap import longest_common_span, similarity
+from smotext.synth.filters import words
+from smotext.synth.neighbors import topk_cosine
 
 
 def histogram(values: np.ndarray, bins: np.ndarray) -> list[int]:
@@ -21,7 +22,10 @@ class Reconstruction(Plugin):
     name = "reconstruction"
     kind = "metric"
     description = "distance to closest record (DCR) share, longest shared word span, near-verbatim copies"
-    params = {"near_verbatim_similarity": 0.8, "near_verbatim_cosine": 0.97, "candidates": 3, "examples": 10}
+    params = {"near_verbatim_similarity": Param(0.8, "character similarity that makes a near-verbatim copy", number_in(0, 1)),
+              "near_verbatim_cosine": Param(0.97, "or embedding cosine that does", number_in(-1, 1)),
+              "candidates": Param(3, "nearest synthetic texts compared per record", int_at_least(1)),
+              "examples": Param(10, "closest pairs shown in the report", int_at_least(0))}
     produces = {
         "reconstruction.dcr_share": ("lower", (0.0, 1.0)),
         "reconstruction.near_verbatim.count": ("lower", (0.0, float("inf"))),

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 from sklearn.metrics import accuracy_score, f1_score
 
-from audit.registry import Metric, Plugin, PluginResult, register
+from smotext.audit.registry import Metric, Plugin, PluginResult, register
 
 
 def scores(clf, embeddings: np.ndarray, labels: list[str], classes: list[str]) -> dict:

@@ -1,0 +1,1 @@
+"""The shipped release policies (YAML), addressable by name: ``smotext.load_policy("default")``."""

@@ -1,0 +1,82 @@
+"""The SMOTExT sampler's parameters, declared once: ``SMOTExT.__init__`` takes its defaults from
+here, ``SMOTExT`` checks values against it, and the CLI builds its generation flags from it.
+Torch-free, so the CLI can build its parser without loading a model library."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+from smotext.params import Param, int_at_least, is_bool, number_in, one_of
+
+STRATEGIES = ("auto", "not majority", "minority", "all")
+KINDS = ("regular", "borderline", "adasyn")
+LAMBDA_DISTRIBUTIONS = ("uniform", "beta")
+DEFAULT_FILTERS = ("degenerate", "fidelity", "label", "privacy", "dedupe")
+SEGMENT_TOKENS = 5  # segment search's default step, chosen on development snippets (decode_sweep.md)
+
+
+def _strategy(v) -> str | None:
+    ok = (isinstance(v, str) and v in STRATEGIES) or isinstance(v, Mapping) or \
+        (isinstance(v, int) and not isinstance(v, bool) and v >= 1)
+    return None if ok else f"one of {STRATEGIES}, an int >= 1, or a dict of per-class counts"
+
+
+def _lambda_range(v) -> str | None:
+    try:
+        lo, hi = (float(x) for x in v)
+    except (TypeError, ValueError):
+        return "two numbers (low, high)"
+    return None if 0.0 <= lo <= hi <= 1.0 else "two numbers with 0 <= low <= high <= 1"
+
+
+def _names(v) -> str | None:
+    ok = isinstance(v, Sequence) and not isinstance(v, str) and all(isinstance(x, str) for x in v)
+    return None if ok else "a list of filter names"
+
+
+def _mapping_or_none(v) -> str | None:
+    return None if v is None or isinstance(v, Mapping) else "None or a dict of filter name -> parameters"
+
+
+def _model(v) -> str | None:
+    return None  # a path, a name, None or a loaded model: the loader says what is wrong with it
+
+
+GENERATION_PARAMS: dict[str, Param] = {
+    "sampling_strategy": Param(
+        "auto", "how many: 'auto' balances classes up to the majority, 'minority' tops up only the smallest, "
+        "'all' makes one per real text; an int is a total split in proportion to the class sizes; a dict gives "
+        "per-class counts", _strategy),
+    "k_neighbors": Param(5, "parents come from each seed's k nearest neighbours of the same class", int_at_least(1),
+                         flag="--k-neighbors"),
+    "kind": Param("regular", "which texts seed a mix: any (SMOTE), those at the class border (Borderline-SMOTE-1), "
+                  "or in proportion to foreign neighbours (ADASYN)", one_of(*KINDS), flag="--kind",
+                  cli={"choices": KINDS}),
+    "n_parents": Param(2, "2 = pairwise λ mixing; more = Dirichlet mixing", int_at_least(2), flag="--n-parents"),
+    "lambda_range": Param((0.2, 0.8), "λ for pairwise mixing; away from 0 and 1 keeps outputs away from one parent",
+                          _lambda_range, flag="--lambda-range", cli={"type": float, "nargs": 2, "metavar": ("LOW", "HIGH")}),
+    "lambda_distribution": Param("uniform", "how λ is drawn in lambda_range", one_of(*LAMBDA_DISTRIBUTIONS),
+                                 flag="--lambda-distribution", cli={"choices": LAMBDA_DISTRIBUTIONS}),
+    "beta": Param(2.0, "Beta(a, a) shape for the 'beta' lambda distribution", number_in(0, low_open=True), flag="--beta"),
+    "dirichlet_alpha": Param(1.0, "Dirichlet concentration for more than 2 parents", number_in(0, low_open=True),
+                             flag="--dirichlet-alpha"),
+    "random_state": Param(None, "seed for every random choice (None: unseeded)", int_at_least(0, none_ok=True),
+                          flag="--seed", cli={"type": int}, cli_default=0),
+    "encoder": Param(None, "sentence-transformers model folder or name (None: all-MiniLM-L6-v2), or a loaded Encoder",
+                     _model),
+    "lm": Param(None, "HF causal-LM folder or .gguf file (None: SmolLM2-135M-Instruct), or a loaded LanguageModel", _model),
+    "bridge": Param(None, "bridge folder from fit-decoder (None: the shipped bridge), or a (Bridge, ModelCard) pair",
+                    _model, flag="--bridge", cli={"type": str}),
+    "filters": Param(DEFAULT_FILTERS, "filters to run, by registry name", _names),
+    "filter_params": Param(None, "per-filter parameters: {filter name: {parameter: value}}", _mapping_or_none),
+    "num_candidates": Param(1, "best-of-n: draw n per vector, keep the closest that passes the filters (1 = greedy)",
+                            int_at_least(1), flag="--num-candidates"),
+    "segment_tokens": Param(SEGMENT_TOKENS, "with n > 1: sample n continuations this many tokens at a time and go on "
+                            "from the closest (None: n whole samples)", int_at_least(1, none_ok=True)),
+    "max_new_tokens": Param(40, "most tokens per synthetic text", int_at_least(1), flag="--max-new-tokens"),
+    "batch_size": Param(32, "vectors decoded at once", int_at_least(1), flag="--batch-size"),
+    "max_rounds": Param(5, "rounds of drawing more when filters drop outputs", int_at_least(1), flag="--max-rounds"),
+    "oversample": Param(1.3, "vectors drawn per wanted text in the first round", number_in(1.0)),
+    "progress": Param(False, "show progress bars", is_bool),
+}
+MODEL_PARAMS = ("encoder", "lm", "bridge")
