@@ -18,7 +18,8 @@ from smotext.errors import SmotextError
 RELEASE_DIR = "release"
 
 
-def split_corpus(corpus: Corpus, holdout_fraction: float, test_fraction: float, seed: int) -> tuple[Corpus, Corpus, Corpus]:
+def split_corpus(corpus: Corpus, holdout_fraction: float = 0.3, test_fraction: float = 0.2,
+                 seed: int = 0) -> tuple[Corpus, Corpus, Corpus]:
     """Members / holdout / test, stratified by label (seeded). Members are what generation may see."""
     if not (0 < holdout_fraction < 1 and 0 < test_fraction < 1 and holdout_fraction + test_fraction < 1):
         raise SmotextError("holdout_fraction and test_fraction must be in (0, 1) and leave room for members",

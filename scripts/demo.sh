@@ -1,13 +1,13 @@
 #!/usr/bin/env bash
 # The main job on the shipped demo corpus: split it, generate 40 synthetic messages from the members,
-# audit them against the holdout, gate with policies/default.yaml, write the report.
+# audit them against the holdout, gate with the shipped `default` policy, write the report.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 . .venv/bin/activate
 export HF_HUB_OFFLINE=1
 code=0
-smotext release --corpus synth/assets/demo_corpus.csv --policy policies/default.yaml --out out/demo \
+smotext release --corpus synth/assets/demo_corpus.csv --policy default --out out/demo \
     --n 40 --seed 0 "$@" || code=$?
 echo
 echo "report:     $(pwd)/out/demo/report.html   (open it in a browser)"

@@ -35,9 +35,12 @@ FLAGS = {
 
 
 def in_flags(message: str, names) -> str:
-    """``message`` with the named library parameters written as CLI flags (``k_neighbors=3`` stays a value)."""
+    """``message`` with the named library parameters written as CLI flags (``k_neighbors=3`` stays a value).
+
+    Only identifier-like names (with an underscore) are rewritten: one-word names such as ``steps``
+    or ``delta`` are also plain English words in the same messages."""
     for name in names:
-        if name in FLAGS:
+        if name in FLAGS and "_" in name:
             message = re.sub(rf"(?<![\w-]){re.escape(name)}\b(?!=)", FLAGS[name], message)
     return message
 

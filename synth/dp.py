@@ -78,6 +78,9 @@ def _quiet_accountant():
         yield
 
 
+FIX_PARAMS = ("target_epsilon", "steps", "batch_size")  # what a refused budget's message tells the user to change
+
+
 def calibrate(cfg: DPConfig, n: int, batch_size: int, steps: int) -> DPPlan:
     """The noise multiplier that spends at most ``cfg.target_epsilon`` over ``steps`` steps of
     expected size ``batch_size`` from ``n`` texts; refuses budgets no noise level can meet."""
@@ -100,12 +103,12 @@ def calibrate(cfg: DPConfig, n: int, batch_size: int, steps: int) -> DPPlan:
             sigma = get_noise_multiplier(target_epsilon=cfg.target_epsilon, target_delta=delta, sample_rate=q,
                                          steps=steps, accountant=cfg.accountant)
     except ValueError as e:
-        raise SmotextError(f"can't meet {where}: {e} {fix}") from None
+        raise SmotextError(f"can't meet {where}: {e} {fix}", params=FIX_PARAMS) from None
     if sigma > batch_size:
         # The averaged gradient's noise would then exceed, per coordinate, the largest gradient one
         # step can carry (the clipping norm): training would learn nothing but noise.
         raise SmotextError(f"can't meet {where} usefully: it needs noise multiplier {sigma:.3g}, more than the expected "
-                           f"batch size, so the noise would drown every gradient. {fix}")
+                           f"batch size, so the noise would drown every gradient. {fix}", params=FIX_PARAMS)
     return DPPlan(noise_multiplier=float(sigma), sample_rate=q, delta=delta, max_grad_norm=cfg.max_grad_norm,
                   accountant=cfg.accountant, target_epsilon=float(cfg.target_epsilon), expected_batch_size=batch_size,
                   planned_steps=steps)
