@@ -28,16 +28,22 @@ def run_python(code: str, cwd: Path) -> subprocess.CompletedProcess:
 # ---------------------------------------------------------------- namespace and import weight
 
 def test_only_smotext_is_importable_and_it_loads_no_model_library(tmp_path):
-    results = {"format": "smotext-audit/1", "inputs": {}, "run": {}, "plugins": {},
+    described = lambda name, n: {"path": f"{name}.csv", "sha256": "0" * 64, "texts": n, "labelled": True}
+    inputs = {"members": described("members", 30), "holdout": described("holdout", 30),
+              "synthetic": described("synthetic", 12), "test": None,
+              "evaluated": {"members": 30, "nonmembers": 30, "test": 10}}
+    run = {"seed": 0, "bootstrap": 10, "encoder": {"name": "all-MiniLM-L6-v2", "sha256": "0" * 64},
+           "plugins_available": [], "seconds": {"embed": 0.5, "total": 1.0}}
+    results = {"format": "smotext-audit/1", "inputs": inputs, "run": run, "plugins": {},
                "metrics": {"decoder_privacy.epsilon": {"value": 0.0, "safer": "lower", "description": "ε"}}}
-    (tmp_path / "audit").mkdir()
-    (tmp_path / "audit" / "results.json").write_text(json.dumps(results))
+    (tmp_path / "run1").mkdir()
+    (tmp_path / "run1" / "results.json").write_text(json.dumps(results))
     proc = run_python(f"""
         import importlib.util, sys
         from smotext.cli import main
         assert importlib.util.find_spec("smotext.synth") is not None
         print("top-level:", [n for n in ("synth", "audit", "reports", "policies") if importlib.util.find_spec(n)])
-        for argv in (["--help"], ["policies"], ["gate", "--results", "audit"], ["report", "--results", "audit"],
+        for argv in (["--help"], ["policies"], ["gate", "--results", "run1"], ["report", "--results", "run1"],
                      ["generate", "--help"], ["release", "--help"]):
             try:
                 code = main(argv)
@@ -54,8 +60,8 @@ def test_only_smotext_is_importable_and_it_loads_no_model_library(tmp_path):
     assert "heavy: []" in out, out
     # the gate ran for real: the default policy by name, a BLOCK on its missing metrics, a report written
     assert "gate 1" in out and "report 0" in out and "policies 0" in out
-    assert (tmp_path / "audit" / "report.html").exists()
-    gated = json.loads((tmp_path / "audit" / "results.json").read_text())
+    assert (tmp_path / "run1" / "report.html").exists()
+    gated = json.loads((tmp_path / "run1" / "results.json").read_text())
     assert gated["policy"]["name"] == "default" and len(gated["policy"]["sha256"]) == 64
 
 
