@@ -25,7 +25,7 @@ for name in ("synth", "audit", "reports", "policies"):
 PY
 smotext policies >/dev/null
 code=0
-smotext release --corpus "$(smotext demo --path)" --out run --quiet || code=$?
+smotext release --corpus "$(smotext demo --path)" --policy default --out run --quiet || code=$?
 [ "$code" -le 1 ] || { echo "wheel check: smotext release exited $code" >&2; exit 1; }
 [ -s run/report.html ] && [ -s run/results.json ] || { echo "wheel check: no report" >&2; exit 1; }
 echo "wheel check: smotext release from the installed wheel exited $code with a report"

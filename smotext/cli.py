@@ -53,8 +53,19 @@ def _quiet_libraries() -> None:
     transformers.logging.disable_progress_bar()  # ours are enough; theirs would show on every cached load
 
 
+SENSITIVE_NO_DP_WARNING = """\
+smotext: ******************************************************************************
+smotext: WARNING: training a bridge on texts marked SENSITIVE without differential privacy.
+smotext: The bridge can memorise them and write them back out in "synthetic" text. Its card
+smotext: records no DP, and the default release policy blocks anything it generates.
+smotext: Use --dp --target-epsilon E to train with DP-SGD, or --public if these texts are public.
+smotext: ******************************************************************************"""
+
+
 def _show_warning(message, category, filename, lineno, file=None, line=None, _default=warnings.showwarning):
-    if issubclass(category, SmotextWarning):
+    if category.__name__ == "SensitiveTrainingWarning":  # not imported here: its module loads torch
+        print(SENSITIVE_NO_DP_WARNING, file=sys.stderr)
+    elif issubclass(category, SmotextWarning):
         print(f"smotext: warning: {in_flags(str(message), FLAGS)}", file=sys.stderr)
     else:
         _default(message, category, filename, lineno, file, line)
@@ -111,56 +122,23 @@ def cmd_generate(args) -> int:
 
 # ---------------------------------------------------------------- fit-decoder
 
-SENSITIVE_NO_DP_WARNING = """\
-smotext: ******************************************************************************
-smotext: WARNING: training a bridge on texts marked SENSITIVE without differential privacy.
-smotext: The bridge can memorise them and write them back out in "synthetic" text. Its card
-smotext: records no DP, and the default release policy blocks anything it generates.
-smotext: Use --dp --target-epsilon E to train with DP-SGD, or --public if these texts are public.
-smotext: ******************************************************************************"""
-
-
 def cmd_fit_decoder(args) -> int:
-    from smotext.synth.bridge import load_bridge
-    from smotext.synth.corpus import read_corpus
     from smotext.synth.dp import DPConfig
-    from smotext.synth.encoder import Encoder
-    from smotext.synth.models import load_lm, weights_fingerprint
-    from smotext.synth.smotext import default_bridge_path
-    from smotext.synth.train import BridgeTrainer, TrainConfig
+    from smotext.synth.train import TrainConfig, decoder_trainer
 
     if args.dp != (args.target_epsilon is not None):
         raise SmotextError("--dp and --target-epsilon go together: --dp --target-epsilon E trains with DP-SGD")
     if not args.dp and (args.delta is not None or args.max_grad_norm is not None):
         raise SmotextError("--delta and --max-grad-norm only apply with --dp")
     dp = DPConfig(args.target_epsilon, args.delta, args.max_grad_norm or 1.0, args.accountant) if args.dp else None
-    init = init_sha = None
-    if args.init:
-        init_path = default_bridge_path() if args.init == "default" else Path(args.init)
-        init = load_bridge(init_path, device="cpu")
-        init_sha = weights_fingerprint(init_path / "bridge.safetensors")
     cfg = TrainConfig(
         steps=args.steps, batch_size=args.batch_size, lr=args.lr, warmup_steps=args.warmup_steps, n_tokens=args.soft_tokens,
         hidden=args.hidden, max_target_tokens=args.max_target_tokens, noise_std=args.noise_std, seed=args.seed,
-        checkpoint_every=args.checkpoint_every, dp=dp, init=init_sha or "", lora_rank=args.lora_rank,
+        checkpoint_every=args.checkpoint_every, dp=dp, lora_rank=args.lora_rank,
     )
-    if init is not None:  # an adapted bridge keeps the shape it was trained with
-        cfg.n_tokens, cfg.hidden = init[1].config.n_tokens, init[1].config.hidden
-        cfg.lora_rank = args.lora_rank or init[1].config.lora_rank
-    cfg.check()
-    corpus = read_corpus(args.corpus, args.text_col, label_col=None)
-    if not args.public and not args.dp:
-        print(SENSITIVE_NO_DP_WARNING, file=sys.stderr)
-    encoder = Encoder(args.encoder)
-    lm = load_lm(args.lm)
-    print(f"embedding {len(corpus)} training texts", file=sys.stderr)
-    emb = encoder.embed(corpus.texts, progress=not args.quiet)
-    data = {"path": corpus.source, "sha256": corpus.sha256, "texts": len(corpus), "description": args.description,
-            "sensitive": not args.public}
-    init_description = {"bridge": str(args.init), "sha256": init_sha, "card_training": {
-        k: init[1].training.get(k) for k in ("steps", "data", "dp", "init")}} if init else None
-    trainer = BridgeTrainer(lm, encoder.name, encoder.fingerprint, emb, corpus.texts, cfg, data, instruction=args.instruction,
-                            init=init, init_description=init_description)
+    trainer = decoder_trainer(args.corpus, config=cfg, init=args.init, public=args.public, description=args.description,
+                              instruction=args.instruction, encoder=args.encoder, lm=args.lm, text_col=args.text_col,
+                              progress=not args.quiet)
     if trainer.dp_plan is not None:
         plan = trainer.dp_plan
         print(f"DP-SGD: ε ≤ {plan.target_epsilon:g} at δ = {plan.delta:.3g} ({plan.accountant} accountant): noise multiplier "

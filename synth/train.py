@@ -9,7 +9,9 @@ clipping and calibrated noise, and the card records the ε the steps taken spent
 
 from __future__ import annotations
 
+import dataclasses
 import json
+import logging
 import math
 import os
 import secrets
@@ -26,8 +28,10 @@ from tqdm.auto import tqdm
 from smotext.synth.bridge import Bridge, BridgeConfig, ModelCard, init_bridge, lora_targets, save_bridge
 from smotext.synth.decoder import PromptTemplate
 from smotext.synth.dp import DPConfig, DPPlan, calibrate, card_facts, poisson_batch
-from smotext.errors import SmotextError
+from smotext.errors import SmotextError, SmotextWarning
 from smotext.synth.models import LanguageModel
+
+log = logging.getLogger("smotext")
 
 CHECKPOINT_DIR = "checkpoint"
 
@@ -368,3 +372,55 @@ class BridgeTrainer:
         card = self.card()
         save_bridge(self.bridge, card, out)
         return card
+
+
+class SensitiveTrainingWarning(SmotextWarning):
+    """A bridge is being trained on sensitive texts without differential privacy."""
+
+
+def decoder_trainer(corpus, *, config: TrainConfig | None = None, init: str | os.PathLike | None = None,
+                    public: bool = False, description: str = "", instruction: str | None = None,
+                    encoder=None, lm=None, text_col: str = "text", progress: bool = False) -> BridgeTrainer:
+    """A ``BridgeTrainer`` ready to train a bridge on ``corpus`` (a Corpus or a file; labels unused).
+
+    ``init`` adapts an existing bridge (a folder, or "default" for the shipped one) and keeps its
+    shape; ``config.dp`` (a ``DPConfig``) trains with DP-SGD. Texts count as sensitive unless
+    ``public``; sensitive texts without DP raise a ``SensitiveTrainingWarning``. Bad settings raise
+    SmotextError before any model loads. ``trainer.train(out)`` trains and resumes."""
+    from smotext.synth.bridge import load_bridge
+    from smotext.synth.corpus import Corpus, read_corpus
+    from smotext.synth.encoder import Encoder
+    from smotext.synth.models import load_lm, weights_fingerprint
+    from smotext.synth.smotext import default_bridge_path
+
+    cfg = dataclasses.replace(config) if config is not None else TrainConfig()
+    start = init_sha = None
+    if init:
+        init_path = default_bridge_path() if str(init) == "default" else Path(init)
+        start = load_bridge(init_path, device="cpu")
+        init_sha = weights_fingerprint(init_path / "bridge.safetensors")
+        cfg.init = init_sha
+        # an adapted bridge keeps the shape it was trained with
+        cfg.n_tokens, cfg.hidden = start[1].config.n_tokens, start[1].config.hidden
+        cfg.lora_rank = cfg.lora_rank or start[1].config.lora_rank
+    cfg.check()
+    corpus = corpus if isinstance(corpus, Corpus) else read_corpus(corpus, text_col, label_col=None)
+    if not public and cfg.dp is None:
+        warnings.warn("training a bridge on texts marked sensitive without differential privacy: it can memorise "
+                      "them; train with DP-SGD (a DPConfig) or mark the texts public", SensitiveTrainingWarning, stacklevel=2)
+    encoder = encoder if isinstance(encoder, Encoder) else Encoder(encoder)
+    lm = lm if isinstance(lm, LanguageModel) else load_lm(lm)
+    log.info("embedding %d training texts", len(corpus))
+    emb = encoder.embed(corpus.texts, progress=progress)
+    data = {"path": corpus.source, "sha256": corpus.sha256, "texts": len(corpus), "description": description,
+            "sensitive": not public}
+    init_description = {"bridge": str(init), "sha256": init_sha, "card_training": {
+        k: start[1].training.get(k) for k in ("steps", "data", "dp", "init")}} if start else None
+    return BridgeTrainer(lm, encoder.name, encoder.fingerprint, emb, corpus.texts, cfg, data, instruction=instruction,
+                         init=start, init_description=init_description)
+
+
+def fit_decoder(corpus, out: str | os.PathLike, *, progress: bool = False, **options) -> ModelCard:
+    """Train a bridge on ``corpus`` into ``out`` (resuming from its checkpoint); ``options`` as
+    ``decoder_trainer``. Returns the saved bridge's model card."""
+    return decoder_trainer(corpus, progress=progress, **options).train(out, progress=progress)

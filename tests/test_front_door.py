@@ -65,6 +65,16 @@ def test_only_smotext_is_importable_and_it_loads_no_model_library(tmp_path):
     assert gated["policy"]["name"] == "default" and len(gated["policy"]["sha256"]) == 64
 
 
+def test_no_module_imports_the_old_top_level_names():
+    """From the repo root `synth` would still import (pytest puts the root on sys.path for recipes/):
+    a module that did so would load a second copy of the package beside smotext.synth."""
+    old = re.compile(r"^\s*(from|import)\s+(synth|audit|reports|policies)(\.|\s|$)", re.M)
+    offenders = [str(p.relative_to(REPO)) for folder in ("smotext", "synth", "audit", "reports", "policies", "recipes",
+                                                         "benchmarks", "tests")
+                 for p in (REPO / folder).rglob("*.py") if old.search(p.read_text(encoding="utf-8"))]
+    assert offenders == []
+
+
 def test_front_door_names_resolve():
     from smotext.audit.auditor import Auditor
     from smotext.synth.smotext import SMOTExT

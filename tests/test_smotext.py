@@ -5,7 +5,7 @@ import pytest
 
 from smotext.synth.bridge import load_bridge
 from smotext.synth.demo_corpus import build
-from smotext.errors import SmotextError
+from smotext.errors import SmotextError, SmotextWarning
 from smotext.synth.smotext import SMOTExT, default_bridge_path
 
 ROWS = build(seed=2)
@@ -27,7 +27,9 @@ def tiny(tiny_bridge_dir):
 def test_shortfall_is_reported_with_the_filter_that_caused_it(encoder, lm, tiny):
     sampler = SMOTExT(sampling_strategy={"billing": 3}, random_state=0, encoder=encoder, lm=lm, bridge=tiny,
                       filter_params={"fidelity": {"min_cosine": 0.99}}, max_rounds=2, max_new_tokens=4, filters=["fidelity"])
-    texts, labels = sampler.fit_resample(TEXTS, LABELS)
+    with pytest.warns(SmotextWarning, match="made 0 of 3 synthetic texts") as caught:
+        texts, labels = sampler.fit_resample(TEXTS, LABELS)
+    assert len(caught) == 1 and caught[0].filename == __file__  # pointed at the caller, not at smotext's insides
     assert texts == TEXTS and labels == LABELS  # nothing passed, so nothing was added
     rep = sampler.report_
     assert rep.made == {"appointment": 0, "billing": 0, "prescription": 0, "symptom": 0}
