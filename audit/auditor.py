@@ -42,21 +42,25 @@ class AuditResult:
         return {"format": "smotext-audit/1", "inputs": self.inputs, "run": self.run,
                 "metrics": {k: m.to_json() for k, m in sorted(self.metrics.items())}, "plugins": self.plugins}
 
-    def save_scores(self, folder: str | os.PathLike) -> Path:
+    def save_scores(self, folder: str | os.PathLike, name: str = SCORES_FILE) -> Path:
         """Write scores.npz (the numeric per-record arrays, no pickle) into ``folder``."""
         out = Path(folder)
         out.mkdir(parents=True, exist_ok=True)
         flat = {f"{p}/{k}": np.asarray(v, dtype=float) for p, arrs in self.arrays.items() for k, v in arrs.items()
                 if isinstance(v, np.ndarray)}
-        tmp = out / f".{SCORES_FILE}.part.npz"
+        tmp = out / f".{name}.part.npz"
         np.savez_compressed(tmp, **flat)
-        os.replace(tmp, out / SCORES_FILE)
-        return out / SCORES_FILE
+        os.replace(tmp, out / name)
+        return out / name
 
     def save(self, folder: str | os.PathLike) -> Path:
-        """Write results.json and scores.npz into ``folder``."""
-        self.save_scores(folder)
-        return write_json(self.to_json(), Path(folder) / RESULTS_FILE)
+        """Write results.json and scores.npz into ``folder``, both or neither."""
+        from smotext.outputs import atomic_files
+
+        with atomic_files(Path(folder) / RESULTS_FILE, Path(folder) / SCORES_FILE) as (results, scores):
+            self.save_scores(folder, scores.name)
+            write_json(self.to_json(), results)
+        return Path(folder) / RESULTS_FILE
 
     @classmethod
     def load(cls, folder: str | os.PathLike) -> "AuditResult":

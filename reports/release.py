@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -65,18 +66,35 @@ def read_results(path: str | os.PathLike) -> tuple[dict, Path]:
     return data, p
 
 
+def check_release_files(release_files: list[Path]) -> None:
+    """Every file a RELEASE would publish must exist now: found missing later, the decision on disk
+    and the exit code would disagree."""
+    for f in release_files:
+        if not Path(f).is_file():
+            raise SmotextError(f"release file {f}: no such file", params="release_files")
+
+
 def publish(results: dict, out: Path, decision: Decision, release_files: list[Path]) -> Path:
-    """Write results.json and report.html; copy ``release_files`` to out/release/ only on RELEASE."""
-    write_json(results, out / "results.json")
-    report = render_report(results, out / "report.html")
+    """Write results.json and report.html; copy ``release_files`` to out/release/ only on RELEASE.
+
+    The release folder is staged before anything is written, so a failure leaves the old state;
+    a previous run's release/ never stays beside a new decision."""
+    check_release_files(release_files)
+    out.mkdir(parents=True, exist_ok=True)
     target = out / RELEASE_DIR
-    if target.exists():  # never leave a previous run's release beside a new decision
-        shutil.rmtree(target)
-    if decision.verdict == "RELEASE":
-        tmp = out / f".{RELEASE_DIR}.part"
-        shutil.rmtree(tmp, ignore_errors=True)
-        tmp.mkdir()
-        for f in release_files:
-            shutil.copy2(f, tmp / f.name)
-        tmp.rename(target)
+    staged = None
+    try:
+        if decision.verdict == "RELEASE":
+            staged = Path(tempfile.mkdtemp(prefix=f".{RELEASE_DIR}.part-", dir=out))
+            for f in release_files:
+                shutil.copy2(f, staged / Path(f).name)
+        write_json(results, out / "results.json")
+        report = render_report(results, out / "report.html")
+        if target.exists():
+            shutil.rmtree(target)
+        if staged is not None:
+            os.replace(staged, target)
+    finally:
+        if staged is not None and staged.exists():
+            shutil.rmtree(staged, ignore_errors=True)
     return report

@@ -136,6 +136,10 @@ def cmd_fit_decoder(args) -> int:
         hidden=args.hidden, max_target_tokens=args.max_target_tokens, noise_std=args.noise_std, seed=args.seed,
         checkpoint_every=args.checkpoint_every, dp=dp, lora_rank=args.lora_rank,
     )
+    from smotext.outputs import check_outputs
+
+    init_folder = None if args.init in (None, "default") else args.init
+    check_outputs({"out": (args.out, "folder")}, {"corpus": args.corpus, "init": init_folder})
     trainer = decoder_trainer(args.corpus, config=cfg, init=args.init, public=args.public, description=args.description,
                               instruction=args.instruction, encoder=args.encoder, lm=args.lm, text_col=args.text_col,
                               progress=not args.quiet)
@@ -145,12 +149,6 @@ def cmd_fit_decoder(args) -> int:
               f"{plan.noise_multiplier:.4g}, clipping norm {plan.max_grad_norm:g}, Poisson sample rate {plan.sample_rate:.4g}, "
               f"{plan.planned_steps} steps", file=sys.stderr)
 
-    def stop(signum, frame):  # SIGTERM (a scheduler, `kill`) checkpoints like Ctrl-C does
-        raise KeyboardInterrupt
-
-    signal.signal(signal.SIGTERM, stop)
-    if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:  # started in the background by a shell
-        signal.signal(signal.SIGINT, signal.default_int_handler)
     try:
         card = trainer.train(args.out, progress=not args.quiet)
     except KeyboardInterrupt:
@@ -234,13 +232,20 @@ def _print_decision(decision, report: Path, out: Path) -> None:
 
 
 def cmd_gate(args) -> int:
-    from smotext.reports.policy import load_policy
+    from smotext.reports.policy import load_policy, shipped_policies
     from smotext.reports.release import apply_gate, publish, read_results
+
+    from smotext.outputs import check_outputs
+    from smotext.reports.release import check_release_files
 
     policy = load_policy(args.policy)
     results, path = read_results(args.results)
-    decision = apply_gate(results, policy)
     out = Path(args.out) if args.out else path.parent
+    check_release_files([Path(f) for f in args.release_file])
+    check_outputs({"out": (out / "report.html", "file")},
+                  {"policy": None if args.policy in shipped_policies() else args.policy,
+                   **{f"release_file {f}": f for f in args.release_file}})
+    decision = apply_gate(results, policy)
     report = publish(results, out, decision, [Path(f) for f in args.release_file])
     _print_decision(decision, report, out)
     return decision.exit_code
@@ -250,8 +255,12 @@ def cmd_report(args) -> int:
     from smotext.reports.release import read_results
     from smotext.reports.render import render_report
 
+    from smotext.outputs import check_outputs
+
     results, path = read_results(args.results)
-    report = render_report(results, args.out or path.parent / "report.html")
+    target = Path(args.out) if args.out else path.parent / "report.html"
+    check_outputs({"out": (target, "file")}, {"results": path})
+    report = render_report(results, target)
     print(f"report: {report}")
     return EXIT_OK
 
@@ -417,6 +426,19 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+def _interrupt_on_sigterm() -> dict:
+    """SIGTERM (a scheduler, `kill`) stops a run like Ctrl-C: half-made outputs are cleaned up and
+    training checkpoints. Returns the handlers it replaced."""
+    def stop(signum, frame):
+        raise KeyboardInterrupt
+
+    previous = {sig: signal.getsignal(sig) for sig in (signal.SIGTERM, signal.SIGINT)}
+    signal.signal(signal.SIGTERM, stop)
+    if previous[signal.SIGINT] is signal.SIG_IGN:  # started in the background by a shell
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+    return previous
+
+
 def main(argv=None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -425,6 +447,7 @@ def main(argv=None) -> int:
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     previous = warnings.showwarning
     warnings.showwarning = _show_warning
+    handlers = _interrupt_on_sigterm()
     try:
         if getattr(args, "needs_models", False):
             _quiet_libraries()
@@ -437,6 +460,8 @@ def main(argv=None) -> int:
         return 130
     finally:
         warnings.showwarning = previous
+        for sig, handler in handlers.items():
+            signal.signal(sig, handler)
 
 
 if __name__ == "__main__":

@@ -8,6 +8,7 @@ import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from smotext.errors import SmotextError
@@ -29,6 +30,12 @@ def _corpus(corpus: Corpus | PathLike, text_col: str, label_col: str | None) -> 
     if isinstance(corpus, Corpus):
         return corpus
     return read_corpus(corpus, text_col, label_col or "label", require_label=label_col is not None)
+
+
+def _is_corpus(obj) -> bool:
+    from smotext.synth.corpus import Corpus
+
+    return isinstance(obj, Corpus)
 
 
 def _sampler(sampler: SMOTExT | None, seed: int) -> SMOTExT:
@@ -58,32 +65,53 @@ class GenerationResult:
         return len(self.sampler.synthetic_)
 
 
+def _model_inputs(sampler: SMOTExT | None) -> dict[str, PathLike | None]:
+    """The sampler's model paths, as inputs an output must never replace."""
+    if sampler is None:
+        return {}
+    return {k: v for k in ("encoder", "lm", "bridge") if isinstance(v := getattr(sampler, k), (str, os.PathLike))}
+
+
 def generation_paths(out: PathLike, provenance: PathLike | None = None, manifest: PathLike | None = None,
-                     format: str | None = None) -> tuple[Path, Path, Path]:
-    """(dataset, provenance, manifest) paths for ``out``; checked before any model loads."""
+                     format: str | None = None, inputs: dict[str, PathLike | None] | None = None) -> tuple[Path, Path, Path]:
+    """(dataset, provenance, manifest) paths for ``out``, checked before any model loads: a known
+    format, three different files, none of them an input, all writable."""
+    from smotext.outputs import check_outputs
     from smotext.synth.corpus import format_of
 
     out = Path(out)
     format_of(out, format)  # a bad extension fails here, not after generation
     prov = Path(provenance) if provenance else out.parent / f"{out.stem}.provenance.jsonl"
     man = Path(manifest) if manifest else out.parent / f"{out.stem}.manifest.json"
-    if len({out.resolve(), prov.resolve(), man.resolve()}) < 3:
-        raise SmotextError("out, provenance and manifest must be three different files", params=("out", "provenance", "manifest"))
+    check_outputs({"out": (out, "file"), "provenance": (prov, "file"), "manifest": (man, "file")}, inputs or {})
     return out, prov, man
 
 
 def write_generation(sampler: SMOTExT, corpus: Corpus, out: Path, provenance: Path, manifest: Path,
-                     format: str | None = None, seconds: float | None = None) -> dict:
-    """Write a fitted sampler's dataset, provenance and manifest; returns the manifest."""
+                     format: str | None = None, seconds: float | None = None,
+                     final: Callable[[Path], Path] | None = None) -> dict:
+    """Write a fitted sampler's dataset, provenance and manifest, all three or none; returns the
+    manifest. ``final`` maps a path written to where it will end up (for a folder built elsewhere first)."""
+    from smotext.outputs import atomic_files
     from smotext.synth.corpus import write_json, write_table
     from smotext.synth.manifest import generation_manifest
 
+    final = final or (lambda p: p)
     synthetic = sampler.synthetic_ if corpus.labelled else sampler.synthetic_[["text"]]
-    write_table(synthetic, out, format)
-    write_table(sampler.provenance_, provenance, "jsonl")
-    data = generation_manifest(sampler, corpus, {"synthetic": str(out), "provenance": str(provenance)}, seconds)
-    write_json(data, manifest)
+    data = generation_manifest(sampler, corpus, {"synthetic": str(final(out)), "provenance": str(final(provenance))},
+                               seconds)
+    with atomic_files(out, provenance, manifest) as (tmp_out, tmp_prov, tmp_man):
+        write_table(synthetic, tmp_out, format)
+        write_table(sampler.provenance_, tmp_prov, "jsonl")
+        write_json(data, tmp_man)
     return data
+
+
+def _require_output(sampler: SMOTExT, least: int) -> None:
+    made = len(sampler.synthetic_)
+    if made < least:
+        why = sampler.report_.shortfall_message() or "nothing was asked for"
+        raise SmotextError(f"generation made {made} synthetic text(s), too few{' to audit' if least > 1 else ''}: {why}")
 
 
 def generate(corpus: Corpus | PathLike, out: PathLike, *, sampler: SMOTExT | None = None,
@@ -92,11 +120,13 @@ def generate(corpus: Corpus | PathLike, out: PathLike, *, sampler: SMOTExT | Non
     """Generate from ``corpus`` (a Corpus or a CSV/JSONL/Parquet path) with ``sampler`` (default:
     ``SMOTExT(random_state=0)``) and write three files: the dataset ``out``, its private provenance
     (default ``<out-stem>.provenance.jsonl``) and its manifest (default ``<out-stem>.manifest.json``)."""
-    out, provenance, manifest = generation_paths(out, provenance, manifest, format)
-    corpus = _corpus(corpus, text_col, label_col)
     sampler = _sampler(sampler, 0)
+    out, provenance, manifest = generation_paths(out, provenance, manifest, format,
+                                                 {"corpus": None if _is_corpus(corpus) else corpus, **_model_inputs(sampler)})
+    corpus = _corpus(corpus, text_col, label_col)
     t0 = time.perf_counter()
     sampler.fit_resample(corpus.texts, corpus.labels if corpus.labelled else None)
+    _require_output(sampler, 1)  # an empty dataset is a failed run, not a result
     info = write_generation(sampler, corpus, out, provenance, manifest, format, time.perf_counter() - t0)
     return GenerationResult(out, provenance, manifest, sampler, info)
 
@@ -113,10 +143,17 @@ def audit_files(members: Corpus | PathLike, holdout: Corpus | PathLike, syntheti
     used unless ``encoder`` is given. ``provenance`` also scores the members that were parents.
     ``auditor_options`` go to ``Auditor`` (plugins, plugin_params, encoder, seed, n_boot, ...).
     With ``out``, results.json and scores.npz are written there."""
-    from smotext.audit.auditor import Auditor
+    from smotext.audit.auditor import RESULTS_FILE, SCORES_FILE, Auditor
+    from smotext.outputs import check_outputs
     from smotext.synth.corpus import Corpus
     from smotext.synth.manifest import encoder_from_manifest, read_manifest, read_parent_rows
 
+    if out is not None:  # the audit writes two files into out; neither may be an input
+        given = {"members": members, "holdout": holdout, "synthetic": synthetic, "test": test,
+                 "provenance": provenance, "manifest": manifest}
+        check_outputs({f"out ({RESULTS_FILE})": (Path(out) / RESULTS_FILE, "file"),
+                       f"out ({SCORES_FILE})": (Path(out) / SCORES_FILE, "file")},
+                      {k: v for k, v in given.items() if v is not None and not isinstance(v, Corpus)})
     read = lambda c: _corpus(c, text_col, label_col)
     members_c, holdout_c, synthetic_c = read(members), read(holdout), read(synthetic)
     test_c = read(test) if test is not None else None
@@ -169,37 +206,59 @@ def release(corpus: Corpus | PathLike, out: PathLike, *, policy: Policy | str | 
     import pandas as pd
 
     from smotext.audit.auditor import Auditor
-    from smotext.reports.policy import load_policy
+    from smotext.outputs import atomic_folder, check_outputs
+    from smotext.reports.policy import Policy, load_policy
     from smotext.reports.release import RELEASE_DIR, apply_gate, publish, split_corpus
     from smotext.synth.corpus import Corpus, file_sha256, write_table
     from smotext.synth.manifest import parent_rows, versions
 
+    out = Path(out)
+    sampler = _sampler(sampler, seed)
+    inputs = {"corpus": None if _is_corpus(corpus) else corpus, "policy": None if isinstance(policy, Policy) else
+              _policy_file(policy), **_model_inputs(sampler)}
+    check_outputs({"out": (out, "folder")}, inputs)
+    _check_replaceable_run(out)
     policy = load_policy(policy)  # a bad policy stops everything before work starts
     corpus = _corpus(corpus, text_col, label_col)
     members, holdout, test = split_corpus(corpus, holdout_fraction, test_fraction, seed)
-    sampler = _sampler(sampler, seed)
-    auditor = Auditor(**{"seed": seed, **audit_options})  # bad plug-in names fail before generation
-    out = Path(out)
-    private = out / "private"
+    auditor = Auditor(**{"seed": seed, **audit_options})  # bad plug-in names and settings fail before generation
     t0 = time.perf_counter()
     sampler.fit_resample(members.texts, members.labels if members.labelled else None)
-    made = len(sampler.synthetic_)
-    if made < 2:
-        raise SmotextError(f"generation made {made} synthetic text(s), too few to audit: {sampler.report_.shortfall_message()}")
-    for split in (members, holdout, test):  # the user's own data, kept for re-auditing; never released
-        name = split.source.rsplit("#", 1)[1]
-        write_table(pd.DataFrame({"text": split.texts, "label": split.labels}), private / f"{name}.csv")
-    syn_path, manifest_path = out / "synthetic.csv", out / "synthetic.manifest.json"
-    manifest = write_generation(sampler, members, syn_path, private / "synthetic.provenance.jsonl", manifest_path,
-                                "csv", time.perf_counter() - t0)
-    synthetic = Corpus(sampler.synthetic_["text"].tolist(), sampler.synthetic_["label"].tolist(), corpus.labelled,
-                       str(syn_path), file_sha256(syn_path))
-    if auditor.encoder is None:
-        auditor.encoder = sampler.encoder_
-    audit = auditor.run(members, holdout, synthetic, test=test, parent_rows=parent_rows(sampler), generation=manifest)
-    audit.save_scores(out)
-    results = {**audit.to_json(), "generation": manifest, "versions": versions()}
-    decision = apply_gate(results, policy)
-    report = publish(results, out, decision, [syn_path, manifest_path])
-    return ReleaseResult(decision.verdict, decision.exit_code, out, report, results, decision, syn_path, manifest_path,
-                         private, out / RELEASE_DIR if decision.verdict == "RELEASE" else None)
+    _require_output(sampler, 2)
+    with atomic_folder(out) as work:  # the run folder appears complete, or the old one stays
+        private = work / "private"
+        for split in (members, holdout, test):  # the user's own data, kept for re-auditing; never released
+            name = split.source.rsplit("#", 1)[1]
+            write_table(pd.DataFrame({"text": split.texts, "label": split.labels}), private / f"{name}.csv")
+        syn_path, manifest_path = work / "synthetic.csv", work / "synthetic.manifest.json"
+        manifest = write_generation(sampler, members, syn_path, private / "synthetic.provenance.jsonl", manifest_path,
+                                    "csv", time.perf_counter() - t0, final=lambda p: out / p.relative_to(work))
+        synthetic = Corpus(sampler.synthetic_["text"].tolist(), sampler.synthetic_["label"].tolist(), corpus.labelled,
+                           str(out / syn_path.name), file_sha256(syn_path))
+        if auditor.encoder is None:
+            auditor.encoder = sampler.encoder_
+        audit = auditor.run(members, holdout, synthetic, test=test, parent_rows=parent_rows(sampler), generation=manifest)
+        audit.save_scores(work)
+        results = {**audit.to_json(), "generation": manifest, "versions": versions()}
+        decision = apply_gate(results, policy)
+        publish(results, work, decision, [syn_path, manifest_path])
+    return ReleaseResult(decision.verdict, decision.exit_code, out, out / "report.html", results, decision,
+                         out / "synthetic.csv", out / "synthetic.manifest.json", out / "private",
+                         out / RELEASE_DIR if decision.verdict == "RELEASE" else None)
+
+
+def _policy_file(policy) -> Path | None:
+    from smotext.reports.policy import resolve_policy
+
+    try:
+        return resolve_policy(policy)[0]
+    except SmotextError:
+        return None  # load_policy says what is wrong with it
+
+
+def _check_replaceable_run(out: Path) -> None:
+    """A re-run may replace an old run folder, never a folder of something else (``--out .``)."""
+    if out.is_dir() and any(out.iterdir()) and not (out / "results.json").is_file() \
+            and not (out / "synthetic.manifest.json").is_file():
+        raise SmotextError(f"out {out} is a folder that holds files but no smotext run; a release replaces its "
+                           "folder whole, so choose a new or empty folder", params="out")
