@@ -10,10 +10,10 @@ from importlib import resources
 from pathlib import Path
 from typing import Literal
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator, model_validator
 
 from smotext.errors import SmotextError
+from smotext.strict_yaml import load_yaml
 
 COMPARISONS = {"<": lambda v, t: v < t, "<=": lambda v, t: v <= t, ">": lambda v, t: v > t, ">=": lambda v, t: v >= t}
 
@@ -21,7 +21,8 @@ COMPARISONS = {"<": lambda v, t: v < t, "<=": lambda v, t: v <= t, ">": lambda v
 class Rule(BaseModel):
     """One check: ``metric comparison threshold``; failing a ``block`` rule blocks the release."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # strict: `threshold: true` or `threshold: "0.1"` is an error, not 1.0 or 0.1
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
 
     name: str = Field(min_length=1, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
     metric: str
@@ -56,7 +57,7 @@ class Policy(BaseModel):
     """A named set of rules. ``source`` and ``sha256`` say which file it was read from (set by
     ``load_policy``; a policy built in Python has source "<python>" and the sha256 of its JSON)."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
 
     name: str = Field(min_length=1)
     description: str = ""
@@ -136,13 +137,10 @@ def load_policy(policy: str | os.PathLike | Policy = "default") -> Policy:
         raise SmotextError(f"policy {p}: no such file")
     raw = p.read_bytes()
     try:
-        data = yaml.safe_load(raw.decode("utf-8"))
+        text = raw.decode("utf-8")
     except UnicodeDecodeError:
         raise SmotextError(f"policy {p}: not UTF-8 text") from None
-    except yaml.YAMLError as e:
-        mark = getattr(e, "problem_mark", None)
-        where = f" at line {mark.line + 1}" if mark else ""
-        raise SmotextError(f"policy {p}: not valid YAML{where}: {getattr(e, 'problem', None) or e}") from None
+    data = load_yaml(text, f"policy {p}")
     if data is None:
         raise SmotextError(f"policy {p}: the file is empty")
     if not isinstance(data, dict):
