@@ -14,14 +14,27 @@ import numpy as np
 
 from smotext.audit.context import AuditContext
 from smotext.audit.registry import Metric, available, create_plugin
-from smotext.synth.corpus import Corpus, write_json
+from smotext.synth.corpus import Corpus, overlap_counts, write_json
 from smotext.errors import SmotextError
+from smotext.params import Param, check_all, int_at_least, is_bool, number_in
 
 DEFAULT_PLUGINS = (
     "utility", "mia_classifier_loss", "mia_classifier_confidence", "mia_classifier_reference",
     "mia_synthetic_embedding", "mia_synthetic_lexical", "reconstruction", "pii", "decoder_privacy", "overview",
 )
 RESULTS_FILE, SCORES_FILE = "results.json", "scores.npz"
+
+# The auditor's own settings, checked up front (a bad one would otherwise fail plug-ins one by one).
+AUDITOR_PARAMS = {
+    "seed": Param(0, "seed for the member/non-member samples, bootstrap and attacks", int_at_least(0)),
+    "n_boot": Param(200, "bootstrap resamples for the 95% intervals", int_at_least(1)),
+    "test_fraction": Param(0.3, "share of the holdout used as the utility test split when no test set is given",
+                           number_in(0, 1, low_open=True, high_open=True)),
+    "progress": Param(False, "show progress bars", is_bool),
+    "cache": Param(True, "cache embeddings on disk", is_bool),
+    "allow_overlap": Param(False, "audit even when members, holdout and test share texts (their counts are "
+                                  "recorded either way)", is_bool),
+}
 
 
 @dataclass
@@ -97,7 +110,10 @@ class Auditor:
 
     def __init__(self, plugins: Sequence[str] = DEFAULT_PLUGINS, plugin_params: Mapping[str, Mapping] | None = None,
                  encoder=None, seed: int = 0, n_boot: int = 200, test_fraction: float = 0.3,
-                 progress: bool = False, cache: bool = True):
+                 progress: bool = False, cache: bool = True, allow_overlap: bool = False):
+        check_all(AUDITOR_PARAMS, {"seed": seed, "n_boot": n_boot, "test_fraction": test_fraction,
+                                   "progress": progress, "cache": cache, "allow_overlap": allow_overlap})
+        self.allow_overlap = allow_overlap
         params = dict(plugin_params or {})
         for name in params:
             if name not in plugins:
@@ -105,6 +121,22 @@ class Auditor:
         self.plugins = [create_plugin(n, **params.get(n, {})) for n in plugins]  # validates names first
         self.encoder, self.seed, self.n_boot = encoder, seed, n_boot
         self.test_fraction, self.progress, self.cache = test_fraction, progress, cache
+
+    def check_disjoint(self, members: Corpus, holdout: Corpus, test: Corpus | None = None) -> dict[str, int]:
+        """Counts of shared texts (case and whitespace ignored) between members, holdout and test, the
+        test split also being the reference attack's population. Any overlap makes membership metrics
+        meaningless (a record can't be a member and a non-member), so it is an error unless
+        ``allow_overlap``."""
+        sets = {"members": members.texts, "holdout": holdout.texts}
+        if test is not None:
+            sets["test"] = test.texts
+        counts = overlap_counts(sets)
+        shared = {pair: n for pair, n in counts.items() if n}
+        if shared and not self.allow_overlap:
+            said = ", ".join(f"{n} {a} text(s) also in {b}" for pair, n in shared.items() for a, b in [pair.split("/")])
+            raise SmotextError(f"members, holdout and test must be different records: {said}; remove the copies, or "
+                               "pass allow_overlap to audit anyway", params="allow_overlap")
+        return counts
 
     def run(self, members: Corpus, holdout: Corpus, synthetic, test: Corpus | None = None,
             parent_rows: set[int] | None = None, generation: dict | None = None) -> AuditResult:
@@ -132,13 +164,14 @@ class Auditor:
             encoder = sampler.encoder_ if encoder is None else encoder
         elif not isinstance(synthetic, Corpus):
             raise SmotextError("synthetic must be a Corpus or a fitted SMOTExT sampler", params="synthetic")
+        overlap = self.check_disjoint(members, holdout, test)
         encoder = encoder if isinstance(encoder, Encoder) else Encoder(encoder)
         ctx = AuditContext(members, holdout, synthetic, encoder, test=test, test_fraction=self.test_fraction,
                            seed=self.seed, n_boot=self.n_boot, progress=self.progress, cache=self.cache,
                            parent_rows=parent_rows, generation=generation)
         result = AuditResult(
             inputs={"members": _describe(members), "holdout": _describe(holdout), "synthetic": _describe(synthetic),
-                    "test": _describe(test) if test else None,
+                    "test": _describe(test) if test else None, "overlap": overlap,
                     "evaluated": {"members": len(ctx.members), "nonmembers": len(ctx.nonmembers), "test": len(ctx.test)}},
             run={"seed": self.seed, "bootstrap": self.n_boot, "encoder": {"name": encoder.name, "sha256": encoder.fingerprint},
                  "plugins_available": available(), "seconds": {"embed": round(time.perf_counter() - t0, 2)}},

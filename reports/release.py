@@ -13,7 +13,7 @@ import numpy as np
 from smotext.reports.gate import Decision, Gate
 from smotext.reports.policy import Policy
 from smotext.reports.render import render_report
-from smotext.synth.corpus import Corpus, write_json
+from smotext.synth.corpus import Corpus, normalise_text, write_json
 from smotext.errors import SmotextError
 
 RELEASE_DIR = "release"
@@ -21,7 +21,10 @@ RELEASE_DIR = "release"
 
 def split_corpus(corpus: Corpus, holdout_fraction: float = 0.3, test_fraction: float = 0.2,
                  seed: int = 0) -> tuple[Corpus, Corpus, Corpus]:
-    """Members / holdout / test, stratified by label (seeded). Members are what generation may see."""
+    """Members / holdout / test, stratified by label (seeded). Members are what generation may see.
+
+    Copies of one text (same words after normalising case and whitespace) go to the same split,
+    so a record can't be a member and a non-member at once."""
     if not (0 < holdout_fraction < 1 and 0 < test_fraction < 1 and holdout_fraction + test_fraction < 1):
         raise SmotextError("holdout_fraction and test_fraction must be in (0, 1) and leave room for members",
                            params=("holdout_fraction", "test_fraction"))
@@ -31,9 +34,20 @@ def split_corpus(corpus: Corpus, holdout_fraction: float = 0.3, test_fraction: f
     for cls in sorted(set(corpus.labels)):
         rows = rng.permutation(np.flatnonzero(labels == cls))
         n_hold, n_test = int(round(holdout_fraction * len(rows))), int(round(test_fraction * len(rows)))
-        parts["holdout"] += rows[:n_hold].tolist()
-        parts["test"] += rows[n_hold : n_hold + n_test].tolist()
-        parts["members"] += rows[n_hold + n_test :].tolist()
+        groups: dict[str, list[int]] = {}  # copies of a text, in the order the permutation meets them
+        for i in rows.tolist():
+            groups.setdefault(normalise_text(corpus.texts[i]), []).append(i)
+        hold: list[int] = []
+        test: list[int] = []
+        for group in groups.values():
+            if len(hold) < n_hold:
+                hold += group
+            elif len(test) < n_test:
+                test += group
+            else:
+                parts["members"] += group
+        parts["holdout"] += hold
+        parts["test"] += test
     out = []
     for name in ("members", "holdout", "test"):
         rows = sorted(parts[name])

@@ -31,6 +31,7 @@ FLAGS = {
     "max_grad_norm": "--max-grad-norm", "steps": "--steps", "lr": "--lr", "n_tokens": "--soft-tokens",
     "hidden": "--hidden", "max_target_tokens": "--max-target-tokens", "checkpoint_every": "--checkpoint-every",
     "lora_rank": "--lora-rank", "noise_std": "--noise-std", "warmup_steps": "--warmup-steps",
+    "allow_overlap": "--allow-overlap", "release_files": "--release-file",
 }
 
 
@@ -184,7 +185,7 @@ def cmd_audit(args) -> int:
     result = audit_files(args.members, args.holdout, args.synthetic, test=args.test, provenance=args.provenance,
                          manifest=args.manifest, out=args.out, text_col=args.text_col, label_col=args.label_col,
                          plugins=plugins, encoder=args.encoder, seed=args.seed, n_boot=args.bootstrap,
-                         test_fraction=args.test_fraction, progress=not args.quiet)
+                         test_fraction=args.test_fraction, allow_overlap=args.allow_overlap, progress=not args.quiet)
     width = max(map(len, result.metrics), default=10)
     for name, m in sorted(result.metrics.items()):
         ci = f"  [{m.ci[0]:.3f}, {m.ci[1]:.3f}]" if m.ci else ""
@@ -203,7 +204,7 @@ def cmd_release(args) -> int:
 
     run = release(args.corpus, args.out, policy=args.policy, sampler=sampler_from_args(args), seed=args.random_state,
                   holdout_fraction=args.holdout_fraction, test_fraction=args.test_fraction, text_col=args.text_col,
-                  label_col=args.label_col, n_boot=args.bootstrap, progress=not args.quiet)
+                  label_col=args.label_col, n_boot=args.bootstrap, allow_overlap=args.allow_overlap, progress=not args.quiet)
     _print_decision(run.decision, run.report, run.out)
     return run.exit_code
 
@@ -380,6 +381,8 @@ def build_parser() -> argparse.ArgumentParser:
     a.add_argument("--skip", action="append", default=[], metavar="NAME", help="leave one plug-in out (repeatable)")
     a.add_argument("--seed", type=int, default=0)
     a.add_argument("--bootstrap", type=int, default=200, help="bootstrap resamples for confidence intervals")
+    a.add_argument("--allow-overlap", action="store_true",
+                   help="audit even when members, holdout and test share texts (default: an error; counts are recorded)")
     a.add_argument("--test-fraction", type=float, default=0.3)
     a.add_argument("--encoder", default=None, help="the encoder generation used (default: the one in the synthetic file's manifest, else all-MiniLM-L6-v2)")
     a.add_argument("--quiet", action="store_true")
@@ -392,6 +395,9 @@ def build_parser() -> argparse.ArgumentParser:
         sp.add_argument("--holdout-fraction", type=float, default=0.3, help="share of the corpus kept from generation as non-members")
         sp.add_argument("--test-fraction", type=float, default=0.2, help="share of the corpus kept as the utility test split")
         sp.add_argument("--bootstrap", type=int, default=200, help="bootstrap resamples for confidence intervals")
+        sp.add_argument("--allow-overlap", action="store_true",
+                        help="go on when the splits share texts (copies of one text in different classes); "
+                             "default: an error")
         generation_args(sp)
         model_args(sp)
 

@@ -4,6 +4,7 @@ declarations, so a default or a check is written once and can't drift between Py
 
 from __future__ import annotations
 
+import math
 import numbers
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -81,13 +82,18 @@ def int_at_least(low: int, none_ok: bool = False) -> Callable[[Any], str | None]
     return check
 
 
-def number_in(low: float, high: float = float("inf"), *, low_open: bool = False) -> Callable[[Any], str | None]:
+def number_in(low: float, high: float = float("inf"), *, low_open: bool = False,
+              high_open: bool = False) -> Callable[[Any], str | None]:
+    """A finite number in the range (NaN and ±inf never pass: ``nan >= 0`` is False, but so is
+    ``nan < 0``, so checks written as "refuse if below" would let it through)."""
     def check(v):
-        ok = _is_number(v) and (v > low if low_open else v >= low) and v <= high
+        ok = _is_number(v) and math.isfinite(v) and (v > low if low_open else v >= low) and \
+            (v < high if high_open else v <= high)
         if ok:
             return None
         lo = f"> {low:g}" if low_open else f">= {low:g}"
-        return f"a number {lo}" + (f" and <= {high:g}" if high != float("inf") else "")
+        hi = "" if high == float("inf") else f" and {'<' if high_open else '<='} {high:g}"
+        return f"a finite number {lo}{hi}"
     return check
 
 

@@ -222,6 +222,7 @@ def release(corpus: Corpus | PathLike, out: PathLike, *, policy: Policy | str | 
     corpus = _corpus(corpus, text_col, label_col)
     members, holdout, test = split_corpus(corpus, holdout_fraction, test_fraction, seed)
     auditor = Auditor(**{"seed": seed, **audit_options})  # bad plug-in names and settings fail before generation
+    auditor.check_disjoint(members, holdout, test)
     t0 = time.perf_counter()
     sampler.fit_resample(members.texts, members.labels if members.labelled else None)
     _require_output(sampler, 2)

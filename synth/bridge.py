@@ -200,4 +200,8 @@ def load_bridge(folder: str | os.PathLike, device: str | torch.device = "cpu") -
         bridge.load_state_dict({k: v.float() for k, v in state.items()})
     except Exception as e:
         raise SmotextError(f"{weights_path}: weights don't match the card: {type(e).__name__}: {e}") from None
+    bad = sorted(k for k, v in state.items() if not torch.isfinite(v.float()).all())
+    if bad:
+        raise SmotextError(f"{weights_path}: weights {bad[:3]} hold NaN or infinity; this bridge can't decode (was its "
+                           "training diverging?)")
     return bridge.to(device).eval(), card

@@ -42,6 +42,23 @@ class Corpus:
         return cls(texts, labels, labelled, source, digest)
 
 
+def normalise_text(text: str) -> str:
+    """A text as compared for overlap between splits: case and runs of whitespace ignored."""
+    return " ".join(text.lower().split())
+
+
+def overlap_counts(sets: dict[str, list[str]]) -> dict[str, int]:
+    """For each pair of named text lists, how many records of the first have a copy in the second."""
+    keys = {name: [normalise_text(t) for t in texts] for name, texts in sets.items()}
+    names = list(sets)
+    out = {}
+    for i, a in enumerate(names):
+        for b in names[i + 1:]:
+            other = set(keys[b])
+            out[f"{a}/{b}"] = sum(k in other for k in keys[a])
+    return out
+
+
 def format_of(path: str | os.PathLike, fmt: str | None = None) -> str:
     """The table format named by ``fmt`` or by the file's extension."""
     if fmt:

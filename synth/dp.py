@@ -16,6 +16,7 @@ from dataclasses import asdict, dataclass
 import numpy as np
 
 from smotext.errors import SmotextError
+from smotext.params import number_in
 
 ACCOUNTANTS = ("prv", "rdp")  # opacus' "gdp" is only an approximation; not offered
 
@@ -32,10 +33,10 @@ class DPConfig:
     def check(self) -> None:
         if not (isinstance(self.target_epsilon, (int, float)) and math.isfinite(self.target_epsilon) and self.target_epsilon > 0):
             raise SmotextError(f"target_epsilon must be a finite number > 0, got {self.target_epsilon}", params="target_epsilon")
-        if self.delta is not None and not 0 < self.delta < 1:
+        if self.delta is not None and number_in(0, 1, low_open=True, high_open=True)(self.delta):
             raise SmotextError(f"delta must be between 0 and 1, got {self.delta}", params="delta")
-        if not self.max_grad_norm > 0:
-            raise SmotextError(f"max_grad_norm must be > 0, got {self.max_grad_norm}", params="max_grad_norm")
+        if number_in(0, low_open=True)(self.max_grad_norm):
+            raise SmotextError(f"max_grad_norm must be a finite number > 0, got {self.max_grad_norm}", params="max_grad_norm")
         if self.accountant not in ACCOUNTANTS:
             raise SmotextError(f"unknown accountant {self.accountant!r}; valid: {', '.join(ACCOUNTANTS)}")
 

@@ -29,6 +29,7 @@ from smotext.synth.bridge import Bridge, BridgeConfig, ModelCard, init_bridge, l
 from smotext.synth.decoder import PromptTemplate
 from smotext.synth.dp import DPConfig, DPPlan, calibrate, card_facts, poisson_batch
 from smotext.errors import SmotextError, SmotextWarning
+from smotext.params import int_at_least, number_in
 from smotext.synth.models import LanguageModel
 
 log = logging.getLogger("smotext")
@@ -61,13 +62,13 @@ class TrainConfig:
         if self.lora_rank and self.dp is not None:
             raise SmotextError("DP-SGD training with LoRA is not supported: train the bridge alone (lora_rank 0) under DP",
                                params="lora_rank")
-        for name in ("steps", "batch_size", "n_tokens", "hidden", "max_target_tokens", "checkpoint_every"):
-            if getattr(self, name) < 1:
-                raise SmotextError(f"{name} must be >= 1, got {getattr(self, name)}", params=name)
-        if not self.lr > 0:
-            raise SmotextError(f"lr must be > 0, got {self.lr}", params="lr")
-        if self.noise_std < 0 or self.warmup_steps < 0:
-            raise SmotextError("noise_std and warmup_steps must be >= 0", params=("noise_std", "warmup_steps"))
+        checks = {**{name: int_at_least(1) for name in ("steps", "batch_size", "n_tokens", "hidden", "max_target_tokens",
+                                                         "checkpoint_every")},
+                  "warmup_steps": int_at_least(0), "seed": int_at_least(0), "lr": number_in(0, low_open=True),
+                  "noise_std": number_in(0), "weight_decay": number_in(0)}
+        for name, check in checks.items():
+            if (allowed := check(getattr(self, name))) is not None:
+                raise SmotextError(f"{name} must be {allowed}, got {getattr(self, name)!r}", params=name)
         if self.dp is not None:
             self.dp.check()
 
@@ -353,6 +354,11 @@ class BridgeTrainer:
                 # Noise is a function of (seed, step) so a resumed run draws what the uninterrupted one would.
                 gen = torch.Generator().manual_seed(self.cfg.seed * 1_000_003 + self.step)
                 loss = self._dp_step(gen) if self.dp_plan is not None else self._step(gen)
+                if loss is not None and not math.isfinite(loss):
+                    # Saving now would checkpoint broken weights over good ones: stop at the last checkpoint.
+                    raise SmotextError(f"training diverged: the loss became {loss} at step {self.step + 1}; the last "
+                                       "checkpoint is kept. Lower lr (or noise_std) and run again",
+                                       params=("lr", "noise_std"))
                 self.step += 1
                 if loss is not None:
                     self.losses.append(loss)

@@ -105,7 +105,7 @@ def test_argument_errors_exit_2(capsys):
 
 def test_fit_decoder_bad_settings_exit_2(tmp_path, capsys, good_corpus):
     code, _, err = run_cli(["fit-decoder", good_corpus, "--out", tmp_path / "b", "--steps", "0"], capsys)
-    assert code == 2 and "steps must be >= 1" in err
+    assert code == 2 and "steps must be an int >= 1" in err
     assert not (tmp_path / "b").exists()
 
 
