@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import time
 import traceback
@@ -13,6 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from smotext.audit.context import AuditContext
+from smotext.audit.schema import check_results, parse_results
 from smotext.audit.registry import Metric, available, create_plugin
 from smotext.synth.corpus import Corpus, overlap_counts, write_json
 from smotext.errors import SmotextError
@@ -70,9 +70,10 @@ class AuditResult:
         """Write results.json and scores.npz into ``folder``, both or neither."""
         from smotext.outputs import atomic_files
 
+        data = check_results(self.to_json())
         with atomic_files(Path(folder) / RESULTS_FILE, Path(folder) / SCORES_FILE) as (results, scores):
             self.save_scores(folder, scores.name)
-            write_json(self.to_json(), results)
+            write_json(data, results)
         return Path(folder) / RESULTS_FILE
 
     @classmethod
@@ -80,12 +81,10 @@ class AuditResult:
         p = Path(folder)
         path = p / RESULTS_FILE if p.is_dir() else p
         try:
-            data = json.loads(path.read_text(encoding="utf-8"))
-        except (OSError, json.JSONDecodeError, UnicodeDecodeError) as e:
+            data = parse_results(path.read_text(encoding="utf-8"), str(path))
+        except (OSError, UnicodeDecodeError) as e:
             raise SmotextError(f"{path}: can't read audit results: {e}") from None
-        if data.get("format") != "smotext-audit/1":
-            raise SmotextError(f"{path}: not smotext audit results")
-        metrics = {k: Metric(float(v["value"]), v["safer"], v["description"], tuple(v["ci"]) if "ci" in v else None, v.get("ideal"))
+        metrics = {k: Metric(float("nan") if v["value"] is None else float(v["value"]), v["safer"], v["description"], tuple(v["ci"]) if "ci" in v else None, v.get("ideal"))
                    for k, v in data["metrics"].items()}
         arrays: dict[str, dict] = {}
         scores = path.parent / SCORES_FILE

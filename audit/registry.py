@@ -26,7 +26,8 @@ class Metric:
 
     def to_json(self) -> dict:
         # ∞ (e.g. a decoder trained without DP) as the string "inf": strict JSON has no Infinity, float() reads it
-        value = "inf" if self.value == math.inf else self.value
+        # NaN (a plug-in could not compute it) as null: the gate then treats the metric as missing
+        value = "inf" if self.value == math.inf else (None if math.isnan(self.value) else self.value)
         out = {"value": value, "safer": self.safer, "description": self.description}
         if self.ci is not None:
             out["ci"] = list(self.ci)

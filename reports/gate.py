@@ -78,6 +78,8 @@ class Gate:
             m = metrics.get(rule.metric)
             if m is None:
                 o.status, o.reason = "missing", f"the audit has no {rule.metric} (its plug-in was skipped or failed)"
+            elif m.get("value") is None:
+                o.status, o.reason = "missing", f"the audit could not compute {rule.metric} (no value)"
             else:
                 o.value, o.ci = float(m["value"]), m.get("ci")
                 if rule.bound != "value" and not o.ci:

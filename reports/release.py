@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import tempfile
@@ -14,6 +13,7 @@ from smotext.reports.gate import Decision, Gate
 from smotext.reports.policy import Policy
 from smotext.reports.render import render_report
 from smotext.synth.corpus import Corpus, normalise_text, write_json
+from smotext.audit.schema import check_results, parse_results
 from smotext.errors import SmotextError
 
 RELEASE_DIR = "release"
@@ -72,12 +72,10 @@ def read_results(path: str | os.PathLike) -> tuple[dict, Path]:
     p = Path(path)
     p = p / "results.json" if p.is_dir() else p
     try:
-        data = json.loads(p.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as e:
+        text = p.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as e:
         raise SmotextError(f"{p}: can't read results: {e}") from None
-    if not isinstance(data, dict) or data.get("format") != "smotext-audit/1":
-        raise SmotextError(f"{p}: not a smotext results.json")
-    return data, p
+    return parse_results(text, str(p)), p
 
 
 def check_release_files(release_files: list[Path]) -> None:
@@ -94,6 +92,7 @@ def publish(results: dict, out: Path, decision: Decision, release_files: list[Pa
     The release folder is staged before anything is written, so a failure leaves the old state;
     a previous run's release/ never stays beside a new decision."""
     check_release_files(release_files)
+    check_results(results)
     out.mkdir(parents=True, exist_ok=True)
     target = out / RELEASE_DIR
     staged = None

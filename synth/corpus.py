@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import os
 import tempfile
 from dataclasses import dataclass
@@ -177,12 +178,31 @@ def write_table(frame: pd.DataFrame, path: str | os.PathLike, fmt: str | None = 
     return p
 
 
+def json_safe(obj):
+    """``obj`` with every non-finite float written as strict JSON can hold it: NaN as null,
+    ±infinity as "inf"/"-inf" (``float()`` reads those back). Python's json writes NaN and
+    Infinity, which are not JSON."""
+    import numpy as np
+
+    if isinstance(obj, (float, np.floating)):
+        v = float(obj)
+        return v if math.isfinite(v) else (None if math.isnan(v) else ("inf" if v > 0 else "-inf"))
+    if isinstance(obj, dict):
+        return {k: json_safe(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [json_safe(v) for v in obj]
+    if isinstance(obj, np.ndarray):
+        return json_safe(obj.tolist())
+    return obj
+
+
 def write_json(obj, path: str | os.PathLike) -> Path:
-    """Write JSON atomically (indented, UTF-8)."""
+    """Write strict JSON atomically (indented, UTF-8; non-finite floats as ``json_safe`` says)."""
     p = Path(path)
     tmp = _atomic_target(p)
     try:
-        tmp.write_text(json.dumps(obj, indent=2, ensure_ascii=False, default=_json_default) + "\n", encoding="utf-8")
+        text = json.dumps(json_safe(obj), indent=2, ensure_ascii=False, default=_json_default, allow_nan=False)
+        tmp.write_text(text + "\n", encoding="utf-8")
         os.replace(tmp, p)
     finally:
         tmp.unlink(missing_ok=True)
