@@ -129,6 +129,8 @@ def read_corpus(
 
     texts = frame[text_col].tolist()
     for i, t in enumerate(texts):
+        if t is None or (isinstance(t, float) and t != t):  # JSON null arrives as None or NaN
+            raise SmotextError(f"{p}: row {i + 1}: {text_col!r} is empty (null), not text")
         if not isinstance(t, str):
             raise SmotextError(f"{p}: row {i + 1}: {text_col!r} holds a {type(t).__name__} ({t!r:.40}), not text")
     blank = [i + 1 for i, t in enumerate(texts) if not t.strip()]
@@ -143,6 +145,12 @@ def read_corpus(
         if any(isinstance(v, (list, dict)) for v in raw):
             raise SmotextError(f"{p}: labels in {label_col!r} must be single values, not lists or objects")
         labels, labelled = [str(v) for v in raw], True
+        kinds: dict[str, tuple] = {}
+        for v, s in zip(raw, labels):  # 1 and "1" (JSONL, Parquet) would silently become one class
+            first = kinds.setdefault(s, (v, type(v)))
+            if first[1] is not type(v):
+                raise SmotextError(f"{p}: labels {first[0]!r} ({first[1].__name__}) and {v!r} ({type(v).__name__}) in "
+                                   f"{label_col!r} would both read as the class {s!r}; write them the same way")
     elif label_col is not None and require_label:
         cols = ", ".join(map(str, frame.columns))
         raise SmotextError(f"{p}: no label column {label_col!r} (columns: {cols}); choose one with label_col", params="label_col")

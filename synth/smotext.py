@@ -141,6 +141,20 @@ class SMOTExT(BaseEstimator):
         )
         check_all(GENERATION_PARAMS, self.get_params(deep=False))
 
+    def _check_memory(self, total: int) -> None:
+        """Refuse a request whose plan can't fit in memory (checked before any model loads)."""
+        # a round holds, per planned target, its vector and its candidates' embeddings (float32; 1024-d
+        # bounds the encoders in use), drawn with the oversampling factor
+        need = total * self.oversample * (1 + self.num_candidates) * 1024 * 4
+        try:
+            ram = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+        except (ValueError, OSError, AttributeError):  # not on this platform: no bound
+            return
+        if need > ram / 2:
+            raise SmotextError(f"sampling_strategy asks for {total:,} synthetic texts; planning them needs about "
+                               f"{need / 2**30:.0f} GiB, more than half of this machine's {ram / 2**30:.0f} GiB. Ask for "
+                               "fewer per run (runs with different seeds can be concatenated)", params="sampling_strategy")
+
     def load_models(self) -> "SMOTExT":
         """Load encoder, LM and bridge (also done by fit_resample) and check that they fit together.
 
@@ -198,6 +212,7 @@ class SMOTExT(BaseEstimator):
         if len(labels) != len(texts):
             raise SmotextError(f"{len(texts)} texts but {len(labels)} labels")
         counts = resolve_counts(self.sampling_strategy, labels)
+        self._check_memory(sum(counts.values()))
         small = {c: n for c, n in Counter(labels).items() if counts.get(c, 0) > 0 and n < self.k_neighbors + 1}
         if small:
             c, n = sorted(small.items())[0]

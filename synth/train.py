@@ -18,6 +18,7 @@ import secrets
 import time
 import warnings
 from collections.abc import Sequence
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -110,6 +111,18 @@ def make_card(config: BridgeConfig, step: int, train_config: dict, data: dict, l
     return ModelCard(config=config, training=training)
 
 
+@contextmanager
+def _damaged_checkpoint(ck: Path):
+    """A checkpoint that can't be read (cut short, edited, another version) is one clear error."""
+    try:
+        yield
+    except SmotextError:
+        raise
+    except Exception as e:  # json, safetensors, torch and key errors alike: the files are not what we wrote
+        raise SmotextError(f"{ck}: the checkpoint is damaged ({type(e).__name__}: {e}); delete that folder to "
+                           "start the run anew") from None
+
+
 def export_checkpoint(folder: str | os.PathLike, dtype: torch.dtype = torch.float32) -> ModelCard:
     """Write bridge.safetensors + bridge.json from the latest checkpoint in ``folder`` (e.g. to use a
     bridge before its run has finished); the card records the step it was exported at."""
@@ -118,14 +131,15 @@ def export_checkpoint(folder: str | os.PathLike, dtype: torch.dtype = torch.floa
     ck = Path(folder) / CHECKPOINT_DIR
     if not (ck / "state.json").exists():
         raise SmotextError(f"{folder}: no checkpoint to export (expected {ck / 'state.json'})")
-    meta = json.loads((ck / "state.json").read_text(encoding="utf-8"))
-    config = BridgeConfig(**meta["bridge_config"])
-    bridge = Bridge(config)
-    tensors = load_file(str(ck / "state.safetensors"))
-    bridge.load_state_dict({k[len("bridge."):]: v for k, v in tensors.items() if k.startswith("bridge.")})
-    plan = DPPlan(**meta["dp_plan"]) if meta.get("dp_plan") else None
-    card = make_card(config, meta["step"], meta["train_config"], meta["data"], meta["losses"], meta.get("device", "?"),
-                     meta.get("seconds", 0.0), plan, meta.get("init"))
+    with _damaged_checkpoint(ck):
+        meta = json.loads((ck / "state.json").read_text(encoding="utf-8"))
+        config = BridgeConfig(**meta["bridge_config"])
+        bridge = Bridge(config)
+        tensors = load_file(str(ck / "state.safetensors"))
+        bridge.load_state_dict({k[len("bridge."):]: v for k, v in tensors.items() if k.startswith("bridge.")})
+        plan = DPPlan(**meta["dp_plan"]) if meta.get("dp_plan") else None
+        card = make_card(config, meta["step"], meta["train_config"], meta["data"], meta["losses"], meta.get("device", "?"),
+                         meta.get("seconds", 0.0), plan, meta.get("init"))
     save_bridge(bridge, card, folder, dtype=dtype)
     return card
 
@@ -280,31 +294,32 @@ class BridgeTrainer:
         ck = folder / CHECKPOINT_DIR
         if not (ck / "state.json").exists() or not (ck / "state.safetensors").exists():
             return False
-        meta = json.loads((ck / "state.json").read_text(encoding="utf-8"))
-        # Settings added since a checkpoint was written count as their defaults, so old runs still resume.
-        saved = {**{k: v for k, v in asdict(TrainConfig()).items() if k not in meta["train_config"]}, **meta["train_config"]}
-        if saved != asdict(self.cfg) or meta["data"].get("sha256") != self.data_description.get("sha256"):
-            raise SmotextError(
-                f"{folder} holds a checkpoint from a run with other settings or data; "
-                "use the same command to resume, or another --out folder (or delete it) to start anew"
-            )
-        saved_bridge = meta["bridge_config"]
-        if {k: saved_bridge[k] for k in ("in_dim", "out_dim", "encoder_sha256", "lm_sha256")} != {
-            k: getattr(self.bridge.config, k) for k in ("in_dim", "out_dim", "encoder_sha256", "lm_sha256")
-        }:
-            raise SmotextError(f"{folder} holds a checkpoint for other models; use another output folder")
-        tensors = load_file(str(ck / "state.safetensors"))
-        self.bridge.load_state_dict({k[len("bridge."):]: v for k, v in tensors.items() if k.startswith("bridge.")})
-        state = {}
-        for pid, shapes in meta["optim_keys"].items():
-            state[int(pid)] = {k: tensors[f"optim.{pid}.{k}"].reshape(shape).to(self.lm.device if k != "step" else "cpu")
-                               for k, shape in shapes.items()}
-        self.optimizer.load_state_dict({"state": state, "param_groups": meta["param_groups"]})
-        torch.random.set_rng_state(tensors["rng.torch"])
-        if self.dp_plan is not None:
-            self.dp_secret = meta["dp_secret"]
-            self.noise_generator.set_state(tensors["rng.dp_noise"])
-        self.step, self.losses, self.seconds = meta["step"], meta["losses"], meta.get("seconds", 0.0)
+        with _damaged_checkpoint(ck):
+            meta = json.loads((ck / "state.json").read_text(encoding="utf-8"))
+            # Settings added since a checkpoint was written count as their defaults, so old runs still resume.
+            saved = {**{k: v for k, v in asdict(TrainConfig()).items() if k not in meta["train_config"]}, **meta["train_config"]}
+            if saved != asdict(self.cfg) or meta["data"].get("sha256") != self.data_description.get("sha256"):
+                raise SmotextError(
+                    f"{folder} holds a checkpoint from a run with other settings or data; "
+                    "use the same command to resume, or another --out folder (or delete it) to start anew"
+                )
+            saved_bridge = meta["bridge_config"]
+            if {k: saved_bridge[k] for k in ("in_dim", "out_dim", "encoder_sha256", "lm_sha256")} != {
+                k: getattr(self.bridge.config, k) for k in ("in_dim", "out_dim", "encoder_sha256", "lm_sha256")
+            }:
+                raise SmotextError(f"{folder} holds a checkpoint for other models; use another output folder")
+            tensors = load_file(str(ck / "state.safetensors"))
+            self.bridge.load_state_dict({k[len("bridge."):]: v for k, v in tensors.items() if k.startswith("bridge.")})
+            state = {}
+            for pid, shapes in meta["optim_keys"].items():
+                state[int(pid)] = {k: tensors[f"optim.{pid}.{k}"].reshape(shape).to(self.lm.device if k != "step" else "cpu")
+                                   for k, shape in shapes.items()}
+            self.optimizer.load_state_dict({"state": state, "param_groups": meta["param_groups"]})
+            torch.random.set_rng_state(tensors["rng.torch"])
+            if self.dp_plan is not None:
+                self.dp_secret = meta["dp_secret"]
+                self.noise_generator.set_state(tensors["rng.dp_noise"])
+            self.step, self.losses, self.seconds = meta["step"], meta["losses"], meta.get("seconds", 0.0)
         return True
 
     # ------------------------------------------------------------ training
