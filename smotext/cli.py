@@ -38,11 +38,16 @@ FLAGS = {
 def in_flags(message: str, names) -> str:
     """``message`` with the named library parameters written as CLI flags (``k_neighbors=3`` stays a value).
 
-    Only identifier-like names (with an underscore) are rewritten: one-word names such as ``steps``
-    or ``delta`` are also plain English words in the same messages."""
+    Identifier-like names (with an underscore) are rewritten wherever they stand; one-word names
+    such as ``steps`` or ``delta`` are also plain English words, so only as the subject that opens
+    the message ("beta must be ...")."""
     for name in names:
-        if name in FLAGS and "_" in name:
+        if name not in FLAGS:
+            continue
+        if "_" in name:
             message = re.sub(rf"(?<![\w-]){re.escape(name)}\b(?!=)", FLAGS[name], message)
+        else:
+            message = re.sub(rf"^{re.escape(name)}(?= must )", FLAGS[name], message)
     return message
 
 
