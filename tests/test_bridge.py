@@ -230,3 +230,30 @@ def test_lora_with_dp_or_for_another_lm_is_refused(lm):
                        lora_modules={"model.layers.99.self_attn.q_proj": [lm.hidden_size, lm.hidden_size]})
     with pytest.raises(SmotextError, match="LoRA update for the LM layer 'model.layers.99"):
         Decoder(init_bridge(cfg, 0), ModelCard(cfg), lm)
+
+
+def test_a_bridge_with_non_finite_weights_is_refused(tmp_path):
+    cfg = BridgeConfig(in_dim=12, out_dim=20, n_tokens=3, hidden=16, encoder="enc", lm="lm")
+    bridge = init_bridge(cfg, seed=5)
+    with torch.no_grad():
+        next(bridge.parameters())[0, 0] = float("nan")
+    save_bridge(bridge, ModelCard(cfg, {"steps": 7}), tmp_path)
+    with pytest.raises(SmotextError, match="hold NaN or infinity"):
+        load_bridge(tmp_path)
+
+
+def test_diverging_training_stops_at_its_last_good_checkpoint(tmp_path, lm, encoder, texts, text_embeddings, monkeypatch):
+    trainer = _trainer(lm, encoder, texts, text_embeddings, steps=5)
+    real_step = trainer._step
+    monkeypatch.setattr(trainer, "_step", lambda gen: real_step(gen) if trainer.step < 2 else float("nan"))
+    with pytest.raises(SmotextError, match="training diverged: the loss became nan at step 3"):
+        trainer.train(tmp_path, progress=False)
+    assert json.loads((tmp_path / "checkpoint" / "state.json").read_text())["step"] == 2  # checkpoint_every=2
+    assert not (tmp_path / "bridge.json").exists()
+
+
+def test_a_damaged_checkpoint_is_one_clear_error_on_resume(tmp_path, lm, encoder, texts, text_embeddings):
+    _trainer(lm, encoder, texts, text_embeddings, steps=1).train(tmp_path, progress=False)
+    (tmp_path / "checkpoint" / "state.json").write_text('{"step": 1, "train_config": ')
+    with pytest.raises(SmotextError, match="the checkpoint is damaged"):
+        _trainer(lm, encoder, texts, text_embeddings, steps=1).train(tmp_path, progress=False)

@@ -117,3 +117,14 @@ def test_best_of_n_by_segment_search_keeps_the_closest_passing_candidate(encoder
     got = (encoder.embed(s.synthetic_["text"].tolist()) * targets).sum(1)
     assert np.allclose(got, prov["fidelity"], atol=1e-4)
     assert run().synthetic_["text"].tolist() == s.synthetic_["text"].tolist()
+
+
+def test_generate_that_makes_nothing_fails_and_writes_nothing(encoder, lm, tiny, tmp_path):
+    from smotext import generate
+    from smotext.synth.corpus import Corpus
+
+    sampler = SMOTExT(sampling_strategy={"billing": 3}, random_state=0, encoder=encoder, lm=lm, bridge=tiny,
+                      filter_params={"fidelity": {"min_cosine": 0.99}}, max_rounds=1, max_new_tokens=4, filters=["fidelity"])
+    with pytest.warns(SmotextWarning), pytest.raises(SmotextError, match="generation made 0 synthetic text"):
+        generate(Corpus.from_texts(TEXTS, LABELS), tmp_path / "syn.csv", sampler=sampler)
+    assert list(tmp_path.iterdir()) == []
