@@ -72,6 +72,9 @@ def atomic_folder(target: PathLike) -> Iterator[Path]:
     target = Path(target)
     target.parent.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix=f".{target.name}.part-", dir=target.parent))
+    mask = os.umask(0)
+    os.umask(mask)
+    os.chmod(work, 0o777 & ~mask)  # mkdtemp makes it private (0700); the run folder gets the usual mode
     try:
         yield work
         if target.exists():
