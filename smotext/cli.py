@@ -221,6 +221,8 @@ def cmd_demo(args) -> int:
         print(demo_corpus_path())
         return EXIT_OK
     args.corpus, args.text_col, args.label_col = str(demo_corpus_path()), "text", None
+    if args.n is None and args.strategy is None and args.counts is None:
+        args.n = 40  # the demo's size unless another is asked for
     return cmd_release(args)
 
 
@@ -418,7 +420,7 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--out", default="smotext-demo", help="folder for the run (default: smotext-demo)")
     d.add_argument("--path", action="store_true", help="print the demo corpus's path and exit")
     release_args(d)
-    d.set_defaults(func=cmd_demo, n=40, needs_models=True)
+    d.set_defaults(func=cmd_demo, needs_models=True)
 
     gt = sub.add_parser("gate", help="apply a policy to an audit's results.json; writes the report; exit 0/1/2")
     gt.add_argument("--results", required=True, help="results.json (or its folder) from smotext audit")
