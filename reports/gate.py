@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
@@ -25,8 +26,9 @@ class RuleOutcome:
     value: float | None = None
     compared: float | None = None  # the number actually compared (value or an interval end)
     ci: list[float] | None = None
-    status: str = "fail"  # pass | fail | missing
+    status: str = "fail"  # pass | fail | undecided | missing
     reason: str = ""
+    holdout_needed: int | None = None  # undecided: about how many holdout records would decide it
 
 
 @dataclass
@@ -36,6 +38,7 @@ class Decision:
     warnings: list[str] = field(default_factory=list)
     outcomes: list[RuleOutcome] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)  # failed plug-ins and other fail-closed reasons
+    undecided: list[str] = field(default_factory=list)  # deciding rules whose interval straddles the threshold
 
     @property
     def exit_code(self) -> int:
@@ -47,13 +50,30 @@ class Decision:
         return out
 
 
-def _metrics_and_failures(audit) -> tuple[dict, dict[str, str]]:
-    """(metrics as in results.json, failed plug-ins -> error) from an AuditResult or a results.json dict."""
+def _metrics_and_failures(audit) -> tuple[dict, dict[str, str], int | None]:
+    """(metrics as in results.json, failed plug-ins -> error, holdout records evaluated) from an
+    AuditResult or a results.json dict."""
     data = audit.to_json() if hasattr(audit, "to_json") else audit
     if not isinstance(data, Mapping) or not isinstance(data.get("metrics"), Mapping):
         raise SmotextError("the gate decides on an audit result: an AuditResult or a results.json dict with 'metrics'")
     failed = {n: p.get("error", "") for n, p in (data.get("plugins") or {}).items() if p.get("status") == "failed"}
-    return dict(data["metrics"]), failed
+    n = ((data.get("inputs") or {}).get("evaluated") or {}).get("nonmembers")
+    return dict(data["metrics"]), failed, n if isinstance(n, int) and n > 0 else None
+
+
+def holdout_needed(value: float, across: float, threshold: float, n: int | None) -> int | None:
+    """About how many holdout records would put an interval wholly on one side of ``threshold``.
+
+    ``across`` is the interval end on the other side of the threshold from ``value``. A bootstrap
+    interval's half-width shrinks about as 1/√n, so the distance from the value to that end, h,
+    must shrink to the distance from the value to the threshold, d: n' ≈ n·(h/d)². None when the
+    value sits on the threshold (no size decides it) or n is unknown."""
+    d, h = abs(value - threshold), abs(across - value)
+    if n is None or d == 0:
+        return None
+    need = round(n * (h / d) ** 2, 6)  # rounded first, so float noise can't push a ceiling up a step
+    digits = max(0, len(str(int(need))) - 2)  # two significant figures: it is an estimate
+    return int(math.ceil(need / 10**digits) * 10**digits)
 
 
 class Gate:
@@ -69,7 +89,7 @@ class Gate:
 
     def decide(self, audit) -> Decision:
         """RELEASE or BLOCK for ``audit``: an ``AuditResult`` or a results.json dict."""
-        metrics, failed_plugins = _metrics_and_failures(audit)
+        metrics, failed_plugins, n_holdout = _metrics_and_failures(audit)
         d = Decision(verdict=RELEASE)
         for name, error in sorted(failed_plugins.items()):
             d.problems.append(f"audit plug-in {name} failed: {error}")
@@ -90,11 +110,36 @@ class Gate:
                     o.status = "pass" if ok else "fail"
                     o.reason = f"{rule.metric} {'=' if rule.bound == 'value' else rule.bound + ' ='} {o.compared:.4g}, " \
                                f"{'meets' if ok else 'fails'} {rule.comparison} {rule.threshold:g}"
+                    if not ok and rule.bound != "value":
+                        self._measured_or_undecided(o, rule, n_holdout)
             d.outcomes.append(o)
-            if o.status == "missing" or (o.status == "fail" and rule.severity == "block"):
+            if o.status == "pass":
+                continue
+            if o.status == "missing" or rule.severity == "block":  # a missing metric blocks whatever the severity
                 d.deciding.append(rule.name)
-            elif o.status == "fail":
+                if o.status == "undecided":
+                    d.undecided.append(rule.name)
+            else:
                 d.warnings.append(rule.name)
         if d.deciding or d.problems:
             d.verdict = BLOCK
         return d
+
+    @staticmethod
+    def _measured_or_undecided(o: RuleOutcome, rule, n_holdout: int | None) -> None:
+        """A failing interval rule: a measured breach when the whole interval is on the unsafe side,
+        else the audit can't tell at this size (it blocks all the same: no evidence, no release)."""
+        safe_end = float(o.ci[0] if rule.bound == "ci_upper" else o.ci[1])
+        if not COMPARISONS[rule.comparison](safe_end, rule.threshold):
+            o.reason += "; the whole interval is on the unsafe side: measured"
+            return
+        value_ok = COMPARISONS[rule.comparison](o.value, rule.threshold)
+        o.status = "undecided"
+        o.holdout_needed = holdout_needed(o.value, o.compared if value_ok else safe_end, rule.threshold, n_holdout)
+        lo, hi = sorted((float(o.ci[0]), float(o.ci[1])))
+        decide = (f"about {o.holdout_needed:,} holdout records would decide it" if o.holdout_needed else
+                  "the value sits on the threshold, so no size would decide it" if o.value == rule.threshold else
+                  "more holdout records would decide it")
+        o.reason = (f"cannot tell at this size: {rule.metric} = {o.value:.4g} with interval [{lo:.4g}, {hi:.4g}] "
+                    f"straddles {rule.comparison} {rule.threshold:g}; {decide}"
+                    + (f" (now {n_holdout}; an interval narrows about as 1/√n)" if n_holdout else ""))

@@ -228,8 +228,9 @@ def cmd_demo(args) -> int:
 
 def _print_decision(decision, report: Path, out: Path) -> None:
     print(f"verdict: {decision.verdict}")
+    reasons = {o.rule: o.reason for o in decision.outcomes}
     for name in decision.deciding:
-        print(f"  blocked by rule: {name}")
+        print(f"  blocked by rule: {name}" + (f" ({reasons[name]})" if name in decision.undecided else ""))
     for problem in decision.problems:
         print(f"  blocked: {problem}")
     for name in decision.warnings:

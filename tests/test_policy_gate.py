@@ -69,10 +69,11 @@ def test_malformed_policy_exits_2_from_the_cli(tmp_path, capsys):
     assert not (tmp_path / "o").exists()
 
 
-def _metrics(failed=None, **values):
-    """A results.json-shaped audit result with these metric values (and failed plug-ins)."""
+def _metrics(failed=None, n=100, **values):
+    """A results.json-shaped audit result with these metric values (and failed plug-ins) on n holdout records."""
     plugins = {name: {"status": "failed", "error": error} for name, error in (failed or {}).items()}
-    return {"metrics": {k: {"value": v, "ci": [v - 0.02, v + 0.03]} for k, v in values.items()}, "plugins": plugins}
+    return {"metrics": {k: {"value": v, "ci": [v - 0.02, v + 0.03]} for k, v in values.items()}, "plugins": plugins,
+            "inputs": {"evaluated": {"members": n, "nonmembers": n, "test": n // 2}}}
 
 
 def test_gate_blocks_on_a_failing_block_rule_and_names_it(tmp_path):
@@ -93,6 +94,50 @@ def test_gate_compares_the_interval_end_when_asked(tmp_path):
     policy = load_policy(write(tmp_path, "name: x\nrules:\n" + RULE.replace("rationale", "bound: ci_upper\n    rationale")))
     d = Gate(policy).decide(_metrics(**{"mia_synthetic_embedding.auc": 0.58}))  # interval up to 0.61
     assert d.verdict == "BLOCK" and d.outcomes[0].compared == pytest.approx(0.61)
+
+
+INTERVAL_RULE = RULE.replace("rationale", "bound: ci_upper\n    rationale")
+
+
+def test_an_interval_across_the_threshold_cannot_tell_and_says_how_many_records_would(tmp_path):
+    policy = load_policy(write(tmp_path, "name: x\nrules:\n" + INTERVAL_RULE))
+    d = Gate(policy).decide(_metrics(**{"mia_synthetic_embedding.auc": 0.58}))  # [0.56, 0.61] around 0.6
+    o = d.outcomes[0]
+    assert d.verdict == "BLOCK" and d.exit_code == 1 and d.deciding == ["r1"] and d.undecided == ["r1"]
+    # the value sits 0.02 below the threshold, the upper end 0.03 above it: n' = 100·(0.03/0.02)² = 225
+    assert o.status == "undecided" and o.holdout_needed == 230  # two significant figures
+    assert o.reason.startswith("cannot tell at this size") and "about 230 holdout records would decide it" in o.reason
+    # above the threshold but not clearly: the lower end must rise past it, 100·(0.02/0.01)²
+    up = Gate(policy).decide(_metrics(**{"mia_synthetic_embedding.auc": 0.61}))  # [0.59, 0.64]
+    assert up.outcomes[0].status == "undecided" and up.outcomes[0].holdout_needed == 400
+
+
+def test_a_clear_leak_is_measured_and_a_clean_interval_passes(tmp_path):
+    policy = load_policy(write(tmp_path, "name: x\nrules:\n" + INTERVAL_RULE))
+    leak = Gate(policy).decide(_metrics(**{"mia_synthetic_embedding.auc": 0.71}))  # [0.69, 0.74]: all above 0.6
+    assert leak.verdict == "BLOCK" and leak.undecided == [] and leak.outcomes[0].status == "fail"
+    assert "measured" in leak.outcomes[0].reason and leak.outcomes[0].holdout_needed is None
+    clean = Gate(policy).decide(_metrics(n=2000, **{"mia_synthetic_embedding.auc": 0.52}))  # [0.50, 0.55]
+    assert clean.verdict == "RELEASE" and clean.outcomes[0].status == "pass"
+    warn = load_policy(write(tmp_path, "name: x\nrules:\n" + INTERVAL_RULE.replace("block", "warn"), "w.yaml"))
+    soft = Gate(warn).decide(_metrics(**{"mia_synthetic_embedding.auc": 0.58}))
+    assert soft.verdict == "RELEASE" and soft.warnings == ["r1"] and soft.outcomes[0].status == "undecided"
+
+
+def test_cannot_tell_reaches_the_cli_and_the_report(tmp_path, capsys):
+    results = hostile_results()
+    results["metrics"]["mia_synthetic_embedding.auc"] = {"value": 0.58, "ci": [0.56, 0.61], "safer": "lower",
+                                                         "description": "AUC"}
+    (tmp_path / "run").mkdir()
+    (tmp_path / "run" / "results.json").write_text(json.dumps(results))
+    policy = write(tmp_path, "name: x\nrules:\n" + INTERVAL_RULE)
+    assert main(["gate", "--results", str(tmp_path / "run"), "--policy", str(policy)]) == 1
+    out = capsys.readouterr().out
+    assert "blocked by rule: r1 (cannot tell at this size" in out and "holdout records would decide it" in out
+    html = (tmp_path / "run" / "report.html").read_text()
+    assert "cannot tell" in html and "no evidence blocks" in html
+    gated = json.loads((tmp_path / "run" / "results.json").read_text())["gate"]
+    assert gated["undecided"] == ["r1"] and gated["outcomes"][0]["status"] == "undecided"
 
 
 def test_gate_fails_closed_on_missing_metrics_and_failed_plugins(tmp_path):
