@@ -16,7 +16,7 @@ from smotext.errors import SmotextError
 from smotext.synth.neighbors import topk_cosine
 
 from smotext.params import check_all
-from smotext.synth.params import GENERATION_PARAMS, KINDS, LAMBDA_DISTRIBUTIONS, STRATEGIES  # noqa: F401
+from smotext.synth.params import GENERATION_PARAMS, STRATEGIES
 
 
 def resolve_counts(strategy, labels: Sequence[str]) -> dict[str, int]:

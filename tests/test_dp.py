@@ -3,7 +3,6 @@ can't be met are refused, and the decoder's ε reaches the audit and the gate.""
 
 import json
 import math
-from pathlib import Path
 
 import numpy as np
 import pytest

@@ -12,7 +12,6 @@ import pytest
 
 import smotext
 from smotext.errors import SmotextError
-from smotext.params import Param
 from smotext.synth.params import GENERATION_PARAMS
 
 REPO = Path(__file__).parent.parent

@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 
 from smotext.audit.plugins.classifier_mia import MembershipAttack, attack_produces
-from smotext.params import Param, int_at_least, number_in
+from smotext.params import Param, int_at_least
 from smotext.audit.registry import Metric, register
 from smotext.audit.stats import attack_summary
 from smotext.audit.text_overlap import ngram_containment

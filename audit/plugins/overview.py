@@ -6,7 +6,7 @@ from collections import Counter
 
 import numpy as np
 
-from smotext.params import Param, int_at_least, number_in
+from smotext.params import Param, int_at_least
 from smotext.audit.registry import Plugin, PluginResult, register
 
 
