@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 import subprocess
 import time
@@ -51,6 +52,40 @@ def one_size(n: int, trials: int, n_boot: int, seed: int) -> dict:
                 "mean_value": float(np.mean(values[k]))} for k in NULL}
 
 
+def render(meta: dict, rows: dict) -> list[str]:
+    """The markdown page: the table, then which intervals fall short of 95% by more than sampling error."""
+    trials = meta["trials"]
+    floor = 0.95 - 2 * (0.95 * 0.05 / trials) ** 0.5  # two standard errors of a coverage estimated from `trials` draws
+    lines = [
+        "# Bootstrap interval coverage under the null",
+        "",
+        f"{meta['date']} · {meta['machine']} · `{meta['command']}` · code {meta['code_version']} · "
+        f"{meta['bootstrap']} resamples per interval, {trials} draws per size, {meta['seconds']} s",
+        "",
+        "Members and holdout (n each) drawn from one pool; the audit's percentile-bootstrap interval "
+        "(members and non-members resampled apart) should hold the null value in 95% of draws.",
+        "",
+        "| n (members = holdout) | metric | null value | coverage of the 95% interval | mean width | mean point value |",
+        "|---|---|---|---|---|---|",
+    ]
+    short = []
+    for n, res in rows.items():
+        for k, r in res.items():
+            lines.append(f"| {n} | {k} | {NULL[k]} | {r['coverage']:.3f} | {r['mean_width']:.3f} | {r['mean_value']:.4f} |")
+            if r["coverage"] < floor:
+                short.append(f"{k} at n = {n} ({r['coverage']:.2f})")
+    lines += ["", f"Below {floor:.3f} (95% less two standard errors at {trials} draws): "
+              + (", ".join(short) if short else "none") + "."]
+    if short:
+        lines.append("Goal not met there: these intervals cover less than they claim. Not yet fixed.")
+    if any(s.startswith("tpr_") for s in short):
+        lines.append("TPR at 1% FPR has a resolution "
+                     "of 1/n non-members (at 66 no false positive is allowed at all) and its point value is biased up; "
+                     "it needs an interval that accounts for that (e.g. an exact binomial bound) before a policy "
+                     "decides on its interval end.")
+    return lines
+
+
 def main(argv=None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--trials", type=int, default=200)
@@ -62,27 +97,13 @@ def main(argv=None) -> None:
     rows = {n: one_size(n, args.trials, args.bootstrap, args.seed) for n in args.sizes}
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
                             cwd=Path(__file__).parent).stdout.strip()
-    meta = {"date": date.today().isoformat(), "machine": f"{platform.machine()}, {len(__import__('os').sched_getaffinity(0))} cores",
+    meta = {"date": date.today().isoformat(), "machine": f"{platform.machine()}, {len(os.sched_getaffinity(0))} cores",
             "command": f"python benchmarks/interval_coverage.py --trials {args.trials} --sizes {' '.join(map(str, args.sizes))}",
             "code_version": commit, "bootstrap": args.bootstrap, "trials": args.trials,
             "seconds": round(time.perf_counter() - t0, 1)}
     OUT.mkdir(parents=True, exist_ok=True)
     (OUT / "interval_coverage.json").write_text(json.dumps({"meta": meta, "null": NULL, "results": rows}, indent=1) + "\n")
-    lines = [
-        "# Bootstrap interval coverage under the null",
-        "",
-        f"{meta['date']} · {meta['machine']} · `{meta['command']}` · code {meta['code_version']} · "
-        f"{args.bootstrap} resamples per interval, {args.trials} draws per size, {meta['seconds']} s",
-        "",
-        "Members and holdout (n each) drawn from one pool; the audit's percentile-bootstrap interval "
-        "(members and non-members resampled apart) should hold the null value in 95% of draws.",
-        "",
-        "| n (members = holdout) | metric | null value | coverage of the 95% interval | mean width | mean point value |",
-        "|---|---|---|---|---|---|",
-    ]
-    for n, res in rows.items():
-        for k, r in res.items():
-            lines.append(f"| {n} | {k} | {NULL[k]} | {r['coverage']:.3f} | {r['mean_width']:.3f} | {r['mean_value']:.4f} |")
+    lines = render(meta, rows)
     (OUT / "interval_coverage.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
 

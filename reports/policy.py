@@ -125,6 +125,17 @@ def resolve_policy(policy: str | os.PathLike) -> tuple[Path, str]:
     return Path(text), text
 
 
+def policy_file(policy) -> Path | None:
+    """The file a policy argument names (a shipped policy's or a path), or None for a Policy
+    object or an argument that names nothing (``load_policy`` then says what is wrong)."""
+    if isinstance(policy, Policy):
+        return None
+    try:
+        return resolve_policy(policy)[0]
+    except SmotextError:
+        return None
+
+
 def load_policy(policy: str | os.PathLike | Policy = "default") -> Policy:
     """A policy by shipped name (``default``, ``strict``, ``research``) or from a YAML file.
 

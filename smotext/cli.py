@@ -241,7 +241,7 @@ def _print_decision(decision, report: Path, out: Path) -> None:
 
 
 def cmd_gate(args) -> int:
-    from smotext.reports.policy import load_policy, shipped_policies
+    from smotext.reports.policy import load_policy, policy_file
     from smotext.reports.release import apply_gate, publish, read_results
 
     from smotext.outputs import check_outputs
@@ -252,7 +252,7 @@ def cmd_gate(args) -> int:
     out = Path(args.out) if args.out else path.parent
     check_release_files([Path(f) for f in args.release_file])
     check_outputs({"out": (out / "report.html", "file")},
-                  {"policy": None if args.policy in shipped_policies() else args.policy,
+                  {"policy": policy_file(args.policy),
                    **{f"release_file {f}": f for f in args.release_file}})
     decision = apply_gate(results, policy)
     report = publish(results, out, decision, [Path(f) for f in args.release_file])

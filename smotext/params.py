@@ -30,12 +30,8 @@ class Param:
     cli_default: Any = _UNSET
 
     def validate(self, name: str, value: Any, owner: str = "") -> None:
-        if self.check is None:
-            return
-        allowed = self.check(value)
-        if allowed is not None:
-            where = f"{owner}: " if owner else ""
-            raise SmotextError(f"{where}{name} must be {allowed}, got {value!r}", params=name)
+        if self.check is not None:
+            check_value(name, value, self.check, owner)
 
     def add_to(self, parser, name: str) -> None:
         """Add this parameter's flag to an argparse parser (dest = the parameter's name)."""
@@ -50,6 +46,14 @@ class Param:
         shown = f" (default: {' '.join(map(str, default)) if isinstance(default, list) else default})" \
             if default is not None and "%(default)" not in self.help else ""
         parser.add_argument(self.flag, dest=name, default=default, help=f"{self.help}{shown}", **kw)
+
+
+def check_value(name: str, value: Any, check: Callable[[Any], str | None], owner: str = "") -> None:
+    """Raise SmotextError "name must be <what check allows>, got value" unless ``check`` allows ``value``."""
+    allowed = check(value)
+    if allowed is not None:
+        where = f"{owner}: " if owner else ""
+        raise SmotextError(f"{where}{name} must be {allowed}, got {value!r}", params=name)
 
 
 def check_all(params: Mapping[str, Param], values: Mapping[str, Any], owner: str = "") -> None:

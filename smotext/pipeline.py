@@ -207,15 +207,14 @@ def release(corpus: Corpus | PathLike, out: PathLike, *, policy: Policy | str | 
 
     from smotext.audit.auditor import Auditor
     from smotext.outputs import atomic_folder, check_outputs
-    from smotext.reports.policy import Policy, load_policy
+    from smotext.reports.policy import load_policy, policy_file
     from smotext.reports.release import RELEASE_DIR, apply_gate, publish, split_corpus
     from smotext.synth.corpus import Corpus, file_sha256, write_table
     from smotext.synth.manifest import parent_rows, versions
 
     out = Path(out)
     sampler = _sampler(sampler, seed)
-    inputs = {"corpus": None if _is_corpus(corpus) else corpus, "policy": None if isinstance(policy, Policy) else
-              _policy_file(policy), **_model_inputs(sampler)}
+    inputs = {"corpus": None if _is_corpus(corpus) else corpus, "policy": policy_file(policy), **_model_inputs(sampler)}
     check_outputs({"out": (out, "folder")}, inputs)
     _check_replaceable_run(out)
     policy = load_policy(policy)  # a bad policy stops everything before work starts
@@ -246,15 +245,6 @@ def release(corpus: Corpus | PathLike, out: PathLike, *, policy: Policy | str | 
     return ReleaseResult(decision.verdict, decision.exit_code, out, out / "report.html", results, decision,
                          out / "synthetic.csv", out / "synthetic.manifest.json", out / "private",
                          out / RELEASE_DIR if decision.verdict == "RELEASE" else None)
-
-
-def _policy_file(policy) -> Path | None:
-    from smotext.reports.policy import resolve_policy
-
-    try:
-        return resolve_policy(policy)[0]
-    except SmotextError:
-        return None  # load_policy says what is wrong with it
 
 
 def _check_replaceable_run(out: Path) -> None:

@@ -15,8 +15,8 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
-from smotext.errors import SmotextError
-from smotext.params import number_in
+from smotext.errors import SmotextError, SmotextWarning
+from smotext.params import check_value, number_in
 
 ACCOUNTANTS = ("prv", "rdp")  # opacus' "gdp" is only an approximation; not offered
 
@@ -31,12 +31,10 @@ class DPConfig:
     accountant: str = "prv"
 
     def check(self) -> None:
-        if not (isinstance(self.target_epsilon, (int, float)) and math.isfinite(self.target_epsilon) and self.target_epsilon > 0):
-            raise SmotextError(f"target_epsilon must be a finite number > 0, got {self.target_epsilon}", params="target_epsilon")
+        check_value("target_epsilon", self.target_epsilon, number_in(0, low_open=True))
         if self.delta is not None and number_in(0, 1, low_open=True, high_open=True)(self.delta):
             raise SmotextError(f"delta must be between 0 and 1, got {self.delta}", params="delta")
-        if number_in(0, low_open=True)(self.max_grad_norm):
-            raise SmotextError(f"max_grad_norm must be a finite number > 0, got {self.max_grad_norm}", params="max_grad_norm")
+        check_value("max_grad_norm", self.max_grad_norm, number_in(0, low_open=True))
         if self.accountant not in ACCOUNTANTS:
             raise SmotextError(f"unknown accountant {self.accountant!r}; valid: {', '.join(ACCOUNTANTS)}")
 
@@ -95,7 +93,7 @@ def calibrate(cfg: DPConfig, n: int, batch_size: int, steps: int) -> DPPlan:
     delta = cfg.delta if cfg.delta is not None else default_delta(n)
     if delta >= 1.0 / n:
         warnings.warn(f"delta {delta:g} is not below 1/N = {1 / n:g}; "
-                      "a mechanism may then reveal a whole record with probability δ", stacklevel=2)
+                      "a mechanism may then reveal a whole record with probability δ", SmotextWarning, stacklevel=2)
     q = batch_size / n
     fix = "Raise target_epsilon, train fewer steps, or use a larger batch_size (with more texts)"
     where = f"ε = {cfg.target_epsilon:g} at δ = {delta:g} over {steps} steps with sample rate {q:.4g} ({batch_size} of {n} texts)"

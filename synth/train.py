@@ -30,7 +30,7 @@ from smotext.synth.bridge import Bridge, BridgeConfig, ModelCard, init_bridge, l
 from smotext.synth.decoder import PromptTemplate
 from smotext.synth.dp import DPConfig, DPPlan, calibrate, card_facts, poisson_batch
 from smotext.errors import SmotextError, SmotextWarning
-from smotext.params import int_at_least, number_in
+from smotext.params import check_value, int_at_least, number_in
 from smotext.synth.models import LanguageModel
 
 log = logging.getLogger("smotext")
@@ -68,8 +68,7 @@ class TrainConfig:
                   "warmup_steps": int_at_least(0), "seed": int_at_least(0), "lr": number_in(0, low_open=True),
                   "noise_std": number_in(0), "weight_decay": number_in(0)}
         for name, check in checks.items():
-            if (allowed := check(getattr(self, name))) is not None:
-                raise SmotextError(f"{name} must be {allowed}, got {getattr(self, name)!r}", params=name)
+            check_value(name, getattr(self, name), check)
         if self.dp is not None:
             self.dp.check()
 
