@@ -32,9 +32,9 @@ def attack_produces(prefix: str, extra: tuple[str, ...] = ()) -> dict:
     return {f"{prefix}.{n}": ("lower", UNIT) for n in names}
 
 
-def attack_result(prefix: str, what: str, member_scores, nonmember_scores, ctx, salt: str) -> PluginResult:
+def attack_result(prefix: str, what: str, member_scores, nonmember_scores) -> PluginResult:
     """Common tail of every attack: AUC/TPR metrics with intervals, plus the scores for the ROC plot."""
-    summary = attack_summary(member_scores, nonmember_scores, ctx.rng(salt), ctx.n_boot)
+    summary = attack_summary(member_scores, nonmember_scores)
     res = PluginResult(details={"attack": what, "members": len(member_scores), "nonmembers": len(nonmember_scores)},
                        arrays={"member_scores": np.asarray(member_scores, float), "nonmember_scores": np.asarray(nonmember_scores, float)})
     res.details["roc"] = roc_for_plot(member_scores, nonmember_scores)
@@ -56,8 +56,7 @@ class MembershipAttack(Plugin):
     def run(self, ctx):
         if self.needs_labels:
             ctx.require_labels(self.name)
-        return attack_result(self.name, self.description, self.scores(ctx, ctx.members), self.scores(ctx, ctx.nonmembers),
-                             ctx, self.name)
+        return attack_result(self.name, self.description, self.scores(ctx, ctx.members), self.scores(ctx, ctx.nonmembers))
 
 
 @register
@@ -112,6 +111,6 @@ class ReferenceAttack(Plugin):
             p_r = np.mean([true_class_probability(m, s.embeddings, s.labels) for m in refs], axis=0)
             return np.log(p_t) - np.log(p_r)
 
-        res = attack_result(self.name, self.description, score(ctx.members), score(ctx.nonmembers), ctx, self.name)
+        res = attack_result(self.name, self.description, score(ctx.members), score(ctx.nonmembers))
         res.details.update(n_references=len(refs), population="utility test split")
         return res

@@ -37,7 +37,7 @@ class EmbeddingDistanceAttack(MembershipAttack):
             is_parent = np.isin(ctx.members.rows, sorted(ctx.parent_rows))
             res.details["parents"] = {"members_evaluated": int(is_parent.sum())}
             if is_parent.sum() >= 2:
-                sub = attack_summary(members[is_parent], nonmembers, ctx.rng(self.name + "/parents"), ctx.n_boot)
+                sub = attack_summary(members[is_parent], nonmembers)
                 res.metrics[f"{self.name}.parents.auc"] = Metric(
                     sub["auc"]["value"], "lower", "nearest-synthetic cosine: ROC AUC, members that were parents vs holdout",
                     ci=tuple(sub["auc"]["ci"]), ideal=0.5)

@@ -7,7 +7,7 @@ import numpy as np
 from smotext.audit.pii import mask_real
 from smotext.params import Param, int_at_least, number_in
 from smotext.audit.registry import Metric, Plugin, PluginResult, register
-from smotext.audit.stats import bootstrap, dcr_share
+from smotext.audit.stats import bootstrap, dcr_share, rate_difference_interval
 from smotext.audit.text_overlap import longest_common_span, similarity
 from smotext.synth.filters import words
 from smotext.synth.neighbors import topk_cosine
@@ -90,7 +90,8 @@ class Reconstruction(Plugin):
         m["reconstruction.near_verbatim.count"] = Metric(float(mem_near.sum()), "lower", "synthetic texts that nearly copy a member", ideal=0.0)
         m["reconstruction.near_verbatim.rate"] = Metric(float(mem_near.mean()), "lower", "share of synthetic texts that nearly copy a member", ideal=0.0)
         m["reconstruction.near_verbatim.excess_rate"] = Metric(
-            float(mem_near.mean() - non_near.mean()), "lower", "near-copy rate of members minus that of holdout texts", ideal=0.0)
+            float(mem_near.mean() - non_near.mean()), "lower", "near-copy rate of members minus that of holdout texts",
+            ci=rate_difference_interval(int(mem_near.sum()), int(non_near.sum()), len(syn)), ideal=0.0)
         m["reconstruction.longest_span.max"] = Metric(float(mem_span.max()), "lower", "longest run of words a synthetic text shares with a member")
         m["reconstruction.longest_span.excess_p95"] = Metric(
             float(np.percentile(mem_span, 95) - np.percentile(non_span, 95)), "lower",
