@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The main job on the shipped demo corpus: split it, generate 40 synthetic messages from the members,
+# The main job on the shipped demo corpus: split it, generate 200 synthetic messages from the members,
 # audit them against the holdout, gate with the shipped `default` policy, write the report.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -8,7 +8,7 @@ bash scripts/setup.sh
 export HF_HUB_OFFLINE=1
 code=0
 smotext release --corpus synth/assets/demo_corpus.csv --policy default --out out/demo \
-    --n 40 --seed 0 "$@" || code=$?
+    --n 200 --seed 0 "$@" || code=$?
 echo
 echo "report:     $(pwd)/out/demo/report.html   (open it in a browser)"
 echo "results:    out/demo/results.json"

@@ -215,14 +215,14 @@ def cmd_release(args) -> int:
 
 
 def cmd_demo(args) -> int:
-    from smotext.synth.demo_corpus import demo_corpus_path
+    from smotext.synth.demo_corpus import DEMO_SYNTHETIC, demo_corpus_path
 
     if args.path:
         print(demo_corpus_path())
         return EXIT_OK
     args.corpus, args.text_col, args.label_col = str(demo_corpus_path()), "text", None
     if args.n is None and args.strategy is None and args.counts is None:
-        args.n = 40  # the demo's size unless another is asked for
+        args.n = DEMO_SYNTHETIC  # the demo's size unless another is asked for
     return cmd_release(args)
 
 
@@ -416,8 +416,8 @@ def build_parser() -> argparse.ArgumentParser:
     release_args(r)
     r.set_defaults(func=cmd_release, needs_models=True)
 
-    d = sub.add_parser("demo", help="`smotext release` on the shipped demo corpus (fake patient-portal messages, 40 "
-                                    "synthetic texts by default); --path prints where the corpus is")
+    d = sub.add_parser("demo", help="`smotext release` on the shipped demo corpus (4,400 fake patient-portal messages, "
+                                    "200 synthetic texts by default); --path prints where the corpus is")
     d.add_argument("--out", default="smotext-demo", help="folder for the run (default: smotext-demo)")
     d.add_argument("--path", action="store_true", help="print the demo corpus's path and exit")
     release_args(d)

@@ -3,7 +3,11 @@
 Every name, phone number, email, date and record number is invented here from a fixed seed, so
 the demo exercises the PII checks without any real person in it.
 
-    python -m smotext.synth.demo_corpus --out synth/assets/demo_corpus.csv --seed 7
+    python -m smotext.synth.demo_corpus --out synth/assets/demo_corpus.csv --seed 7 --size 4400
+
+The shipped corpus is large enough that the default policy, which decides on the unsafe end of
+each 95% interval, reaches one verdict whatever the seed (benchmarks/results/verdict_stability.md);
+``build(seed)`` without a size gives the small 220-text set the tests use.
 """
 
 from __future__ import annotations
@@ -76,7 +80,9 @@ TEMPLATES = {
         "Since {date} I have had {symptom}; over-the-counter medicine is not helping.",
     ],
 }
-SIZES = {"appointment": 70, "prescription": 60, "billing": 50, "symptom": 40}
+SIZES = {"appointment": 70, "prescription": 60, "billing": 50, "symptom": 40}  # 220 texts; --size scales these
+SHIPPED_SIZE = 4400
+DEMO_SYNTHETIC = 200  # synthetic texts the demo makes: enough for the near-copy interval to decide (0 of 200 -> <= 0.019)
 
 
 def fill(template: str, rng: random.Random) -> str:
@@ -97,11 +103,24 @@ def fill(template: str, rng: random.Random) -> str:
     )
 
 
-def build(seed: int) -> list[tuple[str, str]]:
-    """(text, label) rows: SIZES per class, templates cycled, slots drawn from ``seed``; no duplicates."""
+def class_sizes(size: int | None) -> dict[str, int]:
+    """Texts per class: SIZES, or SIZES scaled to ``size`` texts in all (same proportions)."""
+    if size is None:
+        return dict(SIZES)
+    if size < 4 * len(SIZES):
+        raise ValueError(f"size must be at least {4 * len(SIZES)} (4 texts per class)")
+    total = sum(SIZES.values())
+    sizes = {k: v * size // total for k, v in SIZES.items()}
+    sizes[next(iter(sizes))] += size - sum(sizes.values())
+    return sizes
+
+
+def build(seed: int, size: int | None = None) -> list[tuple[str, str]]:
+    """(text, label) rows: ``class_sizes(size)`` per class, templates drawn at random, slots drawn
+    from ``seed``; no duplicates."""
     rng = random.Random(seed)
     rows, seen = [], set()
-    for label, n in SIZES.items():
+    for label, n in class_sizes(size).items():
         templates = TEMPLATES[label]
         made = 0
         while made < n:
@@ -117,7 +136,7 @@ def build(seed: int) -> list[tuple[str, str]]:
 
 
 def demo_corpus_path() -> Path:
-    """The demo corpus shipped inside the package (220 fake patient-portal messages, 4 classes)."""
+    """The demo corpus shipped inside the package (4,400 fake patient-portal messages, 4 classes)."""
     from importlib import resources
 
     return Path(str(resources.files("smotext.synth") / "assets" / "demo_corpus.csv"))
@@ -127,13 +146,16 @@ def main(argv=None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--out", required=True)
     ap.add_argument("--seed", type=int, default=7)
+    ap.add_argument("--size", type=int, default=SHIPPED_SIZE, help="texts in all (default: %(default)s, the shipped size)")
     args = ap.parse_args(argv)
+    if args.size < 4 * len(SIZES):
+        ap.error(f"--size must be at least {4 * len(SIZES)}")
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     with open(out, "w", newline="", encoding="utf-8") as f:
         w = csv.writer(f)
         w.writerow(["text", "label"])
-        w.writerows(build(args.seed))
+        w.writerows(build(args.seed, args.size))
 
 
 if __name__ == "__main__":
