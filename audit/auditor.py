@@ -27,7 +27,7 @@ RESULTS_FILE, SCORES_FILE = "results.json", "scores.npz"
 # The auditor's own settings, checked up front (a bad one would otherwise fail plug-ins one by one).
 AUDITOR_PARAMS = {
     "seed": Param(0, "seed for the member/non-member samples, bootstrap and attacks", int_at_least(0)),
-    "n_boot": Param(200, "bootstrap resamples for the 95% intervals", int_at_least(1)),
+    "n_boot": Param(200, "bootstrap resamples for the DCR share's 95% interval (the other intervals are analytic)", int_at_least(1)),
     "test_fraction": Param(0.3, "share of the holdout used as the utility test split when no test set is given",
                            number_in(0, 1, low_open=True, high_open=True)),
     "progress": Param(False, "show progress bars", is_bool),

@@ -92,10 +92,8 @@ def tpr_interval(member_scores, nonmember_scores, fpr: float, level: float = 0.9
     # upper: smallest j with P(Bin(n, fpr) <= j - 1) >= 1 - a/2
     j = int(st.binom.ppf(1 - a / 2, n, fpr)) + 1
     hi = 1.0 if j > n else clopper_pearson(int((m > h[j - 1]).sum()), len(m), a / 2)[1]
-    # lower: largest j >= 1 with P(Bin(n, fpr) >= j) >= 1 - a/2, i.e. P(Bin <= j - 1) <= a/2
+    # lower: largest j with P(Bin(n, fpr) <= j - 1) < a/2 (ppf is the smallest k with cdf(k) >= a/2)
     j = int(st.binom.ppf(a / 2, n, fpr))
-    while j >= 1 and st.binom.cdf(j - 1, n, fpr) > a / 2:
-        j -= 1
     lo = 0.0 if j < 1 else clopper_pearson(int((m > h[j - 1]).sum()), len(m), a / 2)[0]
     return lo, hi
 
@@ -106,7 +104,8 @@ def wilson(k: int, n: int, level: float = 0.95) -> tuple[float, float]:
     p = k / n
     mid, half = (p + z * z / (2 * n)), z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n))
     d = 1 + z * z / n
-    return max(0.0, (mid - half) / d), min(1.0, (mid + half) / d)
+    # at k = 0 (k = n) the end is exactly 0 (1); the formula leaves float dust there
+    return (0.0 if k == 0 else float((mid - half) / d)), (1.0 if k == n else float((mid + half) / d))
 
 
 def rate_difference_interval(k1: int, k2: int, n: int, level: float = 0.95) -> tuple[float, float]:

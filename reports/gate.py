@@ -29,6 +29,7 @@ class RuleOutcome:
     status: str = "fail"  # pass | fail | undecided | missing
     reason: str = ""
     holdout_needed: int | None = None  # undecided: about how many holdout records would decide it
+    synthetic_needed: int | None = None  # or, for a rate over the synthetic texts, how many of those
 
 
 @dataclass
@@ -50,21 +51,28 @@ class Decision:
         return out
 
 
-def _metrics_and_failures(audit) -> tuple[dict, dict[str, str], int | None]:
-    """(metrics as in results.json, failed plug-ins -> error, holdout records evaluated) from an
-    AuditResult or a results.json dict."""
+# Metrics whose interval is over the synthetic texts (a rate per synthetic text), not over the
+# holdout: more synthetic texts, not more holdout records, would narrow them.
+PER_SYNTHETIC_TEXT = {"reconstruction.near_verbatim.excess_rate"}
+
+
+def _metrics_and_failures(audit) -> tuple[dict, dict[str, str], dict[str, int | None]]:
+    """(metrics as in results.json, failed plug-ins -> error, sample sizes: holdout records
+    evaluated and synthetic texts) from an AuditResult or a results.json dict."""
     data = audit.to_json() if hasattr(audit, "to_json") else audit
     if not isinstance(data, Mapping) or not isinstance(data.get("metrics"), Mapping):
         raise SmotextError("the gate decides on an audit result: an AuditResult or a results.json dict with 'metrics'")
     failed = {n: p.get("error", "") for n, p in (data.get("plugins") or {}).items() if p.get("status") == "failed"}
-    n = ((data.get("inputs") or {}).get("evaluated") or {}).get("nonmembers")
-    return dict(data["metrics"]), failed, n if isinstance(n, int) and n > 0 else None
+    inputs = data.get("inputs") or {}
+    sizes = {"holdout": (inputs.get("evaluated") or {}).get("nonmembers"), "synthetic": (inputs.get("synthetic") or {}).get("texts")}
+    return dict(data["metrics"]), failed, {k: n if isinstance(n, int) and n > 0 else None for k, n in sizes.items()}
 
 
-def holdout_needed(value: float, across: float, threshold: float, n: int | None) -> int | None:
-    """About how many holdout records would put an interval wholly on one side of ``threshold``.
+def records_needed(value: float, across: float, threshold: float, n: int | None) -> int | None:
+    """About how many records (holdout, or synthetic texts for a per-text rate) would put an interval
+    wholly on one side of ``threshold``.
 
-    ``across`` is the interval end on the other side of the threshold from ``value``. A bootstrap
+    ``across`` is the interval end on the other side of the threshold from ``value``. An
     interval's half-width shrinks about as 1/√n, so the distance from the value to that end, h,
     must shrink to the distance from the value to the threshold, d: n' ≈ n·(h/d)². None when the
     value sits on the threshold (no size decides it) or n is unknown."""
@@ -89,7 +97,7 @@ class Gate:
 
     def decide(self, audit) -> Decision:
         """RELEASE or BLOCK for ``audit``: an ``AuditResult`` or a results.json dict."""
-        metrics, failed_plugins, n_holdout = _metrics_and_failures(audit)
+        metrics, failed_plugins, sizes = _metrics_and_failures(audit)
         d = Decision(verdict=RELEASE)
         for name, error in sorted(failed_plugins.items()):
             d.problems.append(f"audit plug-in {name} failed: {error}")
@@ -111,7 +119,7 @@ class Gate:
                     o.reason = f"{rule.metric} {'=' if rule.bound == 'value' else rule.bound + ' ='} {o.compared:.4g}, " \
                                f"{'meets' if ok else 'fails'} {rule.comparison} {rule.threshold:g}"
                     if not ok and rule.bound != "value":
-                        self._measured_or_undecided(o, rule, n_holdout)
+                        self._measured_or_undecided(o, rule, sizes)
             d.outcomes.append(o)
             if o.status == "pass":
                 continue
@@ -126,7 +134,7 @@ class Gate:
         return d
 
     @staticmethod
-    def _measured_or_undecided(o: RuleOutcome, rule, n_holdout: int | None) -> None:
+    def _measured_or_undecided(o: RuleOutcome, rule, sizes: dict[str, int | None]) -> None:
         """A failing interval rule: a measured breach when the whole interval is on the unsafe side,
         else the audit can't tell at this size (it blocks all the same: no evidence, no release)."""
         safe_end = float(o.ci[0] if rule.bound == "ci_upper" else o.ci[1])
@@ -135,11 +143,14 @@ class Gate:
             return
         value_ok = COMPARISONS[rule.comparison](o.value, rule.threshold)
         o.status = "undecided"
-        o.holdout_needed = holdout_needed(o.value, o.compared if value_ok else safe_end, rule.threshold, n_holdout)
+        sample, unit = ("synthetic", "synthetic texts") if rule.metric in PER_SYNTHETIC_TEXT else ("holdout", "holdout records")
+        n = sizes.get(sample)
+        needed = records_needed(o.value, o.compared if value_ok else safe_end, rule.threshold, n)
+        setattr(o, f"{sample}_needed", needed)
         lo, hi = sorted((float(o.ci[0]), float(o.ci[1])))
-        decide = (f"about {o.holdout_needed:,} holdout records would decide it" if o.holdout_needed else
+        decide = (f"about {needed:,} {unit} would decide it" if needed else
                   "the value sits on the threshold, so no size would decide it" if o.value == rule.threshold else
-                  "more holdout records would decide it")
+                  f"more {unit} would decide it")
         o.reason = (f"cannot tell at this size: {rule.metric} = {o.value:.4g} with interval [{lo:.4g}, {hi:.4g}] "
                     f"straddles {rule.comparison} {rule.threshold:g}; {decide}"
-                    + (f" (now {n_holdout}; an interval narrows about as 1/√n)" if n_holdout else ""))
+                    + (f" (now {n}; an interval narrows about as 1/√n)" if n else ""))

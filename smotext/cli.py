@@ -388,7 +388,7 @@ def build_parser() -> argparse.ArgumentParser:
     a.add_argument("--attacks", default=None, help="comma-separated plug-ins (default: all)")
     a.add_argument("--skip", action="append", default=[], metavar="NAME", help="leave one plug-in out (repeatable)")
     a.add_argument("--seed", type=int, default=0)
-    a.add_argument("--bootstrap", type=int, default=200, help="bootstrap resamples for confidence intervals")
+    a.add_argument("--bootstrap", type=int, default=200, help="bootstrap resamples for the DCR share's 95%% interval (the other intervals are analytic)")
     a.add_argument("--allow-overlap", action="store_true",
                    help="audit even when members, holdout and test share texts (default: an error; counts are recorded)")
     a.add_argument("--test-fraction", type=float, default=0.3)
@@ -402,7 +402,7 @@ def build_parser() -> argparse.ArgumentParser:
                              "YAML file (default: default)")
         sp.add_argument("--holdout-fraction", type=float, default=0.3, help="share of the corpus kept from generation as non-members")
         sp.add_argument("--test-fraction", type=float, default=0.2, help="share of the corpus kept as the utility test split")
-        sp.add_argument("--bootstrap", type=int, default=200, help="bootstrap resamples for confidence intervals")
+        sp.add_argument("--bootstrap", type=int, default=200, help="bootstrap resamples for the DCR share's 95%% interval (the other intervals are analytic)")
         sp.add_argument("--allow-overlap", action="store_true",
                         help="go on when the splits share texts (copies of one text in different classes); "
                              "default: an error")

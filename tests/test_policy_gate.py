@@ -112,6 +112,16 @@ def test_an_interval_across_the_threshold_cannot_tell_and_says_how_many_records_
     assert up.outcomes[0].status == "undecided" and up.outcomes[0].holdout_needed == 400
 
 
+def test_a_rate_over_synthetic_texts_asks_for_more_synthetic_texts(tmp_path):
+    rule = INTERVAL_RULE.replace("mia_synthetic_embedding.auc", "reconstruction.near_verbatim.excess_rate").replace("0.6", "0.02")
+    results = _metrics(**{"reconstruction.near_verbatim.excess_rate": 0.01})  # [-0.01, 0.04] around 0.02
+    results["inputs"]["synthetic"] = {"texts": 200}
+    o = Gate(load_policy(write(tmp_path, "name: x\nrules:\n" + rule))).decide(results).outcomes[0]
+    # its interval is over the synthetic texts: 200·(0.03/0.01)² = 1,800 of those, not of holdout records
+    assert o.status == "undecided" and o.synthetic_needed == 1800 and o.holdout_needed is None
+    assert "about 1,800 synthetic texts would decide it (now 200" in o.reason
+
+
 def test_a_clear_leak_is_measured_and_a_clean_interval_passes(tmp_path):
     policy = load_policy(write(tmp_path, "name: x\nrules:\n" + INTERVAL_RULE))
     leak = Gate(policy).decide(_metrics(**{"mia_synthetic_embedding.auc": 0.71}))  # [0.69, 0.74]: all above 0.6
