@@ -114,10 +114,11 @@ def main(argv=None) -> None:
     ap.add_argument("--method", choices=sorted(METHODS), default="audit")
     ap.add_argument("--seed", type=int, default=0)
     args = ap.parse_args(argv)
-    t0 = time.perf_counter()
-    rows = {n: one_size(n, args.trials, args.bootstrap, args.seed, args.method) for n in args.sizes}
+    # the code that runs is the code at the start, whatever is committed while it runs
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
                             cwd=Path(__file__).parent).stdout.strip()
+    t0 = time.perf_counter()
+    rows = {n: one_size(n, args.trials, args.bootstrap, args.seed, args.method) for n in args.sizes}
     meta = {"date": date.today().isoformat(), "machine": f"{platform.machine()}, {len(os.sched_getaffinity(0))} cores",
             "command": f"python benchmarks/interval_coverage.py --trials {args.trials} --sizes {' '.join(map(str, args.sizes))}"
                        + (f" --method {args.method}" if args.method != "audit" else ""),

@@ -140,6 +140,9 @@ def main(argv=None) -> None:
     ap.add_argument("--n", type=int, default=DEMO_SYNTHETIC, help="synthetic texts per run (default: the demo's)")
     ap.add_argument("--work", type=Path, default=Path("out/verdict_stability"), help="per-seed outcomes (resume)")
     args = ap.parse_args(argv)
+    # the code that runs is the code at the start, whatever is committed while it runs
+    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
+                            cwd=Path(__file__).parent).stdout.strip()
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     args.work.mkdir(parents=True, exist_ok=True)
     rows = []
@@ -152,8 +155,6 @@ def main(argv=None) -> None:
         r = rows[-1]
         print(f"seed {seed}: demo {r['demo']['verdict']} {r['demo']['deciding']} ({r['seconds']} s); "
               f"leak {r['leak']['verdict']} measured {r['leak']['measured']} cannot tell {r['leak']['undecided']}", flush=True)
-    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
-                            cwd=Path(__file__).parent).stdout.strip()
     n_texts = sum(1 for _ in open(demo_corpus_path(), encoding="utf-8")) - 1
     meta = {"date": date.today().isoformat(), "machine": f"{platform.machine()}, {len(os.sched_getaffinity(0))} cores, no GPU",
             "command": f"python benchmarks/verdict_stability.py --seeds {args.seeds}" + (f" --n {args.n}" if args.n != DEMO_SYNTHETIC else ""),

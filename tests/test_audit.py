@@ -226,12 +226,18 @@ def test_every_plugin_declares_what_it_produces(clean):
 
 
 def test_gate_releases_the_clean_set_and_blocks_planted_leaks(tmp_path, auditor, sets, clean, capsys):
-    """Real audit results through `smotext gate` with the shipped default policy: exit 0 clean, 1 leaky."""
-    policy = "default"  # the shipped policy, by name
+    """Real audit results through `smotext gate` with the shipped policies: at 250 holdout records the
+    default policy can't show a clean set is safe (it blocks, saying so), the research policy on point
+    values lets it through; a planted leak blocks on a measured rule."""
     clean.save(tmp_path / "clean")
-    code = main(["gate", "--results", str(tmp_path / "clean"), "--policy", policy])
+    code = main(["gate", "--results", str(tmp_path / "clean"), "--policy", "default"])
     out = capsys.readouterr().out
-    assert code == 0 and "verdict: RELEASE" in out, out
+    assert code == 1 and "verdict: BLOCK" in out
+    blocked = [line for line in out.splitlines() if line.strip().startswith("blocked by rule:")]
+    assert blocked and all("cannot tell at this size" in line and "holdout records would decide it" in line
+                           for line in blocked), out
+    assert main(["gate", "--results", str(tmp_path / "clean"), "--policy", "research", "--out", str(tmp_path / "r")]) == 0
+    policy = "default"  # the shipped policy, by name
 
     members, holdout, synthetic, _ = sets
     leaky = auditor.run(corpus(members, "members"), corpus(holdout, "holdout"),

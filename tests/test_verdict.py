@@ -1,30 +1,53 @@
-"""The default policy's verdict on evidence, end to end on the shipped demo corpus with the real encoder
-and Presidio: a generator that learned only the distribution is released, planted leaks are blocked by
-a rule that measured them (not by "cannot tell").
+"""The default policy's verdict on evidence, end to end with the real encoder and Presidio: a generator
+that learned only the distribution is released, planted leaks are blocked by a rule that measured them
+(not by "cannot tell").
 
-The "clean generator" is the demo corpus's own template process drawn with another seed: texts from
-the same distribution that no member produced.
+The corpus is made here so that a clean generator exists: every text is a fresh random run of words
+(class words mixed with common ones, a fifth of them with an email address), so new draws from the
+same process are as close to members as to holdout records and copy no one. (The demo corpus can't
+serve: its templates are so few that any fresh draw nearly copies some member.)
 """
 
 import random
 
 import pytest
 
-from smotext import Auditor, Gate, load_policy, read_corpus, split_corpus
+from smotext import Auditor, Gate, load_policy, split_corpus
 from smotext.synth.corpus import Corpus
-from smotext.synth.demo_corpus import build, demo_corpus_path
 from test_audit import default_bridge_manifest
 
-N_SYNTHETIC = 400
+N_REAL, N_SYNTHETIC = 4400, 400
+COMMON = ("the a my our to of and for with on at this that is was will please need about from new next "
+          "week today call send check ask help form note team plan time date place change").split()
+CLASSES = {
+    "billing": "invoice charge refund payment balance statement copay insurance claim receipt fee account".split(),
+    "symptom": "nurse cough fever rash pain symptom tired dizzy swelling breath sleep headache".split(),
+    "prescription": "refill pharmacy tablet prescription generic supply label nausea pills dose inhaler renew".split(),
+    "appointment": "appointment reschedule cancel slot morning afternoon booking checkup reminder clinic visit doctor".split(),
+}
+WORDS = [w for ws in CLASSES.values() for w in ws]
+
+
+def draw(n: int, seed: int) -> list[tuple[str, str]]:
+    rng = random.Random(seed)
+    rows = []
+    for i in range(n):
+        label = rng.choice(sorted(CLASSES))
+        words = [rng.choice(CLASSES[label]) if rng.random() < 0.4 else rng.choice(COMMON + WORDS)
+                 for _ in range(rng.randint(12, 18))]
+        text = " ".join(words)
+        if rng.random() < 0.2:
+            text += f", write to pat{seed}x{i}@example.com"
+        rows.append((text, label))
+    return rows
 
 
 @pytest.fixture(scope="module")
 def splits():
-    corpus = read_corpus(demo_corpus_path())
+    real = draw(N_REAL, seed=1)
+    corpus = Corpus([t for t, _ in real], [y for _, y in real], True, "random-words", "random-words")
     members, holdout, test = split_corpus(corpus, 0.3, 0.2, seed=0)
-    seen = set(corpus.texts)
-    fresh = [(t, y) for t, y in build(seed=99, size=2 * N_SYNTHETIC) if t not in seen][:N_SYNTHETIC]
-    return members, holdout, test, fresh
+    return members, holdout, test, draw(N_SYNTHETIC, seed=2)
 
 
 @pytest.fixture(scope="module")
@@ -40,11 +63,11 @@ def audit(encoder, splits):
 
 
 def with_copies(splits, share, seed):
-    """The clean rows with ``share`` of them replaced by verbatim copies of members that carry a
-    phone number or an email (so copying and PII replay are both planted)."""
+    """The clean rows with ``share`` of them replaced by verbatim copies of members that carry an
+    email address (so copying and PII replay are both planted)."""
     members, _, _, fresh = splits
     rng = random.Random(seed)
-    pii = [i for i, t in enumerate(members.texts) if "@" in t or "555-" in t]
+    pii = [i for i, t in enumerate(members.texts) if "@" in t]
     k = int(share * len(fresh))
     return [(members.texts[i], members.labels[i]) for i in rng.sample(pii, k)] + fresh[k:]
 
@@ -70,3 +93,4 @@ def test_a_planted_leak_is_blocked_by_the_rule_that_measured_it(audit, splits):
     o = next(o for o in heavy.outcomes if o.rule == "no-excess-near-copies")
     # 120 of 400 texts copy a member: the whole interval of the excess rate is above 2 points
     assert o.status == "fail" and "measured" in o.reason and o.ci[0] > 0.02
+    assert "no-excess-near-copies" in heavy.deciding and "no-excess-near-copies" not in heavy.undecided
