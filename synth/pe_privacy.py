@@ -1,0 +1,178 @@
+"""The privacy core of DP generation (Private Evolution): real records only vote, votes are noised,
+and the budget is accounted up front.
+
+Each iteration every real record votes once, for its nearest candidate of its own class; the
+whole vote histogram (all classes together) is released with Gaussian noise N(0, σ²) per bin.
+Adding or removing one record changes one bin by 1, so the histogram's L2 sensitivity is 1;
+replacing a record moves one vote, √2. The ε here is for add/remove adjacency. With the class
+counts (one record changes one class count by 1: sensitivity 1 too) released the same way unless
+declared public, a run is T (or T + 1) Gaussian mechanisms of sensitivity 1 and noise σ.
+
+Accounting uses Opacus' accountants with sample rate 1: with no subsampling the "subsampled"
+Gaussian mechanism is the Gaussian mechanism itself, and ``steps`` of it is exactly the adaptive
+composition of our releases (each iteration's candidates depend on earlier noisy histograms only).
+The noise is drawn from a secret, never the published seed: an attacker who knew the noise could
+subtract it.
+"""
+
+from __future__ import annotations
+
+import math
+import secrets
+import warnings
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from smotext.errors import SmotextError, SmotextWarning
+from smotext.params import check_value, int_at_least, number_in
+from smotext.synth.dp import ACCOUNTANTS, _quiet_accountant, default_delta, epsilon_spent
+
+ADJACENCY = "add/remove one record (replacing one record moves one vote: L2 sensitivity √2, about twice the ε)"
+FIX = ("target_epsilon", "iterations")
+
+
+@dataclass
+class VoteBudget:
+    """What the user asks for: a budget over ``iterations`` voting rounds."""
+
+    target_epsilon: float
+    iterations: int = 4
+    delta: float | None = None  # None: 1 / (10 N), below 1/N
+    public_class_counts: bool = False  # True: the user declares the class sizes public (no noise spent on them)
+    accountant: str = "prv"
+
+    def check(self) -> None:
+        check_value("target_epsilon", self.target_epsilon, number_in(0, low_open=True))
+        check_value("iterations", self.iterations, int_at_least(1))
+        if self.delta is not None:
+            check_value("delta", self.delta, number_in(0, 1, low_open=True, high_open=True))
+        if self.accountant not in ACCOUNTANTS:
+            raise SmotextError(f"unknown accountant {self.accountant!r}; valid: {', '.join(ACCOUNTANTS)}", params="accountant")
+
+
+@dataclass
+class VotePlan:
+    """The calibrated mechanism: σ for every release, fixed before the first vote."""
+
+    sigma: float
+    iterations: int
+    public_class_counts: bool
+    delta: float
+    accountant: str
+    target_epsilon: float
+    records: int
+    secret: int = field(default_factory=lambda: secrets.randbits(63), repr=False)
+
+    @property
+    def mechanisms(self) -> int:
+        """Gaussian releases of sensitivity 1: one per iteration, plus the class counts unless public."""
+        return self.iterations + (0 if self.public_class_counts else 1)
+
+    def epsilon(self) -> float:
+        """ε the whole run spends (the accountant's composition of all releases)."""
+        return epsilon_spent(self.accountant, self.sigma, 1.0, self.mechanisms, self.delta)
+
+    def facts(self) -> dict:
+        """The manifest's privacy section (never the secret)."""
+        import opacus
+
+        per_part = {"iterations": epsilon_spent(self.accountant, self.sigma, 1.0, self.iterations, self.delta),
+                    "class_counts": 0.0 if self.public_class_counts else
+                    epsilon_spent(self.accountant, self.sigma, 1.0, 1, self.delta)}
+        return {"mode": "dp", "epsilon": self.epsilon(), "epsilon_per_part": per_part,
+                "epsilon_per_part_note": "each part alone; together they compose to less than their sum",
+                "delta": self.delta, "sigma": self.sigma, "iterations": self.iterations,
+                "mechanisms": self.mechanisms, "public_class_counts": self.public_class_counts,
+                "sensitivity": 1.0, "adjacency": ADJACENCY, "accountant": self.accountant,
+                "target_epsilon": self.target_epsilon, "records": self.records,
+                "library": f"opacus {opacus.__version__}"}
+
+
+def calibrate_votes(budget: VoteBudget, records: int, secret: int | None = None) -> VotePlan:
+    """The σ that spends at most ``budget.target_epsilon`` over the run's releases about ``records``
+    real records. Refuses a budget whose noise would drown every vote (σ above the record count:
+    even all records on one candidate could not clear it)."""
+    from opacus.accountants.utils import get_noise_multiplier
+
+    budget.check()
+    if records < 1:
+        raise SmotextError("DP generation needs at least one real record to vote")
+    delta = budget.delta if budget.delta is not None else default_delta(records)
+    if delta >= 1.0 / records:
+        warnings.warn(f"delta {delta:g} is not below 1/N = {1 / records:g}; "
+                      "a mechanism may then reveal a whole record with probability δ", SmotextWarning, stacklevel=2)
+    steps = budget.iterations + (0 if budget.public_class_counts else 1)
+    where = (f"ε = {budget.target_epsilon:g} at δ = {delta:g} over {steps} Gaussian releases "
+             f"({budget.iterations} voting rounds{'' if budget.public_class_counts else ' + the class counts'})")
+    fix = "Raise target_epsilon, vote in fewer iterations, or bring more records."
+    try:
+        with _quiet_accountant():
+            sigma = float(get_noise_multiplier(target_epsilon=budget.target_epsilon, target_delta=delta, sample_rate=1.0,
+                                               steps=steps, accountant=budget.accountant))
+    except ValueError as e:
+        raise SmotextError(f"can't meet {where}: {e} {fix}", params=FIX) from None
+    if sigma > records:
+        raise SmotextError(f"can't meet {where} usefully: it needs noise σ = {sigma:.3g} per vote count, more than the "
+                           f"{records} records that vote, so no candidate's votes could clear the noise. {fix}", params=FIX)
+    return VotePlan(sigma=sigma, iterations=budget.iterations, public_class_counts=budget.public_class_counts, delta=delta,
+                    accountant=budget.accountant, target_epsilon=float(budget.target_epsilon), records=records,
+                    **({} if secret is None else {"secret": secret}))
+
+
+def vote_histogram(real: np.ndarray, real_classes, candidates: np.ndarray, candidate_classes) -> np.ndarray:
+    """Votes per candidate: each real record (a unit-norm embedding row) votes once, for its nearest
+    candidate (highest cosine) of its own class. A record of a class with no candidate casts no vote.
+
+    One record adds exactly one vote to one bin, which is what makes the L2 sensitivity 1."""
+    real, candidates = np.asarray(real, np.float32), np.asarray(candidates, np.float32)
+    real_classes, candidate_classes = np.asarray(real_classes), np.asarray(candidate_classes)
+    if len(real_classes) != len(real) or len(candidate_classes) != len(candidates):
+        raise ValueError("one class per row is needed, for real records and for candidates alike")
+    hist = np.zeros(len(candidates), np.int64)
+    for c in np.unique(real_classes):
+        cand = np.flatnonzero(candidate_classes == c)
+        if len(cand) == 0:
+            continue
+        rows = real[real_classes == c]
+        for start in range(0, len(rows), 4096):  # bounded memory: 4096 × candidates similarities at a time
+            best = cand[np.argmax(rows[start:start + 4096] @ candidates[cand].T, axis=1)]
+            np.add.at(hist, best, 1)
+    return hist
+
+
+def noise(plan: VotePlan, size: int, release: int) -> np.ndarray:
+    """N(0, σ²) noise for release number ``release`` (0.. iterations - 1: the voting rounds;
+    ``plan.iterations``: the class counts), drawn from the plan's secret alone."""
+    return np.random.default_rng([plan.secret, release, 0x9E]).normal(0.0, plan.sigma, size)
+
+
+def noisy_votes(plan: VotePlan, hist: np.ndarray, iteration: int) -> np.ndarray:
+    """Round ``iteration``'s released histogram: the votes plus Gaussian noise."""
+    if not 0 <= iteration < plan.iterations:
+        raise ValueError(f"iteration must be in [0, {plan.iterations}), got {iteration}: the budget covers no more rounds")
+    return np.asarray(hist, float) + noise(plan, len(hist), iteration)
+
+
+def noisy_class_counts(plan: VotePlan, counts: dict[str, int]) -> dict[str, float]:
+    """Class sizes as released: exact when declared public, else with Gaussian noise (the last
+    release the budget covers). Post-processing (rounding, clipping at 0) is free."""
+    if plan.public_class_counts:
+        return {k: float(v) for k, v in counts.items()}
+    keys = sorted(counts)
+    noisy = np.array([counts[k] for k in keys], float) + noise(plan, len(keys), plan.iterations)
+    return {k: float(max(0.0, v)) for k, v in zip(keys, noisy)}
+
+
+def gaussian_composition_epsilon(sigma: float, releases: int, delta: float) -> float:
+    """The exact ε of ``releases`` Gaussian mechanisms of sensitivity 1 and noise σ (they compose to
+    one with μ = √releases / σ; Balle & Wang's analytic formula), to check the accountant against."""
+    from scipy.optimize import brentq
+    from scipy.stats import norm
+
+    mu = math.sqrt(releases) / sigma
+
+    def gap(eps: float) -> float:
+        return norm.cdf(-eps / mu + mu / 2) - math.exp(eps) * norm.cdf(-eps / mu - mu / 2) - delta
+
+    return 0.0 if gap(0.0) <= 0 else float(brentq(gap, 0.0, 500.0))
