@@ -241,11 +241,9 @@ def _print_decision(decision, report: Path, out: Path) -> None:
 
 
 def cmd_gate(args) -> int:
-    from smotext.reports.policy import load_policy, policy_file
-    from smotext.reports.release import apply_gate, publish, read_results
-
     from smotext.outputs import check_outputs
-    from smotext.reports.release import check_release_files
+    from smotext.reports.policy import load_policy, policy_file
+    from smotext.reports.release import apply_gate, check_release_files, publish, read_results
 
     policy = load_policy(args.policy)
     results, path = read_results(args.results)
@@ -261,10 +259,9 @@ def cmd_gate(args) -> int:
 
 
 def cmd_report(args) -> int:
+    from smotext.outputs import check_outputs
     from smotext.reports.release import read_results
     from smotext.reports.render import render_report
-
-    from smotext.outputs import check_outputs
 
     results, path = read_results(args.results)
     target = Path(args.out) if args.out else path.parent / "report.html"

@@ -31,12 +31,17 @@ class DPConfig:
     accountant: str = "prv"
 
     def check(self) -> None:
-        check_value("target_epsilon", self.target_epsilon, number_in(0, low_open=True))
-        if self.delta is not None and number_in(0, 1, low_open=True, high_open=True)(self.delta):
-            raise SmotextError(f"delta must be between 0 and 1, got {self.delta}", params="delta")
+        check_budget(self.target_epsilon, self.delta, self.accountant)
         check_value("max_grad_norm", self.max_grad_norm, number_in(0, low_open=True))
-        if self.accountant not in ACCOUNTANTS:
-            raise SmotextError(f"unknown accountant {self.accountant!r}; valid: {', '.join(ACCOUNTANTS)}")
+
+
+def check_budget(target_epsilon, delta, accountant: str) -> None:
+    """What every DP budget must be: ε a finite number > 0, δ (when given) in (0, 1), a known accountant."""
+    check_value("target_epsilon", target_epsilon, number_in(0, low_open=True))
+    if delta is not None and number_in(0, 1, low_open=True, high_open=True)(delta):
+        raise SmotextError(f"delta must be between 0 and 1, got {delta}", params="delta")
+    if accountant not in ACCOUNTANTS:
+        raise SmotextError(f"unknown accountant {accountant!r}; valid: {', '.join(ACCOUNTANTS)}", params="accountant")
 
 
 @dataclass
@@ -55,6 +60,15 @@ class DPPlan:
 
 def default_delta(n: int) -> float:
     return 1.0 / (10 * n)
+
+
+def resolve_delta(delta: float | None, n: int) -> float:
+    """δ as given, or 1/(10 N) by default; warns when it is not below 1/N."""
+    delta = delta if delta is not None else default_delta(n)
+    if delta >= 1.0 / n:
+        warnings.warn(f"delta {delta:g} is not below 1/N = {1 / n:g}; "
+                      "a mechanism may then reveal a whole record with probability δ", SmotextWarning, stacklevel=3)
+    return delta
 
 
 def epsilon_spent(accountant: str, noise_multiplier: float, sample_rate: float, steps: int, delta: float) -> float:
@@ -91,10 +105,7 @@ def calibrate(cfg: DPConfig, n: int, batch_size: int, steps: int) -> DPPlan:
         raise SmotextError(
             f"DP training needs batch_size below the number of training texts ({batch_size} >= {n}): "
             "Poisson sampling with rate 1 gives no privacy amplification; use a smaller batch or more texts", params="batch_size")
-    delta = cfg.delta if cfg.delta is not None else default_delta(n)
-    if delta >= 1.0 / n:
-        warnings.warn(f"delta {delta:g} is not below 1/N = {1 / n:g}; "
-                      "a mechanism may then reveal a whole record with probability δ", SmotextWarning, stacklevel=2)
+    delta = resolve_delta(cfg.delta, n)
     q = batch_size / n
     fix = "Raise target_epsilon, train fewer steps, or use a larger batch_size (with more texts)"
     where = f"ε = {cfg.target_epsilon:g} at δ = {delta:g} over {steps} steps with sample rate {q:.4g} ({batch_size} of {n} texts)"

@@ -19,14 +19,13 @@ from __future__ import annotations
 
 import math
 import secrets
-import warnings
 from dataclasses import dataclass, field
 
 import numpy as np
 
-from smotext.errors import SmotextError, SmotextWarning
-from smotext.params import check_value, int_at_least, number_in
-from smotext.synth.dp import ACCOUNTANTS, _quiet_accountant, default_delta, epsilon_spent
+from smotext.errors import SmotextError
+from smotext.params import check_value, int_at_least
+from smotext.synth.dp import _quiet_accountant, check_budget, epsilon_spent, resolve_delta
 
 ADJACENCY = "add/remove one record (replacing one record moves one vote: L2 sensitivity √2, about twice the ε)"
 FIX = ("target_epsilon", "iterations")
@@ -43,12 +42,8 @@ class VoteBudget:
     accountant: str = "prv"
 
     def check(self) -> None:
-        check_value("target_epsilon", self.target_epsilon, number_in(0, low_open=True))
+        check_budget(self.target_epsilon, self.delta, self.accountant)
         check_value("iterations", self.iterations, int_at_least(1))
-        if self.delta is not None:
-            check_value("delta", self.delta, number_in(0, 1, low_open=True, high_open=True))
-        if self.accountant not in ACCOUNTANTS:
-            raise SmotextError(f"unknown accountant {self.accountant!r}; valid: {', '.join(ACCOUNTANTS)}", params="accountant")
 
 
 @dataclass
@@ -98,10 +93,7 @@ def calibrate_votes(budget: VoteBudget, records: int, secret: int | None = None)
     budget.check()
     if records < 1:
         raise SmotextError("DP generation needs at least one real record to vote")
-    delta = budget.delta if budget.delta is not None else default_delta(records)
-    if delta >= 1.0 / records:
-        warnings.warn(f"delta {delta:g} is not below 1/N = {1 / records:g}; "
-                      "a mechanism may then reveal a whole record with probability δ", SmotextWarning, stacklevel=2)
+    delta = resolve_delta(budget.delta, records)
     steps = budget.iterations + (0 if budget.public_class_counts else 1)
     where = (f"ε = {budget.target_epsilon:g} at δ = {delta:g} over {steps} Gaussian releases "
              f"({budget.iterations} voting rounds{'' if budget.public_class_counts else ' + the class counts'})")
