@@ -16,13 +16,12 @@ import argparse
 import itertools
 import json
 import random
-import re
 from pathlib import Path
 
-import torch
 from tqdm.auto import tqdm
 
 from smotext.errors import SmotextError
+from smotext.synth.lm_writer import clean, write_batch
 from smotext.synth.models import load_lm
 
 GENRES = [
@@ -78,16 +77,6 @@ def prompts(seed: int, mix: str = "general"):
             yield genre, topic, f"Write a {genre} {joiner}{topic}, {length} long. Reply with the text only."
 
 
-def clean(text: str) -> str | None:
-    text = re.sub(r"\s+", " ", text).strip().strip('"').strip()
-    # Keep whole sentences only (generation stops mid-sentence), at most two: user corpora hold short notes.
-    sentences = re.findall(r"[^.!?]+[.!?]+", text)
-    text = " ".join(s.strip() for s in sentences[:2]).strip()
-    if len(text.split()) < 5 or text.lower().startswith(("i'm sorry", "as an ai", "sure", "here is", "here's")):
-        return None
-    return text
-
-
 def read_texts(path: str | Path) -> list[str]:
     """The texts of a file this recipe wrote, in order."""
     path = Path(path)
@@ -123,8 +112,6 @@ def main(argv=None) -> None:
     done = out.read_text(encoding="utf-8").splitlines() if out.exists() else []
     seen = {json.loads(line)["text"] for line in done}
     lm = load_lm(args.lm)
-    tok = lm.tokenizer
-    tok.padding_side = "left"
     stream = prompts(args.seed, args.mix)
     progress = out.with_suffix(out.suffix + ".progress")
     batch_no = int(progress.read_text()) if progress.exists() and seen else 0
@@ -134,15 +121,8 @@ def main(argv=None) -> None:
     with open(out, "a", encoding="utf-8") as f:
         while len(seen) < args.n:
             batch = [next(stream) for _ in range(args.batch_size)]
-            chats = [tok.apply_chat_template([{"role": "user", "content": p}], tokenize=False, add_generation_prompt=True)
-                     for _, _, p in batch]
-            enc = tok(chats, return_tensors="pt", padding=True, add_special_tokens=False).to(lm.device)
-            torch.manual_seed(args.seed * 1_000_003 + batch_no)
+            texts = write_batch(lm, [p for _, _, p in batch], args.seed * 1_000_003 + batch_no, args.max_new_tokens)
             batch_no += 1
-            with torch.no_grad():
-                ids = lm.model.generate(**enc, max_new_tokens=args.max_new_tokens, do_sample=True, temperature=0.9,
-                                        top_p=0.95, repetition_penalty=1.15, pad_token_id=tok.pad_token_id)
-            texts = tok.batch_decode(ids[:, enc["input_ids"].shape[1]:], skip_special_tokens=True)
             for (genre, topic, _), text in zip(batch, texts):
                 text = clean(text)
                 if text and text not in seen and len(seen) < args.n:

@@ -2,9 +2,10 @@
 
 One front door per job::
 
-    from smotext import SMOTExT, Auditor, Gate, load_policy, generate, release
+    from smotext import SMOTExT, DPGeneration, Auditor, Gate, load_policy, generate, release
 
-``SMOTExT`` generates (a scikit-learn / imbalanced-learn style sampler), ``Auditor`` measures what
+``SMOTExT`` generates (a scikit-learn / imbalanced-learn style sampler; ``SMOTExT(dp=DPGeneration(...))``
+with a formal (ε, δ) guarantee), ``Auditor`` measures what
 the synthetic texts leak and what they are worth, ``Gate`` decides RELEASE or BLOCK under a policy
 (``load_policy("default")``), ``generate`` and ``release`` run those jobs end to end on files.
 The stages live in ``smotext.synth``, ``smotext.audit`` and ``smotext.reports``. Importing this
@@ -21,6 +22,7 @@ except PackageNotFoundError:  # running from a source tree that isn't installed
 
 _EXPORTS = {
     "SMOTExT": "smotext.synth.smotext",
+    "DPGeneration": "smotext.synth.pe_privacy",
     "Auditor": "smotext.audit.auditor",
     "AuditResult": "smotext.audit.auditor",
     "Gate": "smotext.reports.gate",

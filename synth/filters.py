@@ -103,6 +103,10 @@ class Filter(Plugin):
     """Base class: subclasses set ``name``, ``description``, ``params`` and implement ``apply``."""
 
     kind_label = "filter"
+    # Does the filter read real records (texts, labels, embeddings)? DP generation refuses those that
+    # do: a decision that depends on real records after the noisy votes is outside the guarantee. A
+    # plug-in that does not declare False counts as reading them.
+    reads_real: bool = True
 
     def apply(self, cand: Candidates, ctx: FilterContext) -> FilterResult:
         raise NotImplementedError
@@ -119,6 +123,7 @@ def create_filter(name: str, **params) -> Filter:
 
 @register
 class DegenerateFilter(Filter):
+    reads_real = False
     name = "degenerate"
     description = "drops empty, too short, looping, prompt-echoing or assistant-boilerplate outputs"
     # Prompt echoes and assistant boilerplate: what an LM writes when the soft tokens carry too little.
@@ -150,6 +155,7 @@ class DegenerateFilter(Filter):
 
 @register
 class FidelityFilter(Filter):
+    reads_real = False
     name = "fidelity"
     description = "drops outputs whose re-embedding is far from the vector they were decoded from"
     params = {"min_cosine": Param(0.3, "fidelity: least cosine of output to its target vector", number_in(-1, 1),
@@ -200,6 +206,7 @@ class PrivacyFilter(Filter):
 
 @register
 class DedupeFilter(Filter):
+    reads_real = False
     name = "dedupe"
     description = "drops repeats of an accepted output (same words, or embedding cosine above a bound)"
     params = {"max_cosine": Param(0.98, "dedupe: most cosine between two outputs", number_in(-1, 1),

@@ -38,7 +38,9 @@ def generation_manifest(sampler, corpus, outputs: dict | None = None, seconds: f
     return {
         "smotext": "generate",
         "seed": sampler.random_state,
-        "parameters": {k: getattr(sampler, k) for k in GENERATION_PARAMS if k not in MODEL_PARAMS},
+        "mode": "dp" if getattr(sampler, "dp", None) is not None else "non-dp",
+        "privacy": sampler.privacy_,
+        "parameters": {k: getattr(sampler, k) for k in GENERATION_PARAMS if k not in MODEL_PARAMS and k != "dp"},
         "corpus": describe_corpus(corpus),
         "models": {
             "encoder": {"name": sampler.encoder_.name, "path": str(sampler.encoder_.path), "sha256": sampler.encoder_.fingerprint},

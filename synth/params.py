@@ -38,6 +38,12 @@ def _mapping_or_none(v) -> str | None:
     return None if v is None or isinstance(v, Mapping) else "None or a dict of filter name -> parameters"
 
 
+def _dp(v) -> str | None:
+    from smotext.synth.pe_privacy import DPGeneration
+
+    return None if v is None or isinstance(v, DPGeneration) else "None or a DPGeneration (the budget and its settings)"
+
+
 def _model(v) -> str | None:
     return None  # a path, a name, None or a loaded model: the loader says what is wrong with it
 
@@ -78,5 +84,7 @@ GENERATION_PARAMS: dict[str, Param] = {
     "max_rounds": Param(5, "rounds of drawing more when filters drop outputs", int_at_least(1), flag="--max-rounds"),
     "oversample": Param(1.3, "vectors drawn per wanted text in the first round", number_in(1.0)),
     "progress": Param(False, "show progress bars", is_bool),
+    "dp": Param(None, "DP generation (Private Evolution): real records only vote on public candidates; None: "
+                "SMOTExT mixes real records' embeddings (no formal guarantee)", _dp),
 }
 MODEL_PARAMS = ("encoder", "lm", "bridge")

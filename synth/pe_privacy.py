@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from smotext.errors import SmotextError
-from smotext.params import check_value, int_at_least
+from smotext.params import check_value, int_at_least, number_in
 from smotext.synth.dp import _quiet_accountant, check_budget, epsilon_spent, resolve_delta
 
 ADJACENCY = "add/remove one record (replacing one record moves one vote: L2 sensitivity √2, about twice the ε)"
@@ -46,6 +46,55 @@ class VoteBudget:
         check_value("iterations", self.iterations, int_at_least(1))
 
 
+ABLATIONS = ("no_noise", "no_votes")  # benchmark baselines, not modes to release with
+
+
+@dataclass
+class DPGeneration:
+    """DP generation as ``SMOTExT(dp=...)`` takes it: the budget and the evolution's settings.
+
+    Each class starts from ``population`` candidates the LM writes from the class name and ``topic``
+    (a public description of the corpus); ``iterations`` times, every real record votes for its
+    nearest candidate of its class, the noisy counts keep the candidates that reach ``threshold``·σ
+    votes (at least 1), and the next population is the top ``elite_share`` of them unchanged plus
+    SMOTExT mixes among them, decoded. After the last vote the mixes are the requested outputs.
+    ``secret`` seeds the noise (None: a fresh one; never the published seed). ``ablation`` is for
+    benchmarks only: 'no_noise' votes without noise (not private: ε = ∞), 'no_votes' ignores the
+    real records (the public start population evolved blind).
+    """
+
+    target_epsilon: float
+    delta: float | None = None
+    iterations: int = 2
+    population: int = 64
+    threshold: float = 2.0
+    elite_share: float = 0.25
+    topic: str | None = None
+    public_class_counts: bool = False
+    accountant: str = "prv"
+    secret: int | None = field(default=None, repr=False)
+    ablation: str | None = None
+
+    def budget(self) -> "VoteBudget":
+        return VoteBudget(self.target_epsilon, self.iterations, self.delta, self.public_class_counts, self.accountant)
+
+    def check(self) -> None:
+        self.budget().check()
+        check_value("population", self.population, int_at_least(2))
+        check_value("threshold", self.threshold, number_in(0))
+        check_value("elite_share", self.elite_share, number_in(0, 1))
+        if self.topic is not None and (not isinstance(self.topic, str) or not self.topic.strip()):
+            raise SmotextError(f"topic must be None or a non-empty description of the corpus, got {self.topic!r}",
+                               params="topic")
+        if self.ablation is not None and self.ablation not in ABLATIONS:
+            raise SmotextError(f"ablation must be None or one of {ABLATIONS}, got {self.ablation!r}", params="ablation")
+
+    def settings(self) -> dict:
+        """The public settings, for the manifest (never the secret)."""
+        return {"iterations": self.iterations, "population": self.population, "threshold": self.threshold,
+                "elite_share": self.elite_share, "topic": self.topic, "ablation": self.ablation}
+
+
 @dataclass
 class VotePlan:
     """The calibrated mechanism: σ for every release, fixed before the first vote."""
@@ -65,20 +114,29 @@ class VotePlan:
         return self.iterations + (0 if self.public_class_counts else 1)
 
     def epsilon(self) -> float:
-        """ε the whole run spends (the accountant's composition of all releases)."""
+        """ε the whole run spends (the accountant's composition of all releases); ∞ without noise."""
+        if self.sigma == 0:
+            return math.inf
         return epsilon_spent(self.accountant, self.sigma, 1.0, self.mechanisms, self.delta)
 
-    def facts(self) -> dict:
-        """The manifest's privacy section (never the secret)."""
+    def facts(self, ablation: str | None = None) -> dict:
+        """The manifest's privacy section (never the secret). Under an ablation the votes were not
+        released ('no_votes': only the class counts cost ε) or not noised ('no_noise': ε = ∞)."""
         import opacus
 
-        per_part = {"iterations": epsilon_spent(self.accountant, self.sigma, 1.0, self.iterations, self.delta),
-                    "class_counts": 0.0 if self.public_class_counts else
-                    epsilon_spent(self.accountant, self.sigma, 1.0, 1, self.delta)}
-        return {"mode": "dp", "epsilon": self.epsilon(), "epsilon_per_part": per_part,
+        def eps(releases: int) -> float:
+            if releases == 0:
+                return 0.0
+            return math.inf if self.sigma == 0 else epsilon_spent(self.accountant, self.sigma, 1.0, releases, self.delta)
+
+        counts = 0 if self.public_class_counts else 1
+        voted = 0 if ablation == "no_votes" else self.iterations
+        per_part = {"iterations": eps(voted), "class_counts": eps(counts)}
+        mode = "dp" if ablation is None else f"ablation: {ablation.replace('_', ' ')}"
+        return {"mode": mode, "epsilon": eps(voted + counts), "epsilon_per_part": per_part,
                 "epsilon_per_part_note": "each part alone; together they compose to less than their sum",
                 "delta": self.delta, "sigma": self.sigma, "iterations": self.iterations,
-                "mechanisms": self.mechanisms, "public_class_counts": self.public_class_counts,
+                "mechanisms": voted + counts, "public_class_counts": self.public_class_counts,
                 "sensitivity": 1.0, "adjacency": ADJACENCY, "accountant": self.accountant,
                 "target_epsilon": self.target_epsilon, "records": self.records,
                 "library": f"opacus {opacus.__version__}"}

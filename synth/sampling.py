@@ -20,7 +20,12 @@ from smotext.synth.params import GENERATION_PARAMS, STRATEGIES
 
 
 def resolve_counts(strategy, labels: Sequence[str]) -> dict[str, int]:
-    """Synthetic texts wanted per class.
+    """Synthetic texts wanted per class of ``labels`` (see ``counts_for_sizes``)."""
+    return counts_for_sizes(strategy, Counter(labels))
+
+
+def counts_for_sizes(strategy, sizes: Mapping[str, int]) -> dict[str, int]:
+    """Synthetic texts wanted per class, given the class sizes (DP generation passes noisy ones):
 
     - 'auto' / 'not majority': bring every class up to the majority's count (the majority gets none);
     - 'minority': bring only the smallest class up to the majority's count;
@@ -28,7 +33,7 @@ def resolve_counts(strategy, labels: Sequence[str]) -> dict[str, int]:
     - an int n: n in total, split in proportion to the real class sizes (largest remainder);
     - a dict {label: count}: exactly those counts (labels must exist).
     """
-    counts = Counter(labels)
+    counts = dict(sizes)
     classes = sorted(counts)
     if isinstance(strategy, bool):
         raise SmotextError("sampling_strategy can't be a bool")
@@ -37,7 +42,7 @@ def resolve_counts(strategy, labels: Sequence[str]) -> dict[str, int]:
         if n < 1:
             raise SmotextError(f"the number of synthetic texts must be at least 1, got {n}")
         total = sum(counts.values())
-        exact = {c: n * counts[c] / total for c in classes}
+        exact = {c: n * (counts[c] / total if total > 0 else 1 / len(classes)) for c in classes}
         out = {c: int(np.floor(v)) for c, v in exact.items()}
         # Largest remainder, ties broken by class name so the split is deterministic.
         for c in sorted(classes, key=lambda c: (-(exact[c] - out[c]), c))[: n - sum(out.values())]:
@@ -120,12 +125,17 @@ def plan_mixes(
     beta: float = 2.0,
     dirichlet_alpha: float = 1.0,
     m_neighbors: int = 10,
+    seed_weights: np.ndarray | None = None,
 ) -> MixPlan:
     """Choose parents (always of the same class) and mixing weights for ``counts[c]`` texts per class.
 
     Each synthetic text has a seed parent (drawn per ``kind``) and ``n_parents - 1`` others among the
     seed's ``k_neighbors`` nearest same-class neighbours. Two parents mix with λ from ``lambda_range``
     (the seed gets λ); more parents mix with Dirichlet(``dirichlet_alpha``) weights.
+
+    ``seed_weights`` (one per row, >= 0) replaces ``kind``: seeds are drawn in proportion to them, and
+    a class with fewer than ``k_neighbors + 1`` rows draws neighbours among all its other rows (DP
+    generation mixes among the few candidates the votes kept).
     """
     labels_arr = np.asarray(labels, dtype=object)
     all_labels, all_parents, all_weights = [], [], []
@@ -134,16 +144,21 @@ def plan_mixes(
         if n == 0:
             continue
         members = np.flatnonzero(labels_arr == cls)
-        if len(members) < k_neighbors + 1:
+        k = k_neighbors if seed_weights is None else max(n_parents - 1, min(k_neighbors, len(members) - 1))
+        if len(members) < k + 1:
             raise SmotextError(
                 f"class {cls!r} has {len(members)} text(s) but k_neighbors={k_neighbors} needs at least "
                 f"{k_neighbors + 1}: lower k_neighbors, add texts to that class, or leave it out", params="k_neighbors"
             )
-        neigh = members[topk_cosine(embeddings[members], embeddings[members], k_neighbors, exclude_self=True)[1]]  # corpus indices, (len(members), k)
-        p_seed = _seed_weights(kind, members, embeddings, labels_arr, m_neighbors)
+        neigh = members[topk_cosine(embeddings[members], embeddings[members], k, exclude_self=True)[1]]  # corpus indices, (len(members), k)
+        if seed_weights is None:
+            p_seed = _seed_weights(kind, members, embeddings, labels_arr, m_neighbors)
+        else:
+            w = np.asarray(seed_weights, float)[members]
+            p_seed = w / w.sum() if w.sum() > 0 else np.full(len(members), 1.0 / len(members))
         seed_pos = rng.choice(len(members), size=n, p=p_seed)
         # n_parents-1 distinct neighbours per text: the first columns of a random permutation of k.
-        others = np.argsort(rng.random((n, k_neighbors)), axis=1)[:, : n_parents - 1]
+        others = np.argsort(rng.random((n, k)), axis=1)[:, : n_parents - 1]
         parents = np.concatenate([members[seed_pos][:, None], neigh[seed_pos[:, None], others]], axis=1)
         if n_parents == 2:
             lo, hi = lambda_range

@@ -29,6 +29,7 @@ from smotext.params import check_all
 from smotext.synth.filters import Candidates, FilterChain, FilterContext
 from smotext.synth.models import LanguageModel, load_lm, weights_fingerprint
 from smotext.synth.params import GENERATION_PARAMS
+from smotext.synth.pe_privacy import DPGeneration
 from smotext.synth.sampling import MixPlan, plan_mixes, resolve_counts, validate_params
 
 
@@ -82,6 +83,11 @@ class SMOTExT(BaseEstimator):
     ``num_candidates`` = 1 decodes greedily; n > 1 keeps, of n candidates per target, the closest that
     passes the filters. With ``segment_tokens`` set they come from segment search (n continuations of
     that many tokens at a time, the closest kept each time); None samples n whole texts.
+
+    ``dp`` (a ``DPGeneration``) switches to DP generation: the real records only vote, with noise, on
+    candidates written from public information, and the mixes are among those candidates
+    (``synth.private_evolution``). ``privacy_`` then holds the (ε, δ) the run spent. Its filters
+    may only look at synthetic texts: the default chain becomes degenerate, fidelity, dedupe.
     """
 
     def __init__(
@@ -107,6 +113,7 @@ class SMOTExT(BaseEstimator):
         max_rounds: int = _D["max_rounds"],
         oversample: float = _D["oversample"],
         progress: bool = _D["progress"],
+        dp: DPGeneration | None = _D["dp"],
     ):
         # scikit-learn's contract: __init__ only stores its arguments; checking happens at fit time.
         self.sampling_strategy = sampling_strategy
@@ -130,6 +137,7 @@ class SMOTExT(BaseEstimator):
         self.max_rounds = max_rounds
         self.oversample = oversample
         self.progress = progress
+        self.dp = dp
 
     # ------------------------------------------------------------ set-up
 
@@ -211,6 +219,10 @@ class SMOTExT(BaseEstimator):
         labels = [UNLABELLED] * len(texts) if labels is None else [str(v) for v in labels]
         if len(labels) != len(texts):
             raise SmotextError(f"{len(texts)} texts but {len(labels)} labels")
+        if self.dp is not None:
+            return self._fit_resample_dp(texts, labels)
+        self.privacy_ = {"mode": "non-dp", "epsilon": math.inf,
+                         "note": "outputs are decoded from mixes of real records' embeddings: no formal guarantee"}
         counts = resolve_counts(self.sampling_strategy, labels)
         self._check_memory(sum(counts.values()))
         small = {c: n for c, n in Counter(labels).items() if counts.get(c, 0) > 0 and n < self.k_neighbors + 1}
@@ -229,6 +241,26 @@ class SMOTExT(BaseEstimator):
         self.report_ = report
         if msg := report.shortfall_message():
             warnings.warn(msg, SmotextWarning, stacklevel=2)
+        return texts + self.synthetic_["text"].tolist(), labels + self.synthetic_["label"].tolist()
+
+    def _fit_resample_dp(self, texts: list[str], labels: list[str]) -> tuple[list[str], list[str]]:
+        """DP generation (Private Evolution): checked and calibrated before any model loads."""
+        from smotext.synth.pe_privacy import calibrate_votes
+        from smotext.synth.private_evolution import PrivateEvolution, check_dp_filters
+
+        self.dp.check()
+        if self.kind != "regular":
+            raise SmotextError(f"kind={self.kind!r} picks seeds by their real neighbours' classes; DP generation mixes "
+                               "public candidates only and takes kind='regular'", params="kind")
+        chain = FilterChain.build(check_dp_filters(self.filters, self.filter_params), self.filter_params)
+        plan = calibrate_votes(self.dp.budget(), len(texts), secret=self.dp.secret)  # an impossible budget fails here
+        self.load_models()
+        report = GenerationReport(requested={})
+        self.synthetic_, self.provenance_, self.privacy_ = PrivateEvolution(self, self.dp, plan, chain).run(
+            texts, labels, report)
+        self.report_ = report
+        if msg := report.shortfall_message():
+            warnings.warn(msg, SmotextWarning, stacklevel=3)
         return texts + self.synthetic_["text"].tolist(), labels + self.synthetic_["label"].tolist()
 
     # ------------------------------------------------------------ rounds

@@ -1,0 +1,271 @@
+"""DP generation: Private Evolution with SMOTExT's mixing as the variation step.
+
+Real records never reach the LM, the bridge or a filter: they are embedded once and only vote
+(``pe_privacy.vote_histogram``), and only the noisy vote counts leave that step. Everything after
+is post-processing of public candidates and noisy counts, so the release carries the (ε, δ) the
+``VotePlan`` was calibrated for.
+
+    start:   per class, ``population`` candidates the LM writes from the class name and the topic
+    T times: every record votes for its nearest candidate of its class; Gaussian noise on the counts;
+             survivors = candidates whose noisy count reaches threshold·σ (at least 1 vote);
+             next population = the top ``elite_share`` survivors unchanged + SMOTExT mixes of
+             survivors (seed parent drawn by noisy count, a neighbour among the survivors), decoded
+    output:  the population made after the last vote, one text per requested output
+"""
+
+from __future__ import annotations
+
+import math
+import random
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+from tqdm.auto import tqdm
+
+from smotext.errors import SmotextError
+from smotext.synth.corpus import UNLABELLED
+from smotext.synth.filters import Candidates, FilterChain, FilterContext
+from smotext.synth.lm_writer import write_texts
+from smotext.synth.pe_privacy import DPGeneration, VotePlan, noisy_class_counts, noisy_votes, vote_histogram
+from smotext.synth.sampling import counts_for_sizes, plan_mixes
+
+DP_FILTERS = ("degenerate", "fidelity", "dedupe")  # the default filters that look at synthetic texts only
+LENGTHS = ("one sentence", "one or two sentences", "two sentences")
+DEFAULT_TOPIC = "short text"
+
+
+def start_prompts(classes: list[str], per_class: int, topic: str | None, seed: int) -> list[tuple[str, str]]:
+    """(class, prompt) pairs from public information only: the class names and the topic."""
+    rng = random.Random(seed)
+    what = topic or DEFAULT_TOPIC
+    out = []
+    for cls in classes:
+        for _ in range(per_class):
+            length = rng.choice(LENGTHS)
+            about = "" if cls == UNLABELLED else f" in the category \"{cls}\""
+            out.append((cls, f"Write one {what}{about}, {length} long. Reply with the text only."))
+    return out
+
+
+def check_dp_filters(filters, filter_params) -> tuple[str, ...]:
+    """The filters DP generation runs: the default chain becomes its synthetic-only part; a filter
+    that reads real records (label, privacy, or a plug-in that doesn't declare otherwise) is refused."""
+    from smotext.synth.filters import FILTERS
+    from smotext.synth.params import DEFAULT_FILTERS
+
+    chosen = DP_FILTERS if tuple(filters) == tuple(DEFAULT_FILTERS) else tuple(filters)
+    named = list(chosen) + [n for n in (filter_params or {}) if n not in chosen]
+    reading = [n for n in named if n in FILTERS and FILTERS.get(n).reads_real]
+    if reading:
+        raise SmotextError(f"DP generation can't run the filter(s) {', '.join(reading)}: they read real records after "
+                           "the noisy votes, which the (ε, δ) guarantee does not cover. Leave them out (DP generation's "
+                           f"default filters are {', '.join(DP_FILTERS)})", params="filters")
+    return chosen
+
+
+@dataclass
+class _Archive:
+    """Every public candidate made so far: text, class, embedding, where it came from."""
+
+    texts: list[str] = field(default_factory=list)
+    labels: list[str] = field(default_factory=list)
+    emb: list[np.ndarray] = field(default_factory=list)
+    info: list[dict] = field(default_factory=list)
+
+    def add(self, text: str, label: str, emb: np.ndarray, info: dict) -> int:
+        self.texts.append(text)
+        self.labels.append(label)
+        self.emb.append(np.asarray(emb, np.float32))
+        self.info.append(info)
+        return len(self.texts) - 1
+
+    def embeddings(self, ids) -> np.ndarray:
+        return np.stack([self.emb[i] for i in ids])
+
+
+class PrivateEvolution:
+    """One DP generation run for a loaded ``SMOTExT`` sampler (its decoder, encoder, LM, mixing
+    settings and seed) and a ``DPGeneration`` request; ``run`` returns what ``fit_resample`` keeps."""
+
+    def __init__(self, sampler, dp: DPGeneration, plan: VotePlan, chain: FilterChain):
+        self.s, self.dp, self.chain = sampler, dp, chain
+        # 'no_noise' (a benchmark baseline) votes without noise; the manifest then says ε = ∞
+        self.plan = plan if dp.ablation != "no_noise" else VotePlan(**{**plan.__dict__, "sigma": 0.0})
+        self.archive = _Archive()
+        self.rng = np.random.default_rng(sampler.random_state)
+        self.seed = int(self.rng.integers(2**31 - 1))  # decoding and writing seed, from the published seed
+        self.timing = {"write_start": 0.0, "vote": 0.0, "decode": 0.0, "embed_synthetic": 0.0, "filter": 0.0}
+        self.iterations: list[dict] = []
+
+    # ------------------------------------------------------------ the run
+
+    def run(self, texts: list[str], labels: list[str], report) -> tuple[pd.DataFrame, pd.DataFrame, dict]:
+        s, dp = self.s, self.dp
+        sizes = noisy_class_counts(self.plan, Counter(labels))  # a Gaussian release unless declared public
+        counts = counts_for_sizes(s.sampling_strategy, {c: int(round(v)) for c, v in sizes.items()})
+        report.requested = counts
+        active = [c for c in sorted(counts) if counts[c] > 0]
+        if not active:
+            raise SmotextError("the noisy class sizes ask for no synthetic texts at all: ask for a number (--n)")
+        real_emb = None
+        if dp.ablation != "no_votes":
+            t0 = time.perf_counter()
+            real_emb = s.encoder_.embed(texts, progress=s.progress)  # used by vote_histogram and nothing else
+            self.timing["vote"] += time.perf_counter() - t0
+        pop = self._start(active, report)
+        bar = tqdm(range(dp.iterations), desc="DP generation", unit="round", disable=not s.progress)
+        for t in bar:
+            t0 = time.perf_counter()
+            if real_emb is None:
+                noisy = np.zeros(len(pop))  # blind: every candidate counts the same
+            else:
+                hist = vote_histogram(real_emb, labels, self.archive.embeddings(pop), [self.archive.labels[i] for i in pop])
+                noisy = noisy_votes(self.plan, hist, t)
+            self.timing["vote"] += time.perf_counter() - t0
+            # From here on only public candidates and the noisy counts: post-processing.
+            want = counts if t == dp.iterations - 1 else {c: dp.population for c in active}
+            pop = self._next(pop, noisy, want, t, report)
+            bar.set_postfix(kept=self.iterations[-1]["survivors_total"], population=len(pop))
+        report.rounds = dp.iterations
+        report.filters = self.chain.describe()
+        report.seconds.update(self.timing)
+        rows = self._outputs(pop, counts)
+        report.made = {c: sum(r["label"] == c for r in rows) for c in counts}
+        frame = pd.DataFrame({"text": [r["text"] for r in rows], "label": [r["label"] for r in rows]})
+        provenance = pd.DataFrame(rows)
+        provenance.insert(0, "synthetic_row", np.arange(len(rows)))
+        privacy = {**self.plan.facts(dp.ablation), "settings": dp.settings(),
+                   "class_sizes": {"public": dp.public_class_counts, "released": {c: round(v, 2) for c, v in sizes.items()}},
+                   "rounds": self.iterations, "candidates": len(self.archive.texts)}
+        return frame, provenance, privacy
+
+    # ------------------------------------------------------------ start population
+
+    def _start(self, classes: list[str], report) -> list[int]:
+        """``population`` candidates per class written by the LM from public prompts; a few rounds
+        of asking again when cleaning, the degenerate filter or dedupe drop some."""
+        s, per = self.s, self.dp.population
+        ctx = FilterContext(real_texts=[], real_labels=[], real_embeddings=np.zeros((0, s.encoder_.dim), np.float32))
+        have: dict[str, list[int]] = {c: [] for c in classes}
+        for attempt in range(s.max_rounds):
+            need = {c: per - len(have[c]) for c in classes if len(have[c]) < per}
+            if not need:
+                break
+            factor = 1.3 if attempt == 0 else 2.0
+            asks = [pair for c, n in need.items() for pair in start_prompts([c], math.ceil(n * factor), self.dp.topic,
+                                                                             self.seed + 7919 * attempt + classes.index(c))]
+            t0 = time.perf_counter()
+            written = write_texts(s.lm_, [p for _, p in asks], self.seed + attempt, batch_size=s.batch_size,
+                                  max_new_tokens=s.max_new_tokens, progress=s.progress, desc="writing the public start")
+            self.timing["write_start"] += time.perf_counter() - t0
+            pairs = [(c, t) for (c, _), t in zip(asks, written) if t]
+            if not pairs:
+                continue
+            texts = [t for _, t in pairs]
+            emb = s.encoder_.embed(texts)
+            # the start has no target vector: fidelity to itself is 1 by construction
+            alive, _, _ = self.chain.run(Candidates(texts, [c for c, _ in pairs], emb, emb), ctx)
+            report.candidates_decoded += len(asks)
+            for i in np.flatnonzero(alive):
+                c = pairs[i][0]
+                if len(have[c]) < per:
+                    have[c].append(self.archive.add(texts[i], c, emb[i], {"origin": "start", "round": 0, "parents": []}))
+                    ctx.accept([texts[i]], emb[i][None])
+        short = {c: len(v) for c, v in have.items() if len(v) < 2}
+        if short:
+            c, n = sorted(short.items())[0]
+            raise SmotextError(f"the LM wrote {n} usable start candidate(s) for class {c!r} from its name and the topic; "
+                               "DP generation needs at least 2 a class: give a --dp-topic that describes the corpus, or "
+                               "raise max_rounds")
+        return [i for c in classes for i in have[c]]
+
+    # ------------------------------------------------------------ one iteration's variation
+
+    def _next(self, pop: list[int], noisy: np.ndarray, want: dict[str, int], t: int, report) -> list[int]:
+        """The next population from the survivors of noisy counts ``noisy`` (one per ``pop`` entry)."""
+        s, dp = self.s, self.dp
+        pop_arr, labels = np.asarray(pop), np.asarray([self.archive.labels[i] for i in pop], dtype=object)
+        voting = dp.ablation != "no_votes"
+        threshold = max(dp.threshold * self.plan.sigma, 1.0) if voting else -np.inf
+        least = max(2, s.n_parents)
+        survivors, weights, elites, stats = [], [], {}, {}
+        for c in sorted(want):
+            if want[c] <= 0:
+                continue
+            idx = np.flatnonzero(labels == c)
+            order = idx[np.argsort(-noisy[idx], kind="stable")]
+            keep = order[noisy[order] >= threshold]
+            if len(keep) < least:  # too few cleared the bar: the best by noisy count (post-processing, free)
+                keep = order[:least]
+            w = np.maximum(noisy[keep], 0.0)
+            w = w if w.sum() > 0 else np.ones(len(keep))
+            survivors += pop_arr[keep].tolist()
+            weights += w.tolist()
+            n_elite = min(len(keep), int(dp.elite_share * want[c]))
+            elites[c] = pop_arr[keep[:n_elite]].tolist()
+            stats[c] = {"candidates": int(len(idx)), "survivors": int(len(keep)),
+                        "noisy_votes": round(float(noisy[idx].sum()), 2), "elites": n_elite}
+        self.iterations.append({"iteration": t + 1, "threshold": None if not voting else round(threshold, 3),
+                                "per_class": stats, "survivors_total": len(survivors)})
+        ctx = FilterContext(real_texts=[], real_labels=[], real_embeddings=np.zeros((0, s.encoder_.dim), np.float32))
+        for c, ids in elites.items():
+            if ids:  # dedupe keeps variations from repeating the survivors that go on unchanged
+                ctx.accept([self.archive.texts[i] for i in ids], self.archive.embeddings(ids))
+        new = self._vary(survivors, np.asarray(weights), {c: want[c] - len(elites[c]) for c in elites}, ctx, t, report)
+        return [i for c in sorted(elites) for i in elites[c] + new.get(c, [])]
+
+    def _vary(self, pool: list[int], weights: np.ndarray, need: dict[str, int], ctx: FilterContext, t: int,
+              report) -> dict[str, list[int]]:
+        """SMOTExT mixes among ``pool`` (archive ids), seed parents drawn by ``weights``, decoded and
+        filtered until ``need`` per class are made or the sampler's max_rounds run out."""
+        s = self.s
+        pool_emb = self.archive.embeddings(pool)
+        pool_labels = [self.archive.labels[i] for i in pool]
+        made: dict[str, list[int]] = {c: [] for c in need}
+        accept_rate = 1.0 / s.oversample
+        for attempt in range(s.max_rounds):
+            short = {c: n - len(made[c]) for c, n in need.items() if len(made[c]) < n}
+            if not short:
+                break
+            factor = min(5.0, 1.0 / max(accept_rate, 0.2))
+            plan = plan_mixes(pool_emb, pool_labels, {c: math.ceil(n * factor) for c, n in short.items()}, self.rng,
+                              k_neighbors=s.k_neighbors, n_parents=s.n_parents, lambda_range=s.lambda_range,
+                              lambda_distribution=s.lambda_distribution, beta=s.beta, dirichlet_alpha=s.dirichlet_alpha,
+                              seed_weights=weights)
+            kept = s._run_round(plan, pool_emb, self.chain, ctx, self.seed + 1000 * (t + 1) + attempt, self.timing, report)
+            report.candidates_decoded += len(plan) * s.num_candidates
+            accepted_texts, accepted_emb = [], []
+            for row in kept:
+                c = row["label"]
+                if len(made[c]) >= need[c]:
+                    continue
+                emb = row.pop("_emb")
+                info = {"origin": "variation", "round": t + 1, "parents": [pool[p] for p in row.pop("parents")],
+                        **{k: v for k, v in row.items() if k not in ("text", "label")}}
+                made[c].append(self.archive.add(row["text"], c, emb, info))
+                accepted_texts.append(row["text"])
+                accepted_emb.append(emb)
+            if accepted_texts:
+                ctx.accept(accepted_texts, np.stack(accepted_emb))
+            accept_rate = max(len(kept) / max(1, len(plan)), 1e-3)
+        return made
+
+    # ------------------------------------------------------------ output
+
+    def _outputs(self, pop: list[int], counts: dict[str, int]) -> list[dict]:
+        """The final population as synthetic rows with their (public) lineage; ``parents`` is empty:
+        no output has a real record as a parent."""
+        rows, taken = [], Counter()
+        for i in pop:
+            c = self.archive.labels[i]
+            if taken[c] >= counts.get(c, 0):
+                continue
+            taken[c] += 1
+            info = self.archive.info[i]
+            rows.append({"text": self.archive.texts[i], "label": c, "parents": [], "candidate": i,
+                         "candidate_parents": info["parents"], "origin": info["origin"], "round": info["round"],
+                         **{k: v for k, v in info.items() if k not in ("origin", "round", "parents")}})
+        return rows
