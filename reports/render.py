@@ -77,7 +77,7 @@ def view(results: dict) -> dict:
     return {
         "r": results, "gate": results.get("gate"), "policy": results.get("policy"), "generation": results.get("generation"),
         "plots": plots, "pairs": pairs, "attacks": attacks, "utility": details("utility"), "pii": details("pii"),
-        "recon": recon, "decoder": details("decoder_privacy"), "samples": overview.get("samples", {}), "plugins": plugins, "fmt": _fmt,
+        "recon": recon, "decoder": details("decoder_privacy"), "formal": details("generation_privacy"), "samples": overview.get("samples", {}), "plugins": plugins, "fmt": _fmt,
     }
 
 

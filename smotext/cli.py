@@ -31,7 +31,9 @@ FLAGS = {
     "max_grad_norm": "--max-grad-norm", "steps": "--steps", "lr": "--lr", "n_tokens": "--soft-tokens",
     "hidden": "--hidden", "max_target_tokens": "--max-target-tokens", "checkpoint_every": "--checkpoint-every",
     "lora_rank": "--lora-rank", "noise_std": "--noise-std", "warmup_steps": "--warmup-steps",
-    "allow_overlap": "--allow-overlap", "release_files": "--release-file",
+    "allow_overlap": "--allow-overlap", "release_files": "--release-file", "iterations": "--iterations",
+    "population": "--population", "topic": "--dp-topic", "threshold": "--dp-threshold", "elite_share": "--elite-share",
+    "accountant": "--accountant",
 }
 
 
@@ -99,22 +101,51 @@ def _strategy(args):
 FILTER_DEST = "filter:"  # argparse dest prefix of a filter parameter's flag: filter:<filter>:<parameter>
 
 
+DP_FLAGS = {"delta": "--delta", "iterations": "--iterations", "population": "--population", "dp_topic": "--dp-topic",
+            "dp_threshold": "--dp-threshold", "elite_share": "--elite-share"}
+
+
+def dp_from_args(args):
+    """The DPGeneration the --dp options describe, or None without --dp (then they must be absent)."""
+    from smotext.synth.pe_privacy import DPGeneration
+
+    given = [flag for dest, flag in DP_FLAGS.items() if getattr(args, dest) is not None]
+    given += ["--public-class-counts"] * args.public_class_counts
+    if not args.dp:
+        if args.target_epsilon is not None or given:
+            raise SmotextError(f"{', '.join(given or ['--target-epsilon'])} only apply with --dp "
+                               "(--dp --target-epsilon E generates with differential privacy)")
+        return None
+    if args.target_epsilon is None:
+        raise SmotextError("--dp needs a budget: --dp --target-epsilon E (e.g. 4)")
+    chosen = {"delta": args.delta, "iterations": args.iterations, "population": args.population, "topic": args.dp_topic,
+              "threshold": args.dp_threshold, "elite_share": args.elite_share}
+    return DPGeneration(args.target_epsilon, public_class_counts=args.public_class_counts, accountant=args.accountant,
+                        **{k: v for k, v in chosen.items() if v is not None})
+
+
 def sampler_from_args(args):
     """The SMOTExT sampler the generation options describe (shared by generate, release and demo)."""
-    from smotext.synth.filters import DEFAULT_ORDER
+    from smotext.synth.filters import DEFAULT_ORDER, FILTERS
+    from smotext.synth.private_evolution import DP_FILTERS
     from smotext.synth.smotext import SMOTExT
 
-    enabled = [f for f in (args.filters.split(",") if args.filters else DEFAULT_ORDER) if f and f not in args.no_filter]
+    dp = dp_from_args(args)
+    default = DP_FILTERS if dp is not None else DEFAULT_ORDER
+    enabled = [f for f in (args.filters.split(",") if args.filters else default) if f and f not in args.no_filter]
     filter_params: dict[str, dict] = {}
     for dest, value in vars(args).items():
         if dest.startswith(FILTER_DEST):
             name, param = dest[len(FILTER_DEST):].split(":")
             if name in enabled:
                 filter_params.setdefault(name, {})[param] = value
+            elif dp is not None and name in FILTERS and value != FILTERS.get(name).params[param].default:
+                raise SmotextError(f"{FILTERS.get(name).params[param].flag} sets the {name} filter, which reads real "
+                                   "records: DP generation can't run it")
     params = {name: getattr(args, name) for name, p in GENERATION_PARAMS.items() if p.flag}
     params["lambda_range"] = tuple(params["lambda_range"])
     return SMOTExT(**params, sampling_strategy=_strategy(args), encoder=args.encoder, lm=args.lm, filters=enabled,
-                   filter_params=filter_params, segment_tokens=args.segment_tokens or None, progress=not args.quiet)
+                   filter_params=filter_params, segment_tokens=args.segment_tokens or None, progress=not args.quiet, dp=dp)
 
 
 def cmd_generate(args) -> int:
@@ -210,12 +241,12 @@ def cmd_release(args) -> int:
     run = release(args.corpus, args.out, policy=args.policy, sampler=sampler_from_args(args), seed=args.random_state,
                   holdout_fraction=args.holdout_fraction, test_fraction=args.test_fraction, text_col=args.text_col,
                   label_col=args.label_col, n_boot=args.bootstrap, allow_overlap=args.allow_overlap, progress=not args.quiet)
-    _print_decision(run.decision, run.report, run.out)
+    _print_decision(run.decision, run.report, run.out, run.results)
     return run.exit_code
 
 
 def cmd_demo(args) -> int:
-    from smotext.synth.demo_corpus import DEMO_SYNTHETIC, demo_corpus_path
+    from smotext.synth.demo_corpus import DEMO_EPSILON, DEMO_SYNTHETIC, DEMO_TOPIC, demo_corpus_path
 
     if args.path:
         print(demo_corpus_path())
@@ -223,11 +254,29 @@ def cmd_demo(args) -> int:
     args.corpus, args.text_col, args.label_col = str(demo_corpus_path()), "text", None
     if args.n is None and args.strategy is None and args.counts is None:
         args.n = DEMO_SYNTHETIC  # the demo's size unless another is asked for
+    if args.dp:  # one flag: the demo's budget and the corpus's public description unless others are given
+        args.target_epsilon = DEMO_EPSILON if args.target_epsilon is None else args.target_epsilon
+        args.dp_topic = args.dp_topic or DEMO_TOPIC
     return cmd_release(args)
 
 
-def _print_decision(decision, report: Path, out: Path) -> None:
+def privacy_line(results: dict) -> str:
+    """One line on the release's formal guarantee, from the generation_privacy plug-in's result."""
+    entry = results.get("plugins", {}).get("generation_privacy", {})
+    if entry.get("status") != "ok":
+        return f"formal guarantee not assessed ({entry.get('error', 'plug-in not run')})"
+    d = entry["details"]
+    eps = "∞" if d["epsilon"] == "inf" else f"{d['epsilon']:.3g}"
+    if d["mode"] == "dp":
+        return f"ε = {eps} at δ = {d['delta']:.2g} (DP generation; add/remove one record)"
+    if d["mode"] == "non-dp":
+        return f"ε = {eps}: no formal guarantee (non-DP generation; the audit's attacks are the evidence)"
+    return f"ε = {eps} ({d['mode']}: not a private release)"
+
+
+def _print_decision(decision, report: Path, out: Path, results: dict) -> None:
     print(f"verdict: {decision.verdict}")
+    print(f"  privacy: {privacy_line(results)}")
     reasons = {o.rule: o.reason for o in decision.outcomes}
     for name in decision.deciding:
         print(f"  blocked by rule: {name}" + (f" ({reasons[name]})" if name in decision.undecided else ""))
@@ -254,7 +303,7 @@ def cmd_gate(args) -> int:
                    **{f"release_file {f}": f for f in args.release_file}})
     decision = apply_gate(results, policy)
     report = publish(results, out, decision, [Path(f) for f in args.release_file])
-    _print_decision(decision, report, out)
+    _print_decision(decision, report, out, results)
     return decision.exit_code
 
 
@@ -321,6 +370,23 @@ def build_parser() -> argparse.ArgumentParser:
                     param.add_to(sp, f"{FILTER_DEST}{fname}:{pname}")
         sp.add_argument("--segment-tokens", type=int, default=GENERATION_PARAMS["segment_tokens"].default,
                         help=f"{GENERATION_PARAMS['segment_tokens'].help.replace('None', '0')} (default: {SEGMENT_TOKENS})")
+        dp = sp.add_argument_group("differential privacy (DP generation: real records only vote on public candidates)")
+        dp.add_argument("--dp", action="store_true",
+                        help="generate with a formal (ε, δ) guarantee (Private Evolution; needs --target-epsilon)")
+        dp.add_argument("--target-epsilon", type=float, default=None, help="privacy budget ε for the whole release")
+        dp.add_argument("--delta", type=float, default=None, help="δ (default 1/(10·N) for N real records)")
+        dp.add_argument("--iterations", type=int, default=None, help="voting rounds (default 2)")
+        dp.add_argument("--population", type=int, default=None, help="public candidates per class and round (default 64)")
+        dp.add_argument("--dp-topic", default=None, metavar="TEXT",
+                        help="a public description of the corpus the start candidates are written from, e.g. "
+                             "'patient portal message' (default: 'short text')")
+        dp.add_argument("--dp-threshold", type=float, default=None, metavar="K",
+                        help="candidates survive a round with at least K·σ noisy votes (default 2)")
+        dp.add_argument("--elite-share", type=float, default=None,
+                        help="share of the next population that is survivors kept unchanged (default 0.25)")
+        dp.add_argument("--public-class-counts", action="store_true",
+                        help="the class sizes are public: spend no budget on them (the manifest records this)")
+        dp.add_argument("--accountant", default="prv", choices=["prv", "rdp"], help="Opacus privacy accountant (default prv)")
 
     def model_args(sp):
         sp.add_argument("--encoder", default=None, help="sentence-transformers model folder (default: all-MiniLM-L6-v2)")

@@ -83,6 +83,8 @@ TEMPLATES = {
 SIZES = {"appointment": 70, "prescription": 60, "billing": 50, "symptom": 40}  # 220 texts; --size scales these
 SHIPPED_SIZE = 4400
 DEMO_SYNTHETIC = 200  # synthetic texts the demo makes: enough for the near-copy interval to decide (0 of 200 -> <= 0.019)
+DEMO_EPSILON = 4.0  # `smotext demo --dp`: the budget strict.yaml accepts
+DEMO_TOPIC = "message a patient writes to their clinic through the patient portal"  # public: what the corpus is
 
 
 def fill(template: str, rng: random.Random) -> str:

@@ -191,7 +191,7 @@ class PrivateEvolution:
         voting = dp.ablation != "no_votes"
         threshold = max(dp.threshold * self.plan.sigma, 1.0) if voting else -np.inf
         least = max(2, s.n_parents)
-        survivors, weights, elites, stats = [], [], {}, {}
+        survivors, weights, elites, spare, stats = [], [], {}, {}, {}
         for c in sorted(want):
             if want[c] <= 0:
                 continue
@@ -206,6 +206,7 @@ class PrivateEvolution:
             weights += w.tolist()
             n_elite = min(len(keep), int(dp.elite_share * want[c]))
             elites[c] = pop_arr[keep[:n_elite]].tolist()
+            spare[c] = pop_arr[keep[n_elite:]].tolist()
             stats[c] = {"candidates": int(len(idx)), "survivors": int(len(keep)),
                         "noisy_votes": round(float(noisy[idx].sum()), 2), "elites": n_elite}
         self.iterations.append({"iteration": t + 1, "threshold": None if not voting else round(threshold, 3),
@@ -215,7 +216,12 @@ class PrivateEvolution:
             if ids:  # dedupe keeps variations from repeating the survivors that go on unchanged
                 ctx.accept([self.archive.texts[i] for i in ids], self.archive.embeddings(ids))
         new = self._vary(survivors, np.asarray(weights), {c: want[c] - len(elites[c]) for c in elites}, ctx, t, report)
-        return [i for c in sorted(elites) for i in elites[c] + new.get(c, [])]
+        pop = []
+        for c in sorted(elites):
+            # where the filters left a class short, the other survivors (best first) go on unchanged
+            short = want[c] - len(elites[c]) - len(new[c])
+            pop += elites[c] + new[c] + spare[c][:max(0, short)]
+        return pop
 
     def _vary(self, pool: list[int], weights: np.ndarray, need: dict[str, int], ctx: FilterContext, t: int,
               report) -> dict[str, list[int]]:
