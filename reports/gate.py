@@ -8,6 +8,7 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 
 from smotext.errors import SmotextError
+from smotext.outputs import json_safe
 from smotext.reports.policy import COMPARISONS, Policy, load_policy
 
 RELEASE, BLOCK = "RELEASE", "BLOCK"
@@ -46,7 +47,7 @@ class Decision:
         return EXIT_RELEASE if self.verdict == RELEASE else EXIT_BLOCK
 
     def to_json(self) -> dict:
-        out = asdict(self)
+        out = json_safe(asdict(self))  # a value of ∞ (no DP guarantee) as "inf": results.json is strict JSON
         out["exit_code"] = self.exit_code
         return out
 

@@ -3,6 +3,7 @@ can't be written is found before any work starts, and a run's folder is complete
 
 from __future__ import annotations
 
+import math
 import os
 import shutil
 import tempfile
@@ -13,6 +14,22 @@ from pathlib import Path
 from smotext.errors import SmotextError
 
 PathLike = str | os.PathLike
+
+
+def json_safe(obj):
+    """``obj`` with every non-finite float written as strict JSON can hold it: NaN as null,
+    ±infinity as "inf"/"-inf" (``float()`` reads those back). Python's json writes NaN and
+    Infinity, which are not JSON."""
+    if isinstance(obj, float) or type(obj).__name__ in ("float32", "float64", "float16"):
+        v = float(obj)
+        return v if math.isfinite(v) else (None if math.isnan(v) else ("inf" if v > 0 else "-inf"))
+    if isinstance(obj, dict):
+        return {k: json_safe(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [json_safe(v) for v in obj]
+    if hasattr(obj, "tolist") and not isinstance(obj, (int, float, str)):  # a numpy array or scalar
+        return json_safe(obj.tolist())
+    return obj
 
 
 def _real(p: PathLike) -> Path:

@@ -13,6 +13,7 @@ from pathlib import Path
 import pandas as pd
 
 from smotext.errors import SmotextError
+from smotext.outputs import json_safe
 
 FORMATS = ("csv", "jsonl", "parquet")
 UNLABELLED = "_all_"  # the single class of a corpus read without labels
@@ -184,24 +185,6 @@ def write_table(frame: pd.DataFrame, path: str | os.PathLike, fmt: str | None = 
     finally:
         tmp.unlink(missing_ok=True)
     return p
-
-
-def json_safe(obj):
-    """``obj`` with every non-finite float written as strict JSON can hold it: NaN as null,
-    ±infinity as "inf"/"-inf" (``float()`` reads those back). Python's json writes NaN and
-    Infinity, which are not JSON."""
-    import numpy as np
-
-    if isinstance(obj, (float, np.floating)):
-        v = float(obj)
-        return v if math.isfinite(v) else (None if math.isnan(v) else ("inf" if v > 0 else "-inf"))
-    if isinstance(obj, dict):
-        return {k: json_safe(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [json_safe(v) for v in obj]
-    if isinstance(obj, np.ndarray):
-        return json_safe(obj.tolist())
-    return obj
 
 
 def write_json(obj, path: str | os.PathLike) -> Path:

@@ -9,6 +9,7 @@ from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
 from smotext.errors import SmotextError
+from smotext.synth.corpus import json_safe
 from smotext.synth.params import GENERATION_PARAMS, MODEL_PARAMS
 
 
@@ -39,7 +40,7 @@ def generation_manifest(sampler, corpus, outputs: dict | None = None, seconds: f
         "smotext": "generate",
         "seed": sampler.random_state,
         "mode": "dp" if getattr(sampler, "dp", None) is not None else "non-dp",
-        "privacy": sampler.privacy_,
+        "privacy": json_safe(sampler.privacy_),  # ∞ (no guarantee) as "inf": the manifest is strict JSON
         "parameters": {k: getattr(sampler, k) for k in GENERATION_PARAMS if k not in MODEL_PARAMS and k != "dp"},
         "corpus": describe_corpus(corpus),
         "models": {

@@ -185,10 +185,11 @@ def test_results_round_trip_and_cli(tmp_path, sets, capsys, clean):
     assert code == 0 and "mia_synthetic_embedding.auc" in out
     data = json.loads((tmp_path / "cli" / "results.json").read_text())
     assert data["inputs"]["evaluated"]["members"] == data["inputs"]["evaluated"]["nonmembers"] == 42  # 60 - 30% test
-    assert set(data["plugins"]) == {"utility", "mia_classifier_loss", "mia_classifier_confidence", "overview", "decoder_privacy",
+    assert set(data["plugins"]) == {"utility", "mia_classifier_loss", "mia_classifier_confidence", "overview", "decoder_privacy", "generation_privacy",
                                     "mia_synthetic_embedding", "mia_synthetic_lexical", "reconstruction", "mia_classifier_reference"}
     # no generation manifest beside these files: the decoder's privacy can't be known, so it is skipped (not passed)
     assert data["plugins"]["decoder_privacy"]["status"] == "skipped" and "decoder_privacy.epsilon" not in data["metrics"]
+    assert data["plugins"]["generation_privacy"]["status"] == "skipped"  # no manifest: nothing to read the guarantee from
 
 
 def test_unknown_plugin_lists_valid_names():
@@ -231,8 +232,9 @@ def test_gate_releases_the_clean_set_and_blocks_planted_leaks(tmp_path, auditor,
     values lets it through; a planted leak blocks on a measured rule."""
     clean.save(tmp_path / "clean")
     code = main(["gate", "--results", str(tmp_path / "clean"), "--policy", "default"])
-    out = capsys.readouterr().out
-    assert code == 1 and "verdict: BLOCK" in out
+    captured = capsys.readouterr()
+    out = captured.out
+    assert code == 1 and "verdict: BLOCK" in out, captured.err
     blocked = [line for line in out.splitlines() if line.strip().startswith("blocked by rule:")]
     assert blocked and all("cannot tell at this size" in line and "holdout records would decide it" in line
                            for line in blocked), out

@@ -288,6 +288,7 @@ def test_release_from_python_decides_on_every_metric(tmp_path):
     # 10 synthetic texts can't show the near-copy rate is under 2 points: no evidence, no release
     assert "no-excess-near-copies" in gate["undecided"]
     assert run.results["metrics"]["decoder_privacy.epsilon"]["value"] == 0.0  # the shipped bridge saw no real records
+    assert run.results["metrics"]["generation_privacy.epsilon"]["value"] == "inf"  # non-DP: no formal guarantee
     assert run.results["policy"]["name"] == "default" and run.report.is_file() and run.synthetic.is_file()
     assert (run.private / "synthetic.provenance.jsonl").is_file()
     assert (run.release_dir is not None) == (run.out / "release").is_dir()
