@@ -47,7 +47,8 @@ VARIANTS = {"no_votes": {"ablation": "no_votes", "target_epsilon": 4.0}, "eps1":
 LABELS = {"no_votes": "no votes (public start, evolved blind)", "eps1": "DP generation, ε = 1", "eps4": "DP generation, ε = 4",
           "eps8": "DP generation, ε = 8", "no_noise": "votes without noise (σ = 0, not private)", "nodp": "non-DP SMOTExT"}
 SWEEP = [{"iterations": 1, "population": 64}, {"iterations": 2, "population": 64}, {"iterations": 2, "population": 256},
-         {"iterations": 4, "population": 64}]
+         {"iterations": 4, "population": 64}, {"iterations": 2, "population": 64, "votes": "contrast"},
+         {"iterations": 1, "population": 256, "votes": "contrast"}]
 
 
 def detection_auc(real: np.ndarray, syn: np.ndarray, seed: int) -> float:
@@ -190,12 +191,13 @@ def write_results(result: dict) -> None:
                          [f"- *{y}*: {t}" for y, t in rows[0]["samples"]] + [""]
     if result.get("sweep"):
         lines += ["## Settings compared (1,000 members, seed 0, ε = 4, 600 synthetic texts)\n",
-                  "| iterations | population per class | survivors per round | synthetic-only accuracy | macro-F1 | "
-                  "detection AUC (emb) | data MIA AUC | wall time, s |", "|---|---|---|---|---|---|---|---|"]
+                  "| iterations | population per class | votes | survivors per round | synthetic-only accuracy | macro-F1 | "
+                  "detection AUC (emb) | data MIA AUC | wall time, s | code |", "|---|---|---|---|---|---|---|---|---|---|"]
         for c in result["sweep"]:
-            lines.append(f"| {c['iterations']} | {c['population']} | {c['survivors']} | {c['synthetic_only']['accuracy']:.3f} | "
-                         f"{c['synthetic_only']['macro_f1']:.3f} | {c['detection_auc_embedding']:.3f} | {c['data_mia_auc']:.3f} | "
-                         f"{c['seconds']:.0f} |")
+            lines.append(f"| {c['iterations']} | {c['population']} | {c.get('votes', 'own_class')} | {c['survivors']} | "
+                         f"{c['synthetic_only']['accuracy']:.3f} | {c['synthetic_only']['macro_f1']:.3f} | "
+                         f"{c['detection_auc_embedding']:.3f} | {c['data_mia_auc']:.3f} | {c['seconds']:.0f} | "
+                         f"{c.get('code_version', result['code_version'])} |")
         lines.append("")
     if result.get("notes"):
         lines += ["## Notes\n", result["notes"], ""]
@@ -233,12 +235,14 @@ def main(argv=None) -> None:
     bench = Bench(Path(args.work))
     t0 = time.perf_counter()
     if args.sweep:
-        result["sweep"] = []
-        for s in SWEEP:
+        settings = lambda c: {k: c.get(k, "own_class" if k == "votes" else None) for k in ("iterations", "population", "votes")}
+        for s in SWEEP:  # a setting measured before (by the code its entry names) is kept, not measured again
+            if any(settings(c) == settings(s) for c in result["sweep"]):
+                continue
             print(f"== sweep {s}", file=sys.stderr, flush=True)
-            cell = bench.measure(1000, 0, "eps4", n=600, variant={"target_epsilon": 4.0, **s},
-                                 tag=f"-sweep-T{s['iterations']}-M{s['population']}")
-            result["sweep"].append({**s, **cell})
+            tag = f"-sweep-T{s['iterations']}-M{s['population']}" + (f"-{s['votes']}" if "votes" in s else "")
+            cell = bench.measure(1000, 0, "eps4", n=600, variant={"target_epsilon": 4.0, **s}, tag=tag)
+            result["sweep"].append({**s, **cell, "code_version": result["code_version"]})
             write_results(result)
     for pool in args.pools:
         for seed in args.seeds:

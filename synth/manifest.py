@@ -36,12 +36,15 @@ def generation_manifest(sampler, corpus, outputs: dict | None = None, seconds: f
         raise SmotextError("the sampler has not generated anything yet: call fit_resample first")
     report, card = sampler.report_, sampler.decoder_.card
     total = seconds if seconds is not None else sum(report.seconds.values())
+    parameters = {k: getattr(sampler, k) for k in GENERATION_PARAMS if k not in MODEL_PARAMS and k != "dp"}
+    if getattr(sampler, "dp", None) is not None:  # DP generation runs its own chain (no filter that reads real records)
+        parameters["filters"] = [f["name"] for f in report.filters]
     return {
         "smotext": "generate",
         "seed": sampler.random_state,
         "mode": "dp" if getattr(sampler, "dp", None) is not None else "non-dp",
         "privacy": json_safe(sampler.privacy_),  # ∞ (no guarantee) as "inf": the manifest is strict JSON
-        "parameters": {k: getattr(sampler, k) for k in GENERATION_PARAMS if k not in MODEL_PARAMS and k != "dp"},
+        "parameters": parameters,
         "corpus": describe_corpus(corpus),
         "models": {
             "encoder": {"name": sampler.encoder_.name, "path": str(sampler.encoder_.path), "sha256": sampler.encoder_.fingerprint},

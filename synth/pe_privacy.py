@@ -55,7 +55,7 @@ class DPGeneration:
 
     Each class starts from ``population`` candidates the LM writes from the class name and ``topic``
     (a public description of the corpus); ``iterations`` times, every real record votes for its
-    nearest candidate of its class, the noisy counts keep the candidates that reach ``threshold``·σ
+    nearest candidate of its class (``votes``: see ``vote_histogram``), the noisy counts keep the candidates that reach ``threshold``·σ
     votes (at least 1), and the next population is the top ``elite_share`` of them unchanged plus
     SMOTExT mixes among them, decoded. After the last vote the mixes are the requested outputs.
     ``secret`` seeds the noise (None: a fresh one; never the published seed). ``ablation`` is for
@@ -74,6 +74,7 @@ class DPGeneration:
     accountant: str = "prv"
     secret: int | None = field(default=None, repr=False)
     ablation: str | None = None
+    votes: str = "own_class"
 
     def budget(self) -> "VoteBudget":
         return VoteBudget(self.target_epsilon, self.iterations, self.delta, self.public_class_counts, self.accountant)
@@ -86,13 +87,15 @@ class DPGeneration:
         if self.topic is not None and (not isinstance(self.topic, str) or not self.topic.strip()):
             raise SmotextError(f"topic must be None or a non-empty description of the corpus, got {self.topic!r}",
                                params="topic")
+        if self.votes not in VOTES:
+            raise SmotextError(f"votes must be one of {VOTES}, got {self.votes!r}", params="votes")
         if self.ablation is not None and self.ablation not in ABLATIONS:
             raise SmotextError(f"ablation must be None or one of {ABLATIONS}, got {self.ablation!r}", params="ablation")
 
     def settings(self) -> dict:
         """The public settings, for the manifest (never the secret)."""
         return {"iterations": self.iterations, "population": self.population, "threshold": self.threshold,
-                "elite_share": self.elite_share, "topic": self.topic, "ablation": self.ablation}
+                "elite_share": self.elite_share, "topic": self.topic, "votes": self.votes, "ablation": self.ablation}
 
 
 @dataclass
@@ -170,22 +173,38 @@ def calibrate_votes(budget: VoteBudget, records: int, secret: int | None = None)
                     **({} if secret is None else {"secret": secret}))
 
 
-def vote_histogram(real: np.ndarray, real_classes, candidates: np.ndarray, candidate_classes) -> np.ndarray:
-    """Votes per candidate: each real record (a unit-norm embedding row) votes once, for its nearest
-    candidate (highest cosine) of its own class. A record of a class with no candidate casts no vote.
+VOTES = ("contrast", "own_class")
 
-    One record adds exactly one vote to one bin, which is what makes the L2 sensitivity 1."""
+
+def vote_histogram(real: np.ndarray, real_classes, candidates: np.ndarray, candidate_classes,
+                   votes: str = "own_class") -> np.ndarray:
+    """Votes per candidate; each real record (a unit-norm embedding row) casts exactly one.
+
+    ``own_class``: a record votes +1 for its nearest candidate (highest cosine) of its own class; a
+    record of a class with no candidate casts no vote. ``contrast``: a record picks its nearest
+    candidate of any class, +1 if that candidate is of the record's class and -1 if not, so a
+    candidate that reads like another class loses support (the sentence encoder sees topic more than
+    label). Either way one record changes one bin by 1: L2 sensitivity 1."""
+    if votes not in VOTES:
+        raise ValueError(f"votes must be one of {VOTES}, got {votes!r}")
     real, candidates = np.asarray(real, np.float32), np.asarray(candidates, np.float32)
     real_classes, candidate_classes = np.asarray(real_classes), np.asarray(candidate_classes)
     if len(real_classes) != len(real) or len(candidate_classes) != len(candidates):
         raise ValueError("one class per row is needed, for real records and for candidates alike")
     hist = np.zeros(len(candidates), np.int64)
+    if votes == "contrast":
+        if len(candidates) == 0:
+            return hist
+        for start in range(0, len(real), 4096):  # bounded memory: 4096 × candidates similarities at a time
+            best = np.argmax(real[start:start + 4096] @ candidates.T, axis=1)
+            np.add.at(hist, best, np.where(candidate_classes[best] == real_classes[start:start + 4096], 1, -1))
+        return hist
     for c in np.unique(real_classes):
         cand = np.flatnonzero(candidate_classes == c)
         if len(cand) == 0:
             continue
         rows = real[real_classes == c]
-        for start in range(0, len(rows), 4096):  # bounded memory: 4096 × candidates similarities at a time
+        for start in range(0, len(rows), 4096):
             best = cand[np.argmax(rows[start:start + 4096] @ candidates[cand].T, axis=1)]
             np.add.at(hist, best, 1)
     return hist

@@ -122,7 +122,8 @@ class PrivateEvolution:
             if real_emb is None:
                 noisy = np.zeros(len(pop))  # blind: every candidate counts the same
             else:
-                hist = vote_histogram(real_emb, labels, self.archive.embeddings(pop), [self.archive.labels[i] for i in pop])
+                hist = vote_histogram(real_emb, labels, self.archive.embeddings(pop), [self.archive.labels[i] for i in pop],
+                                      votes=dp.votes)
                 noisy = noisy_votes(self.plan, hist, t)
             self.timing["vote"] += time.perf_counter() - t0
             # From here on only public candidates and the noisy counts: post-processing.

@@ -58,6 +58,11 @@ def test_one_record_moves_the_histogram_by_at_most_one():
         other[i] = unit(rng.normal(size=(1, 16)))[0]
         replaced = vote_histogram(other, cls, cands, cand_cls)
         assert np.linalg.norm(base - replaced) in (0.0, math.sqrt(2))  # replace: one vote moves
+    contrast = vote_histogram(real, cls, cands, cand_cls, votes="contrast")
+    assert np.abs(contrast).sum() <= 300 and contrast.sum() < 300  # records nearest a foreign candidate count -1
+    for i in rng.choice(300, 25, replace=False):
+        keep = np.arange(300) != i
+        assert np.linalg.norm(contrast - vote_histogram(real[keep], cls[keep], cands, cand_cls, votes="contrast")) == 1.0
 
 
 def test_a_class_without_candidates_casts_no_votes():

@@ -61,9 +61,9 @@ def spied(encoder, lm, tiny):
         seen["prompts"] += list(prompts)
         return write(lm_, prompts, seed, max_new_tokens)
 
-    def spy_vote(real, real_classes, candidates, candidate_classes):
+    def spy_vote(real, real_classes, candidates, candidate_classes, **kw):
         seen["votes"].append((real, np.array(candidates)))
-        return vote(real, real_classes, candidates, candidate_classes)
+        return vote(real, real_classes, candidates, candidate_classes, **kw)
 
     mp.setattr(Encoder, "embed", spy_embed)
     mp.setattr(Decoder, "decode", spy_decode)
@@ -174,7 +174,7 @@ def test_generate_dp_from_the_cli_writes_the_privacy_facts(tmp_path, tiny_bridge
     manifest = json.loads((tmp_path / "s.manifest.json").read_text())
     assert manifest["mode"] == "dp" and manifest["privacy"]["epsilon"] <= 6
     assert manifest["privacy"]["settings"]["topic"] == TOPIC and "dp" not in manifest["parameters"]
-    assert [f["name"] for f in manifest["filters"]] == ["degenerate", "fidelity", "dedupe"]
+    assert [f["name"] for f in manifest["filters"]] == manifest["parameters"]["filters"] == ["degenerate", "fidelity", "dedupe"]
     prov = [json.loads(line) for line in (tmp_path / "s.provenance.jsonl").read_text().splitlines()]
     assert len(prov) == 4 and all(r["parents"] == [] for r in prov)
 
