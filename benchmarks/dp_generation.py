@@ -228,7 +228,8 @@ def main(argv=None) -> None:
     result = {"date": date.today().isoformat(),
               "machine": f"{platform.machine()}, {len(os.sched_getaffinity(0))} cores, no GPU",
               "command": "python benchmarks/dp_generation.py " + " ".join(argv if argv is not None else sys.argv[1:]),
-              "code_version": commit + ("+uncommitted" if dirty else ""), "cells": [], "sweep": old.get("sweep", []),
+              "code_version": commit + ("+uncommitted" if dirty else ""), "cells": [],
+              "sweep": [{"code_version": old.get("code_version"), **c} for c in old.get("sweep", [])],
               "notes": old.get("notes", "")}
     keep = lambda c: not any(c["pool"] == x["pool"] and c["seed"] == x["seed"] and c["variant"] == x["variant"]
                              for x in result["cells"])
