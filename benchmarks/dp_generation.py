@@ -161,13 +161,15 @@ def write_results(result: dict) -> None:
     lines = ["# DP generation on Rotten Tomatoes\n",
              f"{result['date']} · {result['machine']} · `{result['command']}` · code {result['code_version']}\n",
              "Members drawn from the 10,605 snippets outside the fixed test set of 2,000; a disjoint holdout of 1,000 for "
-             "the audit; 2,600 synthetic texts requested per cell. DP generation: default settings unless the sweep says "
+             "the audit; 2,600 synthetic texts requested per cell unless a section says otherwise. DP generation: default settings unless the sweep says "
              f"otherwise, public topic: \"{TOPIC}\", δ = 1/(10·members). Classifier: logistic regression (C = 10) on "
              "all-MiniLM-L6-v2. Detection AUC: 5-fold logistic regression, real members vs synthetic (0.5 = "
              "indistinguishable). Mean ± std over the seeds measured (n says how many).\n"]
-    for pool in sorted({c["pool"] for c in result["cells"]}):
-        cells = [c for c in result["cells"] if c["pool"] == pool]
-        lines += [f"## {pool:,} members\n",
+    for pool, n in sorted({(c["pool"], c.get("n", 2600)) for c in result["cells"]}):
+        cells = [c for c in result["cells"] if c["pool"] == pool and c.get("n", 2600) == n]
+        versions = sorted({c.get("code_version", result["code_version"]) for c in cells})
+        lines += [f"## {pool:,} members, {n:,} synthetic texts requested{'' if n == 2600 else ' (reduced from the protocol: see notes)'}\n",
+                  f"Code: {', '.join(versions)}.\n",
                   "| variant | n | ε | texts | synthetic-only accuracy | macro-F1 | data MIA AUC | data MIA TPR@1%FPR | "
                   "DCR share | detection AUC (emb) | detection AUC (TF-IDF) | wall time, s |",
                   "|---|---|---|---|---|---|---|---|---|---|---|---|"]
@@ -209,6 +211,7 @@ def main(argv=None) -> None:
     ap.add_argument("--pools", type=int, nargs="+", default=[1000, 8000])
     ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     ap.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=list(VARIANTS))
+    ap.add_argument("--n", type=int, default=2600, help="synthetic texts requested per cell (the protocol's 2,600)")
     ap.add_argument("--sweep", action="store_true", help="compare iterations/population at ε = 4 (600 texts) first")
     ap.add_argument("--work", default="runs/dp-generation", help="cache of generated texts (resume)")
     ap.add_argument("--render", action="store_true", help="only rewrite the markdown from the results json")
@@ -231,8 +234,9 @@ def main(argv=None) -> None:
               "code_version": commit + ("+uncommitted" if dirty else ""), "cells": [],
               "sweep": [{"code_version": old.get("code_version"), **c} for c in old.get("sweep", [])],
               "notes": old.get("notes", "")}
-    keep = lambda c: not any(c["pool"] == x["pool"] and c["seed"] == x["seed"] and c["variant"] == x["variant"]
-                             for x in result["cells"])
+    earlier = [{"code_version": old.get("code_version"), **c} for c in old.get("cells", [])]
+    key = lambda c: (c["pool"], c["seed"], c["variant"], c.get("n", 2600))
+    keep = lambda c: not any(key(c) == key(x) for x in result["cells"])
     bench = Bench(Path(args.work))
     t0 = time.perf_counter()
     if args.sweep:
@@ -249,9 +253,11 @@ def main(argv=None) -> None:
         for seed in args.seeds:
             for name in args.variants:
                 print(f"== pool {pool}, seed {seed}, {name}", file=sys.stderr, flush=True)
-                result["cells"].append(bench.measure(pool, seed, name))
+                tag = "" if args.n == 2600 else f"-n{args.n}"
+                result["cells"].append({**bench.measure(pool, seed, name, n=args.n, tag=tag), "n": args.n,
+                                        "code_version": result["code_version"]})
                 result["seconds"] = round(time.perf_counter() - t0)
-                write_results({**result, "cells": result["cells"] + [c for c in old.get("cells", []) if keep(c)]})
+                write_results({**result, "cells": result["cells"] + [c for c in earlier if keep(c)]})
     print(f"wrote {RESULTS / (OUT + '.md')}")
 
 

@@ -228,8 +228,14 @@ class PrivateEvolution:
     def _vary(self, pool: list[int], weights: np.ndarray, need: dict[str, int], ctx: FilterContext, t: int,
               report) -> dict[str, list[int]]:
         """SMOTExT mixes among ``pool`` (archive ids), seed parents drawn by ``weights``, decoded and
-        filtered until ``need`` per class are made or the sampler's max_rounds run out."""
+        filtered until ``need`` per class are made or the sampler's max_rounds run out.
+
+        What each pass accepts joins the pool (weighted as its parents on average) for the next pass:
+        a few dozen survivors have too few distinct mixes to decode into thousands of distinct texts
+        (greedy decoding maps near-identical vectors to one text, which dedupe then drops). Mixes of
+        mixes are post-processing too: no real record is read."""
         s = self.s
+        pool, weights = list(pool), np.asarray(weights, float)
         pool_emb = self.archive.embeddings(pool)
         pool_labels = [self.archive.labels[i] for i in pool]
         made: dict[str, list[int]] = {c: [] for c in need}
@@ -245,19 +251,26 @@ class PrivateEvolution:
                               seed_weights=weights)
             kept = s._run_round(plan, pool_emb, self.chain, ctx, self.seed + 1000 * (t + 1) + attempt, self.timing, report)
             report.candidates_decoded += len(plan) * s.num_candidates
-            accepted_texts, accepted_emb = [], []
+            accepted_texts, accepted_emb, grown, grown_w = [], [], [], []
             for row in kept:
                 c = row["label"]
                 if len(made[c]) >= need[c]:
                     continue
                 emb = row.pop("_emb")
-                info = {"origin": "variation", "round": t + 1, "parents": [pool[p] for p in row.pop("parents")],
+                parents = row.pop("parents")
+                info = {"origin": "variation", "round": t + 1, "parents": [pool[p] for p in parents],
                         **{k: v for k, v in row.items() if k not in ("text", "label")}}
                 made[c].append(self.archive.add(row["text"], c, emb, info))
                 accepted_texts.append(row["text"])
                 accepted_emb.append(emb)
+                grown.append(made[c][-1])
+                grown_w.append(float(weights[parents].mean()))
             if accepted_texts:
                 ctx.accept(accepted_texts, np.stack(accepted_emb))
+                pool += grown
+                weights = np.concatenate([weights, grown_w])
+                pool_emb = np.concatenate([pool_emb, np.stack(accepted_emb)])
+                pool_labels += [self.archive.labels[i] for i in grown]
             accept_rate = max(len(kept) / max(1, len(plan)), 1e-3)
         return made
 

@@ -44,9 +44,9 @@ def tiny(tiny_bridge_dir):
 @pytest.fixture(scope="module")
 def spied(encoder, lm, tiny):
     """One DP run with spies on everything real records could reach."""
-    seen = {"embed": [], "prompts": [], "decoded": [], "filtered": [], "contexts": [], "votes": []}
+    seen = {"embed": [], "prompts": [], "decoded": [], "filtered": [], "contexts": [], "votes": [], "archived": []}
     mp = pytest.MonkeyPatch()
-    embed, decode, write, vote = Encoder.embed, Decoder.decode, lm_writer.write_batch, pe.vote_histogram
+    embed, decode, write, vote, add = Encoder.embed, Decoder.decode, lm_writer.write_batch, pe.vote_histogram, pe._Archive.add
 
     def spy_embed(self, texts, progress=False):
         out = embed(self, texts, progress)
@@ -65,6 +65,11 @@ def spied(encoder, lm, tiny):
         seen["votes"].append((real, np.array(candidates)))
         return vote(real, real_classes, candidates, candidate_classes, **kw)
 
+    def spy_add(self, text, label, emb, info):
+        seen["archived"].append((text, np.array(emb)))
+        return add(self, text, label, emb, info)
+
+    mp.setattr(pe._Archive, "add", spy_add)
     mp.setattr(Encoder, "embed", spy_embed)
     mp.setattr(Decoder, "decode", spy_decode)
     mp.setattr(lm_writer, "write_batch", spy_write)
@@ -98,8 +103,10 @@ def test_real_records_only_vote(spied):
     # no filter saw a real text, a real label set or a real embedding
     assert seen["filtered"] and not real & set(seen["filtered"])
     assert all(not c.real_texts and not c.real_labels and len(c.real_embeddings) == 0 for c in seen["contexts"])
-    # every vector the decoder got is a mix of the voted-on public candidates' embeddings: inside their span
-    public = np.concatenate([cands for _, cands in seen["votes"]])
+    # every vector the decoder got is a mix of public candidates' embeddings (those written from the
+    # prompts and those decoded since): inside their span
+    assert not real & {t for t, _ in seen["archived"]}
+    public = np.stack([e for _, e in seen["archived"]])
     basis, _ = np.linalg.qr(public.T.astype(np.float64))
     decoded = np.concatenate(seen["decoded"]).astype(np.float64)
     residual = np.linalg.norm(decoded - decoded @ basis @ basis.T, axis=1)
