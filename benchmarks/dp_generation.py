@@ -173,7 +173,7 @@ def write_results(result: dict) -> None:
                   "| variant | n | ε | texts | synthetic-only accuracy | macro-F1 | data MIA AUC | data MIA TPR@1%FPR | "
                   "DCR share | detection AUC (emb) | detection AUC (TF-IDF) | wall time, s |",
                   "|---|---|---|---|---|---|---|---|---|---|---|---|"]
-        real = mean_std([c["real_only"]["accuracy"] for c in cells])
+        real = mean_std(list({c["seed"]: c["real_only"]["accuracy"] for c in cells}.values()))  # one per seed
         for name in VARIANTS:
             rows = [c for c in cells if c["variant"] == name]
             if not rows:
