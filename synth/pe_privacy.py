@@ -118,25 +118,24 @@ class VotePlan:
 
     def epsilon(self) -> float:
         """ε the whole run spends (the accountant's composition of all releases); ∞ without noise."""
-        if self.sigma == 0:
-            return math.inf
-        return epsilon_spent(self.accountant, self.sigma, 1.0, self.mechanisms, self.delta)
+        return self._epsilon(self.mechanisms)
+
+    def _epsilon(self, releases: int) -> float:
+        """ε of ``releases`` of this plan's Gaussian mechanisms: 0 for none, ∞ without noise."""
+        if releases == 0:
+            return 0.0
+        return math.inf if self.sigma == 0 else epsilon_spent(self.accountant, self.sigma, 1.0, releases, self.delta)
 
     def facts(self, ablation: str | None = None) -> dict:
         """The manifest's privacy section (never the secret). Under an ablation the votes were not
         released ('no_votes': only the class counts cost ε) or not noised ('no_noise': ε = ∞)."""
         import opacus
 
-        def eps(releases: int) -> float:
-            if releases == 0:
-                return 0.0
-            return math.inf if self.sigma == 0 else epsilon_spent(self.accountant, self.sigma, 1.0, releases, self.delta)
-
         counts = 0 if self.public_class_counts else 1
         voted = 0 if ablation == "no_votes" else self.iterations
-        per_part = {"iterations": eps(voted), "class_counts": eps(counts)}
+        per_part = {"iterations": self._epsilon(voted), "class_counts": self._epsilon(counts)}
         mode = "dp" if ablation is None else f"ablation: {ablation.replace('_', ' ')}"
-        return {"mode": mode, "epsilon": eps(voted + counts), "epsilon_per_part": per_part,
+        return {"mode": mode, "epsilon": self._epsilon(voted + counts), "epsilon_per_part": per_part,
                 "epsilon_per_part_note": "each part alone; together they compose to less than their sum",
                 "delta": self.delta, "sigma": self.sigma, "iterations": self.iterations,
                 "mechanisms": voted + counts, "public_class_counts": self.public_class_counts,

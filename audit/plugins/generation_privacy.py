@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 
 from smotext.audit.registry import Metric, Plugin, PluginResult, register
+from smotext.outputs import json_safe
 from smotext.synth.dp import decoder_epsilon
 
 
@@ -17,18 +18,18 @@ def release_privacy(generation: dict) -> dict:
     if "training" not in bridge:
         raise ValueError("the generation manifest does not describe the bridge's training (made by an older smotext?)")
     decoder_eps, _ = decoder_epsilon(bridge["training"])
-    dp = privacy.get("mode") == "dp"
-    gen_eps = float(privacy.get("epsilon", math.inf)) if privacy.get("mode") != "non-dp" else math.inf
-    delta = privacy.get("delta") if privacy.get("mode") != "non-dp" else None
+    mode = privacy.get("mode", "non-dp")
+    gen_eps = float(privacy.get("epsilon", math.inf)) if mode != "non-dp" else math.inf
+    delta = privacy.get("delta") if mode != "non-dp" else None
     if decoder_eps > 0 and math.isfinite(decoder_eps):
         dec_delta = ((bridge.get("dp") or {}).get("delta")) or 0.0
         delta = None if delta is None else delta + dec_delta
     total = gen_eps + decoder_eps
-    if privacy.get("mode") == "non-dp":
+    if mode == "non-dp":
         summary = ("no formal guarantee: the synthetic texts were decoded from mixes of real records' embeddings "
                    "(ε = ∞); only the attacks below bound what they reveal")
-    elif not dp:
-        summary = f"a benchmark ablation ({privacy['mode']}), not a private release: ε = {_eps(gen_eps)}"
+    elif mode != "dp":
+        summary = f"a benchmark ablation ({mode}), not a private release: ε = {_eps(gen_eps)}"
     else:
         summary = (f"DP generation: ε = {_eps(total)} at δ = {delta:.2g} about any one real record "
                    f"({privacy['iterations']} noisy voting round(s){'' if privacy.get('public_class_counts') else ' + the class sizes'}, "
@@ -36,7 +37,7 @@ def release_privacy(generation: dict) -> dict:
         if decoder_eps > 0:
             summary += f"; of which the decoder's adaptation on sensitive texts: ε = {_eps(decoder_eps)}"
     return {"epsilon": total, "generation_epsilon": gen_eps, "decoder_epsilon": decoder_eps, "delta": delta,
-            "mode": privacy.get("mode", "non-dp"), "summary": summary}
+            "mode": mode, "summary": summary}
 
 
 def _eps(v: float) -> str:
@@ -55,8 +56,7 @@ class GenerationPrivacy(Plugin):
     def run(self, ctx) -> PluginResult:
         facts = release_privacy(ctx.generation)
         privacy = ctx.generation.get("privacy") or {}
-        details = {**{k: "inf" if isinstance(v, float) and math.isinf(v) else v for k, v in facts.items()},
-                   "manifest": {k: privacy.get(k) for k in ("sigma", "iterations", "mechanisms", "accountant",
+        details = {**json_safe(facts), "manifest": {k: privacy.get(k) for k in ("sigma", "iterations", "mechanisms", "accountant",
                                                              "public_class_counts", "adjacency", "epsilon_per_part",
                                                              "settings", "records") if k in privacy}}
         return PluginResult(
