@@ -169,6 +169,36 @@ def test_member_pii_replay_is_caught(auditor, sets):
     assert not any("@" in json.dumps(ex) for ex in details["replay_examples"])  # values stay out of results
 
 
+def test_realism_cannot_tell_a_clean_draw_from_real(clean):
+    m = clean.metrics
+    # members and the clean "synthetic" set are disjoint draws of the same texts: the judge is guessing
+    assert abs(m["realism.detection_auc.tfidf"].value - 0.5) < 0.1
+    assert abs(m["realism.detection_auc.embedding"].value - 0.5) < 0.1
+    assert abs(m["realism.distinct_bigrams.ratio"].value - 1) < 0.1
+    side = clean.plugins["realism"]["details"]["side_by_side"]
+    assert len(side["real"]) == len(side["synthetic"]) == 10
+
+
+def test_realism_finds_texts_in_another_voice(auditor, sets):
+    members, holdout, synthetic, _ = sets
+    rng = random.Random(3)
+    # the same classes, written in one stiff template: what an LM's register looks like to a judge
+    stiff = [(f"This text is about {label} and it discusses item {rng.randint(1, 99)} in detail.", label)
+             for _, label in synthetic]
+    r = auditor.run(corpus(members, "members"), corpus(holdout, "holdout"), corpus(stiff, "stiff"))
+    m = r.metrics
+    assert m["realism.detection_auc.tfidf"].value > 0.95 and m["realism.detection_auc.embedding"].value > 0.95
+    assert m["realism.repeated_openings.synthetic"].value > 0.9 > m["realism.repeated_openings.real"].value
+    assert m["realism.distinct_bigrams.ratio"].value < 0.5
+
+
+def test_diversity_counts():
+    from smotext.audit.plugins.realism import distinct_bigrams, repeated_openings
+
+    assert distinct_bigrams(["a b c", "a b d"]) == 3 / 4  # a-b twice, b-c, b-d
+    assert repeated_openings(["The cat sat.", "the cat SAT down", "A dog ran"]) == 1 / 3
+
+
 def test_results_round_trip_and_cli(tmp_path, sets, capsys, clean):
     members, holdout, synthetic, _ = sets
     clean.save(tmp_path / "r")
@@ -186,7 +216,8 @@ def test_results_round_trip_and_cli(tmp_path, sets, capsys, clean):
     data = json.loads((tmp_path / "cli" / "results.json").read_text())
     assert data["inputs"]["evaluated"]["members"] == data["inputs"]["evaluated"]["nonmembers"] == 42  # 60 - 30% test
     assert set(data["plugins"]) == {"utility", "mia_classifier_loss", "mia_classifier_confidence", "overview", "decoder_privacy", "generation_privacy",
-                                    "mia_synthetic_embedding", "mia_synthetic_lexical", "reconstruction", "mia_classifier_reference"}
+                                    "mia_synthetic_embedding", "mia_synthetic_lexical", "reconstruction", "mia_classifier_reference",
+                                    "realism"}
     # no generation manifest beside these files: the decoder's privacy can't be known, so it is skipped (not passed)
     assert data["plugins"]["decoder_privacy"]["status"] == "skipped" and "decoder_privacy.epsilon" not in data["metrics"]
     assert data["plugins"]["generation_privacy"]["status"] == "skipped"  # no manifest: nothing to read the guarantee from
