@@ -167,6 +167,47 @@ def test_member_pii_replay_is_caught(auditor, sets):
     details = leaky.plugins["pii"]["details"]
     assert details["entities_by_type"]["EMAIL_ADDRESS"] >= 6
     assert not any("@" in json.dumps(ex) for ex in details["replay_examples"])  # values stay out of results
+    # the LM, asked for texts from the class names alone, does not write these people: still a leak
+    assert details["reference"]["texts"] > 0 and details["excused"]["written_without_the_corpus"] == 0
+
+
+def test_pii_excuses_ignore_named_types_and_allowlisted_values(encoder, sets):
+    members, holdout, synthetic, test = sets
+    people = [("Amelia Quist", "amelia.quist@example.com"), ("Rafael Varga", "rafael.varga@example.com")]
+    members = [(f"{t} Contact {n} at {e}.", y) for (t, y), (n, e) in zip(members, people)] + members[2:]
+    replay = [(f"Please write to {e} about the refund.", "x") for _, e in people]
+    run = lambda **params: Auditor(["pii"], plugin_params={"pii": {"reference_texts": 0, **params}}, encoder=encoder).run(
+        corpus(members, "members"), corpus(holdout, "holdout"), corpus(replay + synthetic[2:], "pii"), test=test)
+    assert value(run(), "pii.replay.values") == 2
+    allow = run(allowlist=["AMELIA.QUIST@example.com"])  # matched as words, case aside
+    assert value(allow, "pii.replay.values") == 1 and allow.plugins["pii"]["details"]["excused"]["allowlisted"] == 1
+    assert value(run(ignore_types=["EMAIL_ADDRESS"]), "pii.replay.values") == 0
+
+
+def test_a_name_the_lm_writes_without_the_corpus_is_not_a_replay(encoder, lm, sets):
+    from types import SimpleNamespace
+
+    from smotext.audit.pii import get_scanner, value_tokens
+    from smotext.audit.plugins.pii import identifying, public_reference, replay_values
+
+    members, holdout, synthetic, test = sets
+    topic = "one-sentence film news item that names a famous Hollywood actor"
+    labels = sorted({y for _, y in synthetic})
+    # what the audit's reference will hold: the same LM, prompts and seed, nothing from the corpus
+    ref = public_reference(SimpleNamespace(synthetic=SimpleNamespace(labels=labels), seed=0, lm=lm), 16, topic)
+    scanner = get_scanner()
+    planted = lambda v: f"A film with {v} in it."
+    # a value the reference holds that the scan also finds where it is planted below
+    public = next(e.text for ents in scanner.scan(ref) for e in ents if identifying(e.type, e.text)
+                  and value_tokens(e.text) in replay_values(scanner.scan([planted(e.text)])))
+    members = [(f"{members[0][0]} I met {public} there.", members[0][1]),
+               (f"{members[1][0]} Write to amelia.quist@example.com.", members[1][1])] + members[2:]
+    syn = [(planted(public), synthetic[0][1]), ("Mail amelia.quist@example.com today.", synthetic[1][1])]
+    r = Auditor(["pii"], plugin_params={"pii": {"reference_texts": 16, "topic": topic}}, encoder=encoder, lm=lm).run(
+        corpus(members, "members"), corpus(holdout, "holdout"), corpus(syn + synthetic[2:], "pii"), test=test)
+    details = r.plugins["pii"]["details"]
+    assert details["excused"]["written_without_the_corpus"] == 1 and details["reference"]["texts"] == len(ref)
+    assert value(r, "pii.replay.values") == 1  # the private email still counts
 
 
 def test_realism_cannot_tell_a_clean_draw_from_real(clean):
