@@ -20,7 +20,7 @@ from smotext.params import Param, check_all, int_at_least, is_bool, number_in
 
 DEFAULT_PLUGINS = (
     "utility", "mia_classifier_loss", "mia_classifier_confidence", "mia_classifier_reference",
-    "mia_synthetic_embedding", "mia_synthetic_lexical", "reconstruction", "pii", "generation_privacy", "decoder_privacy",
+    "mia_synthetic_embedding", "mia_synthetic_lexical", "mia_synthetic_ngram", "reconstruction", "pii", "generation_privacy", "decoder_privacy",
     "realism", "overview",
 )
 RESULTS_FILE, SCORES_FILE = "results.json", "scores.npz"

@@ -12,7 +12,7 @@ from markupsafe import Markup, escape
 
 from smotext.reports import svg
 
-ATTACK_ORDER = ("mia_synthetic_embedding", "mia_synthetic_lexical", "mia_classifier_loss",
+ATTACK_ORDER = ("mia_synthetic_embedding", "mia_synthetic_lexical", "mia_synthetic_ngram", "mia_classifier_loss",
                 "mia_classifier_confidence", "mia_classifier_reference")
 
 

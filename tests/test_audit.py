@@ -112,6 +112,8 @@ def test_verbatim_copies_are_caught(auditor, sets, clean):
     assert value(heavy, "mia_synthetic_embedding.tpr_at_fpr_0.01") >= 0.3
     assert value(heavy, "mia_synthetic_lexical.tpr_at_fpr_0.01") >= 0.3
     assert value(heavy, "reconstruction.dcr_share") >= 0.7
+    # the synthetic-trained n-gram LM finds the copied members likelier than the holdout
+    assert value(heavy, "mia_synthetic_ngram.auc") >= 0.7 > 0.58 >= value(clean, "mia_synthetic_ngram.auc") >= 0.42
 
 
 def test_dcr_share_counts_members_against_the_holdout_median():
@@ -258,7 +260,7 @@ def test_results_round_trip_and_cli(tmp_path, sets, capsys, clean):
     assert data["inputs"]["evaluated"]["members"] == data["inputs"]["evaluated"]["nonmembers"] == 42  # 60 - 30% test
     assert set(data["plugins"]) == {"utility", "mia_classifier_loss", "mia_classifier_confidence", "overview", "decoder_privacy", "generation_privacy",
                                     "mia_synthetic_embedding", "mia_synthetic_lexical", "reconstruction", "mia_classifier_reference",
-                                    "realism"}
+                                    "realism", "mia_synthetic_ngram"}
     # no generation manifest beside these files: the decoder's privacy can't be known, so it is skipped (not passed)
     assert data["plugins"]["decoder_privacy"]["status"] == "skipped" and "decoder_privacy.epsilon" not in data["metrics"]
     assert data["plugins"]["generation_privacy"]["status"] == "skipped"  # no manifest: nothing to read the guarantee from
