@@ -123,8 +123,9 @@ class AuditContext:
         if self._lm is None:
             from smotext.synth.models import load_lm
 
-            spec = ((self.generation or {}).get("models") or {}).get("lm", {}).get("path")
-            self._lm = load_lm(spec, device="cpu")
+            named = ((self.generation or {}).get("models") or {}).get("lm") or {}
+            path = named.get("path")  # where generation found it; on another machine, the same model by name
+            self._lm = load_lm(path if path and Path(path).exists() else named.get("name"), device="cpu")
         return self._lm
 
     @cached_property

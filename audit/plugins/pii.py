@@ -47,6 +47,10 @@ def strings(v) -> str | None:
     return None if ok else "a list of non-empty strings"
 
 
+def optional_text(v) -> str | None:
+    return None if v is None or (isinstance(v, str) and v.strip()) else "None or a non-empty string"
+
+
 def public_reference(ctx, n: int, topic: str | None) -> list[str]:
     """``n`` texts the generator's LM writes from public information only (the class names and the
     topic), seeded by the audit seed: what the LM says without the corpus."""
@@ -69,7 +73,7 @@ class Pii(Plugin):
                                             "value reappears: a value the LM also writes without the corpus is public, "
                                             "not a leak (0: no reference)", int_at_least(0)),
               "topic": Param(None, "public description of the corpus for the reference prompts (default: the DP "
-                                   "generation topic in the manifest, if any)", lambda v: None if v is None or (isinstance(v, str) and v.strip()) else "None or a non-empty string"),
+                                   "generation topic in the manifest, if any)", optional_text),
               "ignore_types": Param((), "entity types never counted as replayed (a policy's pii.ignore_types)", strings),
               "allowlist": Param((), "values never counted as replayed, e.g. public figures (a policy's pii.allowlist "
                                      "file)", strings)}
