@@ -20,8 +20,8 @@ from smotext.params import Param, check_all, int_at_least, is_bool, number_in
 
 DEFAULT_PLUGINS = (
     "utility", "mia_classifier_loss", "mia_classifier_confidence", "mia_classifier_reference",
-    "mia_synthetic_embedding", "mia_synthetic_lexical", "reconstruction", "pii", "generation_privacy", "decoder_privacy",
-    "overview",
+    "mia_synthetic_embedding", "mia_synthetic_lexical", "mia_synthetic_ngram", "reconstruction", "pii", "generation_privacy", "decoder_privacy",
+    "realism", "overview",
 )
 RESULTS_FILE, SCORES_FILE = "results.json", "scores.npz"
 
@@ -105,12 +105,13 @@ class Auditor:
     """Runs audit plug-ins by name; a plug-in that raises is recorded as failed, never dropped silently.
 
     ``plugins`` lists registry names (default: all built-ins); ``plugin_params`` maps a name to its
-    parameters. ``encoder`` is a path/name or a loaded ``synth.encoder.Encoder`` (the one generation used).
+    parameters. ``encoder`` is a path/name or a loaded ``synth.encoder.Encoder`` (the one generation used);
+    ``lm`` a loaded LM for plug-ins that write public texts (default: the manifest's, loaded when needed).
     """
 
     def __init__(self, plugins: Sequence[str] = DEFAULT_PLUGINS, plugin_params: Mapping[str, Mapping] | None = None,
                  encoder=None, seed: int = 0, n_boot: int = 200, test_fraction: float = 0.3,
-                 progress: bool = False, cache: bool = True, allow_overlap: bool = False):
+                 progress: bool = False, cache: bool = True, allow_overlap: bool = False, lm=None):
         check_all(AUDITOR_PARAMS, {"seed": seed, "n_boot": n_boot, "test_fraction": test_fraction,
                                    "progress": progress, "cache": cache, "allow_overlap": allow_overlap})
         self.allow_overlap = allow_overlap
@@ -121,6 +122,7 @@ class Auditor:
         self.plugins = [create_plugin(n, **params.get(n, {})) for n in plugins]  # validates names first
         self.encoder, self.seed, self.n_boot = encoder, seed, n_boot
         self.test_fraction, self.progress, self.cache = test_fraction, progress, cache
+        self.lm = lm  # a loaded LM for plug-ins that write public texts (else the manifest's, loaded when needed)
 
     def check_disjoint(self, members: Corpus, holdout: Corpus, test: Corpus | None = None) -> dict[str, int]:
         """Counts of shared texts (case and whitespace ignored) between members, holdout and test, the
@@ -150,7 +152,7 @@ class Auditor:
         from smotext.synth.encoder import Encoder
 
         t0 = time.perf_counter()
-        encoder = self.encoder
+        encoder, lm = self.encoder, self.lm
         if hasattr(synthetic, "synthetic_") and hasattr(synthetic, "provenance_"):  # a fitted sampler
             from smotext.synth.manifest import generation_manifest
             from smotext.synth.manifest import parent_rows as sampler_parents
@@ -162,13 +164,14 @@ class Auditor:
             parent_rows = sampler_parents(sampler) if parent_rows is None else parent_rows
             generation = generation_manifest(sampler, members) if generation is None else generation
             encoder = sampler.encoder_ if encoder is None else encoder
+            lm = sampler.lm_ if lm is None else lm
         elif not isinstance(synthetic, Corpus):
             raise SmotextError("synthetic must be a Corpus or a fitted SMOTExT sampler", params="synthetic")
         overlap = self.check_disjoint(members, holdout, test)
         encoder = encoder if isinstance(encoder, Encoder) else Encoder(encoder)
         ctx = AuditContext(members, holdout, synthetic, encoder, test=test, test_fraction=self.test_fraction,
                            seed=self.seed, n_boot=self.n_boot, progress=self.progress, cache=self.cache,
-                           parent_rows=parent_rows, generation=generation)
+                           parent_rows=parent_rows, generation=generation, lm=lm)
         result = AuditResult(
             inputs={"members": _describe(members), "holdout": _describe(holdout), "synthetic": _describe(synthetic),
                     "test": _describe(test) if test else None, "overlap": overlap,

@@ -64,7 +64,8 @@ class AuditContext:
 
     def __init__(self, members: Corpus, holdout: Corpus, synthetic: Corpus, encoder, *, test: Corpus | None = None,
                  test_fraction: float = 0.3, seed: int = 0, n_boot: int = 200, progress: bool = False,
-                 cache: bool = True, parent_rows: set[int] | None = None, generation: dict | None = None):
+                 cache: bool = True, parent_rows: set[int] | None = None, generation: dict | None = None,
+                 lm=None):
         for name, c in (("members", members), ("holdout", holdout), ("synthetic", synthetic)):
             if len(c) < 2:
                 raise SmotextError(f"the {name} set needs at least 2 texts, it has {len(c)}")
@@ -96,6 +97,7 @@ class AuditContext:
         self.all_members = members  # every member (for PII replay), not only the evaluated sample
         self.parent_rows = parent_rows  # member rows generation used as parents (from the provenance), if known
         self.generation = generation  # the generation manifest, if known
+        self._lm = lm  # the generator's LM, loaded on first use (only plug-ins that write public texts need it)
 
     def _split(self, corpus: Corpus, rows: np.ndarray) -> Split:
         texts = [corpus.texts[i] for i in rows]
@@ -114,6 +116,17 @@ class AuditContext:
             split = {"members": self.members, "nonmembers": self.nonmembers}[which]
             setattr(self, key, topk_cosine(split.embeddings, self.synthetic.embeddings, k=k))
         return getattr(self, key)
+
+    @property
+    def lm(self):
+        """The causal LM generation used (the manifest names it), loaded offline on first use."""
+        if self._lm is None:
+            from smotext.synth.models import load_lm
+
+            named = ((self.generation or {}).get("models") or {}).get("lm") or {}
+            path = named.get("path")  # where generation found it; on another machine, the same model by name
+            self._lm = load_lm(path if path and Path(path).exists() else named.get("name"), device="cpu")
+        return self._lm
 
     @cached_property
     def classes(self) -> list[str]:

@@ -73,7 +73,7 @@ class _AuditRegistry(Registry[Plugin]):
 PLUGINS: Registry[Plugin] = _AuditRegistry(
     "audit plug-in", Plugin, group="smotext.audit_plugins",
     builtin_modules=tuple(f"smotext.audit.plugins.{m}" for m in
-                          ("classifier_mia", "data_mia", "decoder_privacy", "generation_privacy", "overview", "pii", "reconstruction", "utility")))
+                          ("classifier_mia", "data_mia", "decoder_privacy", "generation_privacy", "overview", "pii", "realism", "reconstruction", "utility")))
 register = PLUGINS.register
 
 

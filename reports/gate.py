@@ -102,6 +102,10 @@ class Gate:
         d = Decision(verdict=RELEASE)
         for name, error in sorted(failed_plugins.items()):
             d.problems.append(f"audit plug-in {name} failed: {error}")
+        loose = self._pii_excuses_beyond_policy(audit)
+        if loose:
+            d.problems.append(f"the audit did not count PII it was told to excuse ({loose}) and this policy excuses none "
+                              "of that: audit again with the policy's pii settings")
         for rule in self.policy.rules:
             o = RuleOutcome(rule.name, rule.metric, rule.comparison, rule.threshold, rule.severity, rule.bound, rule.rationale)
             m = metrics.get(rule.metric)
@@ -133,6 +137,19 @@ class Gate:
         if d.deciding or d.problems:
             d.verdict = BLOCK
         return d
+
+    def _pii_excuses_beyond_policy(self, audit) -> str:
+        """What the audit's pii plug-in excused from replay (ignored types, allowlisted values) that the
+        policy does not: a replay count made under looser settings than the policy's must not pass."""
+        from smotext.audit.pii import value_tokens
+
+        data = audit.to_json() if hasattr(audit, "to_json") else audit
+        params = ((data.get("plugins") or {}).get("pii") or {}).get("params") or {}
+        types = sorted(set(params.get("ignore_types") or ()) - set(self.policy.pii.ignore_types))
+        allowed = {value_tokens(v) for v in self.policy.pii.values}
+        values = [v for v in params.get("allowlist") or () if value_tokens(v) not in allowed]
+        said = ([f"entity types {types}"] if types else []) + ([f"{len(values)} allowlisted value(s)"] if values else [])
+        return "; ".join(said)
 
     @staticmethod
     def _measured_or_undecided(o: RuleOutcome, rule, sizes: dict[str, int | None]) -> None:

@@ -10,7 +10,8 @@ from importlib import resources
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator, model_validator
+from pydantic import (BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, ValidationInfo, field_validator,
+                      model_validator)
 
 from smotext.errors import SmotextError
 from smotext.strict_yaml import load_yaml
@@ -53,6 +54,52 @@ class Rule(BaseModel):
         return self
 
 
+class PiiExcuses(BaseModel):
+    """PII values the policy does not count as replayed: entity types (e.g. DATE_TIME in a corpus of
+    appointment notes) and an allowlist file of values (public figures; one per line, # comments),
+    its path relative to the policy file. Planted or private member PII still counts."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
+
+    ignore_types: list[str] = Field(default_factory=list)
+    allowlist: str | None = None
+    _values: tuple[str, ...] = PrivateAttr(default=())
+
+    @field_validator("ignore_types")
+    @classmethod
+    def _known_types(cls, v: list[str]) -> list[str]:
+        from smotext.audit.plugins.pii import REPLAY_TYPES
+
+        unknown = sorted(set(v) - REPLAY_TYPES)
+        if unknown:
+            raise ValueError(f"unknown entity type(s) {unknown}; replay counts {', '.join(sorted(REPLAY_TYPES))}")
+        return v
+
+    @model_validator(mode="after")
+    def _read_allowlist(self, info: ValidationInfo):
+        if self.allowlist is not None:  # relative to the policy file (load_policy says where), else the working folder
+            self._values = read_allowlist(Path((info.context or {}).get("base", ".")) / self.allowlist)
+        return self
+
+    @property
+    def values(self) -> tuple[str, ...]:
+        """The allowlist's values (read when the policy was loaded)."""
+        return self._values
+
+    def audit_params(self) -> dict:
+        """The pii plug-in's parameters that apply these excuses."""
+        return {"ignore_types": list(self.ignore_types), "allowlist": list(self._values)}
+
+
+def read_allowlist(path: Path) -> tuple[str, ...]:
+    """Values from an allowlist file: one per line; blank lines and lines starting with # skipped."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as e:
+        raise ValueError(f"PII allowlist {path}: cannot read it ({type(e).__name__})") from None
+    return tuple(v for line in text.splitlines() if (v := line.strip()) and not v.startswith("#"))
+
+
 class Policy(BaseModel):
     """A named set of rules. ``source`` and ``sha256`` say which file it was read from (set by
     ``load_policy``; a policy built in Python has source "<python>" and the sha256 of its JSON)."""
@@ -62,6 +109,7 @@ class Policy(BaseModel):
     name: str = Field(min_length=1)
     description: str = ""
     rules: list[Rule] = Field(min_length=1)
+    pii: PiiExcuses = Field(default_factory=PiiExcuses)
     _source: str = PrivateAttr(default="<python>")
     _sha256: str = PrivateAttr(default="")
 
@@ -157,7 +205,7 @@ def load_policy(policy: str | os.PathLike | Policy = "default") -> Policy:
     if not isinstance(data, dict):
         raise SmotextError(f"policy {p}: expected a mapping with 'name' and 'rules', got {type(data).__name__}")
     try:
-        policy = Policy.model_validate(data)
+        policy = Policy.model_validate(data, context={"base": p.parent})
     except ValidationError as e:
         # An unknown key usually explains the "missing" one next to it (a typo), so report it first.
         first = sorted(e.errors(), key=lambda err: err["type"] != "extra_forbidden")[0]

@@ -12,7 +12,7 @@ from markupsafe import Markup, escape
 
 from smotext.reports import svg
 
-ATTACK_ORDER = ("mia_synthetic_embedding", "mia_synthetic_lexical", "mia_classifier_loss",
+ATTACK_ORDER = ("mia_synthetic_embedding", "mia_synthetic_lexical", "mia_synthetic_ngram", "mia_classifier_loss",
                 "mia_classifier_confidence", "mia_classifier_reference")
 
 
@@ -51,6 +51,8 @@ def view(results: dict) -> dict:
 
     curves = {n: details(n)["roc"] for n in ATTACK_ORDER if ok(n) and "roc" in details(n)}
     recon, overview = details("reconstruction"), details("overview")
+    realism = details("realism")
+    side = realism.get("side_by_side", {})
     plots = {"roc": svg.roc_loglog(curves) if curves else None}
     hist = recon.get("nearest_synthetic_cosine")
     if hist:
@@ -77,7 +79,9 @@ def view(results: dict) -> dict:
     return {
         "r": results, "gate": results.get("gate"), "policy": results.get("policy"), "generation": results.get("generation"),
         "plots": plots, "pairs": pairs, "attacks": attacks, "utility": details("utility"), "pii": details("pii"),
-        "recon": recon, "decoder": details("decoder_privacy"), "formal": details("generation_privacy"), "samples": overview.get("samples", {}), "plugins": plugins, "fmt": _fmt,
+        "recon": recon, "decoder": details("decoder_privacy"), "formal": details("generation_privacy"), "realism": realism,
+        "realism_pairs": list(zip(side.get("real", []), side.get("synthetic", []))), "samples": overview.get("samples", {}),
+        "plugins": plugins, "fmt": _fmt,
     }
 
 

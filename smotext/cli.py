@@ -27,6 +27,7 @@ FLAGS = {
     "sampling_strategy": "--n/--strategy/--counts", "segment_tokens": "--segment-tokens", "filters": "--filters",
     "text_col": "--text-col", "label_col": "--label-col", "holdout_fraction": "--holdout-fraction",
     "test_fraction": "--test-fraction", "n_boot": "--bootstrap", "policy": "--policy", "out": "--out",
+    "pii_allowlist": "--pii-allowlist",
     "provenance": "--provenance", "manifest": "--manifest", "target_epsilon": "--target-epsilon", "delta": "--delta",
     "max_grad_norm": "--max-grad-norm", "steps": "--steps", "lr": "--lr", "n_tokens": "--soft-tokens",
     "hidden": "--hidden", "max_target_tokens": "--max-target-tokens", "checkpoint_every": "--checkpoint-every",
@@ -216,11 +217,20 @@ def cmd_export_bridge(args) -> int:
 def cmd_audit(args) -> int:
     from smotext.audit.auditor import DEFAULT_PLUGINS
     from smotext.pipeline import audit_files
+    from smotext.reports.policy import read_allowlist
 
     plugins = [x for x in (args.attacks.split(",") if args.attacks else DEFAULT_PLUGINS) if x and x not in args.skip]
+    pii = {"ignore_types": args.pii_ignore_type} if args.pii_ignore_type else {}
+    if args.pii_allowlist:
+        try:
+            pii["allowlist"] = list(read_allowlist(Path(args.pii_allowlist)))
+        except ValueError as e:
+            raise SmotextError(str(e), params="pii_allowlist") from None
+    if pii and "pii" not in plugins:
+        raise SmotextError("--pii-ignore-type and --pii-allowlist need the pii plug-in, which is not selected")
     result = audit_files(args.members, args.holdout, args.synthetic, test=args.test, provenance=args.provenance,
                          manifest=args.manifest, out=args.out, text_col=args.text_col, label_col=args.label_col,
-                         plugins=plugins, encoder=args.encoder, seed=args.seed, n_boot=args.bootstrap,
+                         plugins=plugins, plugin_params={"pii": pii} if pii else None, encoder=args.encoder, seed=args.seed, n_boot=args.bootstrap,
                          test_fraction=args.test_fraction, allow_overlap=args.allow_overlap, progress=not args.quiet)
     width = max(map(len, result.metrics), default=10)
     for name, m in sorted(result.metrics.items()):
@@ -450,6 +460,10 @@ def build_parser() -> argparse.ArgumentParser:
     column_args(a)
     a.add_argument("--attacks", default=None, help="comma-separated plug-ins (default: all)")
     a.add_argument("--skip", action="append", default=[], metavar="NAME", help="leave one plug-in out (repeatable)")
+    a.add_argument("--pii-ignore-type", action="append", default=[], metavar="TYPE",
+                   help="an entity type never counted as replayed PII (repeatable); the gate's policy must excuse it too")
+    a.add_argument("--pii-allowlist", metavar="FILE", help="values never counted as replayed PII (public figures), one per "
+                   "line; the gate's policy must name the same values")
     a.add_argument("--seed", type=int, default=0)
     a.add_argument("--bootstrap", type=int, default=200, help="bootstrap resamples for the DCR share's 95%% interval (the other intervals are analytic)")
     a.add_argument("--allow-overlap", action="store_true",

@@ -192,6 +192,19 @@ class ReleaseResult:
         return self.verdict == "RELEASE"
 
 
+def _with_policy_pii(audit_options: dict, policy) -> dict:
+    """``audit_options`` with the policy's PII excuses (ignored types, allowlist) given to the pii
+    plug-in, unless the caller set those parameters itself (the gate then checks they are no looser)."""
+    from smotext.audit.auditor import DEFAULT_PLUGINS
+
+    excuses = policy.pii.audit_params()
+    if "pii" not in audit_options.get("plugins", DEFAULT_PLUGINS) or not any(excuses.values()):
+        return audit_options
+    params = {k: dict(v) for k, v in (audit_options.get("plugin_params") or {}).items()}
+    params["pii"] = {**excuses, **params.get("pii", {})}
+    return {**audit_options, "plugin_params": params}
+
+
 def release(corpus: Corpus | PathLike, out: PathLike, *, policy: Policy | str | os.PathLike = "default",
             sampler: SMOTExT | None = None, seed: int = 0, holdout_fraction: float = 0.3, test_fraction: float = 0.2,
             text_col: str = "text", label_col: str | None = None, **audit_options: Any) -> ReleaseResult:
@@ -220,7 +233,7 @@ def release(corpus: Corpus | PathLike, out: PathLike, *, policy: Policy | str | 
     policy = load_policy(policy)  # a bad policy stops everything before work starts
     corpus = _corpus(corpus, text_col, label_col)
     members, holdout, test = split_corpus(corpus, holdout_fraction, test_fraction, seed)
-    auditor = Auditor(**{"seed": seed, **audit_options})  # bad plug-in names and settings fail before generation
+    auditor = Auditor(**{"seed": seed, **_with_policy_pii(audit_options, policy)})  # bad plug-ins fail before generation
     auditor.check_disjoint(members, holdout, test)
     t0 = time.perf_counter()
     sampler.fit_resample(members.texts, members.labels if members.labelled else None)
@@ -237,6 +250,8 @@ def release(corpus: Corpus | PathLike, out: PathLike, *, policy: Policy | str | 
                            str(out / syn_path.name), file_sha256(syn_path))
         if auditor.encoder is None:
             auditor.encoder = sampler.encoder_
+        if auditor.lm is None:
+            auditor.lm = sampler.lm_
         audit = auditor.run(members, holdout, synthetic, test=test, parent_rows=parent_rows(sampler), generation=manifest)
         audit.save_scores(work)
         results = {**audit.to_json(), "generation": manifest, "versions": versions()}

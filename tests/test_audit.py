@@ -112,6 +112,8 @@ def test_verbatim_copies_are_caught(auditor, sets, clean):
     assert value(heavy, "mia_synthetic_embedding.tpr_at_fpr_0.01") >= 0.3
     assert value(heavy, "mia_synthetic_lexical.tpr_at_fpr_0.01") >= 0.3
     assert value(heavy, "reconstruction.dcr_share") >= 0.7
+    # the synthetic-trained n-gram LM finds the copied members likelier than the holdout
+    assert value(heavy, "mia_synthetic_ngram.auc") >= 0.7 > 0.58 >= value(clean, "mia_synthetic_ngram.auc") >= 0.42
 
 
 def test_dcr_share_counts_members_against_the_holdout_median():
@@ -167,6 +169,77 @@ def test_member_pii_replay_is_caught(auditor, sets):
     details = leaky.plugins["pii"]["details"]
     assert details["entities_by_type"]["EMAIL_ADDRESS"] >= 6
     assert not any("@" in json.dumps(ex) for ex in details["replay_examples"])  # values stay out of results
+    # the LM, asked for texts from the class names alone, does not write these people: still a leak
+    assert details["reference"]["texts"] > 0 and details["excused"]["written_without_the_corpus"] == 0
+
+
+def test_pii_excuses_ignore_named_types_and_allowlisted_values(encoder, sets):
+    members, holdout, synthetic, test = sets
+    people = [("Amelia Quist", "amelia.quist@example.com"), ("Rafael Varga", "rafael.varga@example.com")]
+    members = [(f"{t} Contact {n} at {e}.", y) for (t, y), (n, e) in zip(members, people)] + members[2:]
+    replay = [(f"Please write to {e} about the refund.", "x") for _, e in people]
+    run = lambda **params: Auditor(["pii"], plugin_params={"pii": {"reference_texts": 0, **params}}, encoder=encoder).run(
+        corpus(members, "members"), corpus(holdout, "holdout"), corpus(replay + synthetic[2:], "pii"), test=test)
+    assert value(run(), "pii.replay.values") == 2
+    allow = run(allowlist=["AMELIA.QUIST@example.com"])  # matched as words, case aside
+    assert value(allow, "pii.replay.values") == 1 and allow.plugins["pii"]["details"]["excused"]["allowlisted"] == 1
+    assert value(run(ignore_types=["EMAIL_ADDRESS"]), "pii.replay.values") == 0
+
+
+def test_a_name_the_lm_writes_without_the_corpus_is_not_a_replay(encoder, lm, sets):
+    from types import SimpleNamespace
+
+    from smotext.audit.pii import get_scanner, value_tokens
+    from smotext.audit.plugins.pii import identifying, public_reference, replay_values
+
+    members, holdout, synthetic, test = sets
+    topic = "one-sentence film news item that names a famous Hollywood actor"
+    labels = sorted({y for _, y in synthetic})
+    # what the audit's reference will hold: the same LM, prompts and seed, nothing from the corpus
+    ref = public_reference(SimpleNamespace(synthetic=SimpleNamespace(labels=labels), seed=0, lm=lm), 16, topic)
+    scanner = get_scanner()
+    planted = lambda v: f"A film with {v} in it."
+    # a value the reference holds that the scan also finds where it is planted below
+    public = next(e.text for ents in scanner.scan(ref) for e in ents if identifying(e.type, e.text)
+                  and value_tokens(e.text) in replay_values(scanner.scan([planted(e.text)])))
+    members = [(f"{members[0][0]} I met {public} there.", members[0][1]),
+               (f"{members[1][0]} Write to amelia.quist@example.com.", members[1][1])] + members[2:]
+    syn = [(planted(public), synthetic[0][1]), ("Mail amelia.quist@example.com today.", synthetic[1][1])]
+    r = Auditor(["pii"], plugin_params={"pii": {"reference_texts": 16, "topic": topic}}, encoder=encoder, lm=lm).run(
+        corpus(members, "members"), corpus(holdout, "holdout"), corpus(syn + synthetic[2:], "pii"), test=test)
+    details = r.plugins["pii"]["details"]
+    assert details["excused"]["written_without_the_corpus"] == 1 and details["reference"]["texts"] == len(ref)
+    assert value(r, "pii.replay.values") == 1  # the private email still counts
+
+
+def test_realism_cannot_tell_a_clean_draw_from_real(clean):
+    m = clean.metrics
+    # members and the clean "synthetic" set are disjoint draws of the same texts: the judge is guessing
+    assert abs(m["realism.detection_auc.tfidf"].value - 0.5) < 0.1
+    assert abs(m["realism.detection_auc.embedding"].value - 0.5) < 0.1
+    assert abs(m["realism.distinct_bigrams.ratio"].value - 1) < 0.1
+    side = clean.plugins["realism"]["details"]["side_by_side"]
+    assert len(side["real"]) == len(side["synthetic"]) == 10
+
+
+def test_realism_finds_texts_in_another_voice(auditor, sets):
+    members, holdout, synthetic, _ = sets
+    rng = random.Random(3)
+    # the same classes, written in one stiff template: what an LM's register looks like to a judge
+    stiff = [(f"This text is about {label} and it discusses item {rng.randint(1, 99)} in detail.", label)
+             for _, label in synthetic]
+    r = auditor.run(corpus(members, "members"), corpus(holdout, "holdout"), corpus(stiff, "stiff"))
+    m = r.metrics
+    assert m["realism.detection_auc.tfidf"].value > 0.95 and m["realism.detection_auc.embedding"].value > 0.95
+    assert m["realism.repeated_openings.synthetic"].value > 0.9 > m["realism.repeated_openings.real"].value
+    assert m["realism.distinct_bigrams.ratio"].value < 0.5
+
+
+def test_diversity_counts():
+    from smotext.audit.plugins.realism import distinct_bigrams, repeated_openings
+
+    assert distinct_bigrams(["a b c", "a b d"]) == 3 / 4  # a-b twice, b-c, b-d
+    assert repeated_openings(["The cat sat.", "the cat SAT down", "A dog ran"]) == 1 / 3
 
 
 def test_results_round_trip_and_cli(tmp_path, sets, capsys, clean):
@@ -186,7 +259,8 @@ def test_results_round_trip_and_cli(tmp_path, sets, capsys, clean):
     data = json.loads((tmp_path / "cli" / "results.json").read_text())
     assert data["inputs"]["evaluated"]["members"] == data["inputs"]["evaluated"]["nonmembers"] == 42  # 60 - 30% test
     assert set(data["plugins"]) == {"utility", "mia_classifier_loss", "mia_classifier_confidence", "overview", "decoder_privacy", "generation_privacy",
-                                    "mia_synthetic_embedding", "mia_synthetic_lexical", "reconstruction", "mia_classifier_reference"}
+                                    "mia_synthetic_embedding", "mia_synthetic_lexical", "reconstruction", "mia_classifier_reference",
+                                    "realism", "mia_synthetic_ngram"}
     # no generation manifest beside these files: the decoder's privacy can't be known, so it is skipped (not passed)
     assert data["plugins"]["decoder_privacy"]["status"] == "skipped" and "decoder_privacy.epsilon" not in data["metrics"]
     assert data["plugins"]["generation_privacy"]["status"] == "skipped"  # no manifest: nothing to read the guarantee from

