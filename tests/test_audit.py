@@ -220,6 +220,10 @@ def test_realism_cannot_tell_a_clean_draw_from_real(clean):
     assert abs(m["realism.distinct_bigrams.ratio"].value - 1) < 0.1
     side = clean.plugins["realism"]["details"]["side_by_side"]
     assert len(side["real"]) == len(side["synthetic"]) == 10
+    # a real text's opening words reach the report only when 5 or more texts share them: no opening of
+    # these members is shared by more than 3, so none is shown; the synthetic side lists its top 5
+    openings = clean.plugins["realism"]["details"]["common_openings"]
+    assert openings["real"] == [] and len(openings["synthetic"]) == 5
 
 
 def test_realism_finds_texts_in_another_voice(auditor, sets):

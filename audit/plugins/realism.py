@@ -17,6 +17,7 @@ from smotext.params import Param, int_at_least
 
 _WORDS = re.compile(r"\w+(?:'\w+)?")
 OPENING_WORDS = 3
+MIN_SHARED = 5  # real openings shown in the report only when this many texts share them
 
 
 def words(text: str) -> list[str]:
@@ -106,7 +107,10 @@ class Realism(Plugin):
             "compared": n, "folds": 5, "opening_words": OPENING_WORDS,
             "side_by_side": {"real": [mask_real(real_texts[i]) for i in rng.choice(n, k, replace=False)],
                              "synthetic": [syn_texts[i] for i in rng.choice(n, k, replace=False)]},
-            "common_openings": {"real": Counter(" ".join(words(t)[:OPENING_WORDS]) for t in real_texts).most_common(5),
+            # a real opening is shown only when at least MIN_SHARED texts share it (and masked): a first few
+            # words can carry one person's name
+            "common_openings": {"real": [(mask_real(o), n) for o, n in Counter(
+                                    " ".join(words(t)[:OPENING_WORDS]) for t in real_texts).most_common(5) if n >= MIN_SHARED],
                                 "synthetic": Counter(" ".join(words(t)[:OPENING_WORDS]) for t in syn_texts).most_common(5)},
         }
         return res
