@@ -17,10 +17,11 @@ from dataclasses import asdict, dataclass, field
 import numpy as np
 
 from smotext.audit.canary_bound import CanaryBound, audit_bound
-from smotext.audit.ngram_lm import NgramLM
-from smotext.audit.pii import value_tokens
+from smotext.audit.ngram_lm import likelihood_ratio
+from smotext.audit.pii import value_grams, value_tokens
 from smotext.audit.text_overlap import ngram_containment
-from smotext.synth.filters import ngram_index, ngrams
+from smotext.synth.filters import ngram_index
+from smotext.synth.neighbors import topk_cosine
 
 CANARY_ATTACKS = ("embedding", "lexical", "ngram", "secret_replay")
 _VOWELS, _CONSONANTS = "aeiou", "bcdfghklmnprstvz"
@@ -115,13 +116,12 @@ def canary_scores(canaries: list[Canary], synthetic_texts: list[str], population
     texts = [c.text for c in canaries]
     out: dict[str, np.ndarray] = {}
     if canary_emb is not None and synthetic_emb is not None:
-        out["embedding"] = (np.asarray(canary_emb) @ np.asarray(synthetic_emb).T).max(axis=1)
+        out["embedding"] = topk_cosine(np.asarray(canary_emb), np.asarray(synthetic_emb), k=1)[0][:, 0]
     index = ngram_index(synthetic_texts, lexical_n)
     out["lexical"] = np.array([ngram_containment(t, index, lexical_n) for t in texts])
-    lm, ref = NgramLM(ngram_n).fit(synthetic_texts), NgramLM(ngram_n).fit(population_texts)
-    out["ngram"] = np.array([lm.logprob(t) - ref.logprob(t) for t in texts])
+    out["ngram"] = likelihood_ratio(synthetic_texts, population_texts, ngram_n)(texts)
     lengths = {len(value_tokens(v)) for c in canaries for v in c.secrets}
-    grams = {g for t in synthetic_texts for n in lengths for g in ngrams(value_tokens(t), n)}
+    grams = value_grams(synthetic_texts, lengths)
     out["secret_replay"] = np.array([sum(echoed(v, grams) for v in c.secrets) for c in canaries], float)
     return out
 

@@ -62,3 +62,13 @@ class NgramLM:
         h = self.n - 1
         lps = [math.log(self.prob(toks[i], tuple(toks[i - h:i]) if h else ())) for i in range(h, len(toks))]
         return sum(lps) / len(lps)
+
+
+def likelihood_ratio(synthetic_texts: list[str], population_texts: list[str], n: int = 3):
+    """The Canary's Echo score as a function of texts: mean log-likelihood under an n-gram LM fitted on
+    the synthetic texts minus that under one fitted on population texts (which takes out what makes
+    a text likely anywhere: short, common words). Higher = more likely a member."""
+    import numpy as np
+
+    lm, ref = NgramLM(n).fit(synthetic_texts), NgramLM(n).fit(population_texts)
+    return lambda texts: np.array([lm.logprob(t) - ref.logprob(t) for t in texts])

@@ -84,6 +84,14 @@ def value_tokens(text: str) -> tuple[str, ...]:
     return tuple(t for t in (_EDGE.sub("", w).lower() for w in text.split()) if t)
 
 
+def value_grams(texts, lengths) -> set[tuple[str, ...]]:
+    """Every run of ``value_tokens`` of each length in ``lengths`` in ``texts``: where a PII value
+    (as its tokens) can be looked up."""
+    from smotext.synth.filters import ngrams
+
+    return {g for t in texts for n in set(lengths) for g in ngrams(value_tokens(t), n)}
+
+
 def mask(text: str, entities: list[Entity]) -> str:
     """``text`` with each entity replaced by <TYPE>, for showing real records."""
     out, last = [], 0

@@ -12,7 +12,7 @@ import numpy as np
 from smotext.audit.plugins.classifier_mia import MembershipAttack, attack_produces
 from smotext.params import Param, int_at_least
 from smotext.audit.registry import Metric, register
-from smotext.audit.ngram_lm import NgramLM
+from smotext.audit.ngram_lm import likelihood_ratio
 from smotext.audit.stats import attack_summary
 from smotext.audit.text_overlap import ngram_containment
 from smotext.synth.filters import ngram_index
@@ -75,15 +75,11 @@ class NgramLMAttack(MembershipAttack):
 
     def run(self, ctx):
         n = int(self.settings["n"])
-        # the population model (the test split: neither member nor evaluated non-member) takes out what
-        # makes a text likely anywhere, short common words, leaving what the synthetic corpus adds
-        self._lm, self._ref = NgramLM(n).fit(ctx.synthetic.texts), NgramLM(n).fit(ctx.test.texts)
+        # population texts: the test split, neither a member nor an evaluated non-member
+        self._score = likelihood_ratio(ctx.synthetic.texts, ctx.test.texts, n)
         res = super().run(ctx)
         res.details.update(n=n, population_texts=len(ctx.test))
         return res
 
-    def score_texts(self, texts: list[str]) -> np.ndarray:
-        return np.array([self._lm.logprob(t) - self._ref.logprob(t) for t in texts])
-
     def scores(self, ctx, split):
-        return self.score_texts(split.texts)
+        return self._score(split.texts)

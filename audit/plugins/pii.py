@@ -7,10 +7,9 @@ from collections import Counter, defaultdict
 
 import numpy as np
 
-from smotext.audit.pii import get_scanner, value_tokens
+from smotext.audit.pii import get_scanner, value_grams, value_tokens
 from smotext.params import Param, int_at_least, number_in
 from smotext.audit.registry import Metric, Plugin, PluginResult, register
-from smotext.synth.filters import ngrams
 
 # Types whose values can identify a person when they reappear verbatim.
 REPLAY_TYPES = {"PERSON", "EMAIL_ADDRESS", "PHONE_NUMBER", "US_SSN", "CREDIT_CARD", "IBAN_CODE", "IP_ADDRESS",
@@ -97,8 +96,8 @@ class Pii(Plugin):
         per_record = [replay_values([ents]) for ents in syn]
         found = {v: t for vals in per_record for v, t in vals.items()}
         lengths = {len(v) for v in found}
-        member_grams = {g for t in ctx.all_members.texts for n in lengths for g in ngrams(value_tokens(t), n)}
-        holdout_grams = {g for t in ctx.nonmembers.texts + ctx.test.texts for n in lengths for g in ngrams(value_tokens(t), n)}
+        member_grams = value_grams(ctx.all_members.texts, lengths)
+        holdout_grams = value_grams(ctx.nonmembers.texts + ctx.test.texts, lengths)
         # A value also in the holdout is common (a frequent name, a clinic's phone): no evidence of a leak.
         replayed = {v for v in found if v in member_grams and v not in holdout_grams}
         excused, reference = self.excuse(ctx, replayed, found)
@@ -143,7 +142,7 @@ class Pii(Plugin):
         if rest and n:
             topic = self.settings["topic"] or (((ctx.generation or {}).get("privacy") or {}).get("settings") or {}).get("topic")
             ref = public_reference(ctx, n, topic)
-            grams = {g for t in ref for k in {len(v) for v in rest} for g in ngrams(value_tokens(t), k)}
+            grams = value_grams(ref, {len(v) for v in rest})
             out["written_without_the_corpus"] = {v for v in rest if v in grams}
             reference = {"texts": len(ref), "asked": n, "topic": topic, "seed": ctx.seed}
         return out, reference
