@@ -21,7 +21,7 @@ from smotext.params import Param, check_all, int_at_least, is_bool, number_in
 DEFAULT_PLUGINS = (
     "utility", "mia_classifier_loss", "mia_classifier_confidence", "mia_classifier_reference",
     "mia_synthetic_embedding", "mia_synthetic_lexical", "mia_synthetic_ngram", "reconstruction", "pii", "generation_privacy", "decoder_privacy",
-    "realism", "overview",
+    "realism", "canary", "overview",
 )
 RESULTS_FILE, SCORES_FILE = "results.json", "scores.npz"
 
@@ -141,14 +141,15 @@ class Auditor:
         return counts
 
     def run(self, members: Corpus, holdout: Corpus, synthetic, test: Corpus | None = None,
-            parent_rows: set[int] | None = None, generation: dict | None = None) -> AuditResult:
+            parent_rows: set[int] | None = None, generation: dict | None = None, canaries=None) -> AuditResult:
         """Audit ``synthetic`` against ``members`` vs ``holdout``.
 
         ``synthetic`` is a ``Corpus`` or a fitted ``SMOTExT`` (fitted on ``members``): from a sampler the
         audit takes its texts, the parent rows, the generation manifest and (unless ``encoder`` was
         given) its encoder. With a Corpus, ``generation`` is the generation manifest, needed by
         plug-ins about the generator itself (skipped without it), and ``parent_rows`` the member rows
-        that served as parents."""
+        that served as parents. ``canaries`` (an ``audit.canaries.CanaryRun``, made by ``release``)
+        turns on the canary plug-in; its per-canary scores are filled in, never saved with the results."""
         from smotext.synth.encoder import Encoder
 
         t0 = time.perf_counter()
@@ -171,7 +172,7 @@ class Auditor:
         encoder = encoder if isinstance(encoder, Encoder) else Encoder(encoder)
         ctx = AuditContext(members, holdout, synthetic, encoder, test=test, test_fraction=self.test_fraction,
                            seed=self.seed, n_boot=self.n_boot, progress=self.progress, cache=self.cache,
-                           parent_rows=parent_rows, generation=generation, lm=lm)
+                           parent_rows=parent_rows, generation=generation, lm=lm, canaries=canaries)
         result = AuditResult(
             inputs={"members": _describe(members), "holdout": _describe(holdout), "synthetic": _describe(synthetic),
                     "test": _describe(test) if test else None, "overlap": overlap,
@@ -186,6 +187,8 @@ class Auditor:
                 entry.update(status="skipped", error="needs labels in members, holdout and synthetic sets")
             elif plugin.needs_generation and not ctx.generation:
                 entry.update(status="skipped", error="needs the generation manifest (synthetic.manifest.json)")
+            elif plugin.needs_canaries and ctx.canaries is None:
+                entry.update(status="skipped", error="no canaries were planted (release with canaries=M, `--canaries M`)")
             else:
                 try:
                     out = plugin.run(ctx)

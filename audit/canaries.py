@@ -139,3 +139,40 @@ def canary_audit(canaries: list[Canary], scores: dict[str, np.ndarray], delta: f
             "per_attack": {k: b.to_json() for k, b in bounds.items()},
             "epsilon_lower_bound": bounds[worst].epsilon, "strongest_attack": worst,
             "secret_replay": int((replay[added] > 0).sum()), "secret_replay_not_added": int((replay[~added] > 0).sum())}
+
+
+@dataclass
+class CanaryRun:
+    """One release's canary experiment: the canaries (coins included), the secret they came from, and
+    every text the generator wrote on members + added canaries, including the outputs held back
+    for having a canary parent. The bound is about that whole output: it is what the generator, a DP
+    mechanism or not, produced from its input; holding canary children back keeps fake records out
+    of the release, it must not hide their echo from the audit. ``scores`` (per attack, per canary)
+    is filled by the audit and belongs in the private folder only."""
+
+    canaries: list[Canary]
+    secret: int = field(repr=False)
+    generated_texts: list[str] = field(repr=False)
+    held_back: int = 0
+    topic: str | None = None
+    scores: dict[str, np.ndarray] = field(default_factory=dict, repr=False)
+
+    def private_json(self) -> dict:
+        """Everything about the experiment, coins and secret included: for the private folder only."""
+        rows = [{**c.to_json(), "scores": {k: float(v[i]) for k, v in self.scores.items()}}
+                for i, c in enumerate(self.canaries)]
+        return {"secret": self.secret, "count": len(self.canaries), "added": sum(c.added for c in self.canaries),
+                "topic": self.topic, "held_back": self.held_back, "generated": len(self.generated_texts), "canaries": rows}
+
+
+def plant(texts: list[str], labels: list[str], canaries: list[Canary]) -> tuple[list[str], list[str]]:
+    """The generator's input: the members, then the canaries whose coin came up 'added' (rows from
+    ``len(texts)`` on are canaries, which is how the provenance tells their children)."""
+    added = [c for c in canaries if c.added]
+    return list(texts) + [c.text for c in added], list(labels) + [c.label for c in added]
+
+
+def canary_parented(parents, first_canary_row: int) -> np.ndarray:
+    """Per output: does any of its parents (row numbers in the generator's input) lie at or beyond
+    ``first_canary_row``, i.e. is it a canary's child?"""
+    return np.array([any(int(p) >= first_canary_row for p in ps) for ps in parents], bool)

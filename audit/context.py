@@ -59,13 +59,14 @@ class AuditContext:
     Without a separate test file, ``test_fraction`` of the holdout becomes the utility test split
     (also the reference population of the calibrated attack); the rest are the non-members.
     ``parent_rows`` (member row numbers that served as parents) lets attacks score those members alone;
-    ``generation`` (the generation manifest) describes the generator, e.g. its bridge's training.
+    ``generation`` (the generation manifest) describes the generator, e.g. its bridge's training;
+    ``canaries`` (an ``audit.canaries.CanaryRun``) is the release's canary experiment, if it planted any.
     """
 
     def __init__(self, members: Corpus, holdout: Corpus, synthetic: Corpus, encoder, *, test: Corpus | None = None,
                  test_fraction: float = 0.3, seed: int = 0, n_boot: int = 200, progress: bool = False,
                  cache: bool = True, parent_rows: set[int] | None = None, generation: dict | None = None,
-                 lm=None):
+                 lm=None, canaries=None):
         for name, c in (("members", members), ("holdout", holdout), ("synthetic", synthetic)):
             if len(c) < 2:
                 raise SmotextError(f"the {name} set needs at least 2 texts, it has {len(c)}")
@@ -97,6 +98,7 @@ class AuditContext:
         self.all_members = members  # every member (for PII replay), not only the evaluated sample
         self.parent_rows = parent_rows  # member rows generation used as parents (from the provenance), if known
         self.generation = generation  # the generation manifest, if known
+        self.canaries = canaries
         self._lm = lm  # the generator's LM, loaded on first use (only plug-ins that write public texts need it)
 
     def _split(self, corpus: Corpus, rows: np.ndarray) -> Split:

@@ -52,6 +52,7 @@ class Plugin(BasePlugin):
     kind: ClassVar[str] = "metric"  # "attack", "metric", or "evidence" (details for the report, no metrics)
     needs_labels: ClassVar[bool] = False
     needs_generation: ClassVar[bool] = False  # reads the generation manifest (ctx.generation)
+    needs_canaries: ClassVar[bool] = False  # reads the release's canary experiment (ctx.canaries)
     # Every metric the plug-in can produce: name -> (which way is safer, (lowest, highest) possible value).
     produces: ClassVar[dict[str, tuple[Direction, tuple[float, float]]]] = {}
 
@@ -73,7 +74,7 @@ class _AuditRegistry(Registry[Plugin]):
 PLUGINS: Registry[Plugin] = _AuditRegistry(
     "audit plug-in", Plugin, group="smotext.audit_plugins",
     builtin_modules=tuple(f"smotext.audit.plugins.{m}" for m in
-                          ("classifier_mia", "data_mia", "decoder_privacy", "generation_privacy", "overview", "pii", "realism", "reconstruction", "utility")))
+                          ("canary", "classifier_mia", "data_mia", "decoder_privacy", "generation_privacy", "overview", "pii", "realism", "reconstruction", "utility")))
 register = PLUGINS.register
 
 

@@ -27,7 +27,7 @@ class RuleOutcome:
     value: float | None = None
     compared: float | None = None  # the number actually compared (value or an interval end)
     ci: list[float] | None = None
-    status: str = "fail"  # pass | fail | undecided | missing
+    status: str = "fail"  # pass | fail | undecided | missing | skipped (missing, and the rule allows it)
     reason: str = ""
     holdout_needed: int | None = None  # undecided: about how many holdout records would decide it
     synthetic_needed: int | None = None  # or, for a rate over the synthetic texts, how many of those
@@ -88,8 +88,8 @@ def records_needed(value: float, across: float, threshold: float, n: int | None)
 class Gate:
     """Checks each rule of a policy against an audit's metrics.
 
-    A ``block`` rule that fails, a metric the policy needs that the audit lacks, or any audit plug-in
-    that failed blocks the release; a failing ``warn`` rule is reported but lets it through.
+    A ``block`` rule that fails, a metric the policy needs that the audit lacks (unless the rule says
+    ``if_missing: skip``), or any audit plug-in that failed blocks the release; a failing ``warn`` rule is reported but lets it through.
     ``policy`` is a ``Policy`` or what ``load_policy`` takes (a shipped name or a path).
     """
 
@@ -109,7 +109,9 @@ class Gate:
         for rule in self.policy.rules:
             o = RuleOutcome(rule.name, rule.metric, rule.comparison, rule.threshold, rule.severity, rule.bound, rule.rationale)
             m = metrics.get(rule.metric)
-            if m is None:
+            if m is None and rule.if_missing == "skip" and rule.metric.split(".", 1)[0] not in failed_plugins:
+                o.status, o.reason = "skipped", f"not measured (no {rule.metric}); this rule applies only when it is"
+            elif m is None:
                 o.status, o.reason = "missing", f"the audit has no {rule.metric} (its plug-in was skipped or failed)"
             elif m.get("value") is None:
                 o.status, o.reason = "missing", f"the audit could not compute {rule.metric} (no value)"
@@ -126,7 +128,7 @@ class Gate:
                     if not ok and rule.bound != "value":
                         self._measured_or_undecided(o, rule, sizes)
             d.outcomes.append(o)
-            if o.status == "pass":
+            if o.status in ("pass", "skipped"):
                 continue
             if o.status == "missing" or rule.severity == "block":  # a missing metric blocks whatever the severity
                 d.deciding.append(rule.name)

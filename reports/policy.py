@@ -32,6 +32,9 @@ class Rule(BaseModel):
     severity: Literal["block", "warn"] = "block"
     # Which number to compare: the point value, or the conservative end of its 95% interval.
     bound: Literal["value", "ci_upper", "ci_lower"] = "value"
+    # A metric the audit lacks blocks (fail closed) unless the rule applies only when it was measured,
+    # e.g. a check on canaries for releases that planted some.
+    if_missing: Literal["block", "skip"] = "block"
     rationale: str = Field(min_length=1)
 
     @field_validator("threshold")

@@ -80,6 +80,7 @@ def view(results: dict) -> dict:
         "r": results, "gate": results.get("gate"), "policy": results.get("policy"), "generation": results.get("generation"),
         "plots": plots, "pairs": pairs, "attacks": attacks, "utility": details("utility"), "pii": details("pii"),
         "recon": recon, "decoder": details("decoder_privacy"), "formal": details("generation_privacy"), "realism": realism,
+        "canary": details("canary"),
         "realism_pairs": list(zip(side.get("real", []), side.get("synthetic", []))), "samples": overview.get("samples", {}),
         "plugins": plugins, "fmt": _fmt,
     }

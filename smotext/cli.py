@@ -34,7 +34,7 @@ FLAGS = {
     "lora_rank": "--lora-rank", "noise_std": "--noise-std", "warmup_steps": "--warmup-steps",
     "allow_overlap": "--allow-overlap", "release_files": "--release-file", "iterations": "--iterations",
     "population": "--population", "topic": "--dp-topic", "threshold": "--dp-threshold", "elite_share": "--elite-share",
-    "accountant": "--accountant",
+    "accountant": "--accountant", "canaries": "--canaries", "canary_secret": "--canary-secret",
 }
 
 
@@ -250,7 +250,9 @@ def cmd_release(args) -> int:
 
     run = release(args.corpus, args.out, policy=args.policy, sampler=sampler_from_args(args), seed=args.random_state,
                   holdout_fraction=args.holdout_fraction, test_fraction=args.test_fraction, text_col=args.text_col,
-                  label_col=args.label_col, n_boot=args.bootstrap, allow_overlap=args.allow_overlap, progress=not args.quiet)
+                  label_col=args.label_col, canaries=args.canaries, canary_secret=args.canary_secret,
+                  canary_topic=args.canary_topic, n_boot=args.bootstrap, allow_overlap=args.allow_overlap,
+                  progress=not args.quiet)
     _print_decision(run.decision, run.report, run.out, run.results)
     return run.exit_code
 
@@ -287,6 +289,11 @@ def privacy_line(results: dict) -> str:
 def _print_decision(decision, report: Path, out: Path, results: dict) -> None:
     print(f"verdict: {decision.verdict}")
     print(f"  privacy: {privacy_line(results)}")
+    canary = results.get("plugins", {}).get("canary", {})
+    if canary.get("status") == "ok":
+        d = canary["details"]
+        print(f"  canaries: {d['sentence']} ({d['canaries']} canaries, strongest attack: {d['strongest_attack']}, "
+              f"{d['secret_replay']} secret(s) echoed)")
     reasons = {o.rule: o.reason for o in decision.outcomes}
     for name in decision.deciding:
         print(f"  blocked by rule: {name}" + (f" ({reasons[name]})" if name in decision.undecided else ""))
@@ -483,6 +490,14 @@ def build_parser() -> argparse.ArgumentParser:
         sp.add_argument("--allow-overlap", action="store_true",
                         help="go on when the splits share texts (copies of one text in different classes); "
                              "default: an error")
+        c = sp.add_argument_group("canaries (the worst case: a one-run lower bound on ε)")
+        c.add_argument("--canaries", type=int, default=0, metavar="M",
+                       help="plant M fake records (200 or more for a useful bound), each added to the members by a "
+                            "secret coin; outputs with a canary parent are held back; default 0: none")
+        c.add_argument("--canary-secret", type=int, default=None, metavar="S",
+                       help="seed of the canaries and their coins (default: a fresh secret, kept in private/canaries.json)")
+        c.add_argument("--canary-topic", default=None, metavar="TEXT",
+                       help="what the corpus's texts are, for writing canary starts (default: --dp-topic, else generic)")
         generation_args(sp)
         model_args(sp)
 

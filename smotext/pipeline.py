@@ -89,9 +89,10 @@ def generation_paths(out: PathLike, provenance: PathLike | None = None, manifest
 
 def write_generation(sampler: SMOTExT, corpus: Corpus, out: Path, provenance: Path, manifest: Path,
                      format: str | None = None, seconds: float | None = None,
-                     final: Callable[[Path], Path] | None = None) -> dict:
+                     final: Callable[[Path], Path] | None = None, extra: dict | None = None) -> dict:
     """Write a fitted sampler's dataset, provenance and manifest, all three or none; returns the
-    manifest. ``final`` maps a path written to where it will end up (for a folder built elsewhere first)."""
+    manifest. ``final`` maps a path written to where it will end up (for a folder built elsewhere first);
+    ``extra`` adds top-level manifest entries."""
     from smotext.outputs import atomic_files
     from smotext.synth.corpus import write_json, write_table
     from smotext.synth.manifest import generation_manifest
@@ -100,6 +101,7 @@ def write_generation(sampler: SMOTExT, corpus: Corpus, out: Path, provenance: Pa
     synthetic = sampler.synthetic_ if corpus.labelled else sampler.synthetic_[["text"]]
     data = generation_manifest(sampler, corpus, {"synthetic": str(final(out)), "provenance": str(final(provenance))},
                                seconds)
+    data.update(extra or {})
     with atomic_files(out, provenance, manifest) as (tmp_out, tmp_prov, tmp_man):
         write_table(synthetic, tmp_out, format)
         write_table(sampler.provenance_, tmp_prov, "jsonl")
@@ -205,9 +207,56 @@ def _with_policy_pii(audit_options: dict, policy) -> dict:
     return {**audit_options, "plugin_params": params}
 
 
+def _check_canaries(canaries, canary_secret) -> None:
+    from smotext.params import check_value, int_at_least
+
+    if canaries != 0:
+        check_value("canaries", canaries, int_at_least(2))
+    check_value("canary_secret", canary_secret, int_at_least(0, none_ok=True))
+
+
+def _plant_canaries(sampler: SMOTExT, members: Corpus, m: int, secret: int | None, topic: str | None):
+    """Make ``m`` canaries for the members' classes with the sampler's LM (loaded here, before
+    generation) and return (CanaryRun, generator input texts, labels)."""
+    import secrets as secrets_module
+
+    from smotext.audit.canaries import CanaryRun, make_canaries, plant
+
+    secret = secrets_module.randbits(63) if secret is None else secret
+    if topic is None and sampler.dp is not None:
+        topic = sampler.dp.topic
+    sampler.load_models()
+    try:
+        made = make_canaries(sampler.lm_, sorted(set(members.labels)), m, secret, topic, progress=sampler.progress)
+    except ValueError as e:
+        raise SmotextError(f"can't plant {m} canaries: {e}", params="canaries") from None
+    texts, labels = plant(members.texts, members.labels, made)
+    return CanaryRun(made, secret, [], topic=topic), texts, labels
+
+
+def _hold_back_canary_children(sampler: SMOTExT, run, first_canary_row: int):
+    """Keep every generated text in ``run`` (the audit's bound is about all of them), then drop the
+    outputs with a canary parent from the sampler's dataset and provenance: they are never
+    released. Returns the held-back provenance rows (private)."""
+    from smotext.audit.canaries import canary_parented
+
+    prov = sampler.provenance_
+    run.generated_texts = sampler.synthetic_["text"].tolist()
+    held = canary_parented(prov["parents"], first_canary_row)
+    run.held_back = int(held.sum())
+    sampler.synthetic_ = sampler.synthetic_[~held].reset_index(drop=True)
+    kept = prov[~held].reset_index(drop=True)
+    kept["synthetic_row"] = range(len(kept))
+    sampler.provenance_ = kept
+    sampler.report_.made = {c: int((sampler.synthetic_["label"] == c).sum()) for c in sampler.report_.requested} \
+        if sampler.report_.requested else sampler.report_.made
+    return prov[held].reset_index(drop=True).rename(columns={"synthetic_row": "generated_row"})
+
+
 def release(corpus: Corpus | PathLike, out: PathLike, *, policy: Policy | str | os.PathLike = "default",
             sampler: SMOTExT | None = None, seed: int = 0, holdout_fraction: float = 0.3, test_fraction: float = 0.2,
-            text_col: str = "text", label_col: str | None = None, **audit_options: Any) -> ReleaseResult:
+            text_col: str = "text", label_col: str | None = None, canaries: int = 0, canary_secret: int | None = None,
+            canary_topic: str | None = None, **audit_options: Any) -> ReleaseResult:
     """Split ``corpus`` into members / holdout / test (stratified, seeded), generate from the members
     with ``sampler`` (default ``SMOTExT(random_state=seed)``), audit against the holdout, gate with
     ``policy`` (a shipped name, a path or a Policy) and write the report into ``out``.
@@ -215,18 +264,25 @@ def release(corpus: Corpus | PathLike, out: PathLike, *, policy: Policy | str | 
     ``out`` then holds report.html, results.json, scores.npz, synthetic.csv with its manifest,
     private/ (the splits and the provenance: never release it) and, on RELEASE only, release/.
     ``audit_options`` go to ``Auditor`` (n_boot, plugins, plugin_params, progress, ...); its seed is
-    ``seed``. Bad input raises SmotextError before any model loads."""
+    ``seed``. Bad input raises SmotextError before any model loads.
+
+    ``canaries`` = M >= 2 plants M fake records (an LM-written prefix for a class, from its name and
+    ``canary_topic`` only, then a random suffix; half carry fake PII), each added to the members by a
+    coin drawn from ``canary_secret`` (None: a fresh secret). The audit scores them all and reports
+    the one-run lower bound on ε; outputs with a canary parent are held back from the release; the
+    canaries, coins and secret stay in private/canaries.json."""
     import pandas as pd
 
     from smotext.audit.auditor import Auditor
     from smotext.outputs import atomic_folder, check_outputs
     from smotext.reports.policy import load_policy, policy_file
     from smotext.reports.release import RELEASE_DIR, apply_gate, publish, split_corpus
-    from smotext.synth.corpus import Corpus, file_sha256, write_table
+    from smotext.synth.corpus import Corpus, file_sha256, write_json, write_table
     from smotext.synth.manifest import parent_rows, versions
 
     out = Path(out)
     sampler = _sampler(sampler, seed)
+    _check_canaries(canaries, canary_secret)
     inputs = {"corpus": None if _is_corpus(corpus) else corpus, "policy": policy_file(policy), **_model_inputs(sampler)}
     check_outputs({"out": (out, "folder")}, inputs)
     _check_replaceable_run(out)
@@ -236,7 +292,10 @@ def release(corpus: Corpus | PathLike, out: PathLike, *, policy: Policy | str | 
     auditor = Auditor(**{"seed": seed, **_with_policy_pii(audit_options, policy)})  # bad plug-ins fail before generation
     auditor.check_disjoint(members, holdout, test)
     t0 = time.perf_counter()
-    sampler.fit_resample(members.texts, members.labels if members.labelled else None)
+    run, texts, labels = (None, members.texts, members.labels) if not canaries else \
+        _plant_canaries(sampler, members, canaries, canary_secret, canary_topic)
+    sampler.fit_resample(texts, labels if members.labelled or run else None)
+    held = None if run is None else _hold_back_canary_children(sampler, run, len(members))
     _require_output(sampler, 2)
     with atomic_folder(out) as work:  # the run folder appears complete, or the old one stays
         private = work / "private"
@@ -245,15 +304,21 @@ def release(corpus: Corpus | PathLike, out: PathLike, *, policy: Policy | str | 
             write_table(pd.DataFrame({"text": split.texts, "label": split.labels}), private / f"{name}.csv")
         syn_path, manifest_path = work / "synthetic.csv", work / "synthetic.manifest.json"
         manifest = write_generation(sampler, members, syn_path, private / "synthetic.provenance.jsonl", manifest_path,
-                                    "csv", time.perf_counter() - t0, final=lambda p: out / p.relative_to(work))
+                                    "csv", time.perf_counter() - t0, final=lambda p: out / p.relative_to(work),
+                                    extra=None if run is None else {"canaries": {"planted": len(run.canaries),
+                                                                                 "outputs_held_back": run.held_back}})
         synthetic = Corpus(sampler.synthetic_["text"].tolist(), sampler.synthetic_["label"].tolist(), corpus.labelled,
                            str(out / syn_path.name), file_sha256(syn_path))
         if auditor.encoder is None:
             auditor.encoder = sampler.encoder_
         if auditor.lm is None:
             auditor.lm = sampler.lm_
-        audit = auditor.run(members, holdout, synthetic, test=test, parent_rows=parent_rows(sampler), generation=manifest)
+        audit = auditor.run(members, holdout, synthetic, test=test, parent_rows=parent_rows(sampler), generation=manifest,
+                            canaries=run)
         audit.save_scores(work)
+        if run is not None:  # the coins and the secret: whoever reads them can tell which canaries were added
+            write_json(run.private_json(), private / "canaries.json")
+            write_table(held, private / "held_back.jsonl", "jsonl")
         results = {**audit.to_json(), "generation": manifest, "versions": versions()}
         decision = apply_gate(results, policy)
         publish(results, work, decision, [syn_path, manifest_path])

@@ -56,3 +56,133 @@ def test_a_generator_that_never_saw_the_canaries_bounds_nothing(canaries, natura
     # its outputs do not depend on the coins: each attack's guesses are coin flips
     assert audit["epsilon_lower_bound"] < 1 and audit["secret_replay"] == 0
     assert set(audit["per_attack"]) == {"embedding", "lexical", "ngram", "secret_replay"}
+
+
+# ---------------------------------------------------------------- the plug-in and the gate
+
+def _manifest(mode: str, epsilon: float) -> dict:
+    privacy = {"mode": "non-dp", "epsilon": "inf"} if mode == "non-dp" else \
+        {"mode": "dp", "epsilon": epsilon, "delta": 1e-5, "iterations": 2, "sigma": 1.0}
+    return {"smotext": "generate", "privacy": privacy, "models": {"bridge": {"training": {"data": {"sensitive": False}}}}}
+
+
+def _audit_with(canaries, generated, natural, encoder, generation):
+    from smotext.audit.auditor import Auditor
+    from smotext.audit.canaries import CanaryRun
+    from smotext.synth.corpus import Corpus
+
+    members, population = natural
+    run = CanaryRun(canaries, secret=7, generated_texts=generated)
+    corpus = lambda texts, name: Corpus.from_texts(texts, None, source=name)
+    result = Auditor(plugins=("generation_privacy", "canary"), encoder=encoder, cache=False).run(
+        corpus(members[:150], "m"), corpus(population, "h"), corpus(members[150:], "s"), generation=generation,
+        canaries=run)
+    return result, run
+
+
+def test_a_bound_above_the_claimed_epsilon_blocks_under_every_shipped_policy(canaries, natural, encoder):
+    """A 'DP' generator claiming ε = 0.5 that copies its inputs: the canaries prove the claim false."""
+    from smotext.reports.gate import Gate
+
+    generated = natural[0] + [c.text for c in canaries if c.added]
+    result, run = _audit_with(canaries, generated, natural, encoder, _manifest("dp", 0.5))
+    m = result.metrics
+    assert m["canary.epsilon_lower_bound"].value >= 2 and m["canary.bound_above_claim"].value == 1
+    assert m["canary.secret_replay"].value == sum(c.added for c in canaries)
+    details = result.plugins["canary"]["details"]
+    assert "the DP code is wrong" in details["sentence"] and details["claimed_epsilon"] == 0.5
+    # per-canary scores go to the private folder through the run, never into results or scores.npz
+    assert set(run.scores) == {"embedding", "lexical", "ngram", "secret_replay"} and "canary" not in result.arrays
+    text = json.dumps(result.to_json())
+    assert not any(c.secret in text or c.prefix in text for c in canaries)
+    for policy in ("default", "research", "strict"):
+        decision = Gate(policy).decide(result)
+        assert decision.verdict == "BLOCK" and "dp-claim-survives-canaries" in decision.deciding, policy
+
+
+def test_an_honest_claim_passes_and_a_release_without_canaries_skips_the_rule(canaries, natural, encoder):
+    from smotext.reports.gate import Gate
+
+    members = natural[0]
+    result, _ = _audit_with(canaries, members, natural, encoder, _manifest("dp", 4.0))  # never saw the canaries
+    assert result.metrics["canary.bound_above_claim"].value == 0
+    outcome = {o.rule: o.status for o in Gate("default").decide(result).outcomes}
+    assert outcome["dp-claim-survives-canaries"] == "pass"
+    strict = {o.rule: o.status for o in Gate("strict").decide(result).outcomes}
+    assert strict["canaries-planted-and-quiet"] == "pass" and strict["no-canary-secret-echoes"] == "pass"
+
+    from smotext.audit.auditor import Auditor
+    from smotext.synth.corpus import Corpus
+
+    corpus = lambda texts, name: Corpus.from_texts(texts, None, source=name)
+    plain = Auditor(plugins=("generation_privacy", "canary"), encoder=encoder, cache=False).run(
+        corpus(members[:150], "m"), corpus(natural[1], "h"), corpus(members[150:], "s"), generation=_manifest("non-dp", 0))
+    assert plain.plugins["canary"]["status"] == "skipped" and "--canaries" in plain.plugins["canary"]["error"]
+    default = Gate("default").decide(plain)
+    assert {o.rule: o.status for o in default.outcomes}["dp-claim-survives-canaries"] == "skipped"
+    assert "dp-claim-survives-canaries" not in default.deciding
+    strict = Gate("strict").decide(plain)  # strict requires canaries: their absence blocks
+    assert "canaries-planted-and-quiet" in strict.deciding and "no-canary-secret-echoes" not in strict.deciding
+
+
+# ---------------------------------------------------------------- a release with canaries
+
+@pytest.fixture(scope="module")
+def canary_release(tmp_path_factory):
+    import csv
+
+    from smotext import SMOTExT, release
+    from smotext.synth.demo_corpus import build
+
+    tmp = tmp_path_factory.mktemp("canary_release")
+    corpus = tmp / "small.csv"
+    with open(corpus, "w", newline="", encoding="utf-8") as f:
+        csv.writer(f).writerows([("text", "label"), *build(7)])
+    runs = [release(corpus, tmp / f"run{i}", policy="strict", seed=0, canaries=24, canary_secret=982451653, n_boot=20,
+                    sampler=SMOTExT(sampling_strategy=40, max_new_tokens=16, random_state=0)) for i in (0, 1)]
+    return runs
+
+
+def test_canaries_and_their_coins_stay_in_the_private_folder(canary_release):
+    run = canary_release[0]
+    private = json.loads((run.private / "canaries.json").read_text(encoding="utf-8"))
+    assert private["secret"] == 982451653 and private["count"] == 24 and len(private["canaries"]) == 24
+    assert {"added", "secret", "pii", "scores"} <= set(private["canaries"][0])
+    assert private["added"] == sum(c["added"] for c in private["canaries"])
+    values = [v for c in private["canaries"] for v in (c["text"], c["secret"], c["prefix"], *c["pii"].values())]
+    shared = [p for p in run.out.rglob("*") if p.is_file() and "private" not in p.relative_to(run.out).parts]
+    assert {p.name for p in shared} >= {"report.html", "results.json", "synthetic.csv", "synthetic.manifest.json"}
+    for path in shared:
+        if path.suffix == ".npz":  # numbers only: no canary's scores among them
+            with np.load(path, allow_pickle=False) as z:
+                assert not any(k.startswith("canary/") for k in z.files)
+            continue
+        text = path.read_text(encoding="utf-8")
+        assert not [v for v in values if v in text], path
+        assert str(private["secret"]) not in text, path
+
+
+def test_no_output_with_a_canary_parent_is_released(canary_release):
+    import pandas as pd
+
+    run = canary_release[0]
+    members = len(pd.read_csv(run.private / "members.csv"))
+    released = [json.loads(line) for line in (run.private / "synthetic.provenance.jsonl").read_text().splitlines()]
+    held = [json.loads(line) for line in (run.private / "held_back.jsonl").read_text().splitlines()]
+    assert released and all(p < members for r in released for p in r["parents"])
+    assert all(any(p >= members for p in r["parents"]) for r in held)
+    manifest = json.loads(run.manifest.read_text(encoding="utf-8"))
+    assert manifest["canaries"] == {"planted": 24, "outputs_held_back": len(held)}
+    synthetic = pd.read_csv(run.synthetic)["text"].tolist()
+    assert synthetic == [r["text"] for r in released] and not set(synthetic) & {r["text"] for r in held}
+    details = run.results["plugins"]["canary"]["details"]
+    assert details["generated"] == len(released) + len(held) and details["held_back"] == len(held)
+
+
+def test_the_same_seed_and_secret_give_the_same_canary_audit(canary_release):
+    a, b = canary_release
+    assert a.results["plugins"]["canary"]["details"] == b.results["plugins"]["canary"]["details"]
+    assert {k: v for k, v in a.results["metrics"].items() if k.startswith("canary.")} == \
+        {k: v for k, v in b.results["metrics"].items() if k.startswith("canary.")}
+    report = a.report.read_text(encoding="utf-8")
+    assert "The worst case: canaries" in report and a.results["plugins"]["canary"]["details"]["sentence"][1:] in report
