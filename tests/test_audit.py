@@ -264,7 +264,8 @@ def test_results_round_trip_and_cli(tmp_path, sets, capsys, clean):
     assert data["inputs"]["evaluated"]["members"] == data["inputs"]["evaluated"]["nonmembers"] == 42  # 60 - 30% test
     assert set(data["plugins"]) == {"utility", "mia_classifier_loss", "mia_classifier_confidence", "overview", "decoder_privacy", "generation_privacy",
                                     "mia_synthetic_embedding", "mia_synthetic_lexical", "reconstruction", "mia_classifier_reference",
-                                    "realism", "mia_synthetic_ngram"}
+                                    "realism", "mia_synthetic_ngram", "canary"}
+    assert data["plugins"]["canary"]["status"] == "skipped"  # `smotext audit` plants no canaries: only a release does
     # no generation manifest beside these files: the decoder's privacy can't be known, so it is skipped (not passed)
     assert data["plugins"]["decoder_privacy"]["status"] == "skipped" and "decoder_privacy.epsilon" not in data["metrics"]
     assert data["plugins"]["generation_privacy"]["status"] == "skipped"  # no manifest: nothing to read the guarantee from
