@@ -23,7 +23,7 @@ from smotext.audit.text_overlap import ngram_containment
 from smotext.synth.filters import ngram_index
 from smotext.synth.neighbors import topk_cosine
 
-CANARY_ATTACKS = ("embedding", "lexical", "ngram", "secret_replay")
+CANARY_ATTACKS = ("embedding", "attribution", "lexical", "ngram", "secret_replay")
 _VOWELS, _CONSONANTS = "aeiou", "bcdfghklmnprstvz"
 
 
@@ -106,17 +106,32 @@ def echoed(value: str, index: set[tuple[str, ...]]) -> bool:
     return bool(toks) and toks in index
 
 
+def attribution_scores(canary_emb: np.ndarray, synthetic_emb: np.ndarray, batch: int = 4096) -> np.ndarray:
+    """Each synthetic text is put down to its nearest canary; a canary scores the highest cosine among
+    the texts put down to it (0 if none). Canaries share their form (a start, then "Reference ..."),
+    so a child of one added canary is often the nearest synthetic text of many that were not; making
+    the canaries compete for each text tells them apart where plain nearness can't."""
+    score = np.zeros(len(canary_emb))
+    for b in range(0, len(synthetic_emb), batch):
+        sims = synthetic_emb[b:b + batch] @ canary_emb.T
+        owner = sims.argmax(axis=1)
+        np.maximum.at(score, owner, sims[np.arange(len(owner)), owner])
+    return score
+
+
 def canary_scores(canaries: list[Canary], synthetic_texts: list[str], population_texts: list[str],
                   canary_emb: np.ndarray | None = None, synthetic_emb: np.ndarray | None = None,
                   lexical_n: int = 4, ngram_n: int = 3) -> dict[str, np.ndarray]:
     """Every data-only attack's score for every canary (higher = 'added'): cosine to the nearest
-    synthetic text (when embeddings are given), the share of its word n-grams in synthetic texts,
+    synthetic text and the attribution score (when embeddings are given), the share of its word n-grams in synthetic texts,
     the synthetic-fitted n-gram LM over the population-fitted one, and how many of its secrets
     (suffix, PII values) reappear verbatim."""
     texts = [c.text for c in canaries]
     out: dict[str, np.ndarray] = {}
     if canary_emb is not None and synthetic_emb is not None:
-        out["embedding"] = topk_cosine(np.asarray(canary_emb), np.asarray(synthetic_emb), k=1)[0][:, 0]
+        canary_emb, synthetic_emb = np.asarray(canary_emb), np.asarray(synthetic_emb)
+        out["embedding"] = topk_cosine(canary_emb, synthetic_emb, k=1)[0][:, 0]
+        out["attribution"] = attribution_scores(canary_emb, synthetic_emb)
     index = ngram_index(synthetic_texts, lexical_n)
     out["lexical"] = np.array([ngram_containment(t, index, lexical_n) for t in texts])
     out["ngram"] = likelihood_ratio(synthetic_texts, population_texts, ngram_n)(texts)

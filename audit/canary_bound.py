@@ -105,3 +105,10 @@ def audit_bound(scores, added, delta: float, level: float = 0.95, tests: int = 1
         if best is None or eps > best.epsilon:
             best = CanaryBound(eps, m, k, r, v, level, ks, delta)
     return best
+
+
+def max_provable(added, delta: float, level: float = 0.95, tests: int = 1, seed: int = 0) -> CanaryBound:
+    """The bound a perfect attack would reach with these coins (every guess right), tested as
+    ``audit_bound`` tests: the largest ε an audit with these canaries could ever rule out."""
+    added = np.asarray(added, bool)
+    return audit_bound(added.astype(float), added, delta, level, tests=tests, seed=seed)

@@ -49,15 +49,15 @@ LABELS = {"nodp": "non-DP SMOTExT", "eda": "EDA-style word operations (one per r
           "eps4": "DP generation, ε = 4", "eps8": "DP generation, ε = 8"}
 ATTACKS = ("mia_synthetic_embedding", "mia_synthetic_lexical", "mia_synthetic_ngram")
 CEILING_M = (50, 100, 200, 500, 1000, 2000)
+CANARY_ATTACKS = ("embedding", "attribution", "lexical", "ngram")
 
 
-def ceiling(m: int, delta: float = 1e-5, attacks: int = 4) -> dict:
+def ceiling(m: int, delta: float = 1e-5, attacks: int = 5) -> dict:
     """The bound a perfect attack gets with ``m`` canaries (every guess right), counted as one of
     ``attacks`` attacks as the audit does: the most an honest audit of that size can say."""
-    from smotext.audit.canary_bound import audit_bound
+    from smotext.audit.canary_bound import max_provable
 
-    added = np.random.default_rng(0).random(m) < 0.5
-    b = audit_bound(added.astype(float), added, delta, tests=attacks)
+    b = max_provable(np.random.default_rng(0).random(m) < 0.5, delta, tests=attacks)
     return {"canaries": m, "epsilon": b.epsilon, "k": b.k, "guesses": b.guesses}
 
 
@@ -170,14 +170,14 @@ def write_results(result: dict) -> None:
              "email), each added to the members by a fair coin. SMOTExT and DP generation: 600 texts requested; EDA and "
              "paraphrase: one output per input record. Canaries are scored against everything the generator wrote; "
              "natural members vs holdout against what would be released (canary children held back). Bound: Steinke, "
-             "Nasr and Jagielski (2023), 95% with the choice of k (5/10/20/30/50% of M) and of 4 attacks counted; "
+             "Nasr and Jagielski (2023), 95% with the choice of k (5/10/20/30/50% of M) and of 5 attacks counted; "
              "δ = the run's (1e-5 for non-DP).\n"]
     for m in sorted({c["canaries"] for c in result["cells"]}):
         cells = [c for c in result["cells"] if c["canaries"] == m]
         lines += [f"## M = {m} canaries\n",
-                  "| generator | claimed ε | ε lower bound | strongest attack | right guesses (strongest) | embedding | lexical | "
-                  "n-gram LM | secret replay | secrets echoed (added / not added) | generated | held back | generation, s |",
-                  "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+                  "| generator | claimed ε | ε lower bound | strongest attack | right guesses (strongest) | embedding | attribution | "
+                  "lexical | n-gram LM | secret replay | secrets echoed (added / not added) | generated | held back | generation, s |",
+                  "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
         for name in GENERATORS:
             for c in (c for c in cells if c["generator"] == name):
                 pa = c["per_attack"]
@@ -185,7 +185,7 @@ def write_results(result: dict) -> None:
                 lines.append(
                     f"| {LABELS[name]} | {_eps(c['claimed_epsilon'])} | **{c['epsilon_lower_bound']:.2f}** | "
                     f"{c['strongest_attack'] if c['epsilon_lower_bound'] > 0 else '–'} | {best['correct']}/{best['guesses']} | "
-                    + " | ".join(f"{pa[a]['epsilon']:.2f} ({pa[a]['correct']}/{pa[a]['guesses']})" for a in ("embedding", "lexical", "ngram"))
+                    + " | ".join(f"{pa[a]['epsilon']:.2f} ({pa[a]['correct']}/{pa[a]['guesses']})" for a in CANARY_ATTACKS)
                     + f" | {pa['secret_replay']['epsilon']:.2f} | {c['secret_replay']} / {c['added']} · "
                       f"{c['secret_replay_not_added']} / {c['canaries'] - c['added']} | {c['generated']} | {c['held_back']} | "
                       f"{c['generation_seconds']:.0f} |")
@@ -202,7 +202,7 @@ def write_results(result: dict) -> None:
         writing = sorted({c["canary_writing_seconds"] for c in cells})
         lines += ["", f"Writing the {m} canaries: {', '.join(f'{s:.0f}' for s in writing)} s (LM, 2 cores).\n"]
     lines += ["## What a perfect attack could show (the ceiling of an honest bound)\n",
-              "Every guess right, the bound computed as the audit does (4 attacks, δ = 1e-5, 95%):\n",
+              "Every guess right, the bound computed as the audit does (5 attacks, δ = 1e-5, 95%):\n",
               "| canaries M | bound | k (guesses each way) |", "|---|---|---|"]
     lines += [f"| {c['canaries']} | {c['epsilon']:.2f} | {c['k']} |" for c in result["ceiling"]]
     if result.get("notes"):

@@ -291,6 +291,9 @@ def release(corpus: Corpus | PathLike, out: PathLike, *, policy: Policy | str | 
     members, holdout, test = split_corpus(corpus, holdout_fraction, test_fraction, seed)
     auditor = Auditor(**{"seed": seed, **_with_policy_pii(audit_options, policy)})  # bad plug-ins fail before generation
     auditor.check_disjoint(members, holdout, test)
+    if canaries and "canary" not in [p.name for p in auditor.plugins]:
+        raise SmotextError("canaries would be planted but the audit leaves out the canary plug-in that scores them; "
+                           "select it, or plant none", params="canaries")
     t0 = time.perf_counter()
     run, texts, labels = (None, members.texts, members.labels) if not canaries else \
         _plant_canaries(sampler, members, canaries, canary_secret, canary_topic)

@@ -182,6 +182,8 @@ CASES = {
     "holdout fraction NaN": (REL + ["--holdout-fraction", "nan"], "--holdout-fraction and --test-fraction must be in (0, 1)"),
     "fractions leave no members": (REL + ["--holdout-fraction", "0.7", "--test-fraction", "0.4"], "leave room for members"),
     "release bootstrap 0": (REL + ["--bootstrap", "0"], "--bootstrap must be an int >= 1"),
+    "one canary": (REL + ["--canaries", "1"], "--canaries must be an int >= 2, got 1"),
+    "negative canary secret": (REL + ["--canaries", "20", "--canary-secret", "-3"], "--canary-secret must be an int >= 0"),
     "audit bootstrap 0": (AUD + ["--bootstrap", "0"], "--bootstrap must be an int >= 1"),
     "audit test fraction NaN": (AUD + ["--test-fraction", "nan"], "--test-fraction must be a finite number"),
     "fit-decoder lr infinite": (FIT + ["--lr", "inf"], "lr must be a finite number > 0"),

@@ -55,7 +55,7 @@ def test_a_generator_that_never_saw_the_canaries_bounds_nothing(canaries, natura
     audit = canary_audit(canaries, scores, delta=1e-5)
     # its outputs do not depend on the coins: each attack's guesses are coin flips
     assert audit["epsilon_lower_bound"] < 1 and audit["secret_replay"] == 0
-    assert set(audit["per_attack"]) == {"embedding", "lexical", "ngram", "secret_replay"}
+    assert set(audit["per_attack"]) == {"embedding", "attribution", "lexical", "ngram", "secret_replay"}
 
 
 # ---------------------------------------------------------------- the plug-in and the gate
@@ -92,7 +92,7 @@ def test_a_bound_above_the_claimed_epsilon_blocks_under_every_shipped_policy(can
     details = result.plugins["canary"]["details"]
     assert "the DP code is wrong" in details["sentence"] and details["claimed_epsilon"] == 0.5
     # per-canary scores go to the private folder through the run, never into results or scores.npz
-    assert set(run.scores) == {"embedding", "lexical", "ngram", "secret_replay"} and "canary" not in result.arrays
+    assert set(run.scores) == {"embedding", "attribution", "lexical", "ngram", "secret_replay"} and "canary" not in result.arrays
     text = json.dumps(result.to_json())
     assert not any(c.secret in text or c.prefix in text for c in canaries)
     for policy in ("default", "research", "strict"):
@@ -110,6 +110,7 @@ def test_an_honest_claim_passes_and_a_release_without_canaries_skips_the_rule(ca
     assert outcome["dp-claim-survives-canaries"] == "pass"
     strict = {o.rule: o.status for o in Gate("strict").decide(result).outcomes}
     assert strict["canaries-planted-and-quiet"] == "pass" and strict["no-canary-secret-echoes"] == "pass"
+    assert result.metrics["canary.max_provable_epsilon"].value >= 2 and strict["enough-canaries-to-see"] == "pass"
 
     from smotext.audit.auditor import Auditor
     from smotext.synth.corpus import Corpus
@@ -177,6 +178,9 @@ def test_no_output_with_a_canary_parent_is_released(canary_release):
     assert synthetic == [r["text"] for r in released] and not set(synthetic) & {r["text"] for r in held}
     details = run.results["plugins"]["canary"]["details"]
     assert details["generated"] == len(released) + len(held) and details["held_back"] == len(held)
+    # 24 canaries could rule out little even with every guess right: strict wants more
+    assert run.results["metrics"]["canary.max_provable_epsilon"]["value"] < 2
+    assert "enough-canaries-to-see" in run.results["gate"]["deciding"]
 
 
 def test_the_same_seed_and_secret_give_the_same_canary_audit(canary_release):

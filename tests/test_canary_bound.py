@@ -68,3 +68,20 @@ def test_guesses_count_both_ends_and_break_ties_by_seed_not_order():
     assert guesses(tied, added, 3, seed=5) == guesses(tied, added, 3, seed=5)
     with pytest.raises(ValueError):
         guesses(tied, added, 4)
+
+
+def test_what_a_perfect_attack_could_show_grows_with_the_canaries():
+    """max_provable: every guess right as far as the coins allow, checked against the binomial tail
+    solved here for each k it tried (each tested at 5% / (number of k · 4 attacks))."""
+    from smotext.audit.canary_bound import max_provable
+
+    rng = np.random.default_rng(2)
+    found = {}
+    for m in (50, 200, 1000):
+        coins = rng.random(m) < 0.5
+        b = found[m] = max_provable(coins, delta=0.0, tests=4)
+        beta = 0.05 / (len(b.ks_tried) * 4)
+        # the k highest are the added ones and the k lowest the others, as far as there are that many
+        right = lambda k: min(k, coins.sum()) + min(k, m - coins.sum())
+        assert b.epsilon == pytest.approx(max(pure_bound(2 * k, right(k), beta) for k in b.ks_tried), abs=1e-6)
+    assert found[50].epsilon < found[200].epsilon < found[1000].epsilon

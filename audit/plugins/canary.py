@@ -7,6 +7,7 @@ from __future__ import annotations
 import math
 
 from smotext.audit.canaries import canary_audit, canary_scores
+from smotext.audit.canary_bound import max_provable
 from smotext.audit.registry import Metric, Plugin, PluginResult, register
 from smotext.params import Param, number_in
 
@@ -17,7 +18,7 @@ def _delta_or_none(v):
     return None if v is None else number_in(0, 1, low_open=True, high_open=True)(v)
 
 
-def claim_sentence(bound: float, claimed: float | None) -> str:
+def claim_sentence(bound: float, claimed: float | None, ceiling: float) -> str:
     """The sentence a reviewer reads: what the audit rules out, next to what the generator claims."""
     said = (f"no DP mechanism with ε < {bound:.2f} could produce what this audit saw" if bound > 0 else
             "the canary attacks rule out no ε: they guessed the coins no better than chance allows at this size")
@@ -25,8 +26,11 @@ def claim_sentence(bound: float, claimed: float | None) -> str:
         return said + "; the generator's claim is unknown (no generation manifest)"
     if math.isinf(claimed):
         return said + "; the generator claims no formal guarantee (ε = ∞)"
-    verdict = ("; the bound is above the claim, so the DP code is wrong" if bound > claimed else "")
-    return said + f"; the generator claims ε = {claimed:.3g}{verdict}"
+    if bound > claimed:
+        return said + f"; the generator claims ε = {claimed:.3g}: the bound is above the claim, so the DP code is wrong"
+    reach = (f" (these canaries could rule out at most ε = {ceiling:.2f}, so a wrong claim above that would go unseen)"
+             if ceiling <= claimed else "")
+    return said + f"; the generator claims ε = {claimed:.3g}{reach}"
 
 
 @register
@@ -45,6 +49,7 @@ class CanaryAudit(Plugin):
         "canary.epsilon_lower_bound": ("lower", (0.0, math.inf)),
         "canary.secret_replay": ("lower", (0.0, math.inf)),
         "canary.bound_above_claim": ("lower", (0.0, 1.0)),
+        "canary.max_provable_epsilon": ("higher", (0.0, math.inf)),
     }
 
     def run(self, ctx) -> PluginResult:
@@ -61,14 +66,19 @@ class CanaryAudit(Plugin):
         found = canary_audit(run.canaries, scores, float(delta), float(self.settings["level"]), seed=ctx.seed)
         bound = found["epsilon_lower_bound"]
         above = claimed is not None and bound > claimed
+        # what a perfect attack would show with these coins: the most this audit could ever rule out
+        ceiling = max_provable([c.added for c in run.canaries], float(delta), float(self.settings["level"]),
+                               tests=len(scores), seed=ctx.seed).epsilon
         details = {**found, "claimed_epsilon": "inf" if claimed is not None and math.isinf(claimed) else claimed,
                    "mode": (claim or {}).get("mode"), "generated": len(run.generated_texts), "held_back": run.held_back,
-                   "sentence": claim_sentence(bound, claimed)}
+                   "max_provable_epsilon": ceiling, "sentence": claim_sentence(bound, claimed, ceiling)}
         metrics = {
             "canary.epsilon_lower_bound": Metric(bound, "lower", "ε that no DP mechanism could have and produce what the "
                                                  "canary attacks saw (one-run bound, 95%)", ideal=0.0),
             "canary.secret_replay": Metric(float(found["secret_replay"]), "lower", "added canaries whose secret suffix or "
                                            "fake PII reappears verbatim in the generated texts", ideal=0.0),
+            "canary.max_provable_epsilon": Metric(ceiling, "higher", "the bound a perfect attack would reach with these "
+                                                  "canaries: the largest ε this audit could rule out (grows with M)"),
         }
         if claimed is not None:
             metrics["canary.bound_above_claim"] = Metric(float(above), "lower", "1 when the empirical bound exceeds the "
