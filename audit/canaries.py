@@ -80,14 +80,16 @@ def make_canaries(lm, classes: list[str], m: int, secret: int, topic: str | None
     rng = np.random.default_rng([secret, 0xCA7A])
     per_class = math.ceil(m / len(classes))
     prefixes: dict[str, list[str]] = {c: [] for c in classes}
-    for attempt in range(4):  # the LM's refusals and stubs are dropped; ask again for what is missing
-        asks = [pair for c in classes
-                for pair in start_prompts([c], per_class - len(prefixes[c]), topic, int(rng.integers(2**31)))]
+    for attempt in range(8):  # the LM's refusals and stubs are dropped; ask again, with room to spare, for what is missing
+        missing = {c: per_class - len(prefixes[c]) for c in classes}
+        asks = [pair for c in classes if missing[c] > 0
+                for pair in start_prompts([c], missing[c] if attempt == 0 else 2 * missing[c] + 4, topic,
+                                          int(rng.integers(2**31)))]
         if not asks:
             break
         written = write_texts(lm, [p for _, p in asks], int(rng.integers(2**31)), progress=progress, desc="writing canaries")
         for (c, _), t in zip(asks, written):
-            if t:
+            if t and len(prefixes[c]) < per_class:
                 prefixes[c].append(t)
     order = [(c, prefixes[c][i]) for i in range(per_class) for c in classes if i < len(prefixes[c])]  # classes interleaved
     if len(order) < m:

@@ -185,7 +185,8 @@ def write_results(result: dict) -> None:
                 lines.append(
                     f"| {LABELS[name]} | {_eps(c['claimed_epsilon'])} | **{c['epsilon_lower_bound']:.2f}** | "
                     f"{c['strongest_attack'] if c['epsilon_lower_bound'] > 0 else '–'} | {best['correct']}/{best['guesses']} | "
-                    + " | ".join(f"{pa[a]['epsilon']:.2f} ({pa[a]['correct']}/{pa[a]['guesses']})" for a in CANARY_ATTACKS)
+                    + " | ".join(f"{pa[a]['epsilon']:.2f} ({pa[a]['correct']}/{pa[a]['guesses']})" if a in pa else "–"
+                               for a in CANARY_ATTACKS)
                     + f" | {pa['secret_replay']['epsilon']:.2f} | {c['secret_replay']} / {c['added']} · "
                       f"{c['secret_replay_not_added']} / {c['canaries'] - c['added']} | {c['generated']} | {c['held_back']} | "
                       f"{c['generation_seconds']:.0f} |")

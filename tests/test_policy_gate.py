@@ -53,6 +53,7 @@ def test_every_shipped_policy_loads():
         ("name: x\nrules:\n" + RULE.replace('"<="', '"=="'), "comparison"),
         ("name: x\nrules:\n" + RULE.replace("block", "maybe"), "severity"),
         ("name: x\nrules:\n" + RULE + RULE, "unique"),
+        ("name: x\nrules:\n" + RULE.replace("    rationale", "    if_missing: ignore\n    rationale"), "if_missing"),
         ("name: x\nrules: []\n", "rules"),
     ],
 )
@@ -156,6 +157,17 @@ def test_gate_fails_closed_on_missing_metrics_and_failed_plugins(tmp_path):
     assert missing.verdict == "BLOCK" and missing.outcomes[0].status == "missing" and missing.deciding == ["r1"]
     failed = Gate(policy).decide(_metrics({"pii": "OSError: boom"}, **{"mia_synthetic_embedding.auc": 0.5}))
     assert failed.verdict == "BLOCK" and "pii failed" in failed.problems[0]
+
+
+def test_a_rule_that_applies_only_when_measured_is_skipped_not_passed(tmp_path):
+    policy = load_policy(write(tmp_path, "name: x\nrules:\n" + RULE.replace("    rationale", "    if_missing: skip\n    rationale")))
+    absent = Gate(policy).decide(_metrics())
+    assert absent.verdict == "RELEASE" and absent.outcomes[0].status == "skipped" and not absent.deciding
+    measured = Gate(policy).decide(_metrics(**{"mia_synthetic_embedding.auc": 0.9}))  # measured: it decides as usual
+    assert measured.verdict == "BLOCK" and measured.deciding == ["r1"]
+    # its plug-in failed: that is no absence to skip over
+    failed = Gate(policy).decide(_metrics({"mia_synthetic_embedding": "boom"}))
+    assert failed.verdict == "BLOCK" and failed.outcomes[0].status == "missing"
 
 
 def test_policy_pii_excuses_load_relative_to_the_policy_and_fail_closed(tmp_path):
