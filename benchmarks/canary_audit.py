@@ -174,7 +174,8 @@ def write_results(result: dict) -> None:
              "δ = the run's (1e-5 for non-DP).\n"]
     for m in sorted({c["canaries"] for c in result["cells"]}):
         cells = [c for c in result["cells"] if c["canaries"] == m]
-        lines += [f"## M = {m} canaries\n",
+        runs = sorted({(c.get("command", result["command"]), c["code_version"]) for c in cells})
+        lines += [f"## M = {m} canaries\n", "Run by " + "; ".join(f"`{cmd}` at code {v}" for cmd, v in runs) + ".\n",
                   "| generator | claimed ε | ε lower bound | strongest attack | right guesses (strongest) | embedding | attribution | "
                   "lexical | n-gram LM | secret replay | secrets echoed (added / not added) | generated | held back | generation, s |",
                   "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
@@ -242,7 +243,8 @@ def main(argv=None) -> None:
         for seed in args.seeds:
             for name in args.generators:
                 print(f"== M {m}, seed {seed}, {name}", file=sys.stderr, flush=True)
-                result["cells"].append({**bench.measure(m, seed, name), "code_version": result["code_version"]})
+                result["cells"].append({**bench.measure(m, seed, name), "code_version": result["code_version"],
+                                        "command": result["command"]})
                 done = {key(c) for c in result["cells"]}
                 write_results({**result, "cells": result["cells"] + [c for c in earlier if key(c) not in done]})
 
