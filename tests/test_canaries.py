@@ -45,7 +45,9 @@ def test_a_generator_that_copies_its_inputs_is_bounded_above_2(canaries, natural
     synthetic = members + added  # the worst generator: it releases its members
     scores = canary_scores(canaries, synthetic, population, encoder.embed([c.text for c in canaries]), encoder.embed(synthetic))
     audit = canary_audit(canaries, scores, delta=1e-5)
-    assert audit["epsilon_lower_bound"] >= 2 and audit["per_attack"]["embedding"]["correct"] == audit["per_attack"]["embedding"]["guesses"]
+    # every attack sees it; the k that gives the best bound may reach past the added ones, so nearly every guess is right
+    assert audit["epsilon_lower_bound"] >= 2
+    assert all(b["correct"] >= b["guesses"] - 2 for name, b in audit["per_attack"].items() if name != "secret_replay")
     assert audit["secret_replay"] == len(added) and audit["secret_replay_not_added"] == 0
 
 
