@@ -294,8 +294,8 @@ def _print_decision(decision, report: Path, out: Path, results: dict) -> None:
     canary = results.get("plugins", {}).get("canary", {})
     if canary.get("status") == "ok":
         d = canary["details"]
-        print(f"  canaries: {d['sentence']} ({d['canaries']} canaries, strongest attack: {d['strongest_attack']}, "
-              f"{d['secret_replay']} secret(s) echoed)")
+        strongest = f", strongest attack: {d['strongest_attack']}" if d["epsilon_lower_bound"] > 0 else ""
+        print(f"  canaries: {d['sentence']} ({d['canaries']} canaries{strongest}, {d['secret_replay']} secret(s) echoed)")
     reasons = {o.rule: o.reason for o in decision.outcomes}
     for name in decision.deciding:
         print(f"  blocked by rule: {name}" + (f" ({reasons[name]})" if name in decision.undecided else ""))
