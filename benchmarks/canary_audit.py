@@ -23,11 +23,8 @@ import argparse
 import json
 import math
 import os
-import platform
-import subprocess
 import sys
 import time
-from datetime import date
 from pathlib import Path
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -37,7 +34,7 @@ import numpy as np
 import pandas as pd
 
 from dp_generation import TOPIC, Bench
-from rt_benchmark import PeakRSS, eda, paraphrase
+from rt_benchmark import PeakRSS, eda, paraphrase, run_facts
 
 RESULTS = Path(__file__).parent / "results"
 OUT = "canary_audit"
@@ -228,13 +225,7 @@ def main(argv=None) -> None:
     if args.render:
         write_results(old)
         return
-    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip()
-    dirty = subprocess.run(["git", "status", "--porcelain", "--", "synth", "smotext", "audit"], capture_output=True,
-                           text=True).stdout.strip()
-    result = {"date": date.today().isoformat(),
-              "machine": f"{platform.machine()}, {len(os.sched_getaffinity(0))} cores, no GPU",
-              "command": "python benchmarks/canary_audit.py " + " ".join(argv if argv is not None else sys.argv[1:]),
-              "code_version": commit + ("+uncommitted" if dirty else ""), "cells": [],
+    result = {**run_facts("canary_audit.py", argv), "cells": [],
               "ceiling": [ceiling(m) for m in CEILING_M], "notes": old.get("notes", "")}
     key = lambda c: (c["canaries"], c["seed"], c["generator"])
     earlier = [{"code_version": old.get("code_version"), **c} for c in old.get("cells", [])]

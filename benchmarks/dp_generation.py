@@ -21,11 +21,8 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
-import subprocess
 import sys
 import time
-from datetime import date
 from pathlib import Path
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -35,7 +32,7 @@ import numpy as np
 import pandas as pd
 
 import rotten_tomatoes as rt
-from rt_benchmark import PeakRSS, classify, mean_std, synth_code_sha256
+from rt_benchmark import PeakRSS, classify, mean_std, run_facts, synth_code_sha256
 
 RESULTS = Path(__file__).parent / "results"
 OUT = "dp_generation"
@@ -225,13 +222,7 @@ def main(argv=None) -> None:
         write_results(old)
         return
     # the code that runs is the code at the start, whatever is committed while it runs
-    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip()
-    dirty = subprocess.run(["git", "status", "--porcelain", "--", "synth", "smotext", "audit"], capture_output=True,
-                           text=True).stdout.strip()
-    result = {"date": date.today().isoformat(),
-              "machine": f"{platform.machine()}, {len(os.sched_getaffinity(0))} cores, no GPU",
-              "command": "python benchmarks/dp_generation.py " + " ".join(argv if argv is not None else sys.argv[1:]),
-              "code_version": commit + ("+uncommitted" if dirty else ""), "cells": [],
+    result = {**run_facts("dp_generation.py", argv), "cells": [],
               "sweep": [{"code_version": old.get("code_version"), **c} for c in old.get("sweep", [])],
               "notes": old.get("notes", "")}
     earlier = [{"code_version": old.get("code_version"), **c} for c in old.get("cells", [])]

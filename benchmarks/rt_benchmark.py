@@ -142,6 +142,18 @@ def generation_facts(rep) -> dict:
             "dropped_by": dict(rep.dropped_by), "decode_seconds": round(rep.seconds.get("decode", 0.0), 1)}
 
 
+def run_facts(script: str, argv=None) -> dict:
+    """Date, machine, command and code version of a benchmark run (the commit at the start, marked
+    +uncommitted when the library's sources differ from it)."""
+    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip()
+    dirty = subprocess.run(["git", "status", "--porcelain", "--", "synth", "smotext", "audit"], capture_output=True,
+                           text=True).stdout.strip()
+    return {"date": date.today().isoformat(),
+            "machine": f"{platform.machine()}, {len(os.sched_getaffinity(0))} cores, no GPU",
+            "command": f"python benchmarks/{script} " + " ".join(argv if argv is not None else sys.argv[1:]),
+            "code_version": commit + ("+uncommitted" if dirty else "")}
+
+
 def synth_code_sha256() -> str:
     """One hash over the generator's source files, so cached texts are tied to the code that made them."""
     import hashlib
