@@ -70,7 +70,7 @@ class CanaryAudit(Plugin):
         ceiling = max_provable([c.added for c in run.canaries], float(delta), float(self.settings["level"]),
                                tests=len(scores), seed=ctx.seed).epsilon
         details = {**found, "claimed_epsilon": "inf" if claimed is not None and math.isinf(claimed) else claimed,
-                   "mode": (claim or {}).get("mode"), "generated": len(run.generated_texts), "held_back": run.held_back,
+                   "mode": (claim or {}).get("mode"), "generated": len(run.generated_texts), "held_back": run.held_back, "bound_above_claim": above,
                    "max_provable_epsilon": ceiling, "sentence": claim_sentence(bound, claimed, ceiling)}
         metrics = {
             "canary.epsilon_lower_bound": Metric(bound, "lower", "ε that no DP mechanism could have and produce what the "
