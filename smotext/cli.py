@@ -17,7 +17,7 @@ from pathlib import Path
 
 from smotext.errors import SmotextError, SmotextWarning
 from smotext.params import flags
-from smotext.synth.params import GENERATION_PARAMS, SEGMENT_TOKENS, STRATEGIES
+from smotext.synth.params import ADAPTERS, GENERATION_PARAMS, SEGMENT_TOKENS, STRATEGIES
 
 EXIT_OK, EXIT_ERROR = 0, 2
 
@@ -112,8 +112,9 @@ def dp_from_args(args):
 
     given = [flag for dest, flag in DP_FLAGS.items() if getattr(args, dest) is not None]
     given += ["--public-class-counts"] * args.public_class_counts
+    generation_epsilon, _ = budgets(args)
     if not args.dp:
-        if args.target_epsilon is not None or given:
+        if (args.target_epsilon is not None and not getattr(args, "adapt_voice", False)) or given:
             raise SmotextError(f"{', '.join(given or ['--target-epsilon'])} only apply with --dp "
                                "(--dp --target-epsilon E generates with differential privacy)")
         return None
@@ -121,8 +122,43 @@ def dp_from_args(args):
         raise SmotextError("--dp needs a budget: --dp --target-epsilon E (e.g. 4)")
     chosen = {"delta": args.delta, "iterations": args.iterations, "population": args.population, "topic": args.dp_topic,
               "threshold": args.dp_threshold, "elite_share": args.elite_share}
-    return DPGeneration(args.target_epsilon, public_class_counts=args.public_class_counts, accountant=args.accountant,
+    return DPGeneration(generation_epsilon, public_class_counts=args.public_class_counts, accountant=args.accountant,
                         **{k: v for k, v in chosen.items() if v is not None})
+
+
+def budgets(args) -> tuple[float | None, float | None]:
+    """(DP generation's ε, the voice adapter's ε) from --target-epsilon and --voice-epsilon: with
+    --dp and --adapt-voice the total is split in half unless --voice-epsilon says the adapter's share."""
+    voice = getattr(args, "adapt_voice", False)
+    if not voice:
+        if getattr(args, "voice_epsilon", None) is not None or getattr(args, "voice_adapter", None) is not None:
+            raise SmotextError("--voice-epsilon and --voice-adapter only apply with --adapt-voice")
+        return args.target_epsilon, None
+    total, share = args.target_epsilon, args.voice_epsilon
+    if not args.dp:  # generation is not DP: the whole budget is the adapter's
+        if share is not None and total is not None:
+            raise SmotextError("without --dp, give the voice adapter's budget once: --target-epsilon E or --voice-epsilon E")
+        if (share if share is not None else total) is None:
+            raise SmotextError("--adapt-voice needs a budget: --adapt-voice --target-epsilon E (e.g. 4)")
+        return None, share if share is not None else total
+    if total is None:
+        raise SmotextError("--dp needs a budget: --dp --target-epsilon E (e.g. 4)")
+    if share is None:
+        return total / 2, total / 2
+    if not 0 < share < total:
+        raise SmotextError(f"--voice-epsilon must be between 0 and --target-epsilon ({total:g}), got {share:g}")
+    return total - share, share
+
+
+def voice_from_args(args):
+    """The VoiceAdaptation that --adapt-voice describes, or None."""
+    from smotext.synth.train import DEFAULT_ADAPTER, VoiceAdaptation
+
+    _, epsilon = budgets(args)
+    if epsilon is None:
+        return None
+    return VoiceAdaptation(epsilon, kind=args.voice_adapter or DEFAULT_ADAPTER, accountant=args.accountant,
+                           seed=args.random_state)
 
 
 def sampler_from_args(args):
@@ -161,26 +197,40 @@ def cmd_generate(args) -> int:
 # ---------------------------------------------------------------- fit-decoder
 
 def cmd_fit_decoder(args) -> int:
-    from smotext.synth.dp import DPConfig
-    from smotext.synth.train import TrainConfig, decoder_trainer
+    from smotext.outputs import check_outputs
+    from smotext.synth.dp import VOICE_LR, DPConfig
+    from smotext.synth.train import TrainConfig, VoiceAdaptation, decoder_trainer, voice_trainer
 
     if args.dp != (args.target_epsilon is not None):
         raise SmotextError("--dp and --target-epsilon go together: --dp --target-epsilon E trains with DP-SGD")
     if not args.dp and (args.delta is not None or args.max_grad_norm is not None):
         raise SmotextError("--delta and --max-grad-norm only apply with --dp")
-    dp = DPConfig(args.target_epsilon, args.delta, args.max_grad_norm or 1.0, args.accountant) if args.dp else None
-    cfg = TrainConfig(
-        steps=args.steps, batch_size=args.batch_size, lr=args.lr, warmup_steps=args.warmup_steps, n_tokens=args.soft_tokens,
-        hidden=args.hidden, max_target_tokens=args.max_target_tokens, noise_std=args.noise_std, seed=args.seed,
-        checkpoint_every=args.checkpoint_every, dp=dp, lora_rank=args.lora_rank,
-    )
-    from smotext.outputs import check_outputs
-
+    if args.adapter is None and args.adapter_size:
+        raise SmotextError("--adapter-size only applies with --adapter KIND")
     init_folder = None if args.init in (None, "default") else args.init
     check_outputs({"out": (args.out, "folder")}, {"corpus": args.corpus, "init": init_folder})
-    trainer = decoder_trainer(args.corpus, config=cfg, init=args.init, public=args.public, description=args.description,
-                              instruction=args.instruction, encoder=args.encoder, lm=args.lm, text_col=args.text_col,
-                              progress=not args.quiet)
+    options = dict(public=args.public, description=args.description, encoder=args.encoder, lm=args.lm,
+                   text_col=args.text_col, progress=not args.quiet)
+    if args.adapter is not None:  # a voice adapter on top of a frozen bridge (the shipped one by default)
+        for flag, value in (("--soft-tokens", args.soft_tokens), ("--hidden", args.hidden), ("--lora-rank", args.lora_rank),
+                            ("--instruction", args.instruction), ("--max-grad-norm", args.max_grad_norm),
+                            ("--warmup-steps", args.warmup_steps)):
+            if value:
+                raise SmotextError(f"{flag} does not apply with --adapter: the adapted bridge keeps its shape and prompt")
+        voice = VoiceAdaptation(args.target_epsilon, args.adapter, args.adapter_size, args.delta, args.steps,
+                                args.batch_size, args.lr or VOICE_LR, args.accountant, args.micro_batch, args.seed)
+        trainer, plan = voice_trainer(args.corpus, voice, init=args.init or "default", **options)
+        if plan is not None:
+            print(f"voice adapter: {plan.sentence()}", file=sys.stderr)
+    else:
+        dp = DPConfig(args.target_epsilon, args.delta, args.max_grad_norm or 1.0, args.accountant) if args.dp else None
+        cfg = TrainConfig(
+            steps=args.steps or 1000, batch_size=args.batch_size or 16, lr=args.lr or 1e-3,
+            warmup_steps=50 if args.warmup_steps is None else args.warmup_steps,
+            n_tokens=args.soft_tokens or 8, hidden=args.hidden or 1024, max_target_tokens=args.max_target_tokens,
+            noise_std=args.noise_std, seed=args.seed, checkpoint_every=args.checkpoint_every, dp=dp,
+            lora_rank=args.lora_rank, micro_batch=args.micro_batch)
+        trainer = decoder_trainer(args.corpus, config=cfg, init=args.init, instruction=args.instruction, **options)
     if trainer.dp_plan is not None:
         plan = trainer.dp_plan
         print(f"DP-SGD: ε ≤ {plan.target_epsilon:g} at δ = {plan.delta:.3g} ({plan.accountant} accountant): noise multiplier "
@@ -251,8 +301,8 @@ def cmd_release(args) -> int:
     run = release(args.corpus, args.out, policy=args.policy, sampler=sampler_from_args(args), seed=args.random_state,
                   holdout_fraction=args.holdout_fraction, test_fraction=args.test_fraction, text_col=args.text_col,
                   label_col=args.label_col, canaries=args.canaries, canary_secret=args.canary_secret,
-                  canary_topic=args.canary_topic, n_boot=args.bootstrap, allow_overlap=args.allow_overlap,
-                  progress=not args.quiet)
+                  canary_topic=args.canary_topic, voice=voice_from_args(args), n_boot=args.bootstrap,
+                  allow_overlap=args.allow_overlap, progress=not args.quiet)
     _print_decision(run.decision, run.report, run.out, run.results)
     return run.exit_code
 
@@ -425,17 +475,25 @@ def build_parser() -> argparse.ArgumentParser:
     f = sub.add_parser("fit-decoder", help="train a bridge (autoencoding) on a corpus; resumes from its checkpoint")
     corpus_args(f, label=False)
     f.add_argument("--out", required=True, help="folder for bridge.safetensors, bridge.json and the checkpoint")
-    f.add_argument("--steps", type=int, default=1000)
-    f.add_argument("--batch-size", type=int, default=16)
-    f.add_argument("--lr", type=float, default=1e-3)
-    f.add_argument("--warmup-steps", type=int, default=50)
-    f.add_argument("--soft-tokens", type=int, default=8, help="K, soft tokens per vector")
-    f.add_argument("--hidden", type=int, default=1024, help="width of the bridge's hidden layer")
+    f.add_argument("--steps", type=int, default=None, help="training steps (default 1000; with --adapter 30)")
+    f.add_argument("--batch-size", type=int, default=None,
+                   help="texts per step, expected size under --dp (default 16; with --adapter 1/24 of the corpus, at most 512)")
+    f.add_argument("--micro-batch", type=int, default=32,
+                   help="texts per forward/backward pass; larger batches are accumulated, so memory stays bounded")
+    f.add_argument("--lr", type=float, default=None, help="learning rate (default 1e-3; with --adapter 0.05)")
+    f.add_argument("--warmup-steps", type=int, default=None, help="steps of rising learning rate (default 50)")
+    f.add_argument("--soft-tokens", type=int, default=None, help="K, soft tokens per vector (default 8)")
+    f.add_argument("--hidden", type=int, default=None, help="width of the bridge's hidden layer (default 1024)")
     f.add_argument("--max-target-tokens", type=int, default=48)
     f.add_argument("--noise-std", type=float, default=0.0, help="noise on input vectors during training")
     f.add_argument("--instruction", default=None, help="prompt text before the soft tokens")
     f.add_argument("--lora-rank", type=int, default=0,
                    help="also train rank-R LoRA updates of the LM's attention q/v layers, kept in the bridge (0: none)")
+    f.add_argument("--adapter", default=None, choices=sorted(ADAPTERS),
+                   help="train only a small voice adapter on top of a frozen bridge (--init, default: the shipped one) "
+                        "so its texts take this corpus's voice; with --dp, the tool says whether the corpus is large "
+                        "enough at that ε. " + "; ".join(f"{k}: {v}" for k, v in ADAPTERS.items()))
+    f.add_argument("--adapter-size", type=int, default=0, help="prefix tokens (default 4) or low-rank rank (default 4)")
     f.add_argument("--checkpoint-every", type=int, default=50)
     f.add_argument("--seed", type=int, default=0)
     f.add_argument("--description", default="", help="what the training texts are, for the model card")
@@ -500,6 +558,14 @@ def build_parser() -> argparse.ArgumentParser:
                        help="seed of the canaries and their coins (default: a fresh secret, kept in private/canaries.json)")
         c.add_argument("--canary-topic", default=None, metavar="TEXT",
                        help="what the corpus's texts are, for writing canary starts (default: --dp-topic, else generic)")
+        v = sp.add_argument_group("the corpus's voice (a DP voice adapter, trained on the members before generation)")
+        v.add_argument("--adapt-voice", action="store_true",
+                       help="first adapt the bridge to the members' voice with DP-SGD (needs a budget: --target-epsilon "
+                            "E, split in half with --dp; a corpus too small for that ε is refused with the size it needs)")
+        v.add_argument("--voice-epsilon", type=float, default=None, metavar="E",
+                       help="with --dp: the adapter's share of --target-epsilon (default: half)")
+        v.add_argument("--voice-adapter", default=None, choices=sorted(ADAPTERS),
+                       help="which adapter (default: prefix; see `smotext fit-decoder --help`)")
         generation_args(sp)
         model_args(sp)
 

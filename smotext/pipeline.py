@@ -5,6 +5,7 @@ report). The CLI's sub-commands are thin adapters over these."""
 from __future__ import annotations
 
 import os
+import shutil
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -207,6 +208,34 @@ def _with_policy_pii(audit_options: dict, policy) -> dict:
     return {**audit_options, "plugin_params": params}
 
 
+def _check_voice(voice) -> None:
+    from smotext.synth.train import VoiceAdaptation
+
+    if voice is None:
+        return
+    if not isinstance(voice, VoiceAdaptation):
+        raise SmotextError(f"voice must be a VoiceAdaptation, got {type(voice).__name__}", params="voice")
+    voice.check()
+    if voice.epsilon is None:
+        raise SmotextError("a release adapts the voice only with DP: the members are sensitive; give the "
+                           "VoiceAdaptation an epsilon", params="voice")
+
+
+def _adapt_voice(sampler: SMOTExT, texts: list[str], config, folder: Path, secret: int | None) -> str:
+    """Train the voice adapter on ``texts`` (the members, canaries included) on top of the sampler's
+    bridge into ``folder``; returns the folder. Its checkpoint, which holds the DP secret, is removed."""
+    from smotext.synth.corpus import Corpus
+    from smotext.synth.train import CHECKPOINT_DIR, decoder_trainer
+
+    sampler.load_models()
+    trainer = decoder_trainer(Corpus.from_texts(texts, source="members"), config=config,
+                              init=sampler.bridge or "default", description="the release's members",
+                              encoder=sampler.encoder_, lm=sampler.lm_, progress=sampler.progress, dp_secret=secret)
+    trainer.train(folder, progress=sampler.progress)
+    shutil.rmtree(folder / CHECKPOINT_DIR)
+    return str(folder)
+
+
 def _check_canaries(canaries, canary_secret) -> None:
     from smotext.params import check_value, int_at_least
 
@@ -256,7 +285,8 @@ def _hold_back_canary_children(sampler: SMOTExT, run, first_canary_row: int):
 def release(corpus: Corpus | PathLike, out: PathLike, *, policy: Policy | str | os.PathLike = "default",
             sampler: SMOTExT | None = None, seed: int = 0, holdout_fraction: float = 0.3, test_fraction: float = 0.2,
             text_col: str = "text", label_col: str | None = None, canaries: int = 0, canary_secret: int | None = None,
-            canary_topic: str | None = None, **audit_options: Any) -> ReleaseResult:
+            canary_topic: str | None = None, voice=None, voice_secret: int | None = None,
+            **audit_options: Any) -> ReleaseResult:
     """Split ``corpus`` into members / holdout / test (stratified, seeded), generate from the members
     with ``sampler`` (default ``SMOTExT(random_state=seed)``), audit against the holdout, gate with
     ``policy`` (a shipped name, a path or a Policy) and write the report into ``out``.
@@ -270,7 +300,13 @@ def release(corpus: Corpus | PathLike, out: PathLike, *, policy: Policy | str | 
     ``canary_topic`` only, then a random suffix; half carry fake PII), each added to the members by a
     coin drawn from ``canary_secret`` (None: a fresh secret). The audit scores them all and reports
     the one-run lower bound on ε; outputs with a canary parent are held back from the release; the
-    canaries, coins and secret stay in private/canaries.json."""
+    canaries, coins and secret stay in private/canaries.json.
+
+    ``voice`` (a ``synth.train.VoiceAdaptation`` with an ε) first adapts the sampler's bridge to the
+    members' voice with DP-SGD (on the members only, canaries included; holdout and test never
+    touch it), then generates with the adapted bridge, which the run keeps in ``bridge/`` (its card
+    records the ε, which the audit adds to the release's). ``voice_secret`` seeds its sampling and
+    noise (None: a fresh secret)."""
     import pandas as pd
 
     from smotext.audit.auditor import Auditor
@@ -283,6 +319,7 @@ def release(corpus: Corpus | PathLike, out: PathLike, *, policy: Policy | str | 
     out = Path(out)
     sampler = _sampler(sampler, seed)
     _check_canaries(canaries, canary_secret)
+    _check_voice(voice)
     inputs = {"corpus": None if _is_corpus(corpus) else corpus, "policy": policy_file(policy), **_model_inputs(sampler)}
     check_outputs({"out": (out, "folder")}, inputs)
     _check_replaceable_run(out)
@@ -294,13 +331,22 @@ def release(corpus: Corpus | PathLike, out: PathLike, *, policy: Policy | str | 
     if canaries and "canary" not in [p.name for p in auditor.plugins]:
         raise SmotextError("canaries would be planted but the audit leaves out the canary plug-in that scores them; "
                            "select it, or plant none", params="canaries")
+    voice_config = None if voice is None else voice.train_config(len(members))[0]  # a too-small corpus stops here
     t0 = time.perf_counter()
-    run, texts, labels = (None, members.texts, members.labels) if not canaries else \
-        _plant_canaries(sampler, members, canaries, canary_secret, canary_topic)
-    sampler.fit_resample(texts, labels if members.labelled or run else None)
-    held = None if run is None else _hold_back_canary_children(sampler, run, len(members))
-    _require_output(sampler, 2)
+    base_bridge = sampler.bridge
     with atomic_folder(out) as work:  # the run folder appears complete, or the old one stays
+        run, texts, labels = (None, members.texts, members.labels) if not canaries else \
+            _plant_canaries(sampler, members, canaries, canary_secret, canary_topic)
+        try:
+            if voice_config is not None:
+                sampler.bridge = _adapt_voice(sampler, texts, voice_config, work / "bridge", voice_secret)
+            sampler.fit_resample(texts, labels if members.labelled or run else None)
+        finally:
+            sampler.bridge = base_bridge  # the caller's sampler keeps its own setting
+        if voice_config is not None:
+            sampler.bridge_path_ = str(out / "bridge")  # where the adapted bridge will be once the run is in place
+        held = None if run is None else _hold_back_canary_children(sampler, run, len(members))
+        _require_output(sampler, 2)
         private = work / "private"
         for split in (members, holdout, test):  # the user's own data, kept for re-auditing; never released
             name = split.source.rsplit("#", 1)[1]

@@ -17,6 +17,7 @@ import torch
 from torch import nn
 
 from smotext.errors import SmotextError
+from smotext.synth.params import ADAPTER_SIZE, ADAPTERS  # noqa: F401  (ADAPTER_SIZE: re-exported)
 
 WEIGHTS_FILE = "bridge.safetensors"
 CARD_FILE = "bridge.json"
@@ -42,6 +43,10 @@ class BridgeConfig:
     lora_rank: int = 0
     lora_alpha: float = 16.0
     lora_modules: dict[str, list[int]] = field(default_factory=dict)
+    # Optional voice adapter (see ``ADAPTERS``): a few parameters on top of a frozen bridge, trained
+    # on a corpus (with DP-SGD) so the decoded texts take its voice; "" = none.
+    adapter: str = ""
+    adapter_size: int = 0  # prefix: tokens; lowrank: rank; bias: unused (0)
 
     def __post_init__(self):
         for name in ("in_dim", "out_dim", "n_tokens", "hidden"):
@@ -55,6 +60,12 @@ class BridgeConfig:
         for name, shape in self.lora_modules.items():
             if not (isinstance(shape, list) and len(shape) == 2 and all(isinstance(d, int) and d > 0 for d in shape)):
                 raise SmotextError(f"bridge config: lora_modules[{name!r}] must be [in_features, out_features]")
+        if self.adapter not in ("", *ADAPTERS):
+            raise SmotextError(f"bridge config: unknown adapter {self.adapter!r}; valid: {', '.join(ADAPTERS)}")
+        if not isinstance(self.adapter_size, int) or self.adapter_size < 0 or \
+                (self.adapter in ("prefix", "lowrank")) != (self.adapter_size > 0):
+            raise SmotextError(f"bridge config: adapter {self.adapter or 'none'!r} takes adapter_size "
+                               f"{'>= 1' if self.adapter in ('prefix', 'lowrank') else '0'}, got {self.adapter_size!r}")
 
 
 @dataclass
@@ -69,6 +80,8 @@ class ModelCard:
         if not self.config.lora_rank:  # cards of bridges without LoRA stay readable by versions before it
             for key in ("lora_rank", "lora_alpha", "lora_modules"):
                 del config[key]
+        if not self.config.adapter:  # likewise for bridges without a voice adapter
+            del config["adapter"], config["adapter_size"]
         return {"format": "smotext-bridge/1", "config": config, "training": self.training}
 
     @classmethod
@@ -130,10 +143,27 @@ class Bridge(nn.Module):
         self.lora = nn.ModuleDict({
             _key(name): LoraPair(i, o, config.lora_rank, scale) for name, (i, o) in config.lora_modules.items()
         })
+        self.voice = nn.ParameterDict(_voice_params(config))
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
-        out = self.net(z) * self.config.out_scale
-        return out.view(z.shape[0], self.config.n_tokens, self.config.out_dim)
+        cfg = self.config
+        if cfg.adapter != "lowrank":
+            out = self.net(z)
+        else:  # W2 h + U (V h): the update to the last layer, without forming U V
+            h = self.net[1](self.net[0](z))
+            out = self.net[2](h) + (h @ self.voice["v"].T) @ self.voice["u"].T
+        out = (out * cfg.out_scale).view(z.shape[0], cfg.n_tokens, cfg.out_dim)
+        # Adapters live in units of out_scale (the embedding table's spread), so one learning rate fits all kinds.
+        if cfg.adapter == "bias":
+            out = out + self.voice["bias"] * cfg.out_scale
+        elif cfg.adapter == "prefix":  # learned tokens, the same for every vector
+            out = torch.cat([(self.voice["prefix"] * cfg.out_scale).expand(z.shape[0], -1, -1), out], dim=1)
+        return out
+
+    @property
+    def n_soft(self) -> int:
+        """Soft tokens per vector that this bridge writes (K, plus a prefix adapter's tokens)."""
+        return self.config.n_tokens + (self.config.adapter_size if self.config.adapter == "prefix" else 0)
 
     @contextmanager
     def attached(self, lm_model: nn.Module) -> Iterator[None]:
@@ -148,6 +178,26 @@ class Bridge(nn.Module):
         finally:
             for h in handles:
                 h.remove()
+
+
+def _voice_params(config: BridgeConfig) -> dict[str, nn.Parameter]:
+    """A voice adapter's parameters, at values that leave the bridge's output unchanged (lowrank:
+    U = 0, V random; bias: 0). A prefix has no neutral value: the trainer starts it from token
+    embeddings (``init_prefix``)."""
+    k, d, r = config.n_tokens, config.out_dim, config.adapter_size
+    if config.adapter == "bias":
+        return {"bias": nn.Parameter(torch.zeros(k, d))}
+    if config.adapter == "prefix":
+        return {"prefix": nn.Parameter(torch.zeros(r, d))}
+    if config.adapter == "lowrank":
+        return {"u": nn.Parameter(torch.zeros(k * d, r)),
+                "v": nn.Parameter(torch.randn(r, config.hidden) / math.sqrt(config.hidden))}
+    return {}
+
+
+def adapter_parameters(config: BridgeConfig) -> int:
+    """How many numbers a bridge's voice adapter trains (0 without one)."""
+    return sum(p.numel() for p in _voice_params(config).values())
 
 
 def _key(module_name: str) -> str:

@@ -135,7 +135,7 @@ def poisson_batch(n: int, sample_rate: float, seed: int, step: int) -> np.ndarra
     return np.flatnonzero(rng.random(n) < sample_rate)
 
 
-def card_facts(plan: DPPlan | None, steps_done: int) -> dict:
+def card_facts(plan: DPPlan | None, steps_done: int, clipped: str = "all bridge parameters") -> dict:
     """The model card's ``dp`` section: ε is what the steps actually taken spent, by the accountant."""
     if plan is None:
         return {"used": False}
@@ -144,7 +144,7 @@ def card_facts(plan: DPPlan | None, steps_done: int) -> dict:
     return {
         "used": True,
         "epsilon": epsilon_spent(plan.accountant, plan.noise_multiplier, plan.sample_rate, steps_done, plan.delta),
-        **asdict(plan), "steps": steps_done, "sampling": "poisson", "clipping": "per-sample (flat, all bridge parameters)",
+        **asdict(plan), "steps": steps_done, "sampling": "poisson", "clipping": f"per-sample (flat, {clipped})",
         "library": f"opacus {opacus.__version__}",
     }
 
@@ -173,3 +173,76 @@ def decoder_epsilon(training: dict) -> tuple[float, list[dict]]:
         total += eps
         stage = (stage.get("init") or {}).get("card_training")
     return total, stages
+
+
+# ---------------------------------------------------------------- voice adapters
+
+VOICE_STEPS = 30  # DP-SGD steps of a voice adapter's default schedule
+VOICE_LR = 0.05
+VOICE_MAX_BATCH = 512
+VOICE_SAMPLE_RATE = 1 / 24  # default expected batch: this share of the corpus (at most VOICE_MAX_BATCH)
+# Expected batch over noise multiplier below which a voice adapter learns too little: each averaged
+# gradient coordinate then carries noise of std σ/B against a signal of about 1/√(adapter size).
+MIN_SIGNAL = 100.0
+
+
+def voice_batch(n: int) -> int:
+    """The default expected batch of a voice adapter trained on ``n`` texts."""
+    return int(min(VOICE_MAX_BATCH, max(8, round(n * VOICE_SAMPLE_RATE))))
+
+
+@dataclass
+class VoicePlan:
+    """A DP voice adapter's schedule on a corpus, and whether its signal can clear the noise."""
+
+    texts: int
+    epsilon: float
+    delta: float
+    steps: int
+    batch_size: int
+    noise_multiplier: float  # inf when no noise level meets the budget
+    signal: float  # expected batch / noise multiplier
+    min_texts: int  # about the smallest corpus that clears MIN_SIGNAL at this ε with the default schedule
+
+    @property
+    def enough(self) -> bool:
+        return self.signal >= MIN_SIGNAL
+
+    def sentence(self) -> str:
+        head = (f"{self.texts:,} texts at ε = {self.epsilon:g}: {self.steps} steps of expected batch {self.batch_size}, "
+                f"noise multiplier {self.noise_multiplier:.3g}, signal (batch / noise) {self.signal:.0f}")
+        if self.enough:
+            return f"{head}: enough (needs >= {MIN_SIGNAL:g})"
+        return (f"{head}, below the {MIN_SIGNAL:g} a voice adapter needs to learn more than noise. DP adaptation at "
+                f"ε = {self.epsilon:g} needs about {self.min_texts:,} texts; use a larger corpus or a larger ε, or "
+                "generate with the default bridge")
+
+
+def plan_voice(n: int, epsilon: float, delta: float | None = None, accountant: str = "prv", steps: int | None = None,
+               batch_size: int | None = None) -> VoicePlan:
+    """The voice adapter's DP schedule for ``n`` texts at ``epsilon`` (default steps and batch unless
+    given), its signal, and how many texts the default schedule needs at this ε."""
+    check_budget(epsilon, delta, accountant)
+    steps = steps or VOICE_STEPS
+    batch = min(batch_size or voice_batch(n), max(1, n - 1))
+    sigma = _sigma_or_inf(DPConfig(epsilon, delta, 1.0, accountant), n, batch, steps)
+    # With the default batch (a fixed share of the corpus) σ hardly depends on n, so the signal
+    # grows linearly with n: solve for the n that clears MIN_SIGNAL, then check it.
+    need = n
+    for _ in range(2):
+        s = _sigma_or_inf(DPConfig(epsilon, None, 1.0, accountant), need, voice_batch(need), VOICE_STEPS)
+        if not math.isfinite(s):
+            need *= 4
+            continue
+        need = max(2, math.ceil(MIN_SIGNAL * s / VOICE_SAMPLE_RATE))
+    return VoicePlan(texts=n, epsilon=float(epsilon), delta=resolve_delta(delta, n), steps=steps, batch_size=batch,
+                     noise_multiplier=sigma, signal=batch / sigma, min_texts=int(need))
+
+
+def _sigma_or_inf(cfg: DPConfig, n: int, batch: int, steps: int) -> float:
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", SmotextWarning)
+            return calibrate(cfg, n, batch, steps).noise_multiplier
+    except SmotextError:
+        return math.inf

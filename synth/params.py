@@ -88,3 +88,11 @@ GENERATION_PARAMS: dict[str, Param] = {
                 "SMOTExT mixes real records' embeddings (no formal guarantee)", _dp),
 }
 MODEL_PARAMS = ("encoder", "lm", "bridge")
+
+# Voice adapters: what each adds to a frozen bridge (parameters for SmolLM2's 576-d inputs, K = 8).
+ADAPTERS = {
+    "bias": "an offset added to each soft token (K x d; 4,608)",
+    "prefix": "N learned soft tokens placed before the bridge's (N x d; 2,304 for N = 4)",
+    "lowrank": "a rank-R update of the bridge's last layer (R x (hidden + K x d); 22,528 for R = 4)",
+}
+ADAPTER_SIZE = {"bias": 0, "prefix": 4, "lowrank": 4}  # default adapter_size per kind

@@ -26,9 +26,11 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from smotext.synth.bridge import Bridge, BridgeConfig, ModelCard, init_bridge, lora_targets, save_bridge
+from smotext.synth.bridge import (ADAPTER_SIZE, ADAPTERS, Bridge, BridgeConfig, ModelCard, adapter_parameters, init_bridge,
+                                  lora_targets, save_bridge)
 from smotext.synth.decoder import PromptTemplate
-from smotext.synth.dp import DPConfig, DPPlan, calibrate, card_facts, poisson_batch
+from smotext.synth.dp import (VOICE_LR, VOICE_STEPS, DPConfig, DPPlan, VoicePlan, calibrate, card_facts, plan_voice,
+                              poisson_batch, voice_batch)
 from smotext.errors import SmotextError, SmotextWarning
 from smotext.params import check_value, int_at_least, number_in
 from smotext.synth.models import LanguageModel
@@ -56,16 +58,23 @@ class TrainConfig:
     dp: DPConfig | None = None  # DP-SGD; batch_size is then the expected size of a Poisson batch
     init: str = ""  # sha256 of the bridge weights training started from ("" = fresh weights)
     lora_rank: int = 0  # > 0: also train LoRA updates of the LM's q/v layers (its own weights stay frozen)
+    adapter: str = ""  # a voice adapter (bridge.ADAPTERS) trained on top of the frozen bridge given as init
+    adapter_size: int = 0  # prefix tokens or low-rank rank (0: the kind's default)
+    micro_batch: int = 32  # texts per forward/backward pass; larger batches are accumulated (memory stays bounded)
 
     def check(self) -> None:
+        if self.adapter not in ("", *ADAPTERS):
+            raise SmotextError(f"unknown adapter {self.adapter!r}; valid: {', '.join(ADAPTERS)}", params="adapter")
+        if self.adapter and self.lora_rank:
+            raise SmotextError("a voice adapter trains on top of a frozen bridge: leave lora-rank out", params="lora_rank")
         if self.lora_rank < 0:
             raise SmotextError(f"lora_rank must be >= 0, got {self.lora_rank}", params="lora_rank")
         if self.lora_rank and self.dp is not None:
             raise SmotextError("DP-SGD training with LoRA is not supported: train the bridge alone (lora_rank 0) under DP",
                                params="lora_rank")
         checks = {**{name: int_at_least(1) for name in ("steps", "batch_size", "n_tokens", "hidden", "max_target_tokens",
-                                                         "checkpoint_every")},
-                  "warmup_steps": int_at_least(0), "seed": int_at_least(0), "lr": number_in(0, low_open=True),
+                                                         "checkpoint_every", "micro_batch")},
+                  "warmup_steps": int_at_least(0), "adapter_size": int_at_least(0), "seed": int_at_least(0), "lr": number_in(0, low_open=True),
                   "noise_std": number_in(0), "weight_decay": number_in(0)}
         for name, check in checks.items():
             check_value(name, getattr(self, name), check)
@@ -95,13 +104,16 @@ def make_card(config: BridgeConfig, step: int, train_config: dict, data: dict, l
               device: str, seconds: float, dp: DPPlan | None = None, init: dict | None = None) -> ModelCard:
     """The model card of a bridge after ``step`` steps of a run configured by ``train_config``."""
     recent = losses[-50:]
+    trained = "all bridge parameters"
+    if config.adapter:
+        trained = f"a {config.adapter} voice adapter ({adapter_parameters(config):,} parameters); the rest of the bridge frozen"
     training = {
-        "objective": "autoencoding: embed a text, reconstruct it; LM frozen",
+        "objective": "autoencoding: embed a text, reconstruct it; LM frozen", "trained": trained,
         "steps": step, "train_config": train_config, "data": data,
         "final_loss": float(np.mean(recent)) if recent else None,
         "loss_curve": [float(np.mean(losses[i : i + 50])) for i in range(0, len(losses), 50)],
         "device": device, "train_seconds": round(seconds, 1),
-        "dp": card_facts(dp, step),
+        "dp": card_facts(dp, step, trained),
     }
     if init:
         training["init"] = init
@@ -157,11 +169,16 @@ class BridgeTrainer:
                  texts: Sequence[str], cfg: TrainConfig, data_description: dict, instruction: str | None = None,
                  init: tuple[Bridge, ModelCard] | None = None, init_description: dict | None = None,
                  dp_secret: int | None = None):
+        if cfg.adapter and not cfg.adapter_size:
+            cfg = dataclasses.replace(cfg, adapter_size=ADAPTER_SIZE[cfg.adapter])
         cfg.check()
         if len(texts) < 2:
             raise SmotextError("training a bridge needs at least 2 texts")
         self.lm, self.cfg, self.texts = lm, cfg, list(texts)
         self.embeddings = torch.as_tensor(embeddings, dtype=torch.float32)
+        if cfg.adapter and init is None:
+            raise SmotextError("a voice adapter trains on top of an existing bridge: give the bridge to adapt "
+                               "(init, e.g. 'default')", params="adapter")
         if init is not None:
             start, card = init
             if (card.config.encoder_sha256, card.config.lm_sha256) != (encoder_sha256, lm.fingerprint):
@@ -173,9 +190,20 @@ class BridgeTrainer:
                                    "so leave lora-rank out")
             if cfg.dp is not None and card.config.lora_rank:
                 raise SmotextError("the bridge to adapt carries LoRA updates of the LM, which DP-SGD training does not support")
+            if card.config.adapter and (cfg.adapter or cfg.dp is not None):
+                raise SmotextError(f"the bridge to adapt already carries a {card.config.adapter} voice adapter; adapt the "
+                                   "bridge it was trained on instead")
             config = BridgeConfig(**asdict(card.config))
-            self.bridge = Bridge(config).to(lm.device)
-            self.bridge.load_state_dict(start.state_dict())
+            if cfg.adapter:
+                config = dataclasses.replace(config, adapter=cfg.adapter, adapter_size=cfg.adapter_size)
+            self.bridge = init_bridge(config, cfg.seed).to(lm.device)
+            missing, unexpected = self.bridge.load_state_dict(start.state_dict(), strict=False)
+            assert not unexpected and all(k.startswith("voice.") for k in missing), (missing, unexpected)
+            if cfg.adapter == "prefix":
+                init_prefix(self.bridge, lm, config.instruction)
+            if cfg.adapter:  # the bridge itself stays as it was: only the adapter learns
+                for name, p in self.bridge.named_parameters():
+                    p.requires_grad_(name.startswith("voice."))
         else:
             table = lm.model.get_input_embeddings().weight
             config = BridgeConfig(
@@ -190,8 +218,11 @@ class BridgeTrainer:
             self.bridge = init_bridge(config, cfg.seed).to(lm.device)
         self.init_description = init_description
         self.template = PromptTemplate.build(lm.tokenizer, config.instruction)
-        self.optimizer = torch.optim.AdamW(self.bridge.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+        self.trainable = {n: p for n, p in self.bridge.named_parameters() if p.requires_grad}
+        self.optimizer = torch.optim.AdamW(self.trainable.values(), lr=cfg.lr, weight_decay=cfg.weight_decay)
         self.dp_plan: DPPlan | None = None
+        self.private_bridge = None
+        self._prefix_kv = None
         self.dp_secret = dp_secret if dp_secret is not None else secrets.randbits(63)
         if cfg.dp is not None:
             self._make_private()
@@ -206,8 +237,9 @@ class BridgeTrainer:
         from opacus.optimizers import DPOptimizer
 
         self.dp_plan = calibrate(self.cfg.dp, len(self.texts), self.cfg.batch_size, self.cfg.steps)
-        # Per-text gradients for the bridge only: the frozen LM just carries them back to it.
-        self.private_bridge = GradSampleModule(self.bridge, loss_reduction="mean")
+        # Per-text gradients for the bridge only: the frozen LM just carries them back to it. A voice
+        # adapter's come from per_sample_grads instead (Opacus has no hooks for bare parameters).
+        self.private_bridge = None if self.cfg.adapter else GradSampleModule(self.bridge, loss_reduction="mean")
         self.noise_generator = torch.Generator(device=self.lm.device).manual_seed(self.dp_secret)
         self.optimizer = DPOptimizer(
             self.optimizer, noise_multiplier=self.dp_plan.noise_multiplier, max_grad_norm=self.dp_plan.max_grad_norm,
@@ -225,13 +257,29 @@ class BridgeTrainer:
         ``per_text`` averages each text's tokens first, then the texts: DP-SGD needs every text's
         gradient to depend on that text alone, which a mean over all tokens of a batch breaks.
         """
+        z = self._vectors(idx, generator)
+        bridge = self.private_bridge if self.private_bridge is not None else self.bridge
+        losses = self.answer_loss(bridge(z), idx, per_text)
+        return losses.mean() if per_text else losses
+
+    def _vectors(self, idx: np.ndarray, generator: torch.Generator) -> torch.Tensor:
         dev = self.lm.device
         z = self.embeddings[idx].to(dev)
         if self.cfg.noise_std > 0:
             z = z + self.cfg.noise_std * torch.randn(z.shape, generator=generator).to(dev) / math.sqrt(z.shape[1])
             z = torch.nn.functional.normalize(z, dim=1)
-        bridge = self.private_bridge if self.dp_plan is not None else self.bridge
-        prompt = self.template.embeds(self.lm, bridge(z))
+        return z
+
+    def answer_loss(self, soft: torch.Tensor, idx: np.ndarray, per_text: bool = False) -> torch.Tensor:
+        """The LM's loss on the answers of rows ``idx`` given their soft tokens: one number (mean over
+        all answer tokens), or with ``per_text`` each text's mean token loss (a vector)."""
+        dev = self.lm.device
+        cache = self._prompt_cache(len(idx))
+        if cache is None:
+            prompt = self.template.embeds(self.lm, soft)
+        else:  # the prompt's fixed start is in the cache: feed the soft tokens onwards
+            suffix = self.lm.model.get_input_embeddings()(self.template.suffix_ids.to(dev))
+            prompt = torch.cat([soft.to(dev, suffix.dtype), suffix.unsqueeze(0).expand(len(idx), -1, -1)], dim=1)
         targets = [self._targets[i] for i in idx]
         width = max(map(len, targets))
         pad = self.lm.tokenizer.pad_token_id
@@ -242,17 +290,38 @@ class BridgeTrainer:
             mask[r, : len(t)] = 1
         tgt, mask = tgt.to(dev), mask.to(dev)
         embeds = torch.cat([prompt, self.lm.model.get_input_embeddings()(tgt)], dim=1)
-        attn = torch.cat([torch.ones(prompt.shape[:2], dtype=torch.long, device=dev), mask], dim=1)
+        cached = 0 if cache is None else cache.get_seq_length()
+        attn = torch.cat([torch.ones((len(idx), cached + prompt.shape[1]), dtype=torch.long, device=dev), mask], dim=1)
         labels = torch.cat([torch.full(prompt.shape[:2], -100, device=dev), tgt.masked_fill(mask == 0, -100)], dim=1)
         autocast = torch.autocast("cuda", dtype=torch.bfloat16) if dev.type == "cuda" else torch.autocast("cpu", enabled=False)
+        extra = {} if cache is None else {"cache": cache, "use_cache": True}
         with autocast, self.bridge.attached(self.lm.model):
             if not per_text:
-                return self.lm.model(inputs_embeds=embeds, attention_mask=attn, labels=labels).loss
-            logits = self.lm.model(inputs_embeds=embeds, attention_mask=attn).logits[:, :-1].float()
-        shifted = labels[:, 1:]
+                return self.lm.model(inputs_embeds=embeds, attention_mask=attn, labels=labels, **extra).loss
+            # Only the answer's positions are scored: the LM head (a fifth of the LM) skips the prompt's.
+            logits = self.lm.model(inputs_embeds=embeds, attention_mask=attn, logits_to_keep=width + 1,
+                                   **extra).logits[:, :-1].float()
+        shifted = labels[:, -width:]
         token_loss = torch.nn.functional.cross_entropy(logits.transpose(1, 2), shifted, ignore_index=-100, reduction="none")
         scored = (shifted != -100).sum(dim=1).clamp(min=1)
-        return (token_loss.sum(dim=1) / scored).mean()
+        return token_loss.sum(dim=1) / scored
+
+    def _prompt_cache(self, rows: int):
+        """The LM's keys and values for the prompt's fixed start (chat header and instruction), for
+        ``rows`` texts; None where the start is not fixed (LoRA changes how the LM reads it).
+        Nothing before the soft tokens is trained, so computing it once saves a third of each pass."""
+        from transformers import DynamicCache
+
+        if self.bridge.config.lora_rank:
+            return None
+        if self._prefix_kv is None:
+            table = self.lm.model.get_input_embeddings()
+            with torch.no_grad():
+                out = self.lm.model(inputs_embeds=table(self.template.prefix_ids.to(self.lm.device)).unsqueeze(0),
+                                    use_cache=True)
+            self._prefix_kv = [(layer.keys, layer.values) for layer in out.cache.layers]
+        return DynamicCache([(k.expand(rows, -1, -1, -1), v.expand(rows, -1, -1, -1)) for k, v in self._prefix_kv],
+                            config=self.lm.model.config)
 
     # ------------------------------------------------------------ checkpoints
 
@@ -323,29 +392,61 @@ class BridgeTrainer:
 
     # ------------------------------------------------------------ training
 
+    def _chunks(self, idx: np.ndarray) -> list[np.ndarray]:
+        """``idx`` in passes of at most ``micro_batch`` texts (gradient accumulation bounds memory),
+        texts of similar length together so that little of each pass is padding."""
+        if len(idx) > self.cfg.micro_batch:
+            idx = idx[np.argsort([len(self._targets[i]) for i in idx], kind="stable")]
+        return [idx[i : i + self.cfg.micro_batch] for i in range(0, len(idx), self.cfg.micro_batch)]
+
     def _step(self, gen: torch.Generator) -> float:
         idx = batch_indices(self.step, self.cfg.batch_size, len(self.texts), self.cfg.seed)
-        loss = self.loss_on(idx, gen)
         self.optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(self.bridge.parameters(), 1.0)
+        total = 0.0
+        for chunk in self._chunks(idx):
+            loss = self.loss_on(chunk, gen) * (len(chunk) / len(idx))
+            loss.backward()
+            total += float(loss.detach())
+        torch.nn.utils.clip_grad_norm_(self.trainable.values(), 1.0)
         self.optimizer.step()
-        return float(loss.detach())
+        return total
 
     def _dp_step(self, gen: torch.Generator) -> float | None:
+        """One DP-SGD step: a Poisson batch, every text's gradient clipped, one noise draw for the
+        whole batch. Passes of ``micro_batch`` texts are clipped and summed before the noise."""
         idx = poisson_batch(len(self.texts), self.dp_plan.sample_rate, self.dp_secret, self.step)
         self.optimizer.zero_grad(set_to_none=True)
-        loss = None
-        if len(idx):
-            loss = self.loss_on(idx, gen, per_text=True)
+        chunks, losses = self._chunks(idx), []
+        for i, chunk in enumerate(chunks):
+            losses.append(self._per_text_grads(chunk, gen))
+            self.optimizer.signal_skip_step(do_skip=i < len(chunks) - 1)  # clip and sum now; noise after the last pass
+            self.optimizer.step()
+            if i < len(chunks) - 1:
+                self.optimizer.zero_grad(set_to_none=True)  # keeps the summed clipped gradients
+        if not chunks:  # an empty Poisson batch still takes its noisy step, as the accountant assumes
+            for p in self.trainable.values():
+                p.grad_sample = torch.zeros((0, *p.shape), dtype=p.dtype, device=p.device)
+            self.optimizer.step()
+        return float(torch.cat(losses).mean()) if losses else None
+
+    def _per_text_grads(self, idx: np.ndarray, gen: torch.Generator) -> torch.Tensor:
+        """Set ``p.grad_sample`` (one gradient per text) for the rows ``idx``; returns their losses."""
+        z = self._vectors(idx, gen)
+        if self.private_bridge is not None:  # the whole bridge: Opacus' hooks record per-text gradients
+            losses = self.answer_loss(self.private_bridge(z), idx, per_text=True)
             with warnings.catch_warnings():  # Opacus' hooks on a bridge whose input needs no gradient: expected
                 warnings.filterwarnings("ignore", message="Full backward hook is firing")
-                loss.backward()
-        else:  # an empty Poisson batch still takes its noisy step, as the accountant assumes
-            for p in self.bridge.parameters():
-                p.grad_sample = torch.zeros((0, *p.shape), dtype=p.dtype, device=p.device)
-        self.optimizer.step()
-        return None if loss is None else float(loss.detach())
+                losses.mean().backward()
+            return losses.detach()
+        # A voice adapter: texts pass the LM independently, so the gradient of the summed loss with
+        # respect to text i's soft tokens is text i's own; the adapter's per-text gradient follows
+        # by the chain rule through the (cheap) bridge alone.
+        soft = self.bridge(z).detach().requires_grad_(True)
+        losses = self.answer_loss(soft, idx, per_text=True)
+        (out_grad,) = torch.autograd.grad(losses.sum(), soft)
+        for name, g in per_sample_grads(self.bridge, list(self.trainable), z, out_grad).items():
+            self.trainable[name].grad_sample = g
+        return losses.detach()
 
     def card(self) -> ModelCard:
         return make_card(self.bridge.config, self.step, asdict(self.cfg), self.data_description, self.losses,
@@ -394,19 +495,45 @@ class BridgeTrainer:
         return card
 
 
+def per_sample_grads(module: torch.nn.Module, names: list[str], inputs: torch.Tensor,
+                     out_grads: torch.Tensor) -> dict[str, torch.Tensor]:
+    """{name: (batch, *shape)}: each row's gradient of <module(input_i), out_grad_i> with respect to
+    the parameters ``names`` (the others held fixed), by vmap over rows."""
+    from torch.func import functional_call, grad, vmap
+
+    params = {n: p.detach() for n, p in module.named_parameters() if n in names}
+
+    def contribution(params, x, g):
+        return (functional_call(module, params, (x.unsqueeze(0),)).squeeze(0) * g).sum()
+
+    return vmap(grad(contribution), in_dims=(None, 0, 0))(params, inputs, out_grads)
+
+
+def init_prefix(bridge: Bridge, lm: LanguageModel, text: str) -> None:
+    """Start a prefix adapter from the LM's embeddings of ``text``'s tokens (repeated to length):
+    soft tokens of ordinary words, not random vectors the LM has never seen."""
+    ids = lm.tokenizer(text, add_special_tokens=False)["input_ids"] or [lm.tokenizer.eos_token_id]
+    n = bridge.voice["prefix"].shape[0]
+    ids = torch.tensor((ids * (n // len(ids) + 1))[:n], device=lm.device)
+    with torch.no_grad():
+        bridge.voice["prefix"].copy_(lm.model.get_input_embeddings()(ids).float() / bridge.config.out_scale)
+
+
 class SensitiveTrainingWarning(SmotextWarning):
     """A bridge is being trained on sensitive texts without differential privacy."""
 
 
 def decoder_trainer(corpus, *, config: TrainConfig | None = None, init: str | os.PathLike | None = None,
                     public: bool = False, description: str = "", instruction: str | None = None,
-                    encoder=None, lm=None, text_col: str = "text", progress: bool = False) -> BridgeTrainer:
+                    encoder=None, lm=None, text_col: str = "text", progress: bool = False,
+                    dp_secret: int | None = None) -> BridgeTrainer:
     """A ``BridgeTrainer`` ready to train a bridge on ``corpus`` (a Corpus or a file; labels unused).
 
     ``init`` adapts an existing bridge (a folder, or "default" for the shipped one) and keeps its
     shape; ``config.dp`` (a ``DPConfig``) trains with DP-SGD. Texts count as sensitive unless
     ``public``; sensitive texts without DP raise a ``SensitiveTrainingWarning``. Bad settings raise
-    SmotextError before any model loads. ``trainer.train(out)`` trains and resumes."""
+    SmotextError before any model loads. ``trainer.train(out)`` trains and resumes. ``dp_secret``
+    seeds DP-SGD's sampling and noise (default: a fresh secret; pass one only in tests and benchmarks)."""
     from smotext.synth.bridge import load_bridge
     from smotext.synth.corpus import Corpus, read_corpus
     from smotext.synth.encoder import Encoder
@@ -418,6 +545,9 @@ def decoder_trainer(corpus, *, config: TrainConfig | None = None, init: str | os
     if init:
         init_path = default_bridge_path() if str(init) == "default" else Path(init)
         start = load_bridge(init_path, device="cpu")
+        if start[1].config.adapter:
+            raise SmotextError(f"{init}: this bridge already carries a {start[1].config.adapter} voice adapter; adapt "
+                               "the bridge it was trained on instead", params="init")
         init_sha = weights_fingerprint(init_path / "bridge.safetensors")
         cfg.init = init_sha
         # an adapted bridge keeps the shape it was trained with
@@ -437,10 +567,73 @@ def decoder_trainer(corpus, *, config: TrainConfig | None = None, init: str | os
     init_description = {"bridge": str(init), "sha256": init_sha, "card_training": {
         k: start[1].training.get(k) for k in ("steps", "data", "dp", "init")}} if start else None
     return BridgeTrainer(lm, encoder.name, encoder.fingerprint, emb, corpus.texts, cfg, data, instruction=instruction,
-                         init=start, init_description=init_description)
+                         init=start, init_description=init_description, dp_secret=dp_secret)
 
 
 def fit_decoder(corpus, out: str | os.PathLike, *, progress: bool = False, **options) -> ModelCard:
     """Train a bridge on ``corpus`` into ``out`` (resuming from its checkpoint); ``options`` as
     ``decoder_trainer``. Returns the saved bridge's model card."""
     return decoder_trainer(corpus, progress=progress, **options).train(out, progress=progress)
+
+
+DEFAULT_ADAPTER = "prefix"
+
+
+@dataclass
+class VoiceAdaptation:
+    """How to adapt a bridge's voice to a corpus: a small adapter (``kind``) trained on top of the
+    frozen bridge, with DP-SGD at ``epsilon`` (None: without DP, for public texts only).
+
+    ``steps`` and ``batch_size`` default to ``dp.VOICE_STEPS`` and a share of the corpus
+    (``dp.voice_batch``); a DP schedule whose signal can't clear its noise (``dp.plan_voice``) is
+    refused with the corpus size it would need."""
+
+    epsilon: float | None
+    kind: str = DEFAULT_ADAPTER
+    size: int = 0  # prefix tokens or rank (0: the kind's default)
+    delta: float | None = None
+    steps: int | None = None
+    batch_size: int | None = None
+    lr: float = VOICE_LR
+    accountant: str = "prv"
+    micro_batch: int = 32
+    seed: int = 0
+
+    def check(self) -> None:
+        if self.kind not in ADAPTERS:
+            raise SmotextError(f"unknown adapter {self.kind!r}; valid: {', '.join(ADAPTERS)}", params="adapter")
+        if self.epsilon is not None:
+            DPConfig(self.epsilon, self.delta, 1.0, self.accountant).check()
+        for name in ("steps", "batch_size"):
+            check_value(name, getattr(self, name), int_at_least(1, none_ok=True))
+        check_value("lr", self.lr, number_in(0, low_open=True))
+
+    def plan(self, n: int) -> VoicePlan | None:
+        """The DP schedule for ``n`` texts (None without DP)."""
+        self.check()
+        if self.epsilon is None:
+            return None
+        return plan_voice(n, self.epsilon, self.delta, self.accountant, self.steps, self.batch_size)
+
+    def train_config(self, n: int) -> tuple[TrainConfig, VoicePlan | None]:
+        """The TrainConfig for ``n`` texts; raises SmotextError when DP would train noise."""
+        plan = self.plan(n)
+        if plan is not None and not plan.enough:
+            raise SmotextError(plan.sentence(), params="target_epsilon")
+        steps = self.steps or VOICE_STEPS
+        batch = plan.batch_size if plan else min(self.batch_size or voice_batch(n), n)
+        dp = None if self.epsilon is None else DPConfig(self.epsilon, self.delta, 1.0, self.accountant)
+        return TrainConfig(steps=steps, batch_size=batch, lr=self.lr, warmup_steps=max(1, steps // 10), adapter=self.kind,
+                           adapter_size=self.size, micro_batch=self.micro_batch, seed=self.seed, dp=dp,
+                           checkpoint_every=5), plan
+
+
+def voice_trainer(corpus, voice: VoiceAdaptation, *, init: str | os.PathLike = "default", text_col: str = "text",
+                  **options) -> tuple[BridgeTrainer, VoicePlan | None]:
+    """A trainer for ``voice`` on ``corpus`` (a Corpus or a file) on top of the bridge ``init``, and
+    its DP plan; ``options`` as ``decoder_trainer``. Refuses before any model loads."""
+    from smotext.synth.corpus import Corpus, read_corpus
+
+    corpus = corpus if isinstance(corpus, Corpus) else read_corpus(corpus, text_col, label_col=None)
+    cfg, plan = voice.train_config(len(corpus))
+    return decoder_trainer(corpus, config=cfg, init=init, **options), plan

@@ -80,14 +80,14 @@ def _trainer(lm, encoder, texts, emb, steps, **kw):
 
 def interrupt_at(trainer, step, monkeypatch):
     """Make ``trainer`` raise KeyboardInterrupt (as Ctrl-C would) when it reaches ``step``."""
-    real_loss_on = trainer.loss_on
+    real_vectors = trainer._vectors  # every kind of step starts a pass here
 
-    def loss_on(idx, gen, **kw):
+    def vectors(idx, gen):
         if trainer.step == step:
             raise KeyboardInterrupt
-        return real_loss_on(idx, gen, **kw)
+        return real_vectors(idx, gen)
 
-    monkeypatch.setattr(trainer, "loss_on", loss_on)
+    monkeypatch.setattr(trainer, "_vectors", vectors)
 
 
 def stop_at(trainer, step, folder, monkeypatch):
