@@ -33,11 +33,13 @@ import pandas as pd
 
 import rotten_tomatoes as rt
 from rt_benchmark import PeakRSS, run_facts, synth_code_sha256
+from smotext.synth.dp import VOICE_STEPS, voice_batch
 
 RESULTS = Path(__file__).parent / "results"
 OUT = "voice_adapter"
 POOL, MEMBERS, HOLDOUT, DEV, N_SYNTHETIC, N_FIDELITY, N_SHOWN = 6000, 1000, 1000, 200, 2600, 200, 10
 SETTINGS = {"unadapted": None, "nodp": "inf", "eps1": 1.0, "eps4": 4.0, "eps8": 8.0}
+GRID_ORDER = ["eps4", "unadapted", "nodp", "eps1", "eps8"]  # the goals' cells first
 LABELS = {"unadapted": "default bridge, not adapted", "nodp": "adapted without DP", "eps1": "adapted, ε = 1",
           "eps4": "adapted, ε = 4", "eps8": "adapted, ε = 8"}
 AUDIT = ["utility", "realism", "mia_synthetic_embedding", "reconstruction", "decoder_privacy"]
@@ -71,7 +73,7 @@ class Bench:
 
         folder = self.work / "adapters" / name
         done = folder / "done.json"
-        if done.exists() and json.loads(done.read_text()).get("synth_code_sha256") == self.code:
+        if done.exists():
             return folder, json.loads(done.read_text())["seconds"]
         texts = self.pool if texts is None else texts
         corpus = Corpus.from_texts(texts["text"].tolist(), source="rt-pool")
@@ -125,7 +127,7 @@ class Bench:
 
         path = self.work / "synthetic" / f"{name}.csv"
         meta = path.with_suffix(".json")
-        if path.exists() and meta.exists() and json.loads(meta.read_text()).get("synth_code_sha256") == self.code:
+        if path.exists() and meta.exists():
             return pd.read_csv(path, keep_default_na=False), json.loads(meta.read_text())
         sampler = SMOTExT(sampling_strategy=n, random_state=self.seed, encoder=self.enc, lm=self.lm, progress=True,
                           bridge=str(bridge_folder) if bridge_folder else None, **sampler_options)
@@ -177,11 +179,11 @@ class Bench:
 # ---------------------------------------------------------------- runs
 
 def cached(path: Path, code: str, make) -> dict:
+    """A cell's measurements, made once: kept across code changes (each records the generator code
+    and commit that made it; delete the cell's files under --work to measure it again)."""
     if path.exists():
-        got = json.loads(path.read_text())
-        if got.get("synth_code_sha256") == code:
-            return got
-    got = {**make(), "synth_code_sha256": code}
+        return json.loads(path.read_text())
+    got = {**make(), "synth_code_sha256": code, "code_version": run_facts(Path(__file__).name)["code_version"]}
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(got, indent=1, default=str))
     return got
@@ -284,10 +286,10 @@ def main(argv=None):
     ap.add_argument("--kinds", nargs="+", default=["bias", "prefix", "lowrank"])
     ap.add_argument("--pilot-steps", type=int, default=8)
     ap.add_argument("--pilot-batch", type=int, default=96)
-    ap.add_argument("--kind", default="prefix", help="adapter kind of the grid")
-    ap.add_argument("--settings", nargs="+", default=list(SETTINGS), choices=list(SETTINGS))
-    ap.add_argument("--steps", type=int, default=30)
-    ap.add_argument("--batch", type=int, default=256, help="(expected) texts per step")
+    ap.add_argument("--kind", default="bias", help="adapter kind of the grid (bias: chosen by the pilot)")
+    ap.add_argument("--settings", nargs="+", default=GRID_ORDER, choices=list(SETTINGS))
+    ap.add_argument("--steps", type=int, default=VOICE_STEPS)
+    ap.add_argument("--batch", type=int, default=voice_batch(POOL), help="(expected) texts per step")
     ap.add_argument("--lr", type=float, default=0.05)
     ap.add_argument("--render", action="store_true", help="rewrite the markdown from the results file only")
     args = ap.parse_args(argv)

@@ -565,7 +565,7 @@ def build_parser() -> argparse.ArgumentParser:
         v.add_argument("--voice-epsilon", type=float, default=None, metavar="E",
                        help="with --dp: the adapter's share of --target-epsilon (default: half)")
         v.add_argument("--voice-adapter", default=None, choices=sorted(ADAPTERS),
-                       help="which adapter (default: prefix; see `smotext fit-decoder --help`)")
+                       help="which adapter (default: bias; see `smotext fit-decoder --help`)")
         generation_args(sp)
         model_args(sp)
 

@@ -88,7 +88,7 @@ def _quiet_accountant():
     # Opacus' RDP analysis warns when its best order is the largest it tries; the bound is still valid.
     # Its PRV code takes log(1 - q), -inf at sample rate 1 (DP generation's votes), and handles it.
     with warnings.catch_warnings(), np.errstate(divide="ignore"):
-        warnings.filterwarnings("ignore", message="Optimal order is the largest alpha")
+        warnings.filterwarnings("ignore", message="Optimal order is the (largest|smallest) alpha")
         yield
 
 

@@ -576,7 +576,7 @@ def fit_decoder(corpus, out: str | os.PathLike, *, progress: bool = False, **opt
     return decoder_trainer(corpus, progress=progress, **options).train(out, progress=progress)
 
 
-DEFAULT_ADAPTER = "prefix"
+DEFAULT_ADAPTER = "bias"  # best of the three under DP in benchmarks/results/voice_adapter.md (pilot)
 
 
 @dataclass

@@ -169,3 +169,62 @@ def test_cli_refuses_a_corpus_too_small_for_dp_adaptation(tmp_path, capsys, monk
     err = capsys.readouterr().err
     assert code == 2 and "100 texts at ε = 4" in err and "needs about" in err
     assert not (tmp_path / "o").exists()
+
+
+def test_release_adapts_the_voice_on_the_members_only(tmp_path):
+    """release(voice=...) adapts on the members, generates with the adapted bridge, keeps it in bridge/
+    (without the checkpoint that holds the DP secret) and the audit counts its ε."""
+    import csv
+
+    import pandas as pd
+
+    from smotext import SMOTExT, release
+    from smotext.synth.demo_corpus import build
+    from smotext.synth.models import weights_fingerprint
+
+    corpus = tmp_path / "small.csv"
+    with open(corpus, "w", newline="", encoding="utf-8") as f:
+        csv.writer(f).writerows([("text", "label"), *build(7)])
+    secret = 918_273_645_546_372
+    sampler = SMOTExT(sampling_strategy=10, max_new_tokens=24, random_state=0)
+    run = release(corpus, tmp_path / "run", seed=0, sampler=sampler, n_boot=50, voice_secret=secret,
+                  voice=VoiceAdaptation(20.0, kind="bias", steps=2, batch_size=40))
+    bridge = run.out / "bridge"
+    card = json.loads((bridge / "bridge.json").read_text())
+    members = pd.read_csv(run.private / "members.csv")
+    assert card["config"]["adapter"] == "bias" and card["training"]["data"]["texts"] == len(members)
+    dp = card["training"]["dp"]
+    assert dp["used"] and 0 < dp["epsilon"] <= 20.0 + 1e-6 and dp["steps"] == 2
+    assert not (bridge / "checkpoint").exists()
+    assert not any(str(secret) in p.read_text(errors="ignore") for p in run.out.rglob("*") if p.is_file())
+    model = run.results["generation"]["models"]["bridge"]
+    assert model["path"] == str(bridge) and model["sha256"] == weights_fingerprint(bridge / "bridge.safetensors")
+    assert run.results["metrics"]["decoder_privacy.epsilon"]["value"] == pytest.approx(dp["epsilon"])
+    assert sampler.bridge is None  # the caller's sampler keeps its own bridge setting
+    assert not list(tmp_path.glob(".run.*"))  # nothing half-made left beside the run
+
+
+@pytest.mark.parametrize("argv, budgets_", [
+    (["--dp", "--target-epsilon", "8"], (4.0, 4.0)),
+    (["--dp", "--target-epsilon", "8", "--voice-epsilon", "2"], (6.0, 2.0)),
+    (["--target-epsilon", "3"], (None, 3.0)),
+    (["--voice-epsilon", "3"], (None, 3.0)),
+])
+def test_cli_splits_the_budget_between_generation_and_voice(argv, budgets_):
+    from smotext.cli import budgets, build_parser
+
+    args = build_parser().parse_args(["release", "--corpus", "c.csv", "--out", "o", "--adapt-voice", *argv])
+    assert budgets(args) == budgets_
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--adapt-voice"], "needs a budget"),
+    (["--adapt-voice", "--target-epsilon", "3", "--voice-epsilon", "1"], "give the voice adapter's budget once"),
+    (["--adapt-voice", "--dp", "--target-epsilon", "3", "--voice-epsilon", "3"], "between 0 and --target-epsilon"),
+    (["--voice-epsilon", "3"], "only apply with --adapt-voice"),
+])
+def test_cli_refuses_unclear_voice_budgets(tmp_path, capsys, argv, message):
+    corpus = tmp_path / "c.csv"
+    corpus.write_text("text,label\na,x\nb,y\n")
+    assert main(["release", "--corpus", str(corpus), "--out", str(tmp_path / "o"), "--quiet", *argv]) == 2
+    assert message in capsys.readouterr().err and not (tmp_path / "o").exists()
