@@ -134,6 +134,7 @@ class Bench:
         with PeakRSS() as m:
             sampler.fit_resample(self.members["text"].tolist(), self.members["label"].tolist())
         info = {"seconds": round(m.seconds, 1), "peak_rss_mib": round(m.peak), "texts": len(sampler.synthetic_),
+                "generation_fidelity": float(sampler.provenance_["fidelity"].mean()),
                 "candidates_decoded": sampler.report_.candidates_decoded, "dropped_by": dict(sampler.report_.dropped_by),
                 "synth_code_sha256": self.code}
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -142,7 +143,7 @@ class Bench:
         return sampler.synthetic_.copy(), info
 
     def measure(self, name: str, bridge_folder, adapt_seconds: float | None, n: int = N_SYNTHETIC, tag: str = "",
-                **sampler_options) -> dict:
+                round_trip: bool = True, **sampler_options) -> dict:
         from smotext.audit.auditor import Auditor
         from smotext.synth.corpus import Corpus
 
@@ -156,8 +157,7 @@ class Bench:
             corpus(self.members, "members"), corpus(self.holdout, "holdout"), corpus(syn, name), test=corpus(self.test, "test"),
             generation={"models": {"bridge": {"training": card["training"], "path": str(bridge_folder or "default")}}})
         val = lambda k: res.metrics[k].value if k in res.metrics else None
-        fid_texts = self.test["text"].tolist()[:N_FIDELITY]
-        fid, _ = self.fidelity(bridge_folder, fid_texts)
+        fid = self.fidelity(bridge_folder, self.test["text"].tolist()[:N_FIDELITY])[0] if round_trip else None
         rng = np.random.default_rng(self.seed)
         return {
             "setting": name + tag, "texts": len(syn), "generation_seconds": info["seconds"], "adapt_seconds": adapt_seconds,
@@ -171,7 +171,7 @@ class Bench:
             "tfidf_accuracy_synthetic": val("utility.tfidf.synthetic.accuracy"), "tfidf_accuracy_real": val("utility.tfidf.real.accuracy"),
             "data_mia_auc": val("mia_synthetic_embedding.auc"), "data_mia_tpr_1pct": val("mia_synthetic_embedding.tpr_at_fpr_0.01"),
             "dcr_share": val("reconstruction.dcr_share"), "decoder_epsilon": val("decoder_privacy.epsilon"),
-            "fidelity": fid, "audit_failed": res.failed,
+            "fidelity": fid, "generation_fidelity": info.get("generation_fidelity"), "audit_failed": res.failed,
             "samples": [syn["text"].iloc[i] for i in rng.choice(len(syn), N_SHOWN, replace=False)],
         }
 
@@ -233,12 +233,50 @@ def grid(b: Bench, args) -> list[dict]:
     return cells
 
 
+DECODING = {"greedy": {}, "seg4": {"num_candidates": 4}, "seg4-t1.2": {"num_candidates": 4, "temperature": 1.2},
+            "whole4": {"num_candidates": 4, "segment_tokens": None}}
+
+
+def decoding(b: Bench, args) -> list[dict]:
+    """Decoding choices on the ε = 4 adapter: diversity and fidelity of each, on args.decoding_n texts."""
+    folder = b.work / "adapters" / f"{args.kind}-eps4"
+    if not (folder / "done.json").exists():
+        raise SystemExit(f"{folder}: run the grid's eps4 setting first")
+    rows = []
+    for name, options in DECODING.items():
+        rows.append(cached(b.work / "decoding" / f"{args.kind}-{name}-n{args.decoding_n}.json", b.code, lambda: {
+            "decoding": name, **b.measure(f"eps4-{name}", folder, None, n=args.decoding_n, tag=f"-n{args.decoding_n}",
+                                          round_trip=False, **options)}))
+        print(json.dumps({k: v for k, v in rows[-1].items() if k != "samples"}), flush=True)
+    return rows
+
+
+def threshold(b: Bench, args) -> list[dict]:
+    """Where DP adaptation stops learning: the members alone (1,000 texts, signal below the plan's
+    bar at ε = 4 and 8) against the pool's runs; dev loss only."""
+    rows = []
+    for eps in (4.0, 8.0):
+        def make(eps=eps):
+            from smotext.synth.dp import plan_voice
+
+            batch = voice_batch(MEMBERS)
+            folder, seconds = b.adapt(f"{args.kind}-members-eps{eps:g}", args.kind, eps, args.steps, batch, args.lr,
+                                      texts=b.members)
+            plan = plan_voice(MEMBERS, eps, steps=args.steps, batch_size=batch)
+            return {"texts": MEMBERS, "epsilon": eps, "batch": batch, "noise_multiplier": plan.noise_multiplier,
+                    "signal": plan.signal, "dev_loss": b.dev_loss(folder), "adapt_seconds": seconds}
+        rows.append(cached(b.work / "threshold" / f"{args.kind}-members-eps{eps:g}.json", b.code, make))
+        print(json.dumps(rows[-1]), flush=True)
+    return rows
+
+
 # ---------------------------------------------------------------- report
 
 def write_results(result: dict) -> None:
     (RESULTS / f"{OUT}.json").write_text(json.dumps(result, indent=1, default=str) + "\n")
     lines = ["# The DP voice adapter on Rotten Tomatoes\n",
-             f"{result['date']} · {result['machine']} · `{result['command']}` · code {result['code_version']}\n",
+             *[f"- {mode}: {r['date']} · {r['machine']} · `{r['command']}` · code {r['code_version']}"
+               for mode, r in result.get("runs", {}).items()], "",
              f"Adaptation pool {POOL:,} snippets (the {MEMBERS:,} members plus {POOL - MEMBERS:,} more), disjoint from the "
              f"fixed test set of 2,000 and from the audit's holdout of {HOLDOUT:,}. δ = 1/(10·{POOL:,}). Synthetic: SMOTExT on the "
              f"members, {N_SYNTHETIC:,} texts requested, default decoding. Detection AUC: 5-fold logistic regression telling "
@@ -274,6 +312,24 @@ def write_results(result: dict) -> None:
         lines += ["## Ten real members beside ten synthetic texts per setting\n", "Real:\n"] + [f"- {t}" for t in real] + [""]
         for c in result["cells"]:
             lines += [f"{c['setting']}:\n"] + [f"- {t}" for t in c["samples"]] + [""]
+    f3 = lambda v: "–" if v is None else f"{v:.3f}"
+    if result.get("decoding"):
+        lines += ["## Decoding choices (the ε = 4 adapter)\n",
+                  "| decoding | texts | distinct-2 (real) | repeated openings | detection AUC TF-IDF | detection AUC emb. | "
+                  "fidelity to the mix | accuracy TF-IDF (real) | generate s |", "|" + "---|" * 9]
+        for c in result["decoding"]:
+            lines.append(f"| {c['decoding']} | {c['texts']} | {f3(c['distinct_bigrams'])} ({f3(c['distinct_bigrams_real'])}) | "
+                         f"{f3(c['repeated_openings'])} | {f3(c['detection_auc_tfidf'])} | {f3(c['detection_auc_embedding'])} | "
+                         f"{f3(c['generation_fidelity'])} | {f3(c['tfidf_accuracy_synthetic'])} ({f3(c['tfidf_accuracy_real'])}) | "
+                         f"{c['generation_seconds']:.0f} |")
+        lines.append("")
+    if result.get("threshold"):
+        lines += ["## Too few texts: adapting on the 1,000 members alone\n",
+                  "| texts | ε | expected batch | noise multiplier | signal (batch / noise) | dev loss | adapt s |", "|---|---|---|---|---|---|---|"]
+        for r in result["threshold"]:
+            lines.append(f"| {r['texts']:,} | {r['epsilon']:g} | {r['batch']} | {r['noise_multiplier']:.3f} | {r['signal']:.0f} | "
+                         f"{r['dev_loss']:.3f} | {r['adapt_seconds']:.0f} |")
+        lines.append("")
     if result.get("notes"):
         lines += ["## What this shows\n"] + [f"- {n}" for n in result["notes"]] + [""]
     (RESULTS / f"{OUT}.md").write_text("\n".join(lines))
@@ -291,6 +347,9 @@ def main(argv=None):
     ap.add_argument("--steps", type=int, default=VOICE_STEPS)
     ap.add_argument("--batch", type=int, default=voice_batch(POOL), help="(expected) texts per step")
     ap.add_argument("--lr", type=float, default=0.05)
+    ap.add_argument("--decoding", action="store_true", help="compare decoding choices on the ε = 4 adapter")
+    ap.add_argument("--decoding-n", type=int, default=600, help="synthetic texts per decoding choice")
+    ap.add_argument("--threshold", action="store_true", help="adapt on the members alone, where the plan says too few")
     ap.add_argument("--render", action="store_true", help="rewrite the markdown from the results file only")
     args = ap.parse_args(argv)
     path = RESULTS / f"{OUT}.json"
@@ -298,9 +357,14 @@ def main(argv=None):
     if args.render:
         return write_results(result)
     b = Bench(args.work)
-    result.update(run_facts(Path(__file__).name, argv))
+    mode = "pilot" if args.pilot else "decoding" if args.decoding else "threshold" if args.threshold else "grid"
+    result.setdefault("runs", {})[mode] = run_facts(Path(__file__).name, argv)
     if args.pilot:
         result["pilot"] = pilot(b, args)
+    elif args.decoding:
+        result["decoding"] = decoding(b, args)
+    elif args.threshold:
+        result["threshold"] = threshold(b, args)
     else:
         cells = {c["setting"]: c for c in result.get("cells", [])}
         cells.update({c["setting"]: c for c in grid(b, args)})

@@ -79,6 +79,8 @@ GENERATION_PARAMS: dict[str, Param] = {
                             int_at_least(1), flag="--num-candidates"),
     "segment_tokens": Param(SEGMENT_TOKENS, "with n > 1: sample n continuations this many tokens at a time and go on "
                             "from the closest (None: n whole samples)", int_at_least(1, none_ok=True)),
+    "temperature": Param(0.8, "with n > 1: sampling temperature of the candidates (lower: closer to greedy, less varied)",
+                         number_in(0, low_open=True), flag="--temperature"),
     "max_new_tokens": Param(40, "most tokens per synthetic text", int_at_least(1), flag="--max-new-tokens"),
     "batch_size": Param(32, "vectors decoded at once", int_at_least(1), flag="--batch-size"),
     "max_rounds": Param(5, "rounds of drawing more when filters drop outputs", int_at_least(1), flag="--max-rounds"),

@@ -108,6 +108,7 @@ class SMOTExT(BaseEstimator):
         filter_params: Mapping[str, Mapping] | None = _D["filter_params"],
         num_candidates: int = _D["num_candidates"],
         segment_tokens: int | None = _D["segment_tokens"],
+        temperature: float = _D["temperature"],
         max_new_tokens: int = _D["max_new_tokens"],
         batch_size: int = _D["batch_size"],
         max_rounds: int = _D["max_rounds"],
@@ -132,6 +133,7 @@ class SMOTExT(BaseEstimator):
         self.filter_params = filter_params
         self.num_candidates = num_candidates
         self.segment_tokens = segment_tokens
+        self.temperature = temperature
         self.max_new_tokens = max_new_tokens
         self.batch_size = batch_size
         self.max_rounds = max_rounds
@@ -183,7 +185,7 @@ class SMOTExT(BaseEstimator):
             self.encoder_ = self.encoder if isinstance(self.encoder, Encoder) else Encoder(self.encoder)
         if changed("lm", self.lm):
             self.lm_ = self.lm if isinstance(self.lm, LanguageModel) else load_lm(self.lm)
-        settings = (self.max_new_tokens, self.batch_size, self.segment_tokens)
+        settings = (self.max_new_tokens, self.batch_size, self.segment_tokens, self.temperature)
         if changed("encoder", self.encoder) or changed("lm", self.lm) or changed("bridge", self.bridge) \
                 or loaded.get("decoding") != settings:
             if isinstance(self.bridge, tuple):
@@ -198,6 +200,7 @@ class SMOTExT(BaseEstimator):
                 self.bridge_path_, self.bridge_sha256_ = str(path), weights_fingerprint(path / "bridge.safetensors")
             check_compatible(card, self.encoder_.dim, self.lm_)
             self.decoder_ = Decoder(bridge, card, self.lm_, max_new_tokens=self.max_new_tokens, batch_size=self.batch_size,
+                                    temperature=self.temperature,
                                     embed=self.encoder_.embed,
                                     segment_tokens=None if self.segment_tokens is None else int(self.segment_tokens))
         self._loaded_for = {"encoder": self.encoder, "lm": self.lm, "bridge": self.bridge, "decoding": settings}

@@ -271,17 +271,26 @@ def test_a_broken_entry_point_fails_loudly(tmp_path, monkeypatch):
 # ---------------------------------------------------------------- the whole job from Python
 
 def test_release_from_python_decides_on_every_metric(tmp_path):
-    """The whole release from Python on a small corpus: a verdict from real numbers, never a missing metric."""
+    """The whole release from Python on a small corpus, with a DP voice adapter trained on the members
+    first: a verdict from real numbers, never a missing metric; the adapted bridge kept in bridge/
+    without the checkpoint that holds its DP secret, and its ε counted by the audit."""
     import csv
+
+    import pandas as pd
 
     from smotext import SMOTExT, release
     from smotext.synth.demo_corpus import build
+    from smotext.synth.models import weights_fingerprint
+    from smotext.synth.train import VoiceAdaptation
 
     corpus = tmp_path / "small.csv"  # the demo corpus's 220-text form: quick, and too small to decide
     with open(corpus, "w", newline="", encoding="utf-8") as f:
         csv.writer(f).writerows([("text", "label"), *build(7)])
-    run = release(corpus, tmp_path / "run", policy="default", seed=0,
-                  sampler=SMOTExT(sampling_strategy=10, max_new_tokens=24, random_state=0), n_boot=50)
+    secret = 918_273_645_546_372
+    sampler = SMOTExT(sampling_strategy=10, max_new_tokens=24, random_state=0)
+    # ε = 20 with 2 steps of 40: the smallest schedule whose signal clears the plan's bar on 110 members
+    run = release(corpus, tmp_path / "run", policy="default", seed=0, sampler=sampler, n_boot=50,
+                  voice=VoiceAdaptation(20.0, steps=2, batch_size=40), voice_secret=secret)
     assert run.verdict == "BLOCK" and run.exit_code == 1
     gate = run.results["gate"]
     # every rule decided, but the one that applies only to releases with canaries (none were planted)
@@ -290,11 +299,26 @@ def test_release_from_python_decides_on_every_metric(tmp_path):
                                         for o in gate["outcomes"]), gate
     # 10 synthetic texts can't show the near-copy rate is under 2 points: no evidence, no release
     assert "no-excess-near-copies" in gate["undecided"]
-    assert run.results["metrics"]["decoder_privacy.epsilon"]["value"] == 0.0  # the shipped bridge saw no real records
     assert run.results["metrics"]["generation_privacy.epsilon"]["value"] == "inf"  # non-DP: no formal guarantee
     assert run.results["policy"]["name"] == "default" and run.report.is_file() and run.synthetic.is_file()
     assert (run.private / "synthetic.provenance.jsonl").is_file()
     assert (run.release_dir is not None) == (run.out / "release").is_dir()
+    # the voice adapter: trained on the members only, kept, counted, its secret nowhere in the run
+    bridge = run.out / "bridge"
+    card = json.loads((bridge / "bridge.json").read_text())
+    assert card["config"]["adapter"] == "bias"
+    assert card["training"]["data"]["texts"] == len(pd.read_csv(run.private / "members.csv"))
+    dp = card["training"]["dp"]
+    assert dp["used"] and 0 < dp["epsilon"] <= 20.0 + 1e-6 and dp["steps"] == 2
+    assert not (bridge / "checkpoint").exists()
+    assert not any(str(secret) in p.read_text(errors="ignore") for p in run.out.rglob("*") if p.is_file())
+    model = run.results["generation"]["models"]["bridge"]
+    assert model["path"] == str(bridge) and model["sha256"] == weights_fingerprint(bridge / "bridge.safetensors")
+    # the adapter's ε plus the shipped bridge's 0 (it saw no real records)
+    assert run.results["metrics"]["decoder_privacy.epsilon"]["value"] == pytest.approx(dp["epsilon"])
+    assert "decoder-trained-with-dp" in [o["rule"] for o in gate["outcomes"] if o["status"] == "fail"]  # ε 20 > 8
+    assert sampler.bridge is None  # the caller's sampler keeps its own bridge setting
+    assert not list(tmp_path.glob(".run.*"))  # nothing half-made left beside the run
 
 
 def _readme_python() -> str:

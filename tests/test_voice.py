@@ -171,39 +171,6 @@ def test_cli_refuses_a_corpus_too_small_for_dp_adaptation(tmp_path, capsys, monk
     assert not (tmp_path / "o").exists()
 
 
-def test_release_adapts_the_voice_on_the_members_only(tmp_path):
-    """release(voice=...) adapts on the members, generates with the adapted bridge, keeps it in bridge/
-    (without the checkpoint that holds the DP secret) and the audit counts its ε."""
-    import csv
-
-    import pandas as pd
-
-    from smotext import SMOTExT, release
-    from smotext.synth.demo_corpus import build
-    from smotext.synth.models import weights_fingerprint
-
-    corpus = tmp_path / "small.csv"
-    with open(corpus, "w", newline="", encoding="utf-8") as f:
-        csv.writer(f).writerows([("text", "label"), *build(7)])
-    secret = 918_273_645_546_372
-    sampler = SMOTExT(sampling_strategy=10, max_new_tokens=24, random_state=0)
-    run = release(corpus, tmp_path / "run", seed=0, sampler=sampler, n_boot=50, voice_secret=secret,
-                  voice=VoiceAdaptation(20.0, kind="bias", steps=2, batch_size=40))
-    bridge = run.out / "bridge"
-    card = json.loads((bridge / "bridge.json").read_text())
-    members = pd.read_csv(run.private / "members.csv")
-    assert card["config"]["adapter"] == "bias" and card["training"]["data"]["texts"] == len(members)
-    dp = card["training"]["dp"]
-    assert dp["used"] and 0 < dp["epsilon"] <= 20.0 + 1e-6 and dp["steps"] == 2
-    assert not (bridge / "checkpoint").exists()
-    assert not any(str(secret) in p.read_text(errors="ignore") for p in run.out.rglob("*") if p.is_file())
-    model = run.results["generation"]["models"]["bridge"]
-    assert model["path"] == str(bridge) and model["sha256"] == weights_fingerprint(bridge / "bridge.safetensors")
-    assert run.results["metrics"]["decoder_privacy.epsilon"]["value"] == pytest.approx(dp["epsilon"])
-    assert sampler.bridge is None  # the caller's sampler keeps its own bridge setting
-    assert not list(tmp_path.glob(".run.*"))  # nothing half-made left beside the run
-
-
 @pytest.mark.parametrize("argv, budgets_", [
     (["--dp", "--target-epsilon", "8"], (4.0, 4.0)),
     (["--dp", "--target-epsilon", "8", "--voice-epsilon", "2"], (6.0, 2.0)),
