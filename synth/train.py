@@ -198,7 +198,9 @@ class BridgeTrainer:
                 config = dataclasses.replace(config, adapter=cfg.adapter, adapter_size=cfg.adapter_size)
             self.bridge = init_bridge(config, cfg.seed).to(lm.device)
             missing, unexpected = self.bridge.load_state_dict(start.state_dict(), strict=False)
-            assert not unexpected and all(k.startswith("voice.") for k in missing), (missing, unexpected)
+            if unexpected or any(not k.startswith("voice.") for k in missing):  # only a new adapter may be missing
+                raise SmotextError(f"the bridge to adapt does not match its card (missing {missing[:3]}, "
+                                   f"unexpected {unexpected[:3]})")
             if cfg.adapter == "prefix":
                 init_prefix(self.bridge, lm, config.instruction)
             if cfg.adapter:  # the bridge itself stays as it was: only the adapter learns
