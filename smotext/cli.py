@@ -319,6 +319,8 @@ def cmd_demo(args) -> int:
     if args.dp:  # one flag: the demo's budget and the corpus's public description unless others are given
         args.target_epsilon = DEMO_EPSILON if args.target_epsilon is None else args.target_epsilon
         args.dp_topic = args.dp_topic or DEMO_TOPIC
+    if args.adapt_voice and args.target_epsilon is None and args.voice_epsilon is None:
+        args.target_epsilon = DEMO_EPSILON  # one flag here too: the demo's budget for the voice adapter
     if args.canaries:  # canary starts in the demo corpus's register, from its public description
         args.canary_topic = args.canary_topic or args.dp_topic or DEMO_TOPIC
     return cmd_release(args)

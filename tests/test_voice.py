@@ -195,3 +195,17 @@ def test_cli_refuses_unclear_voice_budgets(tmp_path, capsys, argv, message):
     corpus.write_text("text,label\na,x\nb,y\n")
     assert main(["release", "--corpus", str(corpus), "--out", str(tmp_path / "o"), "--quiet", *argv]) == 2
     assert message in capsys.readouterr().err and not (tmp_path / "o").exists()
+
+
+def test_release_refuses_to_adapt_on_too_few_members_before_any_model_loads(tmp_path, capsys, monkeypatch):
+    import smotext.synth.models as models
+
+    monkeypatch.setattr(models, "load_lm", lambda *a, **k: pytest.fail("no model may load before the refusal"))
+    corpus = tmp_path / "c.csv"
+    corpus.write_text("text,label\n" + "".join(f"note {i} about {'billing' if i % 2 else 'symptoms'},{i % 2}\n"
+                                               for i in range(200)))
+    assert main(["release", "--corpus", str(corpus), "--out", str(tmp_path / "o"), "--adapt-voice",
+                 "--target-epsilon", "4", "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert "100 texts at ε = 4" in err and "needs about" in err  # the members: half of the 200
+    assert not (tmp_path / "o").exists() and not list(tmp_path.glob(".o.*"))
