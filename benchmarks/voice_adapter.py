@@ -62,6 +62,7 @@ class Bench:
         self.pool = pd.concat([self.members, extra[: POOL - MEMBERS]], ignore_index=True)
         self.dev = extra[POOL - MEMBERS:].reset_index(drop=True)
         self.code = synth_code_sha256()
+        self.version = run_facts(Path(__file__).name)["code_version"]  # the code this process runs, not HEAD later
 
     # ------------------------------------------------------------ adapting
 
@@ -178,12 +179,12 @@ class Bench:
 
 # ---------------------------------------------------------------- runs
 
-def cached(path: Path, code: str, make) -> dict:
+def cached(path: Path, b: "Bench", make) -> dict:
     """A cell's measurements, made once: kept across code changes (each records the generator code
     and commit that made it; delete the cell's files under --work to measure it again)."""
     if path.exists():
         return json.loads(path.read_text())
-    got = {**make(), "synth_code_sha256": code, "code_version": run_facts(Path(__file__).name)["code_version"]}
+    got = {**make(), "synth_code_sha256": b.code, "code_version": b.version}
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(got, indent=1, default=str))
     return got
@@ -191,7 +192,7 @@ def cached(path: Path, code: str, make) -> dict:
 
 def pilot(b: Bench, args) -> list[dict]:
     rows = []
-    base = cached(b.work / "pilot" / "unadapted.json", b.code, lambda: {"kind": "none", "epsilon": None,
+    base = cached(b.work / "pilot" / "unadapted.json", b, lambda: {"kind": "none", "epsilon": None,
                                                                          "dev_loss": b.dev_loss(None)})
     rows.append(base)
     shown = b.dev["text"].tolist()[:N_SHOWN]
@@ -206,7 +207,7 @@ def pilot(b: Bench, args) -> list[dict]:
                         "steps": args.pilot_steps, "batch": args.pilot_batch, "lr": args.lr,
                         "noise_multiplier": card["training"]["dp"].get("noise_multiplier"),
                         "dev_loss": b.dev_loss(folder), "decoded": b.decode(folder, shown)}
-            rows.append(cached(b.work / "pilot" / f"{name}.json", b.code, make))
+            rows.append(cached(b.work / "pilot" / f"{name}.json", b, make))
             print(json.dumps({k: v for k, v in rows[-1].items() if k != "decoded"}), flush=True)
     return rows
 
@@ -228,7 +229,7 @@ def grid(b: Bench, args) -> list[dict]:
                 out.update(epsilon=None, dev_loss=b.dev_loss(None))
             return out
         cells.append(cached(b.work / "cells" / f"{args.kind}-{name}.json" if eps is not None else
-                            b.work / "cells" / "unadapted.json", b.code, make))
+                            b.work / "cells" / "unadapted.json", b, make))
         print(json.dumps({k: v for k, v in cells[-1].items() if k != "samples"}), flush=True)
     return cells
 
@@ -244,7 +245,7 @@ def decoding(b: Bench, args) -> list[dict]:
         raise SystemExit(f"{folder}: run the grid's eps4 setting first")
     rows = []
     for name, options in DECODING.items():
-        rows.append(cached(b.work / "decoding" / f"{args.kind}-{name}-n{args.decoding_n}.json", b.code, lambda: {
+        rows.append(cached(b.work / "decoding" / f"{args.kind}-{name}-n{args.decoding_n}.json", b, lambda: {
             "decoding": name, **b.measure(f"eps4-{name}", folder, None, n=args.decoding_n, tag=f"-n{args.decoding_n}",
                                           round_trip=False, **options)}))
         print(json.dumps({k: v for k, v in rows[-1].items() if k != "samples"}), flush=True)
@@ -265,7 +266,7 @@ def threshold(b: Bench, args) -> list[dict]:
             plan = plan_voice(MEMBERS, eps, steps=args.steps, batch_size=batch)
             return {"texts": MEMBERS, "epsilon": eps, "batch": batch, "noise_multiplier": plan.noise_multiplier,
                     "signal": plan.signal, "dev_loss": b.dev_loss(folder), "adapt_seconds": seconds}
-        rows.append(cached(b.work / "threshold" / f"{args.kind}-members-eps{eps:g}.json", b.code, make))
+        rows.append(cached(b.work / "threshold" / f"{args.kind}-members-eps{eps:g}.json", b, make))
         print(json.dumps(rows[-1]), flush=True)
     return rows
 

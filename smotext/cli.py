@@ -212,22 +212,24 @@ def cmd_fit_decoder(args) -> int:
     options = dict(public=args.public, description=args.description, encoder=args.encoder, lm=args.lm,
                    text_col=args.text_col, progress=not args.quiet)
     if args.adapter is not None:  # a voice adapter on top of a frozen bridge (the shipped one by default)
-        for flag, value in (("--soft-tokens", args.soft_tokens), ("--hidden", args.hidden), ("--lora-rank", args.lora_rank),
+        for flag, value in (("--soft-tokens", args.soft_tokens), ("--hidden", args.hidden), ("--lora-rank", args.lora_rank or None),
                             ("--instruction", args.instruction), ("--max-grad-norm", args.max_grad_norm),
                             ("--warmup-steps", args.warmup_steps)):
-            if value:
+            if value is not None:
                 raise SmotextError(f"{flag} does not apply with --adapter: the adapted bridge keeps its shape and prompt")
         voice = VoiceAdaptation(args.target_epsilon, args.adapter, args.adapter_size, args.delta, args.steps,
-                                args.batch_size, args.lr or VOICE_LR, args.accountant, args.micro_batch, args.seed)
+                                args.batch_size, VOICE_LR if args.lr is None else args.lr, args.accountant,
+                                args.micro_batch, args.seed)
         trainer, plan = voice_trainer(args.corpus, voice, init=args.init or "default", **options)
         if plan is not None:
             print(f"voice adapter: {plan.sentence()}", file=sys.stderr)
     else:
         dp = DPConfig(args.target_epsilon, args.delta, args.max_grad_norm or 1.0, args.accountant) if args.dp else None
+        given = lambda value, default: default if value is None else value  # 0 is a value (refused), not "unset"
         cfg = TrainConfig(
-            steps=args.steps or 1000, batch_size=args.batch_size or 16, lr=args.lr or 1e-3,
-            warmup_steps=50 if args.warmup_steps is None else args.warmup_steps,
-            n_tokens=args.soft_tokens or 8, hidden=args.hidden or 1024, max_target_tokens=args.max_target_tokens,
+            steps=given(args.steps, 1000), batch_size=given(args.batch_size, 16), lr=given(args.lr, 1e-3),
+            warmup_steps=given(args.warmup_steps, 50), n_tokens=given(args.soft_tokens, 8), hidden=given(args.hidden, 1024),
+            max_target_tokens=args.max_target_tokens,
             noise_std=args.noise_std, seed=args.seed, checkpoint_every=args.checkpoint_every, dp=dp,
             lora_rank=args.lora_rank, micro_batch=args.micro_batch)
         trainer = decoder_trainer(args.corpus, config=cfg, init=args.init, instruction=args.instruction, **options)

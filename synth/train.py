@@ -65,6 +65,9 @@ class TrainConfig:
     def check(self) -> None:
         if self.adapter not in ("", *ADAPTERS):
             raise SmotextError(f"unknown adapter {self.adapter!r}; valid: {', '.join(ADAPTERS)}", params="adapter")
+        if self.adapter_size and self.adapter not in ("prefix", "lowrank"):
+            raise SmotextError(f"adapter_size applies to the prefix and lowrank adapters, not {self.adapter or 'none'!r}",
+                               params="adapter_size")
         if self.adapter and self.lora_rank:
             raise SmotextError("a voice adapter trains on top of a frozen bridge: leave lora-rank out", params="lora_rank")
         if self.lora_rank < 0:
@@ -602,8 +605,7 @@ class VoiceAdaptation:
     seed: int = 0
 
     def check(self) -> None:
-        if self.kind not in ADAPTERS:
-            raise SmotextError(f"unknown adapter {self.kind!r}; valid: {', '.join(ADAPTERS)}", params="adapter")
+        TrainConfig(adapter=self.kind, adapter_size=self.size, micro_batch=self.micro_batch, seed=self.seed).check()
         if self.epsilon is not None:
             DPConfig(self.epsilon, self.delta, 1.0, self.accountant).check()
         for name in ("steps", "batch_size"):

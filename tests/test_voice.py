@@ -209,3 +209,22 @@ def test_release_refuses_to_adapt_on_too_few_members_before_any_model_loads(tmp_
     err = capsys.readouterr().err
     assert "100 texts at ε = 4" in err and "needs about" in err  # the members: half of the 200
     assert not (tmp_path / "o").exists() and not list(tmp_path.glob(".o.*"))
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--steps", "0"], "steps must be an int >= 1"),
+    (["--lr", "0"], "lr must be"),
+    (["--hidden", "32"], "--hidden does not apply with --adapter"),
+    (["--adapter-size", "2", "--adapter", "bias"], "adapter_size"),
+])
+def test_fit_decoder_adapter_bad_settings_exit_2_before_models(tmp_path, capsys, monkeypatch, argv, message):
+    import smotext.synth.models as models
+
+    monkeypatch.setattr(models, "load_lm", lambda *a, **k: pytest.fail("no model may load before the refusal"))
+    corpus = tmp_path / "c.csv"
+    corpus.write_text("text\n" + "".join(f"short note number {i}\n" for i in range(50)))
+    args = ["fit-decoder", str(corpus), "--out", str(tmp_path / "o"), "--public", "--quiet", *argv]
+    if "--adapter" not in argv:
+        args += ["--adapter", "lowrank"]
+    assert main(args) == 2
+    assert message in capsys.readouterr().err and not (tmp_path / "o").exists()
