@@ -40,8 +40,8 @@ OUT = "voice_adapter"
 POOL, MEMBERS, HOLDOUT, DEV, N_SYNTHETIC, N_FIDELITY, N_SHOWN = 6000, 1000, 1000, 200, 2600, 200, 10
 SETTINGS = {"unadapted": None, "nodp": "inf", "eps1": 1.0, "eps4": 4.0, "eps8": 8.0}
 GRID_ORDER = ["eps4", "unadapted", "nodp", "eps1", "eps8"]  # the goals' cells first
-LABELS = {"unadapted": "default bridge, not adapted", "nodp": "adapted without DP", "eps1": "adapted, ε = 1",
-          "eps4": "adapted, ε = 4", "eps8": "adapted, ε = 8"}
+# eps4-greedy: the ε = 4 cell as first measured, decoded greedily (before adapted bridges sampled by default)
+SHOWN_ORDER = ["unadapted", "eps4-greedy", "nodp", "eps1", "eps4", "eps8"]
 AUDIT = ["utility", "realism", "mia_synthetic_embedding", "reconstruction", "decoder_privacy"]
 
 
@@ -92,21 +92,14 @@ class Bench:
 
     def dev_loss(self, bridge_folder) -> float:
         """Mean per-text reconstruction loss of the dev snippets through a bridge (lower = closer to the corpus)."""
-        import torch
-
         from smotext.synth.bridge import load_bridge
         from smotext.synth.smotext import default_bridge_path
         from smotext.synth.train import BridgeTrainer, TrainConfig
 
         bridge = load_bridge(bridge_folder or default_bridge_path())
         texts = self.dev["text"].tolist()
-        trainer = BridgeTrainer(self.lm, self.enc.name, self.enc.fingerprint, self.enc.embed(texts), texts, TrainConfig(),
-                                {}, init=bridge, dp_secret=0)
-        losses = []
-        with torch.no_grad():
-            for chunk in trainer._chunks(np.arange(len(texts))):
-                losses.append(trainer.answer_loss(trainer.bridge(trainer._vectors(chunk, None)), chunk, per_text=True))
-        return float(torch.cat(losses).mean())
+        return BridgeTrainer(self.lm, self.enc.name, self.enc.fingerprint, self.enc.embed(texts), texts, TrainConfig(),
+                             {}, init=bridge, dp_secret=0).mean_loss()
 
     def decode(self, bridge_folder, texts: list[str], **decoding) -> list[str]:
         from smotext.synth.bridge import load_bridge
@@ -135,7 +128,7 @@ class Bench:
         with PeakRSS() as m:
             sampler.fit_resample(self.members["text"].tolist(), self.members["label"].tolist())
         info = {"seconds": round(m.seconds, 1), "peak_rss_mib": round(m.peak), "texts": len(sampler.synthetic_),
-                "generation_fidelity": float(sampler.provenance_["fidelity"].mean()),
+                "generation_fidelity": float(sampler.provenance_["fidelity"].mean()), "decoding": sampler.decoding_,
                 "candidates_decoded": sampler.report_.candidates_decoded, "dropped_by": dict(sampler.report_.dropped_by),
                 "synth_code_sha256": self.code}
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -161,7 +154,7 @@ class Bench:
         fid = self.fidelity(bridge_folder, self.test["text"].tolist()[:N_FIDELITY])[0] if round_trip else None
         rng = np.random.default_rng(self.seed)
         return {
-            "setting": name + tag, "texts": len(syn), "generation_seconds": info["seconds"], "adapt_seconds": adapt_seconds,
+            "setting": name + tag, "decoding": describe_decoding(info.get("decoding")), "texts": len(syn), "generation_seconds": info["seconds"], "adapt_seconds": adapt_seconds,
             "candidates_decoded": info["candidates_decoded"],
             "detection_auc_tfidf": val("realism.detection_auc.tfidf"), "detection_auc_embedding": val("realism.detection_auc.embedding"),
             "distinct_bigrams": val("realism.distinct_bigrams.synthetic"), "distinct_bigrams_real": val("realism.distinct_bigrams.real"),
@@ -175,6 +168,16 @@ class Bench:
             "fidelity": fid, "generation_fidelity": info.get("generation_fidelity"), "audit_failed": res.failed,
             "samples": [syn["text"].iloc[i] for i in rng.choice(len(syn), N_SHOWN, replace=False)],
         }
+
+
+def describe_decoding(d: dict | None) -> str:
+    """A decoding as the tables show it: greedy, sampled at T, best of n (whole or by segment)."""
+    if not d or (d["num_candidates"] == 1 and not d["temperature"]):
+        return "greedy"
+    if d["num_candidates"] == 1:
+        return f"sampled, T {d['temperature']:g}"
+    how = "whole" if d["segment_tokens"] is None else f"segments of {d['segment_tokens']}"
+    return f"best of {d['num_candidates']} ({how}), T {d['temperature']:g}"
 
 
 # ---------------------------------------------------------------- runs
@@ -234,20 +237,28 @@ def grid(b: Bench, args) -> list[dict]:
     return cells
 
 
-DECODING = {"greedy": {}, "seg4": {"num_candidates": 4}, "seg4-t1.2": {"num_candidates": 4, "temperature": 1.2},
-            "whole4": {"num_candidates": 4, "segment_tokens": None}}
+DECODING = {"greedy": {}, "whole4": {"num_candidates": 4, "segment_tokens": None}, "seg4": {"num_candidates": 4},
+            "sample": {"temperature": 0.8}, "sample-t1.0": {"temperature": 1.0}, "sample-t1.2": {"temperature": 1.2},
+            "seg4-t1.2": {"num_candidates": 4, "temperature": 1.2}}
+UNADAPTED_DECODING = ["whole4", "sample", "sample-t1.0"]  # on the default bridge: what decoding alone buys
+SKIP_DECODING = {"seg4-t1.2"}  # segment search at T 0.8 was no more varied than 4 whole samples, at twice the time
 
 
 def decoding(b: Bench, args) -> list[dict]:
-    """Decoding choices on the ε = 4 adapter: diversity and fidelity of each, on args.decoding_n texts."""
+    """Decoding choices on the ε = 4 adapter (and the default bridge): diversity and fidelity of each,
+    on args.decoding_n texts."""
     folder = b.work / "adapters" / f"{args.kind}-eps4"
     if not (folder / "done.json").exists():
         raise SystemExit(f"{folder}: run the grid's eps4 setting first")
+    runs = [("eps4", folder, name, options) for name, options in DECODING.items() if name not in SKIP_DECODING]
+    runs += [("unadapted", None, name, DECODING[name]) for name in UNADAPTED_DECODING]
     rows = []
-    for name, options in DECODING.items():
-        rows.append(cached(b.work / "decoding" / f"{args.kind}-{name}-n{args.decoding_n}.json", b, lambda: {
-            "decoding": name, **b.measure(f"eps4-{name}", folder, None, n=args.decoding_n, tag=f"-n{args.decoding_n}",
-                                          round_trip=False, **options)}))
+    for bridge, where, name, options in runs:
+        key = name if bridge == "eps4" else f"unadapted-{name}"
+        file = f"{args.kind}-{name}" if bridge == "eps4" else key
+        rows.append(cached(b.work / "decoding" / f"{file}-n{args.decoding_n}.json", b, lambda: {
+            "decoding": key, "bridge": bridge, **b.measure(f"{bridge}-{name}", where, None, n=args.decoding_n,
+                                                           tag=f"-n{args.decoding_n}", round_trip=False, **options)}))
         print(json.dumps({k: v for k, v in rows[-1].items() if k != "samples"}), flush=True)
     return rows
 
@@ -280,7 +291,7 @@ def write_results(result: dict) -> None:
                for mode, r in result.get("runs", {}).items()], "",
              f"Adaptation pool {POOL:,} snippets (the {MEMBERS:,} members plus {POOL - MEMBERS:,} more), disjoint from the "
              f"fixed test set of 2,000 and from the audit's holdout of {HOLDOUT:,}. δ = 1/(10·{POOL:,}). Synthetic: SMOTExT on the "
-             f"members, {N_SYNTHETIC:,} texts requested, default decoding. Detection AUC: 5-fold logistic regression telling "
+             f"members, {N_SYNTHETIC:,} texts requested, default decoding (each cell says which). Detection AUC: 5-fold logistic regression telling "
              "real members from synthetic texts (0.5 = indistinguishable). Fidelity: round-trip cosine of "
              f"{N_FIDELITY} test snippets decoded greedily.\n"]
     if result.get("pilot"):
@@ -295,14 +306,14 @@ def write_results(result: dict) -> None:
         lines.append("")
     if result.get("cells"):
         lines += ["## Table 1 protocol\n",
-                  "| setting | ε | texts | detection AUC TF-IDF | detection AUC emb. | distinct-2 (real) | repeated openings (real) | "
-                  "accuracy emb. (real) | accuracy TF-IDF (real) | fidelity | dev loss | data MIA AUC | TPR@1% | DCR share | "
-                  "adapt s | generate s |", "|" + "---|" * 16]
+                  "| setting | ε | decoding | texts | detection AUC TF-IDF | detection AUC emb. | distinct-2 (real) | "
+                  "repeated openings (real) | accuracy emb. (real) | accuracy TF-IDF (real) | fidelity | dev loss | "
+                  "data MIA AUC | TPR@1% | DCR share | adapt s | generate s |", "|" + "---|" * 17]
         f = lambda v, d=3: "–" if v is None else f"{v:.{d}f}"
         for c in result["cells"]:
             eps = c.get("epsilon")
             eps = "–" if eps is None else ("∞" if eps == "inf" else f"{eps:.2f}")
-            lines.append(f"| {c['setting']} | {eps} | {c['texts']} | {f(c['detection_auc_tfidf'])} | {f(c['detection_auc_embedding'])} | "
+            lines.append(f"| {c['setting']} | {eps} | {c.get('decoding', 'greedy')} | {c['texts']} | {f(c['detection_auc_tfidf'])} | {f(c['detection_auc_embedding'])} | "
                          f"{f(c['distinct_bigrams'])} ({f(c['distinct_bigrams_real'])}) | {f(c['repeated_openings'])} "
                          f"({f(c['repeated_openings_real'])}) | {f(c['accuracy_synthetic'])} ({f(c['accuracy_real'])}) | "
                          f"{f(c['tfidf_accuracy_synthetic'])} ({f(c['tfidf_accuracy_real'])}) | {f(c['fidelity'])} | "
@@ -315,13 +326,15 @@ def write_results(result: dict) -> None:
             lines += [f"{c['setting']}:\n"] + [f"- {t}" for t in c["samples"]] + [""]
     f3 = lambda v: "–" if v is None else f"{v:.3f}"
     if result.get("decoding"):
-        lines += ["## Decoding choices (the ε = 4 adapter)\n",
+        lines += ["## Decoding choices (the ε = 4 adapter; `unadapted-*`: the default bridge)\n",
                   "| decoding | texts | distinct-2 (real) | repeated openings | detection AUC TF-IDF | detection AUC emb. | "
-                  "fidelity to the mix | accuracy TF-IDF (real) | generate s |", "|" + "---|" * 9]
+                  "fidelity to the mix | accuracy emb. (real) | accuracy TF-IDF (real) | data MIA AUC | generate s |",
+                  "|" + "---|" * 11]
         for c in result["decoding"]:
             lines.append(f"| {c['decoding']} | {c['texts']} | {f3(c['distinct_bigrams'])} ({f3(c['distinct_bigrams_real'])}) | "
                          f"{f3(c['repeated_openings'])} | {f3(c['detection_auc_tfidf'])} | {f3(c['detection_auc_embedding'])} | "
-                         f"{f3(c['generation_fidelity'])} | {f3(c['tfidf_accuracy_synthetic'])} ({f3(c['tfidf_accuracy_real'])}) | "
+                         f"{f3(c['generation_fidelity'])} | {f3(c['accuracy_synthetic'])} ({f3(c['accuracy_real'])}) | "
+                         f"{f3(c['tfidf_accuracy_synthetic'])} ({f3(c['tfidf_accuracy_real'])}) | {f3(c['data_mia_auc'])} | "
                          f"{c['generation_seconds']:.0f} |")
         lines.append("")
     if result.get("threshold"):
@@ -369,7 +382,7 @@ def main(argv=None):
     else:
         cells = {c["setting"]: c for c in result.get("cells", [])}
         cells.update({c["setting"]: c for c in grid(b, args)})
-        result["cells"] = [cells[k] for k in SETTINGS if k in cells]
+        result["cells"] = [cells[k] for k in SHOWN_ORDER if k in cells]
         result["real_samples"] = b.members["text"].sample(N_SHOWN, random_state=b.seed).tolist()
     write_results(result)
 

@@ -16,7 +16,7 @@ from smotext.synth.bridge import Bridge, ModelCard
 from smotext.errors import SmotextError
 from smotext.synth.models import LanguageModel
 
-from smotext.synth.params import SEGMENT_TOKENS  # noqa: F401  (re-exported)
+from smotext.synth.params import SAMPLING_TEMPERATURE, SEGMENT_TOKENS  # noqa: F401  (SEGMENT_TOKENS re-exported)
 _SLOT = "\u2063SOFT\u2063"  # a marker no tokenizer merges with its neighbours
 
 
@@ -95,12 +95,13 @@ class PriorTokensPenalty(RepetitionPenaltyLogitsProcessor):
 class Decoder:
     """Turns unit vectors into text with a bridge in front of a frozen causal LM, in batches.
 
-    ``num_candidates`` = 1 decodes greedily. With n > 1 it samples n texts per vector (temperature
-    ``temperature``); given ``embed`` (texts -> unit vectors, the encoder the vectors came from) and
-    ``segment_tokens``, it searches segment by segment instead: sample n continuations of
-    ``segment_tokens`` tokens, keep the one whose text so far embeds closest to the vector, go on from
-    it. That costs the same LM tokens as n whole samples and decodes closer to the vector
-    (benchmarks/results/decode_sweep.md). Returns a list of n candidates per vector.
+    ``num_candidates`` = 1 decodes greedily unless a ``temperature`` > 0 is given (then it samples
+    one text per vector). With n > 1 it samples n texts per vector (``temperature``, None: 0.8); given
+    ``embed`` (texts -> unit vectors, the encoder the vectors came from) and ``segment_tokens``, it
+    searches segment by segment instead: sample n continuations of ``segment_tokens`` tokens, keep
+    the one whose text so far embeds closest to the vector, go on from it. That costs the same LM
+    tokens as n whole samples and decodes closer to the vector (benchmarks/results/decode_sweep.md).
+    Returns a list of n candidates per vector.
     """
 
     def __init__(
@@ -113,7 +114,7 @@ class Decoder:
         min_new_tokens: int = 0,
         batch_size: int = 32,
         repetition_penalty: float = 1.2,
-        temperature: float = 0.8,
+        temperature: float | None = None,
         top_p: float = 0.95,
         embed: Callable[[Sequence[str]], np.ndarray] | None = None,
         segment_tokens: int | None = None,
@@ -173,8 +174,9 @@ class Decoder:
             prior = prior_ids.repeat_interleave(num_candidates, dim=0)
             kwargs.update(repetition_penalty=None,
                           logits_processor=LogitsProcessorList([PriorTokensPenalty(prior, self.repetition_penalty)]))
-        if num_candidates > 1:
-            kwargs.update(do_sample=True, temperature=self.temperature, top_p=self.top_p, num_return_sequences=num_candidates)
+        if num_candidates > 1 or self.temperature:
+            kwargs.update(do_sample=True, temperature=self.temperature or SAMPLING_TEMPERATURE, top_p=self.top_p,
+                          num_return_sequences=num_candidates)
         else:
             kwargs.update(do_sample=False, temperature=None, top_p=None, top_k=None)
         with warnings.catch_warnings(), self.bridge.attached(self.lm.model):
@@ -188,6 +190,8 @@ class Decoder:
         """Decode each row of ``vectors``; sampling is seeded by ``seed`` and the batch index."""
         if num_candidates < 1:
             raise SmotextError("num_candidates must be >= 1")
+        if num_candidates > 1 and self.temperature == 0:
+            raise SmotextError("best-of-n samples its candidates: temperature 0 (greedy) needs num_candidates 1")
         vecs = torch.as_tensor(np.asarray(vectors, dtype=np.float32))
         segmented = num_candidates > 1 and self.segment_tokens is not None and self.segment_tokens < self.max_new_tokens
         out: list[list[str]] = []

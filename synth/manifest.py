@@ -45,6 +45,7 @@ def generation_manifest(sampler, corpus, outputs: dict | None = None, seconds: f
         "mode": "dp" if getattr(sampler, "dp", None) is not None else "non-dp",
         "privacy": json_safe(sampler.privacy_),  # ∞ (no guarantee) as "inf": the manifest is strict JSON
         "parameters": parameters,
+        "decoding": sampler.decoding_,  # as run: a None temperature depends on the bridge
         "corpus": describe_corpus(corpus),
         "models": {
             "encoder": {"name": sampler.encoder_.name, "path": str(sampler.encoder_.path), "sha256": sampler.encoder_.fingerprint},

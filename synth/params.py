@@ -12,6 +12,11 @@ STRATEGIES = ("auto", "not majority", "minority", "all")
 KINDS = ("regular", "borderline", "adasyn")
 LAMBDA_DISTRIBUTIONS = ("uniform", "beta")
 DEFAULT_FILTERS = ("degenerate", "fidelity", "label", "privacy", "dedupe")
+SAMPLING_TEMPERATURE = 0.8  # best-of-n's temperature when none is given (decode_sweep.md)
+# A bridge with a voice adapter decodes one sampled text per vector at this temperature unless told
+# otherwise: its learned distribution shows in samples, while greedy decoding returns the mode, a
+# generic sentence (benchmarks/results/voice_adapter.md, "Decoding choices").
+VOICE_TEMPERATURE = 1.0
 SEGMENT_TOKENS = 5  # segment search's default step, chosen on development snippets (decode_sweep.md)
 
 
@@ -42,6 +47,10 @@ def _dp(v) -> str | None:
     from smotext.synth.pe_privacy import DPGeneration
 
     return None if v is None or isinstance(v, DPGeneration) else "None or a DPGeneration (the budget and its settings)"
+
+
+def _temperature(v) -> str | None:
+    return None if v is None else number_in(0)(v) and "None or a finite number >= 0"
 
 
 def _model(v) -> str | None:
@@ -79,8 +88,10 @@ GENERATION_PARAMS: dict[str, Param] = {
                             int_at_least(1), flag="--num-candidates"),
     "segment_tokens": Param(SEGMENT_TOKENS, "with n > 1: sample n continuations this many tokens at a time and go on "
                             "from the closest (None: n whole samples)", int_at_least(1, none_ok=True)),
-    "temperature": Param(0.8, "with n > 1: sampling temperature of the candidates (lower: closer to greedy, less varied)",
-                         number_in(0, low_open=True), flag="--temperature"),
+    "temperature": Param(None, "sampling temperature (lower: closer to greedy, less varied; 0: greedy, n = 1 only); "
+                         f"None: greedy for n = 1 ({VOICE_TEMPERATURE} on a bridge with a voice adapter), "
+                         f"{SAMPLING_TEMPERATURE} for n > 1; a number samples even with n = 1",
+                         _temperature, flag="--temperature", cli={"type": float}),
     "max_new_tokens": Param(40, "most tokens per synthetic text", int_at_least(1), flag="--max-new-tokens"),
     "batch_size": Param(32, "vectors decoded at once", int_at_least(1), flag="--batch-size"),
     "max_rounds": Param(5, "rounds of drawing more when filters drop outputs", int_at_least(1), flag="--max-rounds"),

@@ -28,7 +28,7 @@ from smotext.errors import SmotextError, SmotextWarning
 from smotext.params import check_all
 from smotext.synth.filters import Candidates, FilterChain, FilterContext
 from smotext.synth.models import LanguageModel, load_lm, weights_fingerprint
-from smotext.synth.params import GENERATION_PARAMS
+from smotext.synth.params import GENERATION_PARAMS, SAMPLING_TEMPERATURE, VOICE_TEMPERATURE
 from smotext.synth.pe_privacy import DPGeneration
 from smotext.synth.sampling import MixPlan, plan_mixes, resolve_counts, validate_params
 
@@ -80,7 +80,8 @@ class SMOTExT(BaseEstimator):
     After ``fit_resample``: ``synthetic_`` (text, label), ``provenance_`` (private: parents,
     weights, filter scores) and ``report_`` (counts per class and per filter).
 
-    ``num_candidates`` = 1 decodes greedily; n > 1 keeps, of n candidates per target, the closest that
+    ``num_candidates`` = 1 decodes greedily (one sampled text per vector if ``temperature`` > 0, or
+    by default on a bridge with a voice adapter); n > 1 keeps, of n candidates per target, the closest that
     passes the filters. With ``segment_tokens`` set they come from segment search (n continuations of
     that many tokens at a time, the closest kept each time); None samples n whole texts.
 
@@ -108,7 +109,7 @@ class SMOTExT(BaseEstimator):
         filter_params: Mapping[str, Mapping] | None = _D["filter_params"],
         num_candidates: int = _D["num_candidates"],
         segment_tokens: int | None = _D["segment_tokens"],
-        temperature: float = _D["temperature"],
+        temperature: float | None = _D["temperature"],
         max_new_tokens: int = _D["max_new_tokens"],
         batch_size: int = _D["batch_size"],
         max_rounds: int = _D["max_rounds"],
@@ -150,6 +151,9 @@ class SMOTExT(BaseEstimator):
             lambda_distribution=self.lambda_distribution, beta=self.beta, dirichlet_alpha=self.dirichlet_alpha,
         )
         check_all(GENERATION_PARAMS, self.get_params(deep=False))
+        if self.temperature == 0 and self.num_candidates > 1:
+            raise SmotextError("temperature 0 decodes greedily, which gives one text per vector: it needs "
+                               "num_candidates 1", params="temperature")
 
     def _check_memory(self, total: int) -> None:
         """Refuse a request whose plan can't fit in memory (checked before any model loads)."""
@@ -199,12 +203,23 @@ class SMOTExT(BaseEstimator):
                 bridge, card = load_bridge(path)
                 self.bridge_path_, self.bridge_sha256_ = str(path), weights_fingerprint(path / "bridge.safetensors")
             check_compatible(card, self.encoder_.dim, self.lm_)
+            temperature = self.temperature
+            if temperature is None and self.num_candidates == 1 and card.config.adapter:
+                temperature = VOICE_TEMPERATURE  # an adapted bridge's voice shows in samples, not in its mode
             self.decoder_ = Decoder(bridge, card, self.lm_, max_new_tokens=self.max_new_tokens, batch_size=self.batch_size,
-                                    temperature=self.temperature,
+                                    temperature=temperature,
                                     embed=self.encoder_.embed,
                                     segment_tokens=None if self.segment_tokens is None else int(self.segment_tokens))
         self._loaded_for = {"encoder": self.encoder, "lm": self.lm, "bridge": self.bridge, "decoding": settings}
         return self
+
+    @property
+    def decoding_(self) -> dict:
+        """How the loaded decoder decodes: candidates per vector, temperature (0: greedy) and, for
+        best-of-n, the segment length (None: whole samples)."""
+        n, dec = self.num_candidates, self.decoder_
+        return {"num_candidates": n, "temperature": dec.temperature or (SAMPLING_TEMPERATURE if n > 1 else 0),
+                "segment_tokens": dec.segment_tokens if n > 1 else None}
 
     # ------------------------------------------------------------ the front door
 

@@ -267,6 +267,15 @@ class BridgeTrainer:
         losses = self.answer_loss(bridge(z), idx, per_text)
         return losses.mean() if per_text else losses
 
+    @torch.no_grad()
+    def mean_loss(self) -> float:
+        """Mean per-text reconstruction loss of all the trainer's texts through its bridge as it
+        stands (no noise on the vectors, no update): how close the bridge is to these texts."""
+        idx = np.arange(len(self.texts))
+        losses = [self.answer_loss(self.bridge(self.embeddings[c].to(self.lm.device)), c, per_text=True)
+                  for c in self._chunks(idx)]
+        return float(torch.cat(losses).mean())
+
     def _vectors(self, idx: np.ndarray, generator: torch.Generator) -> torch.Tensor:
         dev = self.lm.device
         z = self.embeddings[idx].to(dev)

@@ -37,6 +37,17 @@ def test_sampling_gives_n_candidates_and_is_seeded(decoder, text_embeddings):
     assert len({t for c in a for t in c}) > 1
 
 
+def test_a_temperature_samples_one_text_per_vector(tiny_bridge_dir, lm, text_embeddings):
+    bridge, card = load_bridge(tiny_bridge_dir)
+    dec = Decoder(bridge, card, lm, max_new_tokens=6, batch_size=4, temperature=1.5)
+    vecs = np.repeat(text_embeddings[:1], 4, axis=0)  # one vector four times in one batch
+    a = dec.decode(vecs, seed=3)
+    assert [len(c) for c in a] == [1] * 4 and dec.decode(vecs, seed=3) == a
+    assert len({c[0] for c in a}) > 1  # sampled: the same vector gives different texts (greedy gives one)
+    greedy = Decoder(bridge, card, lm, max_new_tokens=6, batch_size=4).decode(vecs)
+    assert len({c[0] for c in greedy}) == 1
+
+
 def test_bridge_for_other_models_is_refused(lm):
     wrong_encoder = ModelCard(BridgeConfig(in_dim=768, out_dim=lm.hidden_size, encoder="big-encoder"))
     with pytest.raises(SmotextError, match="expects 768-d vectors"):

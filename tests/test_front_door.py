@@ -12,7 +12,7 @@ import pytest
 
 import smotext
 from smotext.errors import SmotextError
-from smotext.synth.params import GENERATION_PARAMS
+from smotext.synth.params import GENERATION_PARAMS, VOICE_TEMPERATURE
 
 REPO = Path(__file__).parent.parent
 HEAVY = ("torch", "transformers", "sentence_transformers", "opacus")
@@ -314,6 +314,7 @@ def test_release_from_python_decides_on_every_metric(tmp_path):
     assert not any(str(secret) in p.read_text(errors="ignore") for p in run.out.rglob("*") if p.is_file())
     model = run.results["generation"]["models"]["bridge"]
     assert model["path"] == str(bridge) and model["sha256"] == weights_fingerprint(bridge / "bridge.safetensors")
+    assert run.results["generation"]["decoding"]["temperature"] == VOICE_TEMPERATURE  # an adapted bridge samples
     # the adapter's ε plus the shipped bridge's 0 (it saw no real records)
     assert run.results["metrics"]["decoder_privacy.epsilon"]["value"] == pytest.approx(dp["epsilon"])
     assert "decoder-trained-with-dp" in [o["rule"] for o in gate["outcomes"] if o["status"] == "fail"]  # ε 20 > 8

@@ -41,7 +41,8 @@ def test_shortfall_is_reported_with_the_filter_that_caused_it(encoder, lm, tiny)
 
 def test_bad_parameters_fail_before_any_model_loads():
     # no encoder/LM is given and none would load: the parameter check comes first
-    for kw in ({"k_neighbors": 0}, {"kind": "smote"}, {"num_candidates": 0}, {"segment_tokens": 0}, {"oversample": 0.5}, {"filters": ["typo"]}):
+    for kw in ({"k_neighbors": 0}, {"kind": "smote"}, {"num_candidates": 0}, {"segment_tokens": 0}, {"oversample": 0.5}, {"filters": ["typo"]},
+               {"temperature": -0.5}, {"temperature": 0, "num_candidates": 2}):
         with pytest.raises(SmotextError):
             SMOTExT(**kw).fit_resample(TEXTS, LABELS)
     with pytest.raises(SmotextError, match="3 texts but 2 labels"):

@@ -2,6 +2,7 @@
 batches; exact per-text gradients, the bridge itself untouched, the card's ε counted by the audit,
 and corpora too small for the budget refused with the size they would need."""
 
+import dataclasses
 import json
 
 import numpy as np
@@ -12,7 +13,8 @@ from smotext.cli import main
 from smotext.errors import SmotextError
 from smotext.synth.bridge import Bridge, BridgeConfig, ModelCard, adapter_parameters, init_bridge, load_bridge, save_bridge
 from smotext.synth.dp import MIN_SIGNAL, DPConfig, decoder_epsilon, plan_voice, poisson_batch
-from smotext.synth.params import ADAPTERS
+from smotext.synth.params import ADAPTERS, VOICE_TEMPERATURE
+from smotext.synth.smotext import SMOTExT
 from smotext.synth.train import BridgeTrainer, TrainConfig, VoiceAdaptation, per_sample_grads
 from test_bridge import assert_same_run, stop_at
 from conftest import unit_rows
@@ -135,13 +137,30 @@ def test_interrupted_adapter_training_resumes_exactly(tmp_path, lm, encoder, tex
 def test_adapter_without_dp_lowers_the_loss(lm, encoder, texts, text_embeddings, tiny_bridge_dir):
     trainer = voice_trainer(lm, encoder, texts, text_embeddings, tiny_bridge_dir, kind="bias", dp=False)
     idx, gen = np.arange(len(texts)), torch.Generator().manual_seed(0)
-    with torch.no_grad():
-        before = float(trainer.loss_on(idx, gen))
+    before = trainer.mean_loss()
+    with torch.no_grad():  # the public measure is the mean of the per-text losses
+        assert before == pytest.approx(float(trainer.loss_on(idx, gen, per_text=True)), rel=1e-5)
     for _ in range(4):
         trainer._step(gen)
         trainer.step += 1
-    with torch.no_grad():
-        assert float(trainer.loss_on(idx, gen)) < before - 0.02
+    assert trainer.mean_loss() < before - 0.02
+
+
+def test_an_adapted_bridge_samples_by_default_and_greedy_stays_one_setting_away(tmp_path, lm, encoder, tiny_bridge_dir):
+    base, card = load_bridge(tiny_bridge_dir)
+    adapted = init_bridge(dataclasses.replace(card.config, adapter="bias"), seed=0)
+    adapted.load_state_dict(base.state_dict(), strict=False)
+    save_bridge(adapted, ModelCard(adapted.config, card.training), tmp_path / "adapted")
+
+    def decoding(bridge, **options):
+        sampler = SMOTExT(encoder=encoder, lm=lm, bridge=str(bridge), **options).load_models()
+        return sampler.decoding_, sampler.decoder_.temperature
+
+    assert decoding(tmp_path / "adapted") == ({"num_candidates": 1, "temperature": VOICE_TEMPERATURE,
+                                               "segment_tokens": None}, VOICE_TEMPERATURE)
+    assert decoding(tmp_path / "adapted", temperature=0)[0]["temperature"] == 0  # greedy on request
+    assert decoding(tiny_bridge_dir) == ({"num_candidates": 1, "temperature": 0, "segment_tokens": None}, None)
+    assert decoding(tmp_path / "adapted", num_candidates=3)[0]["temperature"] == 0.8  # best-of-n keeps its own
 
 
 def test_plan_says_how_many_texts_a_budget_needs():
