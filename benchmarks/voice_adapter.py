@@ -240,7 +240,7 @@ def grid(b: Bench, args) -> list[dict]:
 DECODING = {"greedy": {}, "whole4": {"num_candidates": 4, "segment_tokens": None}, "seg4": {"num_candidates": 4},
             "sample": {"temperature": 0.8}, "sample-t1.0": {"temperature": 1.0}, "sample-t1.2": {"temperature": 1.2},
             "seg4-t1.2": {"num_candidates": 4, "temperature": 1.2}}
-UNADAPTED_DECODING = ["whole4", "sample", "sample-t1.0"]  # on the default bridge: what decoding alone buys
+UNADAPTED_DECODING = ["whole4", "sample", "sample-t1.0", "sample-t1.2"]  # on the default bridge: what decoding alone buys
 SKIP_DECODING = {"seg4-t1.2"}  # segment search at T 0.8 was no more varied than 4 whole samples, at twice the time
 
 

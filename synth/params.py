@@ -16,7 +16,7 @@ SAMPLING_TEMPERATURE = 0.8  # best-of-n's temperature when none is given (decode
 # A bridge with a voice adapter decodes one sampled text per vector at this temperature unless told
 # otherwise: its learned distribution shows in samples, while greedy decoding returns the mode, a
 # generic sentence (benchmarks/results/voice_adapter.md, "Decoding choices").
-VOICE_TEMPERATURE = 1.0
+VOICE_TEMPERATURE = 1.2
 SEGMENT_TOKENS = 5  # segment search's default step, chosen on development snippets (decode_sweep.md)
 
 
