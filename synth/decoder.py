@@ -140,6 +140,10 @@ class Decoder:
         self.embed = embed
         self.segment_tokens = segment_tokens
 
+    def temperature_for(self, num_candidates: int) -> float:
+        """The temperature ``num_candidates`` per vector are drawn at; 0 = greedy."""
+        return self.temperature or (SAMPLING_TEMPERATURE if num_candidates > 1 else 0)
+
     @torch.no_grad()
     def prompt(self, vectors: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         soft = self.bridge(vectors.to(self.lm.device, torch.float32))
@@ -174,9 +178,9 @@ class Decoder:
             prior = prior_ids.repeat_interleave(num_candidates, dim=0)
             kwargs.update(repetition_penalty=None,
                           logits_processor=LogitsProcessorList([PriorTokensPenalty(prior, self.repetition_penalty)]))
-        if num_candidates > 1 or self.temperature:
-            kwargs.update(do_sample=True, temperature=self.temperature or SAMPLING_TEMPERATURE, top_p=self.top_p,
-                          num_return_sequences=num_candidates)
+        temperature = self.temperature_for(num_candidates)
+        if temperature:
+            kwargs.update(do_sample=True, temperature=temperature, top_p=self.top_p, num_return_sequences=num_candidates)
         else:
             kwargs.update(do_sample=False, temperature=None, top_p=None, top_k=None)
         with warnings.catch_warnings(), self.bridge.attached(self.lm.model):

@@ -28,7 +28,7 @@ from smotext.errors import SmotextError, SmotextWarning
 from smotext.params import check_all
 from smotext.synth.filters import Candidates, FilterChain, FilterContext
 from smotext.synth.models import LanguageModel, load_lm, weights_fingerprint
-from smotext.synth.params import GENERATION_PARAMS, SAMPLING_TEMPERATURE, VOICE_TEMPERATURE
+from smotext.synth.params import GENERATION_PARAMS, VOICE_TEMPERATURE
 from smotext.synth.pe_privacy import DPGeneration
 from smotext.synth.sampling import MixPlan, plan_mixes, resolve_counts, validate_params
 
@@ -218,7 +218,7 @@ class SMOTExT(BaseEstimator):
         """How the loaded decoder decodes: candidates per vector, temperature (0: greedy) and, for
         best-of-n, the segment length (None: whole samples)."""
         n, dec = self.num_candidates, self.decoder_
-        return {"num_candidates": n, "temperature": dec.temperature or (SAMPLING_TEMPERATURE if n > 1 else 0),
+        return {"num_candidates": n, "temperature": dec.temperature_for(n),
                 "segment_tokens": dec.segment_tokens if n > 1 else None}
 
     # ------------------------------------------------------------ the front door
