@@ -301,7 +301,8 @@ def write_results(result: dict) -> None:
              f"members, {N_SYNTHETIC:,} texts requested, default decoding (each cell says which). Detection AUC: 5-fold "
              "logistic regression telling "
              "real members from synthetic texts (0.5 = indistinguishable). Fidelity: round-trip cosine of "
-             f"{N_FIDELITY} test snippets decoded greedily.\n"]
+             f"{N_FIDELITY} test snippets decoded greedily; to the mix: mean cosine of each kept synthetic text to the vector "
+             "it was decoded from, as decoded (code: the commit each cell ran).\n"]
     if result.get("pilot"):
         lines += ["## Adapter kinds compared (pilot)\n",
                   "| adapter | ε | steps × expected batch | noise multiplier | dev loss | adapt time, s |", "|---|---|---|---|---|---|"]
@@ -315,8 +316,8 @@ def write_results(result: dict) -> None:
     if result.get("cells"):
         lines += ["## Table 1 protocol\n",
                   "| setting | ε | decoding | texts | detection AUC TF-IDF | detection AUC emb. | distinct-2 (real) | "
-                  "repeated openings (real) | accuracy emb. (real) | accuracy TF-IDF (real) | fidelity | dev loss | "
-                  "data MIA AUC | TPR@1% | DCR share | adapt s | generate s |", "|" + "---|" * 17]
+                  "repeated openings (real) | accuracy emb. (real) | accuracy TF-IDF (real) | fidelity round trip / to the mix | "
+                  "dev loss | data MIA AUC | TPR@1% | DCR share | adapt s | generate s | code |", "|" + "---|" * 18]
         f = lambda v, d=3: "–" if v is None else f"{v:.{d}f}"
         for c in result["cells"]:
             eps = c.get("epsilon")
@@ -324,9 +325,9 @@ def write_results(result: dict) -> None:
             lines.append(f"| {c['setting']} | {eps} | {c.get('decoding', 'greedy')} | {c['texts']} | {f(c['detection_auc_tfidf'])} | {f(c['detection_auc_embedding'])} | "
                          f"{f(c['distinct_bigrams'])} ({f(c['distinct_bigrams_real'])}) | {f(c['repeated_openings'])} "
                          f"({f(c['repeated_openings_real'])}) | {f(c['accuracy_synthetic'])} ({f(c['accuracy_real'])}) | "
-                         f"{f(c['tfidf_accuracy_synthetic'])} ({f(c['tfidf_accuracy_real'])}) | {f(c['fidelity'])} | "
+                         f"{f(c['tfidf_accuracy_synthetic'])} ({f(c['tfidf_accuracy_real'])}) | {f(c['fidelity'])} / {f(c.get('generation_fidelity'))} | "
                          f"{f(c.get('dev_loss'))} | {f(c['data_mia_auc'])} | {f(c['data_mia_tpr_1pct'])} | {f(c['dcr_share'])} | "
-                         f"{f(c.get('adapt_seconds'), 0)} | {f(c['generation_seconds'], 0)} |")
+                         f"{f(c.get('adapt_seconds'), 0)} | {f(c['generation_seconds'], 0)} | {c.get('code_version', '–')} |")
         lines.append("")
         real = result.get("real_samples", [])
         lines += ["## Ten real members beside ten synthetic texts per setting\n", "Real (line breaks shown as ⏎):\n"]

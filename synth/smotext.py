@@ -189,7 +189,8 @@ class SMOTExT(BaseEstimator):
             self.encoder_ = self.encoder if isinstance(self.encoder, Encoder) else Encoder(self.encoder)
         if changed("lm", self.lm):
             self.lm_ = self.lm if isinstance(self.lm, LanguageModel) else load_lm(self.lm)
-        settings = (self.max_new_tokens, self.batch_size, self.segment_tokens, self.temperature)
+        # num_candidates too: with no temperature given, an adapted bridge's decoder draws at 1.2 for n = 1 and 0.8 for n > 1
+        settings = (self.max_new_tokens, self.batch_size, self.segment_tokens, self.temperature, self.num_candidates)
         if changed("encoder", self.encoder) or changed("lm", self.lm) or changed("bridge", self.bridge) \
                 or loaded.get("decoding") != settings:
             if isinstance(self.bridge, tuple):

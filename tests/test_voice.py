@@ -161,6 +161,9 @@ def test_an_adapted_bridge_samples_by_default_and_greedy_stays_one_setting_away(
     assert decoding(tmp_path / "adapted", temperature=0)[0]["temperature"] == 0  # greedy on request
     assert decoding(tiny_bridge_dir) == ({"num_candidates": 1, "temperature": 0, "segment_tokens": None}, None)
     assert decoding(tmp_path / "adapted", num_candidates=3)[0]["temperature"] == 0.8  # best-of-n keeps its own
+    # and so does a loaded sampler asked for best-of-n afterwards: the decoder follows num_candidates
+    sampler = SMOTExT(encoder=encoder, lm=lm, bridge=str(tmp_path / "adapted")).load_models()
+    assert sampler.set_params(num_candidates=3).load_models().decoder_.temperature_for(3) == 0.8
 
 
 def test_plan_says_how_many_texts_a_budget_needs():
