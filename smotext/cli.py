@@ -15,6 +15,7 @@ import sys
 import warnings
 from pathlib import Path
 
+from smotext.engine import ENGINES, RAY_INSTALL
 from smotext.errors import SmotextError, SmotextWarning
 from smotext.params import flags
 from smotext.synth.params import ADAPTERS, GENERATION_PARAMS, SEGMENT_TOKENS, STRATEGIES
@@ -182,7 +183,17 @@ def sampler_from_args(args):
     params = {name: getattr(args, name) for name, p in GENERATION_PARAMS.items() if p.flag}
     params["lambda_range"] = tuple(params["lambda_range"])
     return SMOTExT(**params, sampling_strategy=_strategy(args), encoder=args.encoder, lm=args.lm, filters=enabled,
-                   filter_params=filter_params, segment_tokens=args.segment_tokens or None, progress=not args.quiet, dp=dp)
+                   filter_params=filter_params, segment_tokens=args.segment_tokens or None, progress=not args.quiet, dp=dp,
+                   engine=engine_from_args(args))
+
+
+def engine_from_args(args):
+    """The Engine that --engine, --ray-address and --workers describe (checked: Ray installed)."""
+    from smotext.engine import Engine
+
+    engine = Engine(args.engine, address=args.ray_address, workers=args.workers)
+    engine.check()
+    return engine
 
 
 def cmd_generate(args) -> int:
@@ -461,6 +472,14 @@ def build_parser() -> argparse.ArgumentParser:
                         help="the class sizes are public: spend no budget on them (the manifest records this)")
         dp.add_argument("--accountant", default="prv", choices=["prv", "rdp"], help="Opacus privacy accountant (default prv)")
 
+    def engine_args(sp):
+        e = sp.add_argument_group("engine (where the heavy work runs)")
+        e.add_argument("--engine", default="local", choices=ENGINES,
+                       help=f"local: this process (default); ray: workers on a Ray cluster ({RAY_INSTALL})")
+        e.add_argument("--ray-address", default=None, metavar="ADDR",
+                       help="an existing Ray cluster to use (default: start one on this machine)")
+        e.add_argument("--workers", type=int, default=None, help="Ray workers (default: one per CPU core of the cluster)")
+
     def model_args(sp):
         sp.add_argument("--encoder", default=None, help="sentence-transformers model folder (default: all-MiniLM-L6-v2)")
         sp.add_argument("--lm", default=None, help="HF causal-LM folder or .gguf file (default: SmolLM2-135M-Instruct)")
@@ -474,6 +493,7 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--manifest", help="run manifest (default: OUT-stem.manifest.json)")
     generation_args(g)
     model_args(g)
+    engine_args(g)
     g.set_defaults(func=cmd_generate, needs_models=True)
 
     f = sub.add_parser("fit-decoder", help="train a bridge (autoencoding) on a corpus; resumes from its checkpoint")
@@ -572,6 +592,7 @@ def build_parser() -> argparse.ArgumentParser:
                        help="which adapter (default: bias; see `smotext fit-decoder --help`)")
         generation_args(sp)
         model_args(sp)
+        engine_args(sp)
 
     r = sub.add_parser("release", help="split, generate, audit, gate and report in one go; exit 0 RELEASE, 1 BLOCK, 2 error")
     r.add_argument("--corpus", required=True, help="the real labelled corpus (CSV, JSONL or Parquet)")
