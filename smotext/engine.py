@@ -198,10 +198,9 @@ class RayPool:
     def __init__(self, engine: Engine, spec: dict):
         ray = require_ray()
         self.started = not ray.is_initialized()
-        if self.started:
-            ray.init(address=engine.address, include_dashboard=False, log_to_driver=False,
-                     runtime_env={"env_vars": {k: v for k, v in os.environ.items()
-                                               if k in ("HF_HUB_OFFLINE", "SMOTEXT_CACHE", FAIL_ONCE_ENV)}})
+        if self.started:  # workers of a cluster started here inherit this process's environment (HF_HUB_OFFLINE, ...)
+            local = {} if engine.address else {"object_store_memory": 512 * 2**20}  # shards are small
+            ray.init(address=engine.address, include_dashboard=False, log_to_driver=False, **local)
         cpus = int(ray.cluster_resources().get("CPU", 1))
         n = engine.workers or max(1, cpus)
         threads = max(1, cpus // n)
