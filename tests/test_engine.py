@@ -35,6 +35,21 @@ def test_ray_without_ray_installed_says_how_to_install_it(monkeypatch):
         Engine("local", workers=2).check()
 
 
+def test_cli_engine_ray_without_ray_is_one_line_exit_2_and_writes_nothing(tmp_path, capsys, monkeypatch):
+    from smotext.cli import main
+    from smotext.synth.corpus import write_table
+
+    import pandas as pd
+
+    monkeypatch.setitem(sys.modules, "ray", None)
+    write_table(pd.DataFrame({"text": TEXTS, "label": LABELS}), tmp_path / "corpus.csv", "csv")
+    code = main(["generate", str(tmp_path / "corpus.csv"), "--out", str(tmp_path / "out" / "syn.csv"), "--engine", "ray"])
+    err = capsys.readouterr().err
+    lines = [line for line in err.splitlines() if line.startswith("smotext:")]
+    assert code == 2 and len(lines) == 1 and "needs Ray" in lines[0] and RAY_INSTALL in lines[0], err
+    assert not (tmp_path / "out").exists()
+
+
 def test_a_resumed_run_reads_back_the_shards_it_finished_and_gives_the_same_output(encoder, lm, tiny_bridge_dir,
                                                                                   tmp_path, monkeypatch):
     import smotext.engine as engine_module
