@@ -45,13 +45,13 @@ def _ray_worker_pids() -> list[str]:
             cmd = Path(f"/proc/{pid}/cmdline").read_bytes()
         except OSError:
             continue
-        if b"ray::_DecodeWorker" in cmd or b"ray::DecodeWorker" in cmd:
+        if cmd.startswith(b"ray::_Worker"):
             pids.append(pid)
     return pids
 
 
 class Peak:
-    """Peak resident memory (MiB) of this process and, separately, of the Ray decode workers summed."""
+    """Peak resident memory (MiB) of this process and, separately, of the Ray workers summed."""
 
     def __enter__(self):
         self.driver = self.workers = 0.0

@@ -294,7 +294,8 @@ def cmd_audit(args) -> int:
     result = audit_files(args.members, args.holdout, args.synthetic, test=args.test, provenance=args.provenance,
                          manifest=args.manifest, out=args.out, text_col=args.text_col, label_col=args.label_col,
                          plugins=plugins, plugin_params={"pii": pii} if pii else None, encoder=args.encoder, seed=args.seed, n_boot=args.bootstrap,
-                         test_fraction=args.test_fraction, allow_overlap=args.allow_overlap, progress=not args.quiet)
+                         test_fraction=args.test_fraction, allow_overlap=args.allow_overlap, progress=not args.quiet,
+                         engine=engine_from_args(args))
     width = max(map(len, result.metrics), default=10)
     for name, m in sorted(result.metrics.items()):
         ci = f"  [{m.ci[0]:.3f}, {m.ci[1]:.3f}]" if m.ci else ""
@@ -311,11 +312,12 @@ def cmd_audit(args) -> int:
 def cmd_release(args) -> int:
     from smotext.pipeline import release
 
-    run = release(args.corpus, args.out, policy=args.policy, sampler=sampler_from_args(args), seed=args.random_state,
+    sampler = sampler_from_args(args)
+    run = release(args.corpus, args.out, policy=args.policy, sampler=sampler, seed=args.random_state,
                   holdout_fraction=args.holdout_fraction, test_fraction=args.test_fraction, text_col=args.text_col,
                   label_col=args.label_col, canaries=args.canaries, canary_secret=args.canary_secret,
                   canary_topic=args.canary_topic, voice=voice_from_args(args), n_boot=args.bootstrap,
-                  allow_overlap=args.allow_overlap, progress=not args.quiet)
+                  allow_overlap=args.allow_overlap, progress=not args.quiet, engine=sampler.engine)
     _print_decision(run.decision, run.report, run.out, run.results)
     return run.exit_code
 
@@ -562,6 +564,7 @@ def build_parser() -> argparse.ArgumentParser:
     a.add_argument("--test-fraction", type=float, default=0.3)
     a.add_argument("--encoder", default=None, help="the encoder generation used (default: the one in the synthetic file's manifest, else all-MiniLM-L6-v2)")
     a.add_argument("--quiet", action="store_true")
+    engine_args(a)
     a.set_defaults(func=cmd_audit, needs_models=True)
 
     def release_args(sp):

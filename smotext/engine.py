@@ -177,23 +177,47 @@ def _maybe_fail(shard: Shard) -> None:
         os._exit(1)
 
 
-class _DecodeWorker:
-    """A Ray actor: loads the models once, then decodes and embeds shards."""
+class _Worker:
+    """A Ray actor: decodes and embeds shards, embeds texts, scans them for PII. Each model is loaded
+    on first use and kept for the worker's life."""
 
     def __init__(self, spec: dict, threads: int):
         import torch
 
         torch.set_num_threads(max(1, threads))
-        self.sampler = _sampler_from_spec(spec)
+        self.spec, self._sampler, self._encoder = spec, None, None
 
-    def run(self, shard: Shard, seed: int) -> tuple[list[str], np.ndarray]:
+    @property
+    def sampler(self) -> SMOTExT:
+        if self._sampler is None:
+            self._sampler = _sampler_from_spec(self.spec)
+            self._encoder = self._sampler.encoder_
+        return self._sampler
+
+    @property
+    def encoder(self):
+        if self._encoder is None:
+            from smotext.synth.encoder import Encoder
+
+            self._encoder = Encoder(self.spec.get("encoder"))
+        return self._encoder
+
+    def decode(self, shard: Shard, seed: int) -> tuple[list[str], np.ndarray]:
         _maybe_fail(shard)
         return decode_shard(self.sampler, shard, seed)
 
+    def embed(self, texts: list[str]) -> np.ndarray:
+        return self.encoder.embed(texts)
+
+    def scan_pii(self, texts: list[str], min_score: float) -> list:
+        from smotext.audit.pii import get_scanner
+
+        return get_scanner(min_score).scan(texts)
+
 
 class RayPool:
-    """Decoding workers on a Ray cluster (started on this machine unless ``engine.address`` names one).
-    Workers that die are restarted and their shard retried."""
+    """Workers on a Ray cluster (started on this machine unless ``engine.address`` names one), for
+    the length of one job. Workers that die are restarted and their task retried."""
 
     def __init__(self, engine: Engine, spec: dict):
         ray = require_ray()
@@ -204,15 +228,15 @@ class RayPool:
         cpus = int(ray.cluster_resources().get("CPU", 1))
         n = engine.workers or max(1, cpus)
         threads = max(1, cpus // n)
-        actor = ray.remote(num_cpus=min(threads, cpus), max_restarts=3, max_task_retries=3)(_DecodeWorker)
+        actor = ray.remote(num_cpus=min(threads, cpus), max_restarts=3, max_task_retries=3)(_Worker)
         self.workers = [actor.remote(spec, threads) for _ in range(n)]
 
-    def map(self, shards: Sequence[Shard], seed: int) -> Iterator[tuple[Shard, tuple[list[str], np.ndarray]]]:
-        """Each shard's result, in shard order, as soon as it and those before it are done."""
+    def map(self, method: str, items: Sequence, *args) -> Iterator:
+        """``method(item, *args)`` of a worker for each item, results in item order as they are ready."""
         from ray.util import ActorPool
 
         pool = ActorPool(self.workers)
-        yield from zip(shards, pool.map(lambda w, s: w.run.remote(s, seed), list(shards)))
+        return pool.map(lambda w, item: getattr(w, method).remote(item, *args), list(items))
 
     def close(self) -> None:
         ray = require_ray()
@@ -220,6 +244,10 @@ class RayPool:
             ray.kill(w)
         if self.started:
             ray.shutdown()
+
+
+def chunks(items: Sequence, size: int) -> list:
+    return [items[i : i + size] for i in range(0, len(items), size)]
 
 
 def decode_round(sampler: SMOTExT, targets: np.ndarray, seed: int, store: ShardStore | None = None,
@@ -238,7 +266,8 @@ def decode_round(sampler: SMOTExT, targets: np.ndarray, seed: int, store: ShardS
     done = {s.index: store.get(k) for s, k in zip(shards, keys)} if store is not None else {}
     todo = [s for s in shards if done.get(s.index) is None]
     bar = tqdm(total=len(shards), initial=len(shards) - len(todo), desc="shards", unit="shard", disable=not progress)
-    results = pool.map(todo, seed) if pool is not None else ((s, decode_shard(sampler, s, seed)) for s in todo)
+    results = zip(todo, pool.map("decode", todo, seed)) if pool is not None else \
+        ((s, decode_shard(sampler, s, seed)) for s in todo)
     for shard, (texts, emb) in results:
         if store is not None:
             store.put(keys[shard.index], texts, emb)
