@@ -13,7 +13,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import shutil
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -92,7 +91,7 @@ def cut(targets: np.ndarray, rows_per_shard: int) -> list[Shard]:
 class ShardStore:
     """Finished shards of a run on disk (texts as JSON, embeddings as .npy; no pickles), so that an
     interrupted run picks up where it stopped. A shard is found by a key of everything its result
-    depends on; ``clear`` removes the folder once the run's outputs are written."""
+    depends on; the caller removes the folder once the run's outputs are written."""
 
     def __init__(self, folder: str | os.PathLike):
         self.folder = Path(folder)
@@ -120,9 +119,6 @@ class ShardStore:
             with open(tmp, "wb") as f:
                 write(f)
             os.replace(tmp, path)
-
-    def clear(self) -> None:
-        shutil.rmtree(self.folder, ignore_errors=True)
 
 
 def shard_key(context: str, shard: Shard) -> str:
