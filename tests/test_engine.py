@@ -15,10 +15,10 @@ TEXTS = [t for t, _ in ROWS]
 LABELS = [label for _, label in ROWS]
 
 
-def generation(encoder, lm, bridge, engine=None, **options):
-    s = SMOTExT(sampling_strategy=10, random_state=2, encoder=encoder, lm=lm, bridge=str(bridge), max_new_tokens=8,
-                batch_size=2, filters=["degenerate", "dedupe"], engine=engine, **options)
-    return s
+def generation(encoder, lm, engine=None, **options):
+    """A small run with the shipped bridge (a tiny test bridge writes texts the degenerate filter drops)."""
+    return SMOTExT(sampling_strategy=10, random_state=2, encoder=encoder, lm=lm, max_new_tokens=8, batch_size=2,
+                   filters=["degenerate", "dedupe"], engine=engine, **options)
 
 
 def outputs(s: SMOTExT) -> tuple[list, list, list]:
@@ -50,12 +50,11 @@ def test_cli_engine_ray_without_ray_is_one_line_exit_2_and_writes_nothing(tmp_pa
     assert not (tmp_path / "out").exists()
 
 
-def test_a_resumed_run_reads_back_the_shards_it_finished_and_gives_the_same_output(encoder, lm, tiny_bridge_dir,
-                                                                                  tmp_path, monkeypatch):
+def test_a_resumed_run_reads_back_the_shards_it_finished_and_gives_the_same_output(encoder, lm, tmp_path, monkeypatch):
     import smotext.engine as engine_module
 
     local = Engine("local", shard_batches=1)
-    whole = generation(encoder, lm, tiny_bridge_dir, local)
+    whole = generation(encoder, lm, local)
     whole.fit_resample(TEXTS, LABELS)
 
     real = engine_module.decode_shard
@@ -69,12 +68,12 @@ def test_a_resumed_run_reads_back_the_shards_it_finished_and_gives_the_same_outp
 
     monkeypatch.setattr(engine_module, "decode_shard", interrupted)
     with pytest.raises(KeyboardInterrupt):
-        generation(encoder, lm, tiny_bridge_dir, local).fit_resample(TEXTS, LABELS, checkpoint=tmp_path / "shards")
+        generation(encoder, lm, local).fit_resample(TEXTS, LABELS, checkpoint=tmp_path / "shards")
     assert len(list((tmp_path / "shards").glob("*.json"))) == 2
 
     calls.clear()
     monkeypatch.setattr(engine_module, "decode_shard", lambda *a: calls.append(a[1].index) or real(*a))
-    resumed = generation(encoder, lm, tiny_bridge_dir, local)
+    resumed = generation(encoder, lm, local)
     resumed.fit_resample(TEXTS, LABELS, checkpoint=tmp_path / "shards")
     assert outputs(resumed) == outputs(whole)
     assert calls[0] == 2  # the first round's two finished shards were read back, not decoded again
@@ -85,15 +84,14 @@ def test_a_resumed_run_reads_back_the_shards_it_finished_and_gives_the_same_outp
     assert store.get(key) is None
 
 
-def test_the_same_bytes_in_process_and_on_two_ray_workers_even_when_one_dies(encoder, lm, tiny_bridge_dir, tmp_path,
-                                                                            monkeypatch):
+def test_the_same_bytes_in_process_and_on_two_ray_workers_even_when_one_dies(encoder, lm, tmp_path, monkeypatch):
     pytest.importorskip("ray", reason=f"the Ray engine's test needs Ray: {RAY_INSTALL}")
     for options in ({}, {"num_candidates": 3, "segment_tokens": 2}):
-        local = generation(encoder, lm, tiny_bridge_dir, Engine("local", shard_batches=1), **options)
+        local = generation(encoder, lm, Engine("local", shard_batches=1), **options)
         local.fit_resample(TEXTS, LABELS)
         marker = tmp_path / f"failed-{len(options)}"
         monkeypatch.setenv(FAIL_ONCE_ENV, f"2:{marker}")  # the worker that takes shard 2 dies once
-        ray_run = generation(encoder, lm, tiny_bridge_dir, Engine("ray", workers=2, shard_batches=1), **options)
+        ray_run = generation(encoder, lm, Engine("ray", workers=2, shard_batches=1), **options)
         ray_run.fit_resample(TEXTS, LABELS)
         assert marker.exists()  # a worker did die, and its shard was run again
         assert outputs(ray_run) == outputs(local), options
