@@ -188,9 +188,12 @@ def sampler_from_args(args):
 
 
 def engine_from_args(args):
-    """The Engine that --engine, --ray-address and --workers describe (checked: Ray installed)."""
+    """The Engine that --engine, --ray-address and --workers describe (checked: Ray installed); None
+    for plain --engine local, as in Python."""
     from smotext.engine import Engine
 
+    if args.engine == "local" and args.ray_address is None and args.workers is None:
+        return None
     engine = Engine(args.engine, address=args.ray_address, workers=args.workers)
     engine.check()
     return engine

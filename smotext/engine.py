@@ -261,7 +261,7 @@ def decode_round(sampler: SMOTExT, targets: np.ndarray, seed: int, store: ShardS
     keys = [shard_key(context, s) for s in shards]
     done = {s.index: store.get(k) for s, k in zip(shards, keys)} if store is not None else {}
     todo = [s for s in shards if done.get(s.index) is None]
-    bar = tqdm(total=len(shards), initial=len(shards) - len(todo), desc="shards", unit="shard", disable=not progress)
+    bar = tqdm(total=len(shards), initial=len(shards) - len(todo), desc="decoding", unit="shard", disable=not progress)
     results = zip(todo, pool.map("decode", todo, seed)) if pool is not None else \
         ((s, decode_shard(sampler, s, seed)) for s in todo)
     for shard, (texts, emb) in results:

@@ -132,9 +132,13 @@ def generate(corpus: Corpus | PathLike, out: PathLike, *, sampler: SMOTExT | Non
     corpus = _corpus(corpus, text_col, label_col)
     shards = shard_folder(out)
     t0 = time.perf_counter()
-    sampler.fit_resample(corpus.texts, corpus.labels if corpus.labelled else None, checkpoint=shards)
-    _require_output(sampler, 1)  # an empty dataset is a failed run, not a result
-    info = write_generation(sampler, corpus, out, provenance, manifest, format, time.perf_counter() - t0)
+    try:
+        sampler.fit_resample(corpus.texts, corpus.labels if corpus.labelled else None, checkpoint=shards)
+        _require_output(sampler, 1)  # an empty dataset is a failed run, not a result
+        info = write_generation(sampler, corpus, out, provenance, manifest, format, time.perf_counter() - t0)
+    except SmotextError:  # a run that failed leaves nothing; one interrupted keeps its shards to resume from
+        shutil.rmtree(shards, ignore_errors=True)
+        raise
     shutil.rmtree(shards, ignore_errors=True)
     return GenerationResult(out, provenance, manifest, sampler, info)
 
