@@ -16,7 +16,7 @@ from smotext.audit.schema import check_results, parse_results
 from smotext.audit.registry import Metric, available, create_plugin
 from smotext.synth.corpus import Corpus, overlap_counts, write_json
 from smotext.errors import SmotextError
-from smotext.params import Param, check_all, int_at_least, is_bool, number_in
+from smotext.params import Param, check_all, int_at_least, is_bool, number_in, one_of
 
 DEFAULT_PLUGINS = (
     "utility", "mia_classifier_loss", "mia_classifier_confidence", "mia_classifier_reference",
@@ -37,6 +37,8 @@ AUDITOR_PARAMS = {
                                   "recorded either way)", is_bool),
     "engine": Param(None, "where embedding and the PII scan run: None or 'local' in this process, 'ray' on a Ray "
                           "cluster, or an Engine", lambda v: _engine_problem(v)),
+    "precision": Param("auto", "the encoder's arithmetic for the audit's embeddings: 'float32', 'bfloat16', or 'auto' "
+                               "(bfloat16 where the hardware computes it, else float32)", one_of("float32", "bfloat16", "auto")),
 }
 
 
@@ -119,11 +121,14 @@ class Auditor:
 
     def __init__(self, plugins: Sequence[str] = DEFAULT_PLUGINS, plugin_params: Mapping[str, Mapping] | None = None,
                  encoder=None, seed: int = 0, n_boot: int = 200, test_fraction: float = 0.3,
-                 progress: bool = False, cache: bool = True, allow_overlap: bool = False, lm=None, engine=None):
+                 progress: bool = False, cache: bool = True, allow_overlap: bool = False, lm=None, engine=None,
+                 precision: str = "auto"):
         from smotext.engine import as_engine
 
         check_all(AUDITOR_PARAMS, {"seed": seed, "n_boot": n_boot, "test_fraction": test_fraction,
-                                   "progress": progress, "cache": cache, "allow_overlap": allow_overlap, "engine": engine})
+                                   "progress": progress, "cache": cache, "allow_overlap": allow_overlap, "engine": engine,
+                                   "precision": precision})
+        self.precision = precision
         self.engine = as_engine(engine)  # Ray missing for 'ray': one clear error before any work
         self.allow_overlap = allow_overlap
         params = dict(plugin_params or {})
@@ -195,14 +200,19 @@ class Auditor:
 
     def _run(self, members, holdout, synthetic, test, encoder, lm, parent_rows, generation, canaries, overlap, pool,
              t0) -> AuditResult:
+        from smotext.synth.models import resolve_precision
+
+        precision = resolve_precision(self.precision, getattr(encoder, "device", "cpu"))
         ctx = AuditContext(members, holdout, synthetic, encoder, test=test, test_fraction=self.test_fraction,
                            seed=self.seed, n_boot=self.n_boot, progress=self.progress, cache=self.cache,
-                           parent_rows=parent_rows, generation=generation, lm=lm, canaries=canaries, pool=pool)
+                           parent_rows=parent_rows, generation=generation, lm=lm, canaries=canaries, pool=pool,
+                           precision=precision)
         result = AuditResult(
             inputs={"members": _describe(members), "holdout": _describe(holdout), "synthetic": _describe(synthetic),
                     "test": _describe(test) if test else None, "overlap": overlap,
                     "evaluated": {"members": len(ctx.members), "nonmembers": len(ctx.nonmembers), "test": len(ctx.test)}},
-            run={"seed": self.seed, "bootstrap": self.n_boot, "encoder": {"name": encoder.name, "sha256": encoder.fingerprint},
+            run={"seed": self.seed, "bootstrap": self.n_boot, "encoder": {"name": encoder.name, "sha256": encoder.fingerprint,
+                                                                     "precision": precision},
                  "plugins_available": available(), "seconds": {"embed": round(time.perf_counter() - t0, 2)}},
         )
         for plugin in self.plugins:

@@ -38,12 +38,12 @@ class EmbeddingCache:
     """Embeddings on disk keyed by encoder weights and the exact texts (plain .npy, never pickled);
     what isn't cached is embedded here or, given a ``pool`` (``engine.RayPool``), by its workers."""
 
-    def __init__(self, encoder, folder: Path | None = None, enabled: bool = True, pool=None):
-        self.encoder, self.enabled, self.pool = encoder, enabled, pool
+    def __init__(self, encoder, folder: Path | None = None, enabled: bool = True, pool=None, precision: str = "float32"):
+        self.encoder, self.enabled, self.pool, self.precision = encoder, enabled, pool, precision
         self.folder = folder or cache_root() / "embeddings"
 
     def embed(self, texts: list[str], progress: bool = False) -> np.ndarray:
-        h = hashlib.sha256(self.encoder.fingerprint.encode())
+        h = hashlib.sha256(f"{self.encoder.fingerprint}|{self.precision}".encode())
         for t in texts:
             h.update(t.encode("utf-8", "surrogatepass") + b"\x00")
         path = self.folder / f"{h.hexdigest()[:32]}.npy"
@@ -52,9 +52,9 @@ class EmbeddingCache:
         if self.pool is not None and len(texts) > EMBED_CHUNK:
             from smotext.engine import chunks
 
-            emb = np.concatenate(list(self.pool.map("embed", chunks(texts, EMBED_CHUNK))))
+            emb = np.concatenate(list(self.pool.map("embed", chunks(texts, EMBED_CHUNK), self.precision)))
         else:
-            emb = self.encoder.embed(texts, progress=progress)
+            emb = self.encoder.embed(texts, progress=progress, precision=self.precision)
         if self.enabled:
             self.folder.mkdir(parents=True, exist_ok=True)
             tmp = path.with_suffix(f".{os.getpid()}.part.npy")
@@ -76,7 +76,7 @@ class AuditContext:
     def __init__(self, members: Corpus, holdout: Corpus, synthetic: Corpus, encoder, *, test: Corpus | None = None,
                  test_fraction: float = 0.3, seed: int = 0, n_boot: int = 200, progress: bool = False,
                  cache: bool = True, parent_rows: set[int] | None = None, generation: dict | None = None,
-                 lm=None, canaries=None, pool=None):
+                 lm=None, canaries=None, pool=None, precision: str = "float32"):
         for name, c in (("members", members), ("holdout", holdout), ("synthetic", synthetic)):
             if len(c) < 2:
                 raise SmotextError(f"the {name} set needs at least 2 texts, it has {len(c)}")
@@ -86,7 +86,7 @@ class AuditContext:
         self.encoder = encoder
         self.labelled = members.labelled and holdout.labelled and synthetic.labelled and (test is None or test.labelled)
         rng = np.random.default_rng(seed)
-        self.cache = EmbeddingCache(encoder, enabled=cache, pool=pool)
+        self.cache = EmbeddingCache(encoder, enabled=cache, pool=pool, precision=precision)
         self.pool = pool  # Ray workers for the heavy per-text work, or None
 
         hold_rows = rng.permutation(len(holdout))

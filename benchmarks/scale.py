@@ -2,7 +2,7 @@
 against whole samples, CPU thread and precision settings; one run, side by side, on this machine.
 
     python benchmarks/scale.py                  # all parts; results in benchmarks/results/scale.{md,json}
-    python benchmarks/scale.py --parts engines  # one part (engines, segments, cpu); others are kept
+    python benchmarks/scale.py --parts engines  # one part (engines, segments, cpu, audit); others are kept
 
 Throughput counts kept synthetic texts per second of the whole fit_resample (decoding, embedding,
 filters, extra rounds), from the demo corpus with the shipped bridge, greedy. Peak memory: the
@@ -81,8 +81,12 @@ def engines(args) -> list[dict]:
     rows = [r for seed in range(3) for r in build(seed)][: args.corpus]
     texts, labels = [t for t, _ in rows], [c for _, c in rows]
     out, reference = [], None
-    for name, engine in (("in-process", Engine("local")), ("ray, 1 worker", Engine("ray", workers=1)),
-                         ("ray, 2 workers", Engine("ray", workers=2))):
+    # Ray's unit is a worker with its cores: 1 and 2 workers of 1 core each measure how work spreads;
+    # 1 worker with both cores (torch's threads instead of processes) is shown beside them.
+    for name, engine in (("in-process (2 threads)", Engine("local")),
+                         ("ray, 1 worker x 1 thread", Engine("ray", workers=1, threads=1)),
+                         ("ray, 2 workers x 1 thread", Engine("ray", workers=2, threads=1)),
+                         ("ray, 1 worker x 2 threads", Engine("ray", workers=1, threads=2))):
         s = SMOTExT(sampling_strategy=args.n, random_state=0, engine=engine, progress=False)
         with Peak() as peak:
             s.fit_resample(texts, labels)
@@ -94,6 +98,20 @@ def engines(args) -> list[dict]:
                "candidates_decoded": s.report_.candidates_decoded}
         out.append(row)
         print(json.dumps(row), flush=True)
+    return out
+
+
+def audit(args) -> list[dict]:
+    """The audit (all plug-ins, cache off) at each size in ``--audit-sizes``, in this process's engine,
+    each size in its own process (``audit_scale.py --one``): seconds per phase and peak memory."""
+    import subprocess
+
+    out = []
+    for n in args.audit_sizes:
+        run = subprocess.run([sys.executable, str(Path(__file__).parent / "audit_scale.py"), "--one", str(n)],
+                             capture_output=True, text=True, check=True)
+        out.append(json.loads(run.stdout.strip().splitlines()[-1]))
+        print(json.dumps(out[-1]), flush=True)
     return out
 
 
@@ -167,7 +185,7 @@ def cpu(args) -> list[dict]:
     return out
 
 
-PARTS = {"engines": engines, "segments": segments, "cpu": cpu}
+PARTS = {"engines": engines, "segments": segments, "cpu": cpu, "audit": audit}
 
 
 def write(result: dict) -> None:
@@ -180,7 +198,7 @@ def write(result: dict) -> None:
         rows = result["engines"]
         base = rows[1]["texts_per_s"] if len(rows) > 1 else None
         lines += ["## Generation: in this process vs Ray workers (greedy, the shipped bridge, demo corpus)\n",
-                  "| engine | texts | seconds | texts/s | vs Ray 1 worker | peak MiB driver | peak MiB workers | same texts |",
+                  "| engine | texts | seconds | texts/s | vs Ray 1 worker x 1 thread | peak MiB driver | peak MiB workers | same texts |",
                   "|---|---|---|---|---|---|---|---|"]
         for r in rows:
             lines.append(f"| {r['engine']} | {r['texts']} | {r['seconds']:.0f} | {f(r['texts_per_s'])} | "
@@ -201,6 +219,12 @@ def write(result: dict) -> None:
         lines += [f"| {r['threads']} | {r['precision']} | {r['vectors']} | {r['seconds']:.1f} | {f(r['texts_per_s'])} | "
                   f"{r['same_texts']:.0%} |" for r in result["cpu"]]
         lines.append("")
+    if result.get("audit"):
+        lines += ["## Audit (all plug-ins, every text embedded: cache off; N real against N synthetic)\n",
+                  "| records | total s | embed s | pii s | reconstruction s | peak RSS MiB |", "|---|---|---|---|---|---|"]
+        lines += [f"| {r['records']:,} | {r['total_s']:.0f} | {r['embed_s']:.0f} | {r['plugins_s'].get('pii', 0):.0f} | "
+                  f"{r['plugins_s'].get('reconstruction', 0):.0f} | {r['peak_rss_mib']:,} |" for r in result["audit"]]
+        lines.append("")
     lines += ["## GPU\n", result.get("gpu_note", "No GPU was available to this run: no GPU numbers.") + "\n"]
     (RESULTS / f"{OUT}.md").write_text("\n".join(lines))
 
@@ -212,6 +236,7 @@ def main(argv=None) -> None:
     ap.add_argument("--corpus", type=int, default=600, help="real texts the engines' runs draw from")
     ap.add_argument("--segment-vectors", type=int, default=64)
     ap.add_argument("--cpu-vectors", type=int, default=64)
+    ap.add_argument("--audit-sizes", type=int, nargs="+", default=[10_000, 50_000])
     args = ap.parse_args(argv)
     path = RESULTS / f"{OUT}.json"
     result = json.loads(path.read_text()) if path.exists() else {}

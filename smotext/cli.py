@@ -298,7 +298,7 @@ def cmd_audit(args) -> int:
                          manifest=args.manifest, out=args.out, text_col=args.text_col, label_col=args.label_col,
                          plugins=plugins, plugin_params={"pii": pii} if pii else None, encoder=args.encoder, seed=args.seed, n_boot=args.bootstrap,
                          test_fraction=args.test_fraction, allow_overlap=args.allow_overlap, progress=not args.quiet,
-                         engine=engine_from_args(args))
+                         engine=engine_from_args(args), precision=args.precision)
     width = max(map(len, result.metrics), default=10)
     for name, m in sorted(result.metrics.items()):
         ci = f"  [{m.ci[0]:.3f}, {m.ci[1]:.3f}]" if m.ci else ""
@@ -320,7 +320,8 @@ def cmd_release(args) -> int:
                   holdout_fraction=args.holdout_fraction, test_fraction=args.test_fraction, text_col=args.text_col,
                   label_col=args.label_col, canaries=args.canaries, canary_secret=args.canary_secret,
                   canary_topic=args.canary_topic, voice=voice_from_args(args), n_boot=args.bootstrap,
-                  allow_overlap=args.allow_overlap, progress=not args.quiet, engine=sampler.engine)
+                  allow_overlap=args.allow_overlap, progress=not args.quiet, engine=sampler.engine,
+                  precision=args.precision)
     _print_decision(run.decision, run.report, run.out, run.results)
     return run.exit_code
 
@@ -477,6 +478,11 @@ def build_parser() -> argparse.ArgumentParser:
                         help="the class sizes are public: spend no budget on them (the manifest records this)")
         dp.add_argument("--accountant", default="prv", choices=["prv", "rdp"], help="Opacus privacy accountant (default prv)")
 
+    def precision_arg(sp):
+        sp.add_argument("--precision", default="auto", choices=("float32", "bfloat16", "auto"),
+                        help="the encoder's arithmetic for the audit's embeddings (default auto: bfloat16 where the "
+                             "hardware computes it, else float32)")
+
     def engine_args(sp):
         e = sp.add_argument_group("engine (where the heavy work runs)")
         e.add_argument("--engine", default="local", choices=ENGINES,
@@ -567,6 +573,7 @@ def build_parser() -> argparse.ArgumentParser:
     a.add_argument("--test-fraction", type=float, default=0.3)
     a.add_argument("--encoder", default=None, help="the encoder generation used (default: the one in the synthetic file's manifest, else all-MiniLM-L6-v2)")
     a.add_argument("--quiet", action="store_true")
+    precision_arg(a)
     engine_args(a)
     a.set_defaults(func=cmd_audit, needs_models=True)
 
@@ -580,6 +587,7 @@ def build_parser() -> argparse.ArgumentParser:
         sp.add_argument("--allow-overlap", action="store_true",
                         help="go on when the splits share texts (copies of one text in different classes); "
                              "default: an error")
+        precision_arg(sp)
         c = sp.add_argument_group("canaries (the worst case: a one-run lower bound on ε)")
         c.add_argument("--canaries", type=int, default=0, metavar="M",
                        help="plant M fake records (200 or more for a useful bound), each added to the members by a "

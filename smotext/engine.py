@@ -35,23 +35,25 @@ FAIL_ONCE_ENV = "SMOTEXT_TEST_FAIL_SHARD_ONCE"
 @dataclass
 class Engine:
     """How to run the heavy work: ``kind`` "local" (this process) or "ray" (``address``: an existing
-    cluster, None: start one on this machine; ``workers``: decoding workers, default one per core
-    there); ``shard_batches``: decoding batches per shard."""
+    cluster, None: start one on this machine; ``workers``: workers, default one per core there;
+    ``threads``: cores each worker reserves and computes with, default the cluster's cores shared
+    out among the workers); ``shard_batches``: decoding batches per shard."""
 
     kind: str = "local"
     address: str | None = None
     workers: int | None = None
     shard_batches: int = SHARD_BATCHES
+    threads: int | None = None
 
     def check(self) -> None:
         if self.kind not in ENGINES:
             raise SmotextError(f"unknown engine {self.kind!r}; valid: {', '.join(ENGINES)}", params="engine")
-        for name in ("workers", "shard_batches"):
+        for name in ("workers", "shard_batches", "threads"):
             v = getattr(self, name)
             if v is not None and (isinstance(v, bool) or not isinstance(v, int) or v < 1):
                 raise SmotextError(f"{name} must be a whole number >= 1, got {v!r}", params=name)
-        if self.kind == "local" and (self.address or self.workers):
-            raise SmotextError("--ray-address and --workers apply to --engine ray", params="engine")
+        if self.kind == "local" and (self.address or self.workers or self.threads):
+            raise SmotextError("--ray-address, --workers and threads per worker apply to --engine ray", params="engine")
         if self.kind == "ray":
             require_ray()
 
@@ -202,8 +204,8 @@ class _Worker:
         _maybe_fail(shard)
         return decode_shard(self.sampler, shard, seed)
 
-    def embed(self, texts: list[str]) -> np.ndarray:
-        return self.encoder.embed(texts)
+    def embed(self, texts: list[str], precision: str = "float32") -> np.ndarray:
+        return self.encoder.embed(texts, precision=precision)
 
     def scan_pii(self, texts: list[str], min_score: float) -> list:
         from smotext.audit.pii import get_scanner
@@ -223,7 +225,7 @@ class RayPool:
             ray.init(address=engine.address, include_dashboard=False, log_to_driver=False, **local)
         cpus = int(ray.cluster_resources().get("CPU", 1))
         n = engine.workers or max(1, cpus)
-        threads = max(1, cpus // n)
+        threads = engine.threads or max(1, cpus // n)
         actor = ray.remote(num_cpus=min(threads, cpus), max_restarts=3, max_task_retries=3)(_Worker)
         self.workers = [actor.remote(spec, threads) for _ in range(n)]
 
@@ -254,7 +256,7 @@ def decode_round(sampler: SMOTExT, targets: np.ndarray, seed: int, store: ShardS
     from tqdm.auto import tqdm
 
     engine: Engine = sampler.engine_
-    rows = max(1, engine.shard_batches) * sampler.batch_size  # whole batches: boundaries fall where they would in one piece
+    rows = max(1, engine.shard_batches) * sampler.decoder_.batch_size  # whole batches: boundaries fall where they would in one piece
     shards = cut(targets, rows)
     context = json.dumps({"seed": seed, "decoding": sampler.decoding_, "models": sampler.model_fingerprints_},
                          sort_keys=True)

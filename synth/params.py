@@ -99,7 +99,7 @@ GENERATION_PARAMS: dict[str, Param] = {
                          f"{SAMPLING_TEMPERATURE} for n > 1; a number samples even with n = 1",
                          _temperature, flag="--temperature", cli={"type": float}),
     "max_new_tokens": Param(40, "most tokens per synthetic text", int_at_least(1), flag="--max-new-tokens"),
-    "batch_size": Param(32, "vectors decoded at once", int_at_least(1), flag="--batch-size"),
+    "batch_size": Param(32, "vectors decoded at once (on a GPU at least 256)", int_at_least(1), flag="--batch-size"),
     "max_rounds": Param(5, "rounds of drawing more when filters drop outputs", int_at_least(1), flag="--max-rounds"),
     "oversample": Param(1.3, "vectors drawn per wanted text in the first round", number_in(1.0)),
     "progress": Param(False, "show progress bars", is_bool),

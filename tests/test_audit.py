@@ -98,6 +98,14 @@ def test_clean_set_sits_near_chance(clean):
     assert value(clean, "pii.replay.values") == 0
 
 
+def test_the_audit_embeds_at_the_precision_the_hardware_has_and_says_so(clean):
+    from smotext.synth.models import native_bfloat16
+
+    assert clean.run["encoder"]["precision"] == ("bfloat16" if native_bfloat16("cpu") else "float32")
+    with pytest.raises(SmotextError, match="precision"):
+        Auditor(precision="float16")
+
+
 def test_verbatim_copies_are_caught(auditor, sets, clean):
     members, holdout, synthetic, _ = sets
     leaky = auditor.run(corpus(members, "members"), corpus(holdout, "holdout"),

@@ -31,8 +31,11 @@ def test_ray_without_ray_installed_says_how_to_install_it(monkeypatch):
         Engine("ray").check()
     with pytest.raises(SmotextError, match="--engine ray"):
         SMOTExT(engine="ray").fit_resample(TEXTS, LABELS)
-    with pytest.raises(SmotextError, match="apply to --engine ray"):
-        Engine("local", workers=2).check()
+    for bad in ({"workers": 2}, {"threads": 2}):
+        with pytest.raises(SmotextError, match="apply to --engine ray"):
+            Engine("local", **bad).check()
+    with pytest.raises(SmotextError, match="threads must be a whole number"):
+        Engine("local", threads=0).check()
 
 
 def test_cli_engine_ray_without_ray_is_one_line_exit_2_and_writes_nothing(tmp_path, capsys, monkeypatch):
