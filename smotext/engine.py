@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import os
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -256,7 +257,11 @@ def decode_round(sampler: SMOTExT, targets: np.ndarray, seed: int, store: ShardS
     from tqdm.auto import tqdm
 
     engine: Engine = sampler.engine_
-    rows = max(1, engine.shard_batches) * sampler.decoder_.batch_size  # whole batches: boundaries fall where they would in one piece
+    batch = sampler.decoder_.batch_size
+    per_shard = max(1, engine.shard_batches)
+    if pool is not None:  # at least two shards per worker, so that none waits while another decodes a large rest
+        per_shard = max(1, min(per_shard, math.ceil(len(targets) / batch) // (2 * len(pool.workers))))
+    rows = per_shard * batch  # whole batches: boundaries fall where they would in one piece
     shards = cut(targets, rows)
     context = json.dumps({"seed": seed, "decoding": sampler.decoding_, "models": sampler.model_fingerprints_},
                          sort_keys=True)
