@@ -205,7 +205,8 @@ def write(result: dict) -> None:
             lines.append(f"| {r['engine']} | {r['texts']} | {r['seconds']:.0f} | {f(r['texts_per_s'])} | "
                          f"{f(r['texts_per_s'] / base) if base else '–'} | {r['peak_driver_mib']} | {r['peak_workers_mib']} | "
                          f"{'yes' if r['same_output_as_in_process'] else 'NO'} |")
-        lines.append("")
+        lines += ["", "Seconds are the whole `fit_resample`, starting Ray and loading the models in each worker "
+                      "included; every run made the same texts.", ""]
     if result.get("segments"):
         rows = result["segments"]
         lines += ["## Best of 4: segments against whole samples (LM time excludes embedding the candidates)\n",
@@ -225,7 +226,9 @@ def write(result: dict) -> None:
                   "| records | total s | embed s | pii s | reconstruction s | peak RSS MiB |", "|---|---|---|---|---|---|"]
         lines += [f"| {r['records']:,} | {r['total_s']:.0f} | {r['embed_s']:.0f} | {r['plugins_s'].get('pii', 0):.0f} | "
                   f"{r['plugins_s'].get('reconstruction', 0):.0f} | {r['peak_rss_mib']:,} |" for r in result["audit"]]
-        lines.append("")
+        precisions = ", ".join(sorted({r.get("precision", "float32") for r in result["audit"]}))
+        lines += ["", f"Embedding in {precisions} (`--precision auto`), each repeated text once; the PII scan in one "
+                      "spaCy process per core. Before these (audit_scale.md, 2026-11-22, float32): 50,000 in 817 s.", ""]
     lines += ["## GPU\n", result.get("gpu_note", "No GPU was available to this run: no GPU numbers.") + "\n"]
     (RESULTS / f"{OUT}.md").write_text("\n".join(lines))
 
