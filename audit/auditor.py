@@ -16,7 +16,7 @@ from smotext.audit.schema import check_results, parse_results
 from smotext.audit.registry import Metric, available, create_plugin
 from smotext.synth.corpus import Corpus, overlap_counts, write_json
 from smotext.errors import SmotextError
-from smotext.params import Param, check_all, int_at_least, is_bool, number_in
+from smotext.params import Param, check_all, int_at_least, is_bool, number_in, one_of
 
 DEFAULT_PLUGINS = (
     "utility", "mia_classifier_loss", "mia_classifier_confidence", "mia_classifier_reference",
@@ -35,7 +35,17 @@ AUDITOR_PARAMS = {
     "cache": Param(True, "cache embeddings on disk", is_bool),
     "allow_overlap": Param(False, "audit even when members, holdout and test share texts (their counts are "
                                   "recorded either way)", is_bool),
+    "engine": Param(None, "where embedding and the PII scan run: None or 'local' in this process, 'ray' on a Ray "
+                          "cluster, or an Engine", lambda v: _engine_problem(v)),
+    "precision": Param("auto", "the encoder's arithmetic for the audit's embeddings: 'float32', 'bfloat16', or 'auto' "
+                               "(bfloat16 where the hardware computes it, else float32)", one_of("float32", "bfloat16", "auto")),
 }
+
+
+def _engine_problem(v) -> str | None:
+    from smotext.synth.params import _engine
+
+    return _engine(v)
 
 
 @dataclass
@@ -111,9 +121,15 @@ class Auditor:
 
     def __init__(self, plugins: Sequence[str] = DEFAULT_PLUGINS, plugin_params: Mapping[str, Mapping] | None = None,
                  encoder=None, seed: int = 0, n_boot: int = 200, test_fraction: float = 0.3,
-                 progress: bool = False, cache: bool = True, allow_overlap: bool = False, lm=None):
+                 progress: bool = False, cache: bool = True, allow_overlap: bool = False, lm=None, engine=None,
+                 precision: str = "auto"):
+        from smotext.engine import as_engine
+
         check_all(AUDITOR_PARAMS, {"seed": seed, "n_boot": n_boot, "test_fraction": test_fraction,
-                                   "progress": progress, "cache": cache, "allow_overlap": allow_overlap})
+                                   "progress": progress, "cache": cache, "allow_overlap": allow_overlap, "engine": engine,
+                                   "precision": precision})
+        self.precision = precision
+        self.engine = as_engine(engine)  # Ray missing for 'ray': one clear error before any work
         self.allow_overlap = allow_overlap
         params = dict(plugin_params or {})
         for name in params:
@@ -170,14 +186,33 @@ class Auditor:
             raise SmotextError("synthetic must be a Corpus or a fitted SMOTExT sampler", params="synthetic")
         overlap = self.check_disjoint(members, holdout, test)
         encoder = encoder if isinstance(encoder, Encoder) else Encoder(encoder)
+        pool = None
+        if self.engine.kind == "ray":  # embedding and the PII scan spread over Ray workers
+            from smotext.engine import RayPool
+
+            pool = RayPool(self.engine, {"encoder": str(encoder.path)})
+        try:
+            return self._run(members, holdout, synthetic, test, encoder, lm, parent_rows, generation, canaries, overlap,
+                             pool, t0)
+        finally:
+            if pool is not None:
+                pool.close()
+
+    def _run(self, members, holdout, synthetic, test, encoder, lm, parent_rows, generation, canaries, overlap, pool,
+             t0) -> AuditResult:
+        from smotext.synth.models import resolve_precision
+
+        precision = resolve_precision(self.precision, getattr(encoder, "device", "cpu"))
         ctx = AuditContext(members, holdout, synthetic, encoder, test=test, test_fraction=self.test_fraction,
                            seed=self.seed, n_boot=self.n_boot, progress=self.progress, cache=self.cache,
-                           parent_rows=parent_rows, generation=generation, lm=lm, canaries=canaries)
+                           parent_rows=parent_rows, generation=generation, lm=lm, canaries=canaries, pool=pool,
+                           precision=precision)
         result = AuditResult(
             inputs={"members": _describe(members), "holdout": _describe(holdout), "synthetic": _describe(synthetic),
                     "test": _describe(test) if test else None, "overlap": overlap,
                     "evaluated": {"members": len(ctx.members), "nonmembers": len(ctx.nonmembers), "test": len(ctx.test)}},
-            run={"seed": self.seed, "bootstrap": self.n_boot, "encoder": {"name": encoder.name, "sha256": encoder.fingerprint},
+            run={"seed": self.seed, "bootstrap": self.n_boot, "encoder": {"name": encoder.name, "sha256": encoder.fingerprint,
+                                                                     "precision": precision},
                  "plugins_available": available(), "seconds": {"embed": round(time.perf_counter() - t0, 2)}},
         )
         for plugin in self.plugins:

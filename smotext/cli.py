@@ -15,6 +15,7 @@ import sys
 import warnings
 from pathlib import Path
 
+from smotext.engine import ENGINES, RAY_INSTALL
 from smotext.errors import SmotextError, SmotextWarning
 from smotext.params import flags
 from smotext.synth.params import ADAPTERS, GENERATION_PARAMS, SEGMENT_TOKENS, STRATEGIES
@@ -182,7 +183,20 @@ def sampler_from_args(args):
     params = {name: getattr(args, name) for name, p in GENERATION_PARAMS.items() if p.flag}
     params["lambda_range"] = tuple(params["lambda_range"])
     return SMOTExT(**params, sampling_strategy=_strategy(args), encoder=args.encoder, lm=args.lm, filters=enabled,
-                   filter_params=filter_params, segment_tokens=args.segment_tokens or None, progress=not args.quiet, dp=dp)
+                   filter_params=filter_params, segment_tokens=args.segment_tokens or None, progress=not args.quiet, dp=dp,
+                   engine=engine_from_args(args))
+
+
+def engine_from_args(args):
+    """The Engine that --engine, --ray-address and --workers describe (checked: Ray installed); None
+    for plain --engine local, as in Python."""
+    from smotext.engine import Engine
+
+    if args.engine == "local" and args.ray_address is None and args.workers is None:
+        return None
+    engine = Engine(args.engine, address=args.ray_address, workers=args.workers)
+    engine.check()
+    return engine
 
 
 def cmd_generate(args) -> int:
@@ -283,7 +297,8 @@ def cmd_audit(args) -> int:
     result = audit_files(args.members, args.holdout, args.synthetic, test=args.test, provenance=args.provenance,
                          manifest=args.manifest, out=args.out, text_col=args.text_col, label_col=args.label_col,
                          plugins=plugins, plugin_params={"pii": pii} if pii else None, encoder=args.encoder, seed=args.seed, n_boot=args.bootstrap,
-                         test_fraction=args.test_fraction, allow_overlap=args.allow_overlap, progress=not args.quiet)
+                         test_fraction=args.test_fraction, allow_overlap=args.allow_overlap, progress=not args.quiet,
+                         engine=engine_from_args(args), precision=args.precision)
     width = max(map(len, result.metrics), default=10)
     for name, m in sorted(result.metrics.items()):
         ci = f"  [{m.ci[0]:.3f}, {m.ci[1]:.3f}]" if m.ci else ""
@@ -300,11 +315,13 @@ def cmd_audit(args) -> int:
 def cmd_release(args) -> int:
     from smotext.pipeline import release
 
-    run = release(args.corpus, args.out, policy=args.policy, sampler=sampler_from_args(args), seed=args.random_state,
+    sampler = sampler_from_args(args)
+    run = release(args.corpus, args.out, policy=args.policy, sampler=sampler, seed=args.random_state,
                   holdout_fraction=args.holdout_fraction, test_fraction=args.test_fraction, text_col=args.text_col,
                   label_col=args.label_col, canaries=args.canaries, canary_secret=args.canary_secret,
                   canary_topic=args.canary_topic, voice=voice_from_args(args), n_boot=args.bootstrap,
-                  allow_overlap=args.allow_overlap, progress=not args.quiet)
+                  allow_overlap=args.allow_overlap, progress=not args.quiet, engine=sampler.engine,
+                  precision=args.precision)
     _print_decision(run.decision, run.report, run.out, run.results)
     return run.exit_code
 
@@ -461,6 +478,19 @@ def build_parser() -> argparse.ArgumentParser:
                         help="the class sizes are public: spend no budget on them (the manifest records this)")
         dp.add_argument("--accountant", default="prv", choices=["prv", "rdp"], help="Opacus privacy accountant (default prv)")
 
+    def precision_arg(sp):
+        sp.add_argument("--precision", default="auto", choices=("float32", "bfloat16", "auto"),
+                        help="the encoder's arithmetic for the audit's embeddings (default auto: bfloat16 where the "
+                             "hardware computes it, else float32)")
+
+    def engine_args(sp):
+        e = sp.add_argument_group("engine (where the heavy work runs)")
+        e.add_argument("--engine", default="local", choices=ENGINES,
+                       help=f"local: this process (default); ray: workers on a Ray cluster ({RAY_INSTALL})")
+        e.add_argument("--ray-address", default=None, metavar="ADDR",
+                       help="an existing Ray cluster to use (default: start one on this machine)")
+        e.add_argument("--workers", type=int, default=None, help="Ray workers (default: one per CPU core of the cluster)")
+
     def model_args(sp):
         sp.add_argument("--encoder", default=None, help="sentence-transformers model folder (default: all-MiniLM-L6-v2)")
         sp.add_argument("--lm", default=None, help="HF causal-LM folder or .gguf file (default: SmolLM2-135M-Instruct)")
@@ -474,6 +504,7 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--manifest", help="run manifest (default: OUT-stem.manifest.json)")
     generation_args(g)
     model_args(g)
+    engine_args(g)
     g.set_defaults(func=cmd_generate, needs_models=True)
 
     f = sub.add_parser("fit-decoder", help="train a bridge (autoencoding) on a corpus; resumes from its checkpoint")
@@ -542,6 +573,8 @@ def build_parser() -> argparse.ArgumentParser:
     a.add_argument("--test-fraction", type=float, default=0.3)
     a.add_argument("--encoder", default=None, help="the encoder generation used (default: the one in the synthetic file's manifest, else all-MiniLM-L6-v2)")
     a.add_argument("--quiet", action="store_true")
+    precision_arg(a)
+    engine_args(a)
     a.set_defaults(func=cmd_audit, needs_models=True)
 
     def release_args(sp):
@@ -554,6 +587,7 @@ def build_parser() -> argparse.ArgumentParser:
         sp.add_argument("--allow-overlap", action="store_true",
                         help="go on when the splits share texts (copies of one text in different classes); "
                              "default: an error")
+        precision_arg(sp)
         c = sp.add_argument_group("canaries (the worst case: a one-run lower bound on ε)")
         c.add_argument("--canaries", type=int, default=0, metavar="M",
                        help="plant M fake records (200 or more for a useful bound), each added to the members by a "
@@ -572,6 +606,7 @@ def build_parser() -> argparse.ArgumentParser:
                        help="which adapter (default: bias; see `smotext fit-decoder --help`)")
         generation_args(sp)
         model_args(sp)
+        engine_args(sp)
 
     r = sub.add_parser("release", help="split, generate, audit, gate and report in one go; exit 0 RELEASE, 1 BLOCK, 2 error")
     r.add_argument("--corpus", required=True, help="the real labelled corpus (CSV, JSONL or Parquet)")

@@ -122,16 +122,31 @@ def generate(corpus: Corpus | PathLike, out: PathLike, *, sampler: SMOTExT | Non
              text_col: str = "text", label_col: str | None = None) -> GenerationResult:
     """Generate from ``corpus`` (a Corpus or a CSV/JSONL/Parquet path) with ``sampler`` (default:
     ``SMOTExT(random_state=0)``) and write three files: the dataset ``out``, its private provenance
-    (default ``<out-stem>.provenance.jsonl``) and its manifest (default ``<out-stem>.manifest.json``)."""
+    (default ``<out-stem>.provenance.jsonl``) and its manifest (default ``<out-stem>.manifest.json``).
+
+    Finished shards are kept in ``.<out-stem>.shards/`` beside ``out`` while the run lasts: the same
+    call after an interruption picks up from them. The folder is removed once the files are written."""
     sampler = _sampler(sampler, 0)
     out, provenance, manifest = generation_paths(out, provenance, manifest, format,
                                                  {"corpus": None if _is_corpus(corpus) else corpus, **_model_inputs(sampler)})
     corpus = _corpus(corpus, text_col, label_col)
+    shards = shard_folder(out)
     t0 = time.perf_counter()
-    sampler.fit_resample(corpus.texts, corpus.labels if corpus.labelled else None)
-    _require_output(sampler, 1)  # an empty dataset is a failed run, not a result
-    info = write_generation(sampler, corpus, out, provenance, manifest, format, time.perf_counter() - t0)
+    try:
+        sampler.fit_resample(corpus.texts, corpus.labels if corpus.labelled else None, checkpoint=shards)
+        _require_output(sampler, 1)  # an empty dataset is a failed run, not a result
+        info = write_generation(sampler, corpus, out, provenance, manifest, format, time.perf_counter() - t0)
+    except SmotextError:  # a run that failed leaves nothing; one interrupted keeps its shards to resume from
+        shutil.rmtree(shards, ignore_errors=True)
+        raise
+    shutil.rmtree(shards, ignore_errors=True)
     return GenerationResult(out, provenance, manifest, sampler, info)
+
+
+def shard_folder(out: PathLike) -> Path:
+    """Where ``generate`` keeps the finished shards of a run writing ``out`` until it completes."""
+    out = Path(out)
+    return out.parent / f".{out.stem}.shards"
 
 
 # ---------------------------------------------------------------- audit

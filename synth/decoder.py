@@ -10,7 +10,7 @@ from typing import Callable, Sequence
 import numpy as np
 import torch
 from tqdm.auto import tqdm
-from transformers import LogitsProcessorList, RepetitionPenaltyLogitsProcessor
+from transformers import DynamicCache, LogitsProcessor, LogitsProcessorList, RepetitionPenaltyLogitsProcessor
 
 from smotext.synth.bridge import Bridge, ModelCard
 from smotext.errors import SmotextError
@@ -92,6 +92,39 @@ class PriorTokensPenalty(RepetitionPenaltyLogitsProcessor):
         return super().__call__(torch.cat([self.prior_ids.to(input_ids.device), input_ids], dim=1), scores)
 
 
+def row_seeds(seed: int, rows: Sequence[int], num_candidates: int, segment: int = 0) -> list[int]:
+    """One sampling seed per (row, candidate), for ``segment``: drawn from ``seed`` and the row's own
+    index, so that what a row samples depends on neither its batch nor the worker that decodes it."""
+    return [int(np.random.SeedSequence([seed, int(r), j, segment]).generate_state(1, np.uint64)[0] >> 1)
+            for r in rows for j in range(num_candidates)]
+
+
+class RowSampler(LogitsProcessor):
+    """Samples each row's next token from the row's own random stream (temperature, then top-p).
+
+    Run inside greedy ``generate``, it leaves one finite score per row, so the greedy pick is the
+    sampled token. HF's own sampling draws for the whole batch at once, so a row's text would
+    change with its batch's size and neighbours; here it depends on the row's seed alone. The draw
+    is a Gumbel-max over the vocabulary in its own order: the last-bit differences a batch's size
+    makes to the logits reorder near-equal tokens in a sorted list, but almost never change an argmax.
+    """
+
+    def __init__(self, seeds: Sequence[int], temperature: float, top_p: float):
+        self.generators = [torch.Generator(device="cpu").manual_seed(s) for s in seeds]
+        self.temperature, self.top_p = float(temperature), float(top_p)
+
+    def __call__(self, input_ids: torch.Tensor, scores: torch.Tensor) -> torch.Tensor:
+        logits = scores.float() / self.temperature
+        probs = logits.softmax(-1)
+        # The nucleus: the most likely tokens until their mass reaches top_p (the first always kept).
+        sorted_p = probs.sort(-1, descending=True).values
+        kept = ((sorted_p.cumsum(-1) - sorted_p) < self.top_p).sum(-1, keepdim=True)
+        logits = logits.masked_fill(probs < sorted_p.gather(1, kept - 1), -math.inf)
+        u = torch.stack([torch.rand(scores.shape[1], generator=g) for g in self.generators]).to(logits.device)
+        token = (logits - torch.log(-torch.log(u))).argmax(-1, keepdim=True)
+        return torch.full_like(scores, -math.inf).scatter_(1, token, 0.0)
+
+
 class Decoder:
     """Turns unit vectors into text with a bridge in front of a frozen causal LM, in batches.
 
@@ -161,10 +194,19 @@ class Decoder:
         max_new_tokens: int | None = None,
         min_new_tokens: int | None = None,
         prior_ids: torch.Tensor | None = None,
-    ) -> torch.Tensor:
+        seeds: Sequence[int] | None = None,
+        cache=None,
+    ):
         """New token ids only: (rows x num_candidates, up to max_new_tokens); ``prior_ids`` are tokens
-        already generated before ``embeds`` ends, which the repetition penalty counts too."""
+        already generated before ``embeds`` ends, which the repetition penalty counts too. A sampled
+        decoding needs ``seeds``, one per row and candidate (``row_seeds``). Given a ``cache`` (the LM's
+        keys and values for all but the last few positions of ``embeds``, one row per output row), only
+        the rest is read and the call returns (ids, the cache grown by this call's tokens)."""
         tok = self.lm.tokenizer
+        temperature = self.temperature_for(num_candidates)
+        if num_candidates > 1:  # candidate j of row i is row i * n + j
+            embeds, mask = embeds.repeat_interleave(num_candidates, dim=0), mask.repeat_interleave(num_candidates, dim=0)
+        processors = []
         kwargs = dict(
             inputs_embeds=embeds,
             attention_mask=mask,
@@ -175,23 +217,30 @@ class Decoder:
             eos_token_id=tok.eos_token_id,
         )
         if prior_ids is not None and prior_ids.shape[1]:
-            prior = prior_ids.repeat_interleave(num_candidates, dim=0)
-            kwargs.update(repetition_penalty=None,
-                          logits_processor=LogitsProcessorList([PriorTokensPenalty(prior, self.repetition_penalty)]))
-        temperature = self.temperature_for(num_candidates)
+            kwargs.update(repetition_penalty=None)
+            processors.append(PriorTokensPenalty(prior_ids.repeat_interleave(num_candidates, dim=0), self.repetition_penalty))
         if temperature:
-            kwargs.update(do_sample=True, temperature=temperature, top_p=self.top_p, num_return_sequences=num_candidates)
-        else:
-            kwargs.update(do_sample=False, temperature=None, top_p=None, top_k=None)
+            if seeds is None or len(seeds) != embeds.shape[0]:
+                raise ValueError(f"sampling needs one seed per row and candidate ({embeds.shape[0]})")
+            processors.append(RowSampler(seeds, temperature, self.top_p))
+        # Greedy generate either way: a RowSampler leaves one token per row to pick.
+        kwargs.update(do_sample=False, temperature=None, top_p=None, top_k=None)
+        if processors:
+            kwargs["logits_processor"] = LogitsProcessorList(processors)
         with warnings.catch_warnings(), self.bridge.attached(self.lm.model):
             # The penalty only covering new tokens is what we want: the prompt is instruction + soft tokens.
             warnings.filterwarnings("ignore", message=".*repetition_penalty.*inputs_embeds")
-            return self.lm.model.generate(**kwargs)
+            if cache is None:
+                return self.lm.model.generate(**kwargs)
+            out = self.lm.model.generate(**kwargs, cache=cache, use_cache=True, return_dict_in_generate=True)
+            return out.sequences, out.cache
 
     def decode(
-        self, vectors: np.ndarray, *, num_candidates: int = 1, seed: int = 0, progress: bool = False
+        self, vectors: np.ndarray, *, num_candidates: int = 1, seed: int = 0, progress: bool = False, first_row: int = 0
     ) -> list[list[str]]:
-        """Decode each row of ``vectors``; sampling is seeded by ``seed`` and the batch index."""
+        """Decode each row of ``vectors``. A sampled row draws from ``seed`` and its index
+        (``first_row`` + its position), so a shard decoded elsewhere with its offset as ``first_row``
+        samples what it would have in one piece."""
         if num_candidates < 1:
             raise SmotextError("num_candidates must be >= 1")
         if num_candidates > 1 and self.temperature == 0:
@@ -200,13 +249,15 @@ class Decoder:
         segmented = num_candidates > 1 and self.segment_tokens is not None and self.segment_tokens < self.max_new_tokens
         out: list[list[str]] = []
         n_batches = math.ceil(len(vecs) / self.batch_size)
+        sampled = bool(self.temperature_for(num_candidates))
         for b in tqdm(range(n_batches), desc="decoding", unit="batch", disable=not progress):
             chunk = vecs[b * self.batch_size : (b + 1) * self.batch_size]
-            torch.manual_seed(seed * 1_000_003 + b)
+            rows = range(first_row + b * self.batch_size, first_row + b * self.batch_size + len(chunk))
             if segmented:
-                out += self._search_segments(chunk, num_candidates)
+                out += self._search_segments(chunk, num_candidates, seed, rows)
                 continue
-            ids = self.generate_ids(*self.prompt(chunk), num_candidates=num_candidates)
+            seeds = row_seeds(seed, rows, num_candidates) if sampled else None
+            ids = self.generate_ids(*self.prompt(chunk), num_candidates=num_candidates, seeds=seeds)
             texts = self._texts(ids)
             out += [texts[i * num_candidates : (i + 1) * num_candidates] for i in range(len(chunk))]
         return out
@@ -214,8 +265,9 @@ class Decoder:
     def _texts(self, ids: torch.Tensor) -> list[str]:
         return [t.strip() for t in self.lm.tokenizer.batch_decode(ids, skip_special_tokens=True)]
 
-    def _search_segments(self, vecs: torch.Tensor, n: int) -> list[list[str]]:
-        """Segment-wise best-of-n for one batch; each vector's n candidates of its last segment, closest first."""
+    def _search_segments(self, vecs: torch.Tensor, n: int, seed: int, rows: Sequence[int]) -> list[list[str]]:
+        """Segment-wise best-of-n for one batch (``rows``: the vectors' indices, for their seeds); each
+        vector's n candidates of its last segment, closest first."""
         tok, seg = self.lm.tokenizer, self.segment_tokens
         table = self.lm.model.get_input_embeddings()
         prompt, _ = self.prompt(vecs)
@@ -223,27 +275,33 @@ class Decoder:
         kept = torch.zeros(len(vecs), 0, dtype=torch.long, device=prompt.device)  # tokens kept so far
         active = np.arange(len(vecs))  # vectors whose kept text has not ended
         result: list[list[str]] = [[] for _ in range(len(vecs))]
-        done_tokens = 0
+        done_tokens, segment = 0, 0
+        # The LM's keys and values of each active row's prompt and kept tokens, carried from segment
+        # to segment, so that a segment reads only its own tokens instead of the whole text again.
+        cache = DynamicCache(config=self.lm.model.config)
         while len(active):
             step = min(seg, self.max_new_tokens - done_tokens)
             embeds = prompt[active]
             if done_tokens:
                 embeds = torch.cat([embeds, table(kept).to(embeds.dtype)], dim=1)
+            cache.batch_repeat_interleave(n)  # each active row's n continuations start from its cache
             # Every active row has kept exactly done_tokens tokens, so the batch needs no padding.
-            new = self.generate_ids(embeds, torch.ones(embeds.shape[:2], dtype=torch.long, device=embeds.device), n,
-                                    max_new_tokens=step, min_new_tokens=max(0, min(step, self.min_new_tokens - done_tokens)),
-                                    prior_ids=kept)
+            new, cache = self.generate_ids(
+                embeds, torch.ones(embeds.shape[:2], dtype=torch.long, device=embeds.device), n, max_new_tokens=step,
+                min_new_tokens=max(0, min(step, self.min_new_tokens - done_tokens)), prior_ids=kept,
+                seeds=row_seeds(seed, [rows[a] for a in active], n, segment), cache=cache)
             new = torch.nn.functional.pad(new, (0, step - new.shape[1]), value=tok.pad_token_id)
             full = torch.cat([kept.repeat_interleave(n, dim=0), new], dim=1)
             texts = self._texts(full)
             cos = (self.embed(texts).reshape(len(active), n, -1) * targets[active][:, None, :]).sum(-1)
-            done_tokens += step
+            done_tokens, segment = done_tokens + step, segment + 1
             best = cos.argmax(1)
-            rows = np.arange(len(active)) * n + best
-            ended = (new[rows] == tok.eos_token_id).any(1).cpu().numpy() | (done_tokens >= self.max_new_tokens)
+            chosen = np.arange(len(active)) * n + best
+            ended = (new[chosen] == tok.eos_token_id).any(1).cpu().numpy() | (done_tokens >= self.max_new_tokens)
             for r in np.flatnonzero(ended):
                 order = np.argsort(-cos[r], kind="stable")
                 result[active[r]] = [texts[r * n + j] for j in order]
-            kept = full[rows[~ended]]
+            kept = full[chosen[~ended]]
+            cache.batch_select_indices(torch.as_tensor(chosen[~ended], device=prompt.device))
             active = active[~ended]
         return result

@@ -3,6 +3,7 @@ provenance, private): building, reading and checking them. Torch-free."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import sys
 from importlib.metadata import PackageNotFoundError, version
@@ -36,7 +37,7 @@ def generation_manifest(sampler, corpus, outputs: dict | None = None, seconds: f
         raise SmotextError("the sampler has not generated anything yet: call fit_resample first")
     report, card = sampler.report_, sampler.decoder_.card
     total = seconds if seconds is not None else sum(report.seconds.values())
-    parameters = {k: getattr(sampler, k) for k in GENERATION_PARAMS if k not in MODEL_PARAMS and k != "dp"}
+    parameters = {k: getattr(sampler, k) for k in GENERATION_PARAMS if k not in MODEL_PARAMS and k not in ("dp", "engine")}
     if getattr(sampler, "dp", None) is not None:  # DP generation runs its own chain (no filter that reads real records)
         parameters["filters"] = [f["name"] for f in report.filters]
     return {
@@ -46,6 +47,7 @@ def generation_manifest(sampler, corpus, outputs: dict | None = None, seconds: f
         "privacy": json_safe(sampler.privacy_),  # ∞ (no guarantee) as "inf": the manifest is strict JSON
         "parameters": parameters,
         "decoding": sampler.decoding_,  # as run: a None temperature depends on the bridge
+        "engine": dataclasses.asdict(sampler.engine_) if hasattr(sampler, "engine_") else None,
         "corpus": describe_corpus(corpus),
         "models": {
             "encoder": {"name": sampler.encoder_.name, "path": str(sampler.encoder_.path), "sha256": sampler.encoder_.fingerprint},

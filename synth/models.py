@@ -79,6 +79,39 @@ def resolve_encoder_path(spec: str | None) -> tuple[str, Path]:
     return p.name, p
 
 
+PRECISIONS = ("float32", "bfloat16", "auto")
+
+
+def default_device() -> str:
+    """"cuda" when a CUDA GPU is present, else "cpu"."""
+    import torch
+
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+def native_bfloat16(device: str) -> bool:
+    """Whether ``device`` computes bfloat16 in hardware (a GPU that supports it; a CPU with AVX-512
+    BF16 or AMX), where it is faster than float32 rather than emulated and slower."""
+    import torch
+
+    if device.startswith("cuda"):
+        return torch.cuda.is_available() and torch.cuda.is_bf16_supported()
+    try:
+        flags = next((line for line in Path("/proc/cpuinfo").read_text().splitlines() if line.startswith("flags")), "")
+    except OSError:
+        return False
+    return bool({"avx512_bf16", "amx_bf16"} & set(flags.split()))
+
+
+def resolve_precision(precision: str, device: str) -> str:
+    """"float32" or "bfloat16" for ``precision`` ("auto": bfloat16 where the hardware has it)."""
+    if precision not in PRECISIONS:
+        raise SmotextError(f"precision must be one of {', '.join(PRECISIONS)}, got {precision!r}", params="precision")
+    if precision == "auto":
+        return "bfloat16" if native_bfloat16(device) else "float32"
+    return precision
+
+
 def load_sentence_transformer(path: Path, device: str = "cpu"):
     _offline()
     from sentence_transformers import SentenceTransformer
@@ -162,8 +195,10 @@ def resolve_lm(spec: str | None) -> tuple[str, Path]:
     raise SmotextError(f"language model {spec!r}: not a Hugging Face causal-LM folder (with config.json) or a .gguf file")
 
 
-def load_lm(spec: str | None = None, device: str | None = None) -> LanguageModel:
-    """Load a frozen causal LM offline; GGUF weights are de-quantized once and cached as safetensors."""
+def load_lm(spec: str | None = None, device: str | None = None, half_on_gpu: bool = False) -> LanguageModel:
+    """Load a frozen causal LM offline; GGUF weights are de-quantized once and cached as safetensors.
+    ``device`` None: a CUDA GPU when present, else the CPU. ``half_on_gpu``: bfloat16 weights on a GPU
+    that supports them (for decoding; training through the LM keeps float32)."""
     _offline()
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
@@ -181,7 +216,9 @@ def load_lm(spec: str | None = None, device: str | None = None) -> LanguageModel
         raise SmotextError(f"language model {spec!r}: can't load it as a causal LM: {type(e).__name__}: {e}") from None
     if tok.pad_token is None:
         tok.pad_token = tok.eos_token
-    device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+    device = device or default_device()
+    if half_on_gpu and device.startswith("cuda") and native_bfloat16(device):
+        model.to(torch.bfloat16)
     model.to(device).eval()
     model.requires_grad_(False)
     return LanguageModel(model=model, tokenizer=tok, name=name, path=str(path), fingerprint=fingerprint)

@@ -53,6 +53,12 @@ def _temperature(v) -> str | None:
     return None if v is None else number_in(0)(v) and "None or a finite number >= 0"
 
 
+def _engine(v) -> str | None:
+    from smotext.engine import Engine
+
+    return None if v is None or v in ("local", "ray") or isinstance(v, Engine) else "None, 'local', 'ray' or an Engine"
+
+
 def _model(v) -> str | None:
     return None  # a path, a name, None or a loaded model: the loader says what is wrong with it
 
@@ -93,10 +99,12 @@ GENERATION_PARAMS: dict[str, Param] = {
                          f"{SAMPLING_TEMPERATURE} for n > 1; a number samples even with n = 1",
                          _temperature, flag="--temperature", cli={"type": float}),
     "max_new_tokens": Param(40, "most tokens per synthetic text", int_at_least(1), flag="--max-new-tokens"),
-    "batch_size": Param(32, "vectors decoded at once", int_at_least(1), flag="--batch-size"),
+    "batch_size": Param(32, "vectors decoded at once (on a GPU at least 256)", int_at_least(1), flag="--batch-size"),
     "max_rounds": Param(5, "rounds of drawing more when filters drop outputs", int_at_least(1), flag="--max-rounds"),
     "oversample": Param(1.3, "vectors drawn per wanted text in the first round", number_in(1.0)),
     "progress": Param(False, "show progress bars", is_bool),
+    "engine": Param(None, "where decoding runs: None or 'local' in this process, 'ray' on a Ray cluster, or an "
+                    "Engine (its address, workers and shard size)", _engine),
     "dp": Param(None, "DP generation (Private Evolution): real records only vote on public candidates; None: "
                 "SMOTExT mixes real records' embeddings (no formal guarantee)", _dp),
 }

@@ -98,7 +98,7 @@ class PrivateEvolution:
         self.archive = _Archive()
         self.rng = np.random.default_rng(sampler.random_state)
         self.seed = int(self.rng.integers(2**31 - 1))  # decoding and writing seed, from the published seed
-        self.timing = {"write_start": 0.0, "vote": 0.0, "decode": 0.0, "embed_synthetic": 0.0, "filter": 0.0}
+        self.timing = {"write_start": 0.0, "vote": 0.0, "decode": 0.0, "filter": 0.0}
         self.iterations: list[dict] = []
 
     # ------------------------------------------------------------ the run

@@ -34,6 +34,7 @@ from smotext.synth.sampling import MixPlan, plan_mixes, resolve_counts, validate
 
 
 _D = {name: p.default for name, p in GENERATION_PARAMS.items()}
+GPU_DECODE_BATCH = 256  # least decoding batch on a GPU (outputs don't depend on batch boundaries)
 
 
 def default_bridge_path() -> Path:
@@ -115,6 +116,7 @@ class SMOTExT(BaseEstimator):
         max_rounds: int = _D["max_rounds"],
         oversample: float = _D["oversample"],
         progress: bool = _D["progress"],
+        engine=_D["engine"],
         dp: DPGeneration | None = _D["dp"],
     ):
         # scikit-learn's contract: __init__ only stores its arguments; checking happens at fit time.
@@ -140,6 +142,7 @@ class SMOTExT(BaseEstimator):
         self.max_rounds = max_rounds
         self.oversample = oversample
         self.progress = progress
+        self.engine = engine
         self.dp = dp
 
     # ------------------------------------------------------------ set-up
@@ -188,7 +191,7 @@ class SMOTExT(BaseEstimator):
         if changed("encoder", self.encoder):
             self.encoder_ = self.encoder if isinstance(self.encoder, Encoder) else Encoder(self.encoder)
         if changed("lm", self.lm):
-            self.lm_ = self.lm if isinstance(self.lm, LanguageModel) else load_lm(self.lm)
+            self.lm_ = self.lm if isinstance(self.lm, LanguageModel) else load_lm(self.lm, half_on_gpu=True)
         # num_candidates too: with no temperature given, an adapted bridge's decoder draws at 1.2 for n = 1 and 0.8 for n > 1
         settings = (self.max_new_tokens, self.batch_size, self.segment_tokens, self.temperature, self.num_candidates)
         if changed("encoder", self.encoder) or changed("lm", self.lm) or changed("bridge", self.bridge) \
@@ -207,7 +210,9 @@ class SMOTExT(BaseEstimator):
             temperature = self.temperature
             if temperature is None and self.num_candidates == 1 and card.config.adapter:
                 temperature = VOICE_TEMPERATURE  # an adapted bridge's voice shows in samples, not in its mode
-            self.decoder_ = Decoder(bridge, card, self.lm_, max_new_tokens=self.max_new_tokens, batch_size=self.batch_size,
+            on_gpu = str(self.lm_.device).startswith("cuda")  # a GPU decodes many rows at once for the time of one
+            self.decoder_ = Decoder(bridge, card, self.lm_, max_new_tokens=self.max_new_tokens,
+                                    batch_size=max(self.batch_size, GPU_DECODE_BATCH) if on_gpu else self.batch_size,
                                     temperature=temperature,
                                     embed=self.encoder_.embed,
                                     segment_tokens=None if self.segment_tokens is None else int(self.segment_tokens))
@@ -222,14 +227,37 @@ class SMOTExT(BaseEstimator):
         return {"num_candidates": n, "temperature": dec.temperature_for(n),
                 "segment_tokens": dec.segment_tokens if n > 1 else None}
 
+    @property
+    def model_fingerprints_(self) -> dict:
+        """sha256 of the loaded encoder's, LM's and bridge's weights (what a decoded shard depends on)."""
+        bridge = self.bridge_sha256_
+        if not bridge:  # a bridge handed over in memory: hash its tensors
+            import hashlib
+
+            h = hashlib.sha256()
+            for name, t in sorted(self.decoder_.bridge.state_dict().items()):
+                h.update(name.encode())
+                h.update(t.detach().cpu().contiguous().numpy().tobytes())
+            bridge = h.hexdigest()
+        return {"encoder": self.encoder_.fingerprint, "lm": self.lm_.fingerprint, "bridge": bridge}
+
     # ------------------------------------------------------------ the front door
 
-    def fit_resample(self, texts: Sequence[str], labels: Sequence | None = None) -> tuple[list[str], list[str]]:
+    def fit_resample(self, texts: Sequence[str], labels: Sequence | None = None, *,
+                     checkpoint: str | os.PathLike | None = None) -> tuple[list[str], list[str]]:
         """Generate synthetic texts; return the real texts followed by the synthetic ones, with labels.
 
         The synthetic part alone is in ``synthetic_``; ``labels=None`` treats all texts as one class.
+        ``checkpoint``: a folder where finished shards are kept, so that the same call after an
+        interruption picks up where it stopped (the caller removes it once the outputs are written).
         """
         self._check_params()
+        from smotext.engine import ShardStore, as_engine, worker_spec
+
+        self.engine_ = as_engine(self.engine)
+        self._store = ShardStore(checkpoint) if checkpoint is not None else None
+        if self.engine_.kind == "ray":
+            worker_spec(self)  # models given as loaded objects can't reach the workers: refused before any loads
         texts = list(texts)
         if not texts:
             raise SmotextError("the corpus is empty")
@@ -238,8 +266,15 @@ class SMOTExT(BaseEstimator):
         labels = [UNLABELLED] * len(texts) if labels is None else [str(v) for v in labels]
         if len(labels) != len(texts):
             raise SmotextError(f"{len(texts)} texts but {len(labels)} labels")
-        if self.dp is not None:
-            return self._fit_resample_dp(texts, labels)
+        self._pool = None
+        try:
+            return (self._fit_resample_dp if self.dp is not None else self._fit_resample_mixes)(texts, labels)
+        finally:
+            if self._pool is not None:  # Ray workers live for one call
+                self._pool.close()
+                self._pool = None
+
+    def _fit_resample_mixes(self, texts: list[str], labels: list[str]) -> tuple[list[str], list[str]]:
         self.privacy_ = {"mode": "non-dp", "epsilon": math.inf,
                          "note": "outputs are decoded from mixes of real records' embeddings: no formal guarantee"}
         counts = resolve_counts(self.sampling_strategy, labels)
@@ -259,7 +294,7 @@ class SMOTExT(BaseEstimator):
         self.synthetic_, self.provenance_ = self._generate(texts, labels, real_emb, counts, chain, report)
         self.report_ = report
         if msg := report.shortfall_message():
-            warnings.warn(msg, SmotextWarning, stacklevel=2)
+            warnings.warn(msg, SmotextWarning, stacklevel=3)
         return texts + self.synthetic_["text"].tolist(), labels + self.synthetic_["label"].tolist()
 
     def _fit_resample_dp(self, texts: list[str], labels: list[str]) -> tuple[list[str], list[str]]:
@@ -284,6 +319,17 @@ class SMOTExT(BaseEstimator):
 
     # ------------------------------------------------------------ rounds
 
+    def _workers(self):
+        """This call's Ray workers (started on first use; they load the models once), or None to
+        decode in this process."""
+        if self.engine_.kind != "ray":
+            return None
+        if self._pool is None:
+            from smotext.engine import RayPool, worker_spec
+
+            self._pool = RayPool(self.engine_, worker_spec(self))
+        return self._pool
+
     def _generate(self, texts, labels, real_emb, counts, chain, report):
         rng = np.random.default_rng(self.random_state)
         seed = int(rng.integers(2**31 - 1))  # decoding seed, derived so one random_state drives everything
@@ -291,7 +337,7 @@ class SMOTExT(BaseEstimator):
         made = {c: 0 for c in counts}
         rows: list[dict] = []
         accept_rate = 1.0 / self.oversample
-        timing = {"decode": 0.0, "embed_synthetic": 0.0, "filter": 0.0}
+        timing = {"decode": 0.0, "filter": 0.0}  # decode: decoding and embedding the candidates
         for rnd in range(self.max_rounds):
             need = {c: counts[c] - made[c] for c in counts if counts[c] > made[c]}
             if not need:
@@ -325,16 +371,14 @@ class SMOTExT(BaseEstimator):
 
     def _run_round(self, plan: MixPlan, real_emb, chain: FilterChain, ctx: FilterContext, seed: int, timing, report) -> list[dict]:
         """Decode one plan and filter it; returns the kept rows in plan order (best candidate per vector)."""
+        from smotext.engine import decode_round
+
         targets = plan.mix(real_emb)
         t0 = time.perf_counter()
-        decoded = self.decoder_.decode(targets, num_candidates=self.num_candidates, seed=seed, progress=self.progress)
+        flat, emb = decode_round(self, targets, seed, self._store, self._workers(), progress=self.progress)
         timing["decode"] += time.perf_counter() - t0
         n_c = self.num_candidates
-        flat = [t for cands in decoded for t in cands]
         owner = np.repeat(np.arange(len(plan)), n_c)
-        t0 = time.perf_counter()
-        emb = self.encoder_.embed(flat)
-        timing["embed_synthetic"] += time.perf_counter() - t0
         t0 = time.perf_counter()
         cand = Candidates(flat, [plan.labels[i] for i in owner], targets[owner], emb)
         alive, scores, dropped_by = chain.run(cand, ctx)

@@ -48,6 +48,36 @@ def test_a_temperature_samples_one_text_per_vector(tiny_bridge_dir, lm, text_emb
     assert len({c[0] for c in greedy}) == 1
 
 
+def test_a_sampled_row_depends_on_its_seed_and_index_not_its_batch_or_shard(tiny_bridge_dir, lm, encoder, text_embeddings):
+    bridge, card = load_bridge(tiny_bridge_dir)
+    vecs = text_embeddings[:4]
+    for options, n in (({"temperature": 1.2}, 1), ({}, 3), ({"embed": encoder.embed, "segment_tokens": 2}, 3)):
+        whole = Decoder(bridge, card, lm, max_new_tokens=6, batch_size=4, **options).decode(vecs, num_candidates=n, seed=7)
+        one_by_one = Decoder(bridge, card, lm, max_new_tokens=6, batch_size=1, **options)
+        assert one_by_one.decode(vecs, num_candidates=n, seed=7) == whole, options
+        # the last three rows decoded on their own, as a shard starting at row 1
+        assert one_by_one.decode(vecs[1:], num_candidates=n, seed=7, first_row=1) == whole[1:], options
+        assert Decoder(bridge, card, lm, max_new_tokens=6, batch_size=4, **options).decode(
+            vecs, num_candidates=n, seed=8) != whole  # another seed, other samples
+
+
+def test_row_sampler_draws_from_the_tempered_nucleus():
+    import torch
+
+    from smotext.synth.decoder import RowSampler, row_seeds
+
+    seeds = row_seeds(0, range(4000), 1)
+    assert len(set(seeds)) == 4000
+    scores = torch.log(torch.tensor([[0.1, 0.3, 0.6]])).expand(4000, -1)
+    picked = RowSampler(seeds, 1.0, 1.0)(torch.zeros(4000, 0, dtype=torch.long), scores.clone()).argmax(1)
+    share = torch.bincount(picked, minlength=3).double() / 4000
+    assert torch.allclose(share, torch.tensor([0.1, 0.3, 0.6], dtype=torch.float64), atol=0.03)
+    # top-p 0.5 keeps the most likely token only; temperature 0.5 sharpens towards it
+    assert set(RowSampler(seeds, 1.0, 0.5)(None, scores.clone()).argmax(1).tolist()) == {2}
+    sharp = RowSampler(seeds, 0.5, 1.0)(None, scores.clone()).argmax(1)
+    assert (sharp == 2).double().mean() > 0.7  # 0.36 / (0.01 + 0.09 + 0.36) = 0.78
+
+
 def test_bridge_for_other_models_is_refused(lm):
     wrong_encoder = ModelCard(BridgeConfig(in_dim=768, out_dim=lm.hidden_size, encoder="big-encoder"))
     with pytest.raises(SmotextError, match="expects 768-d vectors"):

@@ -50,3 +50,10 @@ def test_mask_and_value_tokens(scanner):
     masked = mask(text, scanner.scan([text])[0])
     assert "Maria" not in masked and "555-0187" not in masked and "<PERSON>" in masked
     assert value_tokens("(212) 555-0187.") == ("212", "555-0187")
+
+
+def test_a_scan_in_two_processes_finds_what_one_process_finds(scanner):
+    texts = [t for t, _ in SENTENCES] * 24  # 144 texts: two batches of 64 and a rest, one per process
+    one = scanner.scan(texts, processes=1)
+    assert scanner.scan(texts, processes=2) == one
+    assert sum(1 for ents in one if ents) >= 5 * 24

@@ -137,15 +137,16 @@ def test_bad_parameters_are_refused(kw):
         validate_params(**params)
 
 
+@pytest.mark.parametrize("device", ["numpy", "cpu"])  # "cpu": the torch blocks a GPU runs, here on the CPU
 @pytest.mark.parametrize("block", [3, 7, 1000])
-def test_blocked_topk_matches_brute_force(block):
+def test_blocked_topk_matches_brute_force(block, device):
     from smotext.synth.neighbors import topk_cosine
 
     a, b = unit_rows(23, 8, seed=2), unit_rows(31, 8, seed=3)
-    sims, idx = topk_cosine(a, b, k=4, block=block)
+    sims, idx = topk_cosine(a, b, k=4, block=block, device=device)
     full = a @ b.T
     np.testing.assert_array_equal(idx, np.argsort(-full, axis=1)[:, :4])
     np.testing.assert_allclose(sims, np.sort(full, axis=1)[:, ::-1][:, :4], rtol=1e-6)
-    s_self, i_self = topk_cosine(b, b, k=2, block=block, exclude_self=True)
+    s_self, i_self = topk_cosine(b, b, k=2, block=block, exclude_self=True, device=device)
     assert not (i_self == np.arange(31)[:, None]).any()
     np.testing.assert_allclose(s_self[:, 0], np.sort((b @ b.T) - 3 * np.eye(31), axis=1)[:, -1], rtol=1e-6)

@@ -53,7 +53,8 @@ def splits():
 @pytest.fixture(scope="module")
 def audit(encoder, splits):
     members, holdout, test, _ = splits
-    auditor = Auditor(encoder=encoder, seed=0)
+    # no public reference: the planted values are unique addresses no LM writes, so it could excuse none
+    auditor = Auditor(encoder=encoder, seed=0, plugin_params={"pii": {"reference_texts": 0}})
 
     def run(rows, name):
         synthetic = Corpus([t for t, _ in rows], [y for _, y in rows], True, name, name)

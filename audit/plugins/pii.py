@@ -7,7 +7,7 @@ from collections import Counter, defaultdict
 
 import numpy as np
 
-from smotext.audit.pii import get_scanner, value_grams, value_tokens
+from smotext.audit.pii import value_grams, value_tokens
 from smotext.params import Param, int_at_least, number_in
 from smotext.audit.registry import Metric, Plugin, PluginResult, register
 
@@ -86,7 +86,7 @@ class Pii(Plugin):
     def run(self, ctx) -> PluginResult:
         # Only the synthetic texts go through presidio (the slow part); a value it finds there is then
         # looked up among the real texts' word n-grams. A replayed value is found wherever it lands.
-        syn = get_scanner(self.settings["min_score"]).scan(ctx.synthetic.texts)
+        syn = ctx.scan_pii(ctx.synthetic.texts, self.settings["min_score"])
         by_type = Counter(e.type for ents in syn for e in ents)
         scores = defaultdict(list)
         for ents in syn:
