@@ -60,7 +60,10 @@ class PeakRSS:
 
     def _poll(self):
         while not self._stop.wait(0.05):
-            self.peak = max(self.peak, _rss())
+            self._sample()
+
+    def _sample(self):
+        self.peak = max(self.peak, _rss())
 
     def __exit__(self, *exc):
         self._stop.set()

@@ -15,7 +15,6 @@ import argparse
 import json
 import os
 import sys
-import threading
 import time
 from pathlib import Path
 
@@ -24,7 +23,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import numpy as np
 
-from rt_benchmark import run_facts
+from rt_benchmark import PeakRSS, run_facts
 
 RESULTS = Path(__file__).parent / "results"
 OUT = "scale"
@@ -50,26 +49,16 @@ def _ray_worker_pids() -> list[str]:
     return pids
 
 
-class Peak:
-    """Peak resident memory (MiB) of this process and, separately, of the Ray workers summed."""
+class Peak(PeakRSS):
+    """Peak resident memory (MiB) of this process (``peak``) and, separately, of the Ray workers summed."""
 
     def __enter__(self):
-        self.driver = self.workers = 0.0
-        self._stop = threading.Event()
-        self._t = threading.Thread(target=self._poll, daemon=True)
-        self._t.start()
-        self.t0 = time.perf_counter()
-        return self
+        self.workers = 0.0
+        return super().__enter__()
 
-    def _poll(self):
-        while not self._stop.wait(0.05):
-            self.driver = max(self.driver, _rss_of("self"))
-            self.workers = max(self.workers, sum(_rss_of(p) for p in _ray_worker_pids()))
-
-    def __exit__(self, *exc):
-        self._stop.set()
-        self._t.join()
-        self.seconds = time.perf_counter() - self.t0
+    def _sample(self):
+        super()._sample()
+        self.workers = max(self.workers, sum(_rss_of(p) for p in _ray_worker_pids()))
 
 
 def engines(args) -> list[dict]:
@@ -93,7 +82,7 @@ def engines(args) -> list[dict]:
         made = s.synthetic_["text"].tolist()
         reference = reference if reference is not None else made
         row = {"engine": name, "texts": len(made), "seconds": round(peak.seconds, 1),
-               "texts_per_s": len(made) / peak.seconds, "peak_driver_mib": round(peak.driver),
+               "texts_per_s": len(made) / peak.seconds, "peak_driver_mib": round(peak.peak),
                "peak_workers_mib": round(peak.workers), "same_output_as_in_process": made == reference,
                "candidates_decoded": s.report_.candidates_decoded}
         out.append(row)
