@@ -129,7 +129,8 @@ class Decoder:
     """Turns unit vectors into text with a bridge in front of a frozen causal LM, in batches.
 
     ``num_candidates`` = 1 decodes greedily unless a ``temperature`` > 0 is given (then it samples
-    one text per vector). With n > 1 it samples n texts per vector (``temperature``, None: 0.8); given
+    one text per vector), or, with no ``temperature``, at ``single_temperature`` (an adapted bridge's
+    voice shows in samples, not in its mode). With n > 1 it samples n texts per vector (``temperature``, None: 0.8); given
     ``embed`` (texts -> unit vectors, the encoder the vectors came from) and ``segment_tokens``, it
     searches segment by segment instead: sample n continuations of ``segment_tokens`` tokens, keep
     the one whose text so far embeds closest to the vector, go on from it. That costs the same LM
@@ -148,6 +149,7 @@ class Decoder:
         batch_size: int = 32,
         repetition_penalty: float = 1.2,
         temperature: float | None = None,
+        single_temperature: float = 0.0,
         top_p: float = 0.95,
         embed: Callable[[Sequence[str]], np.ndarray] | None = None,
         segment_tokens: int | None = None,
@@ -169,13 +171,16 @@ class Decoder:
         self.batch_size = batch_size
         self.repetition_penalty = repetition_penalty
         self.temperature = temperature
+        self.single_temperature = single_temperature
         self.top_p = top_p
         self.embed = embed
         self.segment_tokens = segment_tokens
 
     def temperature_for(self, num_candidates: int) -> float:
         """The temperature ``num_candidates`` per vector are drawn at; 0 = greedy."""
-        return self.temperature or (SAMPLING_TEMPERATURE if num_candidates > 1 else 0)
+        if self.temperature is not None:  # 0 given is greedy, not "choose for me"
+            return self.temperature
+        return SAMPLING_TEMPERATURE if num_candidates > 1 else self.single_temperature
 
     @torch.no_grad()
     def prompt(self, vectors: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

@@ -192,8 +192,7 @@ class SMOTExT(BaseEstimator):
             self.encoder_ = self.encoder if isinstance(self.encoder, Encoder) else Encoder(self.encoder)
         if changed("lm", self.lm):
             self.lm_ = self.lm if isinstance(self.lm, LanguageModel) else load_lm(self.lm, half_on_gpu=True)
-        # num_candidates too: with no temperature given, an adapted bridge's decoder draws at 1.2 for n = 1 and 0.8 for n > 1
-        settings = (self.max_new_tokens, self.batch_size, self.segment_tokens, self.temperature, self.num_candidates)
+        settings = (self.max_new_tokens, self.batch_size, self.segment_tokens, self.temperature)
         if changed("encoder", self.encoder) or changed("lm", self.lm) or changed("bridge", self.bridge) \
                 or loaded.get("decoding") != settings:
             if isinstance(self.bridge, tuple):
@@ -207,13 +206,11 @@ class SMOTExT(BaseEstimator):
                 bridge, card = load_bridge(path)
                 self.bridge_path_, self.bridge_sha256_ = str(path), weights_fingerprint(path / "bridge.safetensors")
             check_compatible(card, self.encoder_.dim, self.lm_)
-            temperature = self.temperature
-            if temperature is None and self.num_candidates == 1 and card.config.adapter:
-                temperature = VOICE_TEMPERATURE  # an adapted bridge's voice shows in samples, not in its mode
             on_gpu = str(self.lm_.device).startswith("cuda")  # a GPU decodes many rows at once for the time of one
             self.decoder_ = Decoder(bridge, card, self.lm_, max_new_tokens=self.max_new_tokens,
                                     batch_size=max(self.batch_size, GPU_DECODE_BATCH) if on_gpu else self.batch_size,
-                                    temperature=temperature,
+                                    temperature=self.temperature,
+                                    single_temperature=VOICE_TEMPERATURE if card.config.adapter else 0.0,
                                     embed=self.encoder_.embed,
                                     segment_tokens=None if self.segment_tokens is None else int(self.segment_tokens))
         self._loaded_for = {"encoder": self.encoder, "lm": self.lm, "bridge": self.bridge, "decoding": settings}

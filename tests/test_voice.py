@@ -154,16 +154,18 @@ def test_an_adapted_bridge_samples_by_default_and_greedy_stays_one_setting_away(
 
     def decoding(bridge, **options):
         sampler = SMOTExT(encoder=encoder, lm=lm, bridge=str(bridge), **options).load_models()
-        return sampler.decoding_, sampler.decoder_.temperature
+        return sampler.decoding_, sampler.decoder_.temperature_for(1)
 
     assert decoding(tmp_path / "adapted") == ({"num_candidates": 1, "temperature": VOICE_TEMPERATURE,
                                                "segment_tokens": None}, VOICE_TEMPERATURE)
     assert decoding(tmp_path / "adapted", temperature=0)[0]["temperature"] == 0  # greedy on request
-    assert decoding(tiny_bridge_dir) == ({"num_candidates": 1, "temperature": 0, "segment_tokens": None}, None)
+    assert decoding(tiny_bridge_dir) == ({"num_candidates": 1, "temperature": 0, "segment_tokens": None}, 0)
     assert decoding(tmp_path / "adapted", num_candidates=3)[0]["temperature"] == 0.8  # best-of-n keeps its own
-    # and so does a loaded sampler asked for best-of-n afterwards: the decoder follows num_candidates
+    # and so does a loaded sampler asked for best-of-n afterwards, with the decoder it has
     sampler = SMOTExT(encoder=encoder, lm=lm, bridge=str(tmp_path / "adapted")).load_models()
-    assert sampler.set_params(num_candidates=3).load_models().decoder_.temperature_for(3) == 0.8
+    decoder = sampler.decoder_
+    assert sampler.set_params(num_candidates=3).load_models().decoding_["temperature"] == 0.8
+    assert sampler.decoder_ is decoder
 
 
 def test_plan_says_how_many_texts_a_budget_needs():
