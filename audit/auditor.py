@@ -17,6 +17,7 @@ from smotext.audit.registry import Metric, available, create_plugin
 from smotext.synth.corpus import Corpus, overlap_counts, write_json
 from smotext.errors import SmotextError
 from smotext.params import Param, check_all, int_at_least, is_bool, number_in, one_of
+from smotext.synth.models import PRECISIONS
 
 DEFAULT_PLUGINS = (
     "utility", "mia_classifier_loss", "mia_classifier_confidence", "mia_classifier_reference",
@@ -38,7 +39,7 @@ AUDITOR_PARAMS = {
     "engine": Param(None, "where embedding and the PII scan run: None or 'local' in this process, 'ray' on a Ray "
                           "cluster, or an Engine", lambda v: _engine_problem(v)),
     "precision": Param("auto", "the encoder's arithmetic for the audit's embeddings: 'float32', 'bfloat16', or 'auto' "
-                               "(bfloat16 where the hardware computes it, else float32)", one_of("float32", "bfloat16", "auto")),
+                               "(bfloat16 where the hardware computes it, else float32)", one_of(*PRECISIONS)),
 }
 
 

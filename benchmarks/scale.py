@@ -184,6 +184,7 @@ def write(result: dict) -> None:
     lines = ["# Scale on this machine\n"]
     lines += [f"- {part}: {r['date']} · {r['machine']} · `{r['command']}` · code {r['code_version']}"
               for part, r in result.get("runs", {}).items()] + [""]
+    lines += goals(result)
     if result.get("engines"):
         rows = result["engines"]
         base = rows[1]["texts_per_s"] if len(rows) > 1 else None
@@ -220,6 +221,28 @@ def write(result: dict) -> None:
                       "spaCy process per core. Before these (audit_scale.md, 2026-11-22, float32): 50,000 in 817 s.", ""]
     lines += ["## GPU\n", result.get("gpu_note", "No GPU was available to this run: no GPU numbers.") + "\n"]
     (RESULTS / f"{OUT}.md").write_text("\n".join(lines))
+
+
+def goals(result: dict) -> list[str]:
+    """The issue's goals on this machine against what the stored parts measured."""
+    out = ["## Goals on this machine\n", "| goal | measured | met |", "|---|---|---|"]
+    met = lambda ok: "yes" if ok else "**no**"
+    if result.get("segments"):
+        r = result["segments"][1]["lm_time_ratio"]
+        out.append(f"| segment search at n = 4: at most 1.3x the LM time of 4 whole samples | {r:.2f}x | {met(r <= 1.3)} |")
+    audit = {a["records"]: a for a in result.get("audit", [])}
+    if 50_000 in audit:
+        t = audit[50_000]["total_s"]
+        out.append(f"| the audit at 50,000 records in at most 8 minutes | {t / 60:.1f} min | {met(t <= 480)} |")
+    rows = {r["engine"]: r for r in result.get("engines", [])}
+    one, two = rows.get("ray, 1 worker x 1 thread"), rows.get("ray, 2 workers x 1 thread")
+    if one and two:
+        r = two["texts_per_s"] / one["texts_per_s"]
+        out.append(f"| Ray with 2 workers at least 1.6x the throughput of 1 ({two['texts']} texts, start-up included) | "
+                   f"{r:.2f}x | {met(r >= 1.6)} |")
+    out.append("| GPU: at least 500 texts/s greedy on one GPU; the audit at 1M x 1M records | not measured: no GPU "
+               "was lent to this work | **no** |")
+    return out + [""]
 
 
 def main(argv=None) -> None:

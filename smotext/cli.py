@@ -16,6 +16,7 @@ import warnings
 from pathlib import Path
 
 from smotext.engine import ENGINES, RAY_INSTALL
+from smotext.synth.models import PRECISIONS
 from smotext.errors import SmotextError, SmotextWarning
 from smotext.params import flags
 from smotext.synth.params import ADAPTERS, GENERATION_PARAMS, SEGMENT_TOKENS, STRATEGIES
@@ -479,7 +480,7 @@ def build_parser() -> argparse.ArgumentParser:
         dp.add_argument("--accountant", default="prv", choices=["prv", "rdp"], help="Opacus privacy accountant (default prv)")
 
     def precision_arg(sp):
-        sp.add_argument("--precision", default="auto", choices=("float32", "bfloat16", "auto"),
+        sp.add_argument("--precision", default="auto", choices=PRECISIONS,
                         help="the encoder's arithmetic for the audit's embeddings (default auto: bfloat16 where the "
                              "hardware computes it, else float32)")
 

@@ -130,8 +130,8 @@ class Decoder:
 
     ``num_candidates`` = 1 decodes greedily unless a ``temperature`` > 0 is given (then it samples
     one text per vector), or, with no ``temperature``, at ``single_temperature`` (an adapted bridge's
-    voice shows in samples, not in its mode). With n > 1 it samples n texts per vector (``temperature``, None: 0.8); given
-    ``embed`` (texts -> unit vectors, the encoder the vectors came from) and ``segment_tokens``, it
+    voice shows in samples, not in its mode). With n > 1 it samples n texts per vector
+    (``temperature``, None: 0.8); given ``embed`` (texts -> unit vectors, the encoder the vectors came from) and ``segment_tokens``, it
     searches segment by segment instead: sample n continuations of ``segment_tokens`` tokens, keep
     the one whose text so far embeds closest to the vector, go on from it. That costs the same LM
     tokens as n whole samples and decodes closer to the vector (benchmarks/results/decode_sweep.md).
