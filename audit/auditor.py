@@ -33,11 +33,13 @@ AUDITOR_PARAMS = {
     "test_fraction": Param(0.3, "share of the holdout used as the utility test split when no test set is given",
                            number_in(0, 1, low_open=True, high_open=True)),
     "progress": Param(False, "show progress bars", is_bool),
-    "cache": Param(True, "cache embeddings on disk", is_bool),
+    "cache": Param(True, "keep embeddings in this process's memory for later audits of the same texts (never on disk)", is_bool),
     "allow_overlap": Param(False, "audit even when members, holdout and test share texts (their counts are "
                                   "recorded either way)", is_bool),
     "engine": Param(None, "where embedding and the PII scan run: None or 'local' in this process, 'ray' on a Ray "
                           "cluster, or an Engine", lambda v: _engine_problem(v)),
+    "real_examples": Param(False, "show real texts in the report's examples, masked (names, rare words and numbers "
+                                  "hidden); the report is then marked internal: never release it", is_bool),
     "precision": Param("auto", "the encoder's arithmetic for the audit's embeddings: 'float32', 'bfloat16', or 'auto' "
                                "(bfloat16 where the hardware computes it, else float32)", one_of(*PRECISIONS)),
 }
@@ -73,16 +75,24 @@ class AuditResult:
         out.mkdir(parents=True, exist_ok=True)
         flat = {f"{p}/{k}": np.asarray(v, dtype=float) for p, arrs in self.arrays.items() for k, v in arrs.items()
                 if isinstance(v, np.ndarray)}
-        tmp = out / f".{name}.part.npz"
-        np.savez_compressed(tmp, **flat)
-        os.replace(tmp, out / name)
+        from smotext.outputs import temp_beside
+
+        tmp = temp_beside(out / name, ".npz")
+        try:
+            with open(tmp, "wb") as f:  # a file object: numpy adds no suffix of its own
+                np.savez_compressed(f, **flat)
+            os.replace(tmp, out / name)
+        finally:
+            tmp.unlink(missing_ok=True)
         return out / name
 
     def save(self, folder: str | os.PathLike) -> Path:
-        """Write results.json and scores.npz into ``folder``, both or neither."""
-        from smotext.outputs import atomic_files
+        """Write results.json and scores.npz into ``folder``, both or neither. The folder must be new,
+        empty or one smotext made (its marker); it is claimed first."""
+        from smotext.outputs import atomic_files, claim_folder
 
         data = check_results(self.to_json())
+        claim_folder(folder, "audit")
         with atomic_files(Path(folder) / RESULTS_FILE, Path(folder) / SCORES_FILE) as (results, scores):
             self.save_scores(folder, scores.name)
             write_json(data, results)
@@ -123,13 +133,13 @@ class Auditor:
     def __init__(self, plugins: Sequence[str] = DEFAULT_PLUGINS, plugin_params: Mapping[str, Mapping] | None = None,
                  encoder=None, seed: int = 0, n_boot: int = 200, test_fraction: float = 0.3,
                  progress: bool = False, cache: bool = True, allow_overlap: bool = False, lm=None, engine=None,
-                 precision: str = "auto"):
+                 precision: str = "auto", real_examples: bool = False):
         from smotext.engine import as_engine
 
         check_all(AUDITOR_PARAMS, {"seed": seed, "n_boot": n_boot, "test_fraction": test_fraction,
                                    "progress": progress, "cache": cache, "allow_overlap": allow_overlap, "engine": engine,
-                                   "precision": precision})
-        self.precision = precision
+                                   "precision": precision, "real_examples": real_examples})
+        self.precision, self.real_examples = precision, real_examples
         self.engine = as_engine(engine)  # Ray missing for 'ray': one clear error before any work
         self.allow_overlap = allow_overlap
         params = dict(plugin_params or {})
@@ -207,18 +217,18 @@ class Auditor:
         ctx = AuditContext(members, holdout, synthetic, encoder, test=test, test_fraction=self.test_fraction,
                            seed=self.seed, n_boot=self.n_boot, progress=self.progress, cache=self.cache,
                            parent_rows=parent_rows, generation=generation, lm=lm, canaries=canaries, pool=pool,
-                           precision=precision)
+                           precision=precision, real_examples=self.real_examples)
         result = AuditResult(
             inputs={"members": _describe(members), "holdout": _describe(holdout), "synthetic": _describe(synthetic),
                     "test": _describe(test) if test else None, "overlap": overlap,
                     "evaluated": {"members": len(ctx.members), "nonmembers": len(ctx.nonmembers), "test": len(ctx.test)}},
             run={"seed": self.seed, "bootstrap": self.n_boot, "encoder": {"name": encoder.name, "sha256": encoder.fingerprint,
                                                                      "precision": precision},
-                 "plugins_available": available(), "seconds": {"embed": round(time.perf_counter() - t0, 2)}},
+                 "real_examples": self.real_examples, "plugins_available": available(), "seconds": {"embed": round(time.perf_counter() - t0, 2)}},
         )
         for plugin in self.plugins:
             t = time.perf_counter()
-            entry = {"kind": plugin.kind, "description": plugin.description, "params": plugin.settings}
+            entry = {"kind": plugin.kind, "description": plugin.description, "params": plugin.public_settings()}
             if plugin.needs_labels and not ctx.labelled:
                 entry.update(status="skipped", error="needs labels in members, holdout and synthetic sets")
             elif plugin.needs_generation and not ctx.generation:

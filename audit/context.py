@@ -1,10 +1,12 @@
 """What every audit plug-in sees: the real members, the real non-members, a real test split and the
-synthetic set, embedded once (with a disk cache), plus shared work computed once on demand."""
+synthetic set, embedded once (cached in memory, never on disk), plus shared work computed once on demand."""
 
 from __future__ import annotations
 
 import hashlib
-import os
+import re
+import warnings
+from collections import OrderedDict
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
@@ -12,7 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from smotext.synth.corpus import Corpus
-from smotext.errors import SmotextError
+from smotext.errors import SmotextError, SmotextWarning
 from smotext.synth.models import cache_root
 from smotext.synth.neighbors import topk_cosine
 
@@ -35,32 +37,65 @@ PII_CHUNK = 512  # texts per task when Ray workers scan for PII
 
 
 class EmbeddingCache:
-    """Embeddings on disk keyed by encoder weights and the exact texts (plain .npy, never pickled);
-    what isn't cached is embedded here or, given a ``pool`` (``engine.RayPool``), by its workers."""
+    """Embeddings of text lists, kept in this process's memory only, keyed by encoder weights,
+    precision and the exact texts: the audit embeds real (sensitive) texts, and an embedding on disk
+    can be decoded back into text, so nothing is written. What isn't cached is embedded here or,
+    given a ``pool`` (``engine.RayPool``), by its workers."""
 
-    def __init__(self, encoder, folder: Path | None = None, enabled: bool = True, pool=None, precision: str = "float32"):
+    _memory: OrderedDict[str, np.ndarray] = OrderedDict()  # shared by the audits of one process (tests, notebooks)
+    MAX_BYTES = 1 << 30
+
+    def __init__(self, encoder, enabled: bool = True, pool=None, precision: str = "float32"):
         self.encoder, self.enabled, self.pool, self.precision = encoder, enabled, pool, precision
-        self.folder = folder or cache_root() / "embeddings"
+        _remove_old_disk_cache()
 
     def embed(self, texts: list[str], progress: bool = False) -> np.ndarray:
         h = hashlib.sha256(f"{self.encoder.fingerprint}|{self.precision}".encode())
         for t in texts:
             h.update(t.encode("utf-8", "surrogatepass") + b"\x00")
-        path = self.folder / f"{h.hexdigest()[:32]}.npy"
-        if self.enabled and path.exists():
-            return np.load(path, allow_pickle=False)
+        key = h.hexdigest()
+        memory = EmbeddingCache._memory
+        if self.enabled and key in memory:
+            memory.move_to_end(key)
+            return memory[key].copy()
         if self.pool is not None and len(texts) > EMBED_CHUNK:
             from smotext.engine import chunks
 
             emb = np.concatenate(list(self.pool.map("embed", chunks(texts, EMBED_CHUNK), self.precision)))
         else:
             emb = self.encoder.embed(texts, progress=progress, precision=self.precision)
-        if self.enabled:
-            self.folder.mkdir(parents=True, exist_ok=True)
-            tmp = path.with_suffix(f".{os.getpid()}.part.npy")
-            np.save(tmp, emb, allow_pickle=False)
-            os.replace(tmp, path)
+        if self.enabled and emb.nbytes <= self.MAX_BYTES:
+            memory[key] = emb.copy()
+            while sum(a.nbytes for a in memory.values()) > self.MAX_BYTES:
+                memory.popitem(last=False)
         return emb
+
+
+_OLD_CACHE_CHECKED = False
+
+
+def _remove_old_disk_cache() -> None:
+    """Earlier versions kept the audit's embeddings of real texts in ~/.cache/smotext/embeddings,
+    world-readable: remove the files smotext wrote there (32 hex digits .npy), once per process."""
+    global _OLD_CACHE_CHECKED
+    if _OLD_CACHE_CHECKED:
+        return
+    _OLD_CACHE_CHECKED = True
+    folder = cache_root() / "embeddings"
+    if folder.is_symlink() or not folder.is_dir():
+        return
+    removed = 0
+    for f in folder.iterdir():
+        if re.fullmatch(r"[0-9a-f]{32}(\.\d+\.part)?\.npy", f.name) and f.is_file() and not f.is_symlink():
+            f.unlink(missing_ok=True)
+            removed += 1
+    if removed:
+        warnings.warn(f"removed {removed} embedding file(s) of audited texts that an earlier smotext version left in "
+                      f"{folder}; the audit no longer writes them", SmotextWarning)
+    try:
+        folder.rmdir()
+    except OSError:
+        pass
 
 
 class AuditContext:
@@ -76,7 +111,7 @@ class AuditContext:
     def __init__(self, members: Corpus, holdout: Corpus, synthetic: Corpus, encoder, *, test: Corpus | None = None,
                  test_fraction: float = 0.3, seed: int = 0, n_boot: int = 200, progress: bool = False,
                  cache: bool = True, parent_rows: set[int] | None = None, generation: dict | None = None,
-                 lm=None, canaries=None, pool=None, precision: str = "float32"):
+                 lm=None, canaries=None, pool=None, precision: str = "float32", real_examples: bool = False):
         for name, c in (("members", members), ("holdout", holdout), ("synthetic", synthetic)):
             if len(c) < 2:
                 raise SmotextError(f"the {name} set needs at least 2 texts, it has {len(c)}")
@@ -110,6 +145,7 @@ class AuditContext:
         self.parent_rows = parent_rows  # member rows generation used as parents (from the provenance), if known
         self.generation = generation  # the generation manifest, if known
         self.canaries = canaries
+        self.real_examples = real_examples  # whether details may show real texts (masked; the report is then internal)
         self._lm = lm  # the generator's LM, loaded on first use (only plug-ins that write public texts need it)
 
     def _split(self, corpus: Corpus, rows: np.ndarray) -> Split:
@@ -125,6 +161,21 @@ class AuditContext:
         from smotext.engine import chunks
 
         return [ents for part in self.pool.map("scan_pii", chunks(texts, PII_CHUNK), min_score) for ents in part]
+
+    @cached_property
+    def _common_words(self) -> frozenset[str]:
+        from smotext.audit.pii import common_words
+
+        return common_words(self.all_members.texts + self.nonmembers.texts + self.test.texts)
+
+    def show_real(self, text: str) -> str | None:
+        """A real text as the report may show it: None unless real examples were asked for, and then
+        masked (``audit.pii.mask_real``) so that rare words, names and numbers do not survive."""
+        if not self.real_examples:
+            return None
+        from smotext.audit.pii import mask_real
+
+        return mask_real(text, self._common_words)
 
     def rng(self, salt: str) -> np.random.Generator:
         """A generator per plug-in, so adding one plug-in never changes another's numbers."""

@@ -87,9 +87,46 @@ def get_scanner(min_score: float = 0.4) -> PiiScanner:
 _DIGITS = re.compile(r"\d")
 
 
-def mask_real(text: str) -> str:
-    """A real record made safe to show: PII entities as <TYPE>, then every remaining digit as #."""
-    return _DIGITS.sub("#", mask(text, get_scanner().scan([text])[0]))
+_WORD = re.compile(r"[^\W\d_]+(?:['’][^\W\d_]+)*")
+_SENTENCE_START = re.compile(r"(?:^|[.!?:;]\s+|\n\s*)$")
+HIDDEN = "▒"  # stands for a word no one outside the corpus's common vocabulary may read
+MIN_TEXTS_FOR_WORD = 5  # a word is shown only when this many real texts use it in lower case
+
+
+def common_words(texts, min_texts: int = MIN_TEXTS_FOR_WORD) -> frozenset[str]:
+    """Words written in lower case in at least ``min_texts`` different texts: the corpus's shared
+    vocabulary, which no single record's name, code word or street can enter."""
+    from collections import Counter
+
+    counts = Counter(w for t in texts for w in {m.group(0) for m in _WORD.finditer(t) if m.group(0).islower()})
+    return frozenset(w for w, n in counts.items() if n >= min_texts)
+
+
+def _hide_rare(segment: str, common: frozenset[str], starts_text: bool) -> str:
+    def word(m: re.Match) -> str:
+        w = m.group(0)
+        if w.islower():
+            return w if w in common else HIDDEN
+        at_start = (starts_text and m.start() == 0) or _SENTENCE_START.search(segment[: m.start()]) is not None
+        if (at_start and w[0].isupper() and w[1:].islower() and w.lower() in common) or w == "I":
+            return w  # "The" opening a sentence; any other capitalised word may be a name
+        return HIDDEN
+    return _DIGITS.sub("#", _WORD.sub(word, segment))
+
+
+def mask_real(text: str, common: frozenset[str]) -> str:
+    """A real record made safe to show in an internal report: PII entities as <TYPE>, every word
+    outside ``common`` (``common_words`` of the real texts) and every capitalised word that does not
+    open a sentence as ▒, every digit as #. A name presidio misses, a made-up code word or a
+    street name is rare in the corpus, so it does not survive."""
+    out, last = [], 0
+    for e in sorted(get_scanner().scan([text])[0], key=lambda e: e.start):
+        if e.start < last:
+            continue
+        out += [_hide_rare(text[last : e.start], common, last == 0), f"<{e.type}>"]
+        last = e.end
+    out.append(_hide_rare(text[last:], common, last == 0))
+    return "".join(out)
 
 
 _EDGE = re.compile(r"^[^\w@+]+|[^\w]+$")
@@ -98,6 +135,16 @@ _EDGE = re.compile(r"^[^\w@+]+|[^\w]+$")
 def value_tokens(text: str) -> tuple[str, ...]:
     """Whitespace tokens with edge punctuation stripped, lowercased: '(555) 555-0123.' -> ('555', '555-0123')."""
     return tuple(t for t in (_EDGE.sub("", w).lower() for w in text.split()) if t)
+
+
+def allowlist_digest(values) -> str:
+    """One sha256 over an allowlist's values as compared (``value_tokens``, deduplicated, sorted):
+    results.json records it instead of the values."""
+    import hashlib
+    import json
+
+    keys = sorted({value_tokens(v) for v in values} - {()})
+    return hashlib.sha256(json.dumps(keys, ensure_ascii=False).encode("utf-8")).hexdigest()
 
 
 def value_grams(texts, lengths) -> set[tuple[str, ...]]:

@@ -30,7 +30,10 @@ class Metric:
         value = "inf" if self.value == math.inf else (None if math.isnan(self.value) else self.value)
         out = {"value": value, "safer": self.safer, "description": self.description}
         if self.ci is not None:
-            out["ci"] = list(self.ci)
+            lo, hi = (float(x) for x in self.ci)
+            if value is not None and value != "inf":  # a percentile bootstrap interval can miss its own estimate:
+                lo, hi = min(lo, value), max(hi, value)  # widened to hold it (results.json requires lo <= value <= hi)
+            out["ci"] = [lo, hi]
         if self.ideal is not None:
             out["ideal"] = self.ideal
         return out

@@ -141,16 +141,26 @@ class Gate:
         return d
 
     def _pii_excuses_beyond_policy(self, audit) -> str:
-        """What the audit's pii plug-in excused from replay (ignored types, allowlisted values) that the
-        policy does not: a replay count made under looser settings than the policy's must not pass."""
-        from smotext.audit.pii import value_tokens
+        """What the audit's pii plug-in excused from replay (ignored types, an allowlist) that the
+        policy does not: a replay count made under looser settings than the policy's must not pass.
+        results.json holds the allowlist as a count and a digest; it must be empty or the policy's own."""
+        from smotext.audit.pii import allowlist_digest
 
         data = audit.to_json() if hasattr(audit, "to_json") else audit
         params = ((data.get("plugins") or {}).get("pii") or {}).get("params") or {}
-        types = sorted(set(params.get("ignore_types") or ()) - set(self.policy.pii.ignore_types))
-        allowed = {value_tokens(v) for v in self.policy.pii.values}
-        values = [v for v in params.get("allowlist") or () if value_tokens(v) not in allowed]
-        said = ([f"entity types {types}"] if types else []) + ([f"{len(values)} allowlisted value(s)"] if values else [])
+        if not isinstance(params, dict):
+            return "unreadable pii settings"
+        types = params.get("ignore_types") or ()
+        if not isinstance(types, (list, tuple)) or not all(isinstance(t, str) for t in types):
+            return "unreadable ignore_types"
+        types = sorted(set(types) - set(self.policy.pii.ignore_types))
+        allow = params.get("allowlist") or {}
+        if isinstance(allow, (list, tuple)):  # an AuditResult in memory: the values themselves
+            allow = {"values": len(allow), "sha256": allowlist_digest(allow) if allow else None}
+        if not isinstance(allow, dict):
+            return "unreadable allowlist"
+        loose_list = bool(allow.get("values")) and allow.get("sha256") != allowlist_digest(self.policy.pii.values)
+        said = ([f"entity types {types}"] if types else []) + (["an allowlist that is not this policy's"] if loose_list else [])
         return "; ".join(said)
 
     @staticmethod

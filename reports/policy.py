@@ -67,6 +67,7 @@ class PiiExcuses(BaseModel):
     ignore_types: list[str] = Field(default_factory=list)
     allowlist: str | None = None
     _values: tuple[str, ...] = PrivateAttr(default=())
+    _path: Path | None = PrivateAttr(default=None)
 
     @field_validator("ignore_types")
     @classmethod
@@ -81,8 +82,14 @@ class PiiExcuses(BaseModel):
     @model_validator(mode="after")
     def _read_allowlist(self, info: ValidationInfo):
         if self.allowlist is not None:  # relative to the policy file (load_policy says where), else the working folder
-            self._values = read_allowlist(Path((info.context or {}).get("base", ".")) / self.allowlist)
+            self._path = Path((info.context or {}).get("base", ".")) / self.allowlist
+            self._values = read_allowlist(self._path)
         return self
+
+    @property
+    def allowlist_path(self) -> Path | None:
+        """The allowlist file read (an input no output may replace), or None."""
+        return self._path
 
     @property
     def values(self) -> tuple[str, ...]:
@@ -95,11 +102,14 @@ class PiiExcuses(BaseModel):
 
 
 def read_allowlist(path: Path) -> tuple[str, ...]:
-    """Values from an allowlist file: one per line; blank lines and lines starting with # skipped."""
+    """Values from an allowlist file: one per line; blank lines and lines starting with # skipped.
+    A file that is not a regular UTF-8 file under the size cap raises ValueError."""
+    from smotext.outputs import read_user_text
+
     try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as e:
-        raise ValueError(f"PII allowlist {path}: cannot read it ({type(e).__name__})") from None
+        text = read_user_text(path, "PII allowlist")
+    except SmotextError as e:
+        raise ValueError(str(e)) from None
     return tuple(v for line in text.splitlines() if (v := line.strip()) and not v.startswith("#"))
 
 
@@ -194,14 +204,11 @@ def load_policy(policy: str | os.PathLike | Policy = "default") -> Policy:
     to a default. The result's ``sha256`` is the file's."""
     if isinstance(policy, Policy):
         return policy
+    from smotext.outputs import read_user_text
+
     p, label = resolve_policy(policy)
-    if not p.is_file():
-        raise SmotextError(f"policy {p}: no such file")
-    raw = p.read_bytes()
-    try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError:
-        raise SmotextError(f"policy {p}: not UTF-8 text") from None
+    text = read_user_text(p, "policy")
+    raw = text.encode("utf-8")
     data = load_yaml(text, f"policy {p}")
     if data is None:
         raise SmotextError(f"policy {p}: the file is empty")

@@ -11,8 +11,7 @@ import numpy as np
 
 from smotext.reports.gate import Decision, Gate
 from smotext.reports.policy import Policy
-from smotext.reports.render import render_report
-from smotext.synth.corpus import Corpus, normalise_text, write_json
+from smotext.synth.corpus import Corpus, json_text, normalise_text
 from smotext.audit.schema import check_results, parse_results
 from smotext.errors import SmotextError
 
@@ -68,46 +67,96 @@ def apply_gate(results: dict, policy: Policy) -> Decision:
 
 
 def read_results(path: str | os.PathLike) -> tuple[dict, Path]:
-    """(results.json as a dict, its path) from a results file or its folder; anything else is an error."""
+    """(results.json as a dict, its path) from a results file or its folder: a regular file under
+    the size cap, nested at most a few levels, every value in its declared range; anything else is
+    an error naming the field."""
+    from smotext.outputs import read_user_text
+
     p = Path(path)
     p = p / "results.json" if p.is_dir() else p
-    try:
-        text = p.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as e:
-        raise SmotextError(f"{p}: can't read results: {e}") from None
-    return parse_results(text, str(p)), p
+    return parse_results(read_user_text(p, "results"), str(p)), p
 
 
-def check_release_files(release_files: list[Path]) -> None:
-    """Every file a RELEASE would publish must exist now: found missing later, the decision on disk
-    and the exit code would disagree."""
+def audited_sha256(results: dict) -> dict[str, str]:
+    """What the audit read and a release may publish: file role -> sha256 (the synthetic set, and
+    its generation manifest where the audit recorded one)."""
+    inputs = results.get("inputs") if isinstance(results.get("inputs"), dict) else {}
+    out = {}
+    for role in ("synthetic", "manifest"):
+        entry = inputs.get(role)
+        sha = entry.get("sha256") if isinstance(entry, dict) else None
+        if isinstance(sha, str) and len(sha) == 64:
+            out[role] = sha
+    return out
+
+
+def check_release_files(release_files: list[Path], results: dict | None = None) -> None:
+    """Every file a RELEASE would publish must exist now (found missing later, the decision on disk
+    and the exit code would disagree), be a regular file, and, given ``results``, be what the audit
+    read: its sha256 must be the audited synthetic set's (or its manifest's). The gate never
+    releases a file it did not audit."""
+    from smotext.synth.corpus import file_sha256
+
+    audited = audited_sha256(results) if results is not None else None
+    names: dict[str, Path] = {}
     for f in release_files:
-        if not Path(f).is_file():
+        f = Path(f)
+        if not f.exists():
             raise SmotextError(f"release file {f}: no such file", params="release_files")
+        if f.is_symlink() or not f.is_file():
+            raise SmotextError(f"release file {f}: not a regular file (a link, folder or device)", params="release_files")
+        if f.name in names:
+            raise SmotextError(f"release files {names[f.name]} and {f} have the same name", params="release_files")
+        names[f.name] = f
+        if audited is not None:
+            if "synthetic" not in audited:
+                raise SmotextError("the results record no sha256 of the audited synthetic set, so no file can be "
+                                   "released from them", params="release_files")
+            if file_sha256(f) not in audited.values():
+                raise SmotextError(f"release file {f} is not what the audit read (its sha256 is not the audited "
+                                   "synthetic set's); only audited files are released", params="release_files")
 
 
 def publish(results: dict, out: Path, decision: Decision, release_files: list[Path]) -> Path:
-    """Write results.json and report.html; copy ``release_files`` to out/release/ only on RELEASE.
+    """Write results.json and report.html into ``out``; copy ``release_files`` to out/release/ only
+    on RELEASE (else any old release/ goes).
 
-    The release folder is staged before anything is written, so a failure leaves the old state;
-    a previous run's release/ never stays beside a new decision."""
-    check_release_files(release_files)
+    Everything is staged first (the results checked, the report rendered, the release copied),
+    so a problem leaves the old state untouched; then the files are swapped in. A symbolic link
+    at any of the three places is refused before anything is written."""
+    from smotext.outputs import refuse_links, temp_beside
+    from smotext.reports.render import check_report_target, report_html
+
+    check_release_files(release_files, results)
     check_results(results)
+    out = Path(out)
+    refuse_links("out", out, ("results.json", "report.html", RELEASE_DIR))
+    check_report_target(out / "report.html")
+    html = report_html(results)  # a results dict the report can't show stops here, before any write
+    text = json_text(results)
     out.mkdir(parents=True, exist_ok=True)
     target = out / RELEASE_DIR
-    staged = None
+    temps: list[Path] = []
+    staged = old = None
     try:
         if decision.verdict == "RELEASE":
-            staged = Path(tempfile.mkdtemp(prefix=f".{RELEASE_DIR}.part-", dir=out))
+            staged = Path(tempfile.mkdtemp(prefix=".smotext-release-", dir=out))
             for f in release_files:
-                shutil.copy2(f, staged / Path(f).name)
-        write_json(results, out / "results.json")
-        report = render_report(results, out / "report.html")
-        if target.exists():
-            shutil.rmtree(target)
+                shutil.copyfile(f, staged / Path(f).name)
+        temps = [temp_beside(out / "results.json", ".json"), temp_beside(out / "report.html", ".html")]
+        temps[0].write_text(text, encoding="utf-8")
+        temps[1].write_text(html, encoding="utf-8")
+        if target.exists():  # moved aside, not deleted, until the new state is in place
+            old = Path(tempfile.mkdtemp(prefix=".smotext-old-", dir=out))
+            os.replace(target, old / RELEASE_DIR)
+        os.replace(temps[0], out / "results.json")
+        os.replace(temps[1], out / "report.html")
         if staged is not None:
             os.replace(staged, target)
     finally:
-        if staged is not None and staged.exists():
-            shutil.rmtree(staged, ignore_errors=True)
-    return report
+        for t in temps:
+            t.unlink(missing_ok=True)
+        for folder in (staged, old):
+            if folder is not None and folder.exists():
+                shutil.rmtree(folder, ignore_errors=True)
+    return out / "report.html"

@@ -10,6 +10,7 @@ from pathlib import Path
 from jinja2 import Environment, PackageLoader
 from markupsafe import Markup, escape
 
+from smotext.errors import SmotextError
 from smotext.reports import svg
 
 ATTACK_ORDER = ("mia_synthetic_embedding", "mia_synthetic_lexical", "mia_synthetic_ngram", "mia_classifier_loss",
@@ -53,6 +54,7 @@ def view(results: dict) -> dict:
     recon, overview = details("reconstruction"), details("overview")
     realism = details("realism")
     side = realism.get("side_by_side", {})
+    real = side.get("real", [])
     plots = {"roc": svg.roc_loglog(curves) if curves else None}
     hist = recon.get("nearest_synthetic_cosine")
     if hist:
@@ -81,18 +83,50 @@ def view(results: dict) -> dict:
         "plots": plots, "pairs": pairs, "attacks": attacks, "utility": details("utility"), "pii": details("pii"),
         "recon": recon, "decoder": details("decoder_privacy"), "formal": details("generation_privacy"), "realism": realism,
         "canary": details("canary"),
-        "realism_pairs": list(zip(side.get("real", []), side.get("synthetic", []))), "samples": overview.get("samples", {}),
+        "realism_pairs": [(real[i] if i < len(real) else None, t) for i, t in enumerate(side.get("synthetic", []))],
+        "internal": (results.get("run") or {}).get("real_examples") is True, "samples": overview.get("samples", {}),
         "plugins": plugins, "fmt": _fmt,
     }
 
 
-def render_report(results: dict, out: str | os.PathLike) -> Path:
-    """Write report.html (atomically) for ``results`` (the dict saved as results.json)."""
+REPORT_MARK = "<!DOCTYPE html>\n<!-- smotext report -->"  # how every report starts; only such a file is replaced
+
+
+def report_html(results: dict) -> str:
+    """report.html's text for ``results`` (the dict saved as results.json). A results dict whose
+    details the template can't show raises SmotextError: nothing is written from it."""
+    from jinja2 import TemplateError
+
     env = Environment(loader=PackageLoader("smotext.reports", "templates"), autoescape=True, trim_blocks=True, lstrip_blocks=True)
-    html = env.get_template("report.html.j2").render(**view(results))
-    path = Path(out)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.part")
-    tmp.write_text(html, encoding="utf-8")
-    os.replace(tmp, path)
-    return path
+    try:
+        html = env.get_template("report.html.j2").render(**view(results))
+    except (TemplateError, TypeError, ValueError, KeyError, AttributeError, IndexError) as e:
+        # check_results refuses the shapes we know of; this catches the rest, still with one line
+        first = (str(e).splitlines() or [type(e).__name__])[0][:200]
+        raise SmotextError(f"results: a plug-in's details have a shape smotext does not write, so the report can't "
+                           f"show them ({type(e).__name__}: {first})") from None
+    if not html.startswith(REPORT_MARK):
+        raise AssertionError("the report template must start with REPORT_MARK")
+    return html
+
+
+def check_report_target(path: str | os.PathLike) -> None:
+    """A report may replace only a report smotext wrote (or a missing file), never a link."""
+    p = Path(path)
+    if p.is_symlink():
+        raise SmotextError(f"out {p} is a symbolic link; smotext does not write through links", params="out")
+    if p.exists():
+        if not p.is_file():
+            raise SmotextError(f"out {p} is not a regular file", params="out")
+        with open(p, "rb") as f:
+            head = f.read(len(REPORT_MARK))
+        if head != REPORT_MARK.encode():
+            raise SmotextError(f"out {p} is a file smotext did not write; choose another name for the report",
+                               params="out")
+
+
+def render_report(results: dict, out: str | os.PathLike) -> Path:
+    """Write report.html (atomically, never through a link) for ``results``."""
+    from smotext.outputs import write_text_atomic
+
+    return write_text_atomic(out, report_html(results))

@@ -37,6 +37,7 @@ FLAGS = {
     "allow_overlap": "--allow-overlap", "release_files": "--release-file", "iterations": "--iterations",
     "population": "--population", "topic": "--dp-topic", "threshold": "--dp-threshold", "elite_share": "--elite-share",
     "accountant": "--accountant", "canaries": "--canaries", "canary_secret": "--canary-secret",
+    "ray_address": "--ray-address", "workers": "--workers", "real_examples": "--real-examples",
 }
 
 
@@ -98,7 +99,7 @@ def _strategy(args):
         if not isinstance(counts, dict):
             raise SmotextError("--counts must be a JSON object of class -> count")
         return counts
-    return args.strategy or "auto"
+    return args.strategy or args.default_strategy
 
 
 FILTER_DEST = "filter:"  # argparse dest prefix of a filter parameter's flag: filter:<filter>:<parameter>
@@ -299,7 +300,7 @@ def cmd_audit(args) -> int:
                          manifest=args.manifest, out=args.out, text_col=args.text_col, label_col=args.label_col,
                          plugins=plugins, plugin_params={"pii": pii} if pii else None, encoder=args.encoder, seed=args.seed, n_boot=args.bootstrap,
                          test_fraction=args.test_fraction, allow_overlap=args.allow_overlap, progress=not args.quiet,
-                         engine=engine_from_args(args), precision=args.precision)
+                         engine=engine_from_args(args), precision=args.precision, real_examples=args.real_examples)
     width = max(map(len, result.metrics), default=10)
     for name, m in sorted(result.metrics.items()):
         ci = f"  [{m.ci[0]:.3f}, {m.ci[1]:.3f}]" if m.ci else ""
@@ -322,7 +323,7 @@ def cmd_release(args) -> int:
                   label_col=args.label_col, canaries=args.canaries, canary_secret=args.canary_secret,
                   canary_topic=args.canary_topic, voice=voice_from_args(args), n_boot=args.bootstrap,
                   allow_overlap=args.allow_overlap, progress=not args.quiet, engine=sampler.engine,
-                  precision=args.precision)
+                  precision=args.precision, real_examples=args.real_examples)
     _print_decision(run.decision, run.report, run.out, run.results)
     return run.exit_code
 
@@ -381,33 +382,17 @@ def _print_decision(decision, report: Path, out: Path, results: dict) -> None:
 
 
 def cmd_gate(args) -> int:
-    from smotext.outputs import check_outputs
-    from smotext.reports.policy import load_policy, policy_file
-    from smotext.reports.release import apply_gate, check_release_files, publish, read_results
+    from smotext.pipeline import gate_files
 
-    policy = load_policy(args.policy)
-    results, path = read_results(args.results)
-    out = Path(args.out) if args.out else path.parent
-    check_release_files([Path(f) for f in args.release_file])
-    check_outputs({"out": (out / "report.html", "file")},
-                  {"policy": policy_file(args.policy),
-                   **{f"release_file {f}": f for f in args.release_file}})
-    decision = apply_gate(results, policy)
-    report = publish(results, out, decision, [Path(f) for f in args.release_file])
-    _print_decision(decision, report, out, results)
-    return decision.exit_code
+    run = gate_files(args.results, args.policy, out=args.out, release_files=args.release_file)
+    _print_decision(run.decision, run.report, run.out, run.results)
+    return run.exit_code
 
 
 def cmd_report(args) -> int:
-    from smotext.outputs import check_outputs
-    from smotext.reports.release import read_results
-    from smotext.reports.render import render_report
+    from smotext.pipeline import report_file
 
-    results, path = read_results(args.results)
-    target = Path(args.out) if args.out else path.parent / "report.html"
-    check_outputs({"out": (target, "file")}, {"results": path})
-    report = render_report(results, target)
-    print(f"report: {report}")
+    print(f"report: {report_file(args.results, args.out)}")
     return EXIT_OK
 
 
@@ -448,7 +433,9 @@ def build_parser() -> argparse.ArgumentParser:
 
         sp.add_argument("--n", type=int, help="total synthetic texts, split in proportion to the class sizes")
         sp.add_argument("--strategy", choices=STRATEGIES,
-                        help="auto: balance classes up to the majority (default); minority; all: one per real text")
+                        help="all: one synthetic text per real text, in the corpus's class mix (release's default); "
+                             "auto: balance the classes, topping each up to the majority's size (generate's default); "
+                             "minority: top up only the smallest class")
         sp.add_argument("--counts", help="JSON object of per-class counts, e.g. '{\"urgent\": 50}'")
         for name, param in GENERATION_PARAMS.items():
             if param.flag:
@@ -484,6 +471,12 @@ def build_parser() -> argparse.ArgumentParser:
                         help="the encoder's arithmetic for the audit's embeddings (default auto: bfloat16 where the "
                              "hardware computes it, else float32)")
 
+    def real_examples_arg(sp):
+        from smotext.audit.auditor import AUDITOR_PARAMS
+
+        sp.add_argument("--real-examples", action="store_true", dest="real_examples",
+                        help=AUDITOR_PARAMS["real_examples"].help + " (default: no real text in any output)")
+
     def engine_args(sp):
         e = sp.add_argument_group("engine (where the heavy work runs)")
         e.add_argument("--engine", default="local", choices=ENGINES,
@@ -506,7 +499,7 @@ def build_parser() -> argparse.ArgumentParser:
     generation_args(g)
     model_args(g)
     engine_args(g)
-    g.set_defaults(func=cmd_generate, needs_models=True)
+    g.set_defaults(func=cmd_generate, needs_models=True, default_strategy="auto")
 
     f = sub.add_parser("fit-decoder", help="train a bridge (autoencoding) on a corpus; resumes from its checkpoint")
     corpus_args(f, label=False)
@@ -572,6 +565,7 @@ def build_parser() -> argparse.ArgumentParser:
     a.add_argument("--allow-overlap", action="store_true",
                    help="audit even when members, holdout and test share texts (default: an error; counts are recorded)")
     a.add_argument("--test-fraction", type=float, default=0.3)
+    real_examples_arg(a)
     a.add_argument("--encoder", default=None, help="the encoder generation used (default: the one in the synthetic file's manifest, else all-MiniLM-L6-v2)")
     a.add_argument("--quiet", action="store_true")
     precision_arg(a)
@@ -589,6 +583,7 @@ def build_parser() -> argparse.ArgumentParser:
                         help="go on when the splits share texts (copies of one text in different classes); "
                              "default: an error")
         precision_arg(sp)
+        real_examples_arg(sp)
         c = sp.add_argument_group("canaries (the worst case: a one-run lower bound on ε)")
         c.add_argument("--canaries", type=int, default=0, metavar="M",
                        help="plant M fake records (200 or more for a useful bound), each added to the members by a "
@@ -614,14 +609,14 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--out", required=True, help="folder for report.html, results.json, synthetic.csv, release/")
     column_args(r)
     release_args(r)
-    r.set_defaults(func=cmd_release, needs_models=True)
+    r.set_defaults(func=cmd_release, needs_models=True, default_strategy="all")
 
     d = sub.add_parser("demo", help="`smotext release` on the shipped demo corpus (4,400 fake patient-portal messages, "
                                     "200 synthetic texts by default); --path prints where the corpus is")
     d.add_argument("--out", default="smotext-demo", help="folder for the run (default: smotext-demo)")
     d.add_argument("--path", action="store_true", help="print the demo corpus's path and exit")
     release_args(d)
-    d.set_defaults(func=cmd_demo, needs_models=True)
+    d.set_defaults(func=cmd_demo, needs_models=True, default_strategy="all")
 
     gt = sub.add_parser("gate", help="apply a policy to an audit's results.json; writes the report; exit 0/1/2")
     gt.add_argument("--results", required=True, help="results.json (or its folder) from smotext audit")

@@ -57,6 +57,39 @@ class Engine:
             raise SmotextError("--ray-address, --workers and threads per worker apply to --engine ray", params="engine")
         if self.kind == "ray":
             require_ray()
+            if self.address:
+                probe_address(self.address)
+            elif self.workers is not None and self.workers > local_cores():
+                raise SmotextError(f"workers: {self.workers} asked for, but the Ray cluster started here has "
+                                   f"{local_cores()} core(s); ask for at most that many", params="workers")
+
+
+ADDRESS_TIMEOUT_S = 3.0
+
+
+def local_cores() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
+def probe_address(address: str) -> None:
+    """A Ray cluster address must answer within seconds (Ray itself retries for minutes)."""
+    import socket
+
+    if address == "auto":
+        return
+    hostport = address.split("://", 1)[-1].rstrip("/")
+    host, _, port = hostport.rpartition(":")
+    if not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise SmotextError(f"ray_address {address!r} is not HOST:PORT (or 'auto')", params="ray_address")
+    try:
+        with socket.create_connection((host.strip("[]"), int(port)), timeout=ADDRESS_TIMEOUT_S):
+            pass
+    except OSError as e:
+        raise SmotextError(f"ray_address {address}: no Ray cluster answers there within {ADDRESS_TIMEOUT_S:g} s "
+                           f"({e.strerror or type(e).__name__})", params="ray_address") from None
 
 
 def require_ray():
@@ -225,6 +258,11 @@ class RayPool:
             local = {} if engine.address else {"object_store_memory": 512 * 2**20}  # shards are small
             ray.init(address=engine.address, include_dashboard=False, log_to_driver=False, **local)
         cpus = int(ray.cluster_resources().get("CPU", 1))
+        if engine.workers is not None and engine.workers > cpus:  # the rest would wait for cores forever
+            if self.started:
+                ray.shutdown()
+            raise SmotextError(f"workers: {engine.workers} asked for, but the Ray cluster has {cpus} core(s); ask for "
+                               "at most that many", params="workers")
         n = engine.workers or max(1, cpus)
         threads = engine.threads or max(1, cpus // n)
         actor = ray.remote(num_cpus=min(threads, cpus), max_restarts=3, max_task_retries=3)(_Worker)

@@ -28,9 +28,26 @@ def _corpus(corpus: Corpus | PathLike, text_col: str, label_col: str | None) -> 
     """A Corpus as given, or read from a file (``label_col=None``: 'label' if the file has one)."""
     from smotext.synth.corpus import Corpus, read_corpus
 
-    if isinstance(corpus, Corpus):
-        return corpus
-    return read_corpus(corpus, text_col, label_col or "label", require_label=label_col is not None)
+    if not isinstance(corpus, Corpus):
+        corpus = read_corpus(corpus, text_col, label_col or "label", require_label=label_col is not None)
+    check_distinct(corpus)
+    return corpus
+
+
+MIN_DISTINCT_SHARE = 0.1  # a corpus with fewer distinct texts than this share of its rows is refused
+
+
+def check_distinct(corpus: Corpus) -> None:
+    """Refuse a corpus whose texts are nearly all copies of each other (case and spacing ignored):
+    nothing can be learned or audited from it, and splitting it would take a long time to say so."""
+    from smotext.synth.corpus import normalise_text
+
+    if len(corpus) < 20:
+        return
+    distinct = len({normalise_text(t) for t in corpus.texts})
+    if distinct < MIN_DISTINCT_SHARE * len(corpus):
+        raise SmotextError(f"{corpus.source}: only {distinct:,} distinct text(s) among {len(corpus):,} rows; the rest are "
+                           f"copies. smotext needs at least {MIN_DISTINCT_SHARE:.0%} distinct texts: remove the copies")
 
 
 def _is_corpus(obj) -> bool:
@@ -39,11 +56,11 @@ def _is_corpus(obj) -> bool:
     return isinstance(obj, Corpus)
 
 
-def _sampler(sampler: SMOTExT | None, seed: int) -> SMOTExT:
+def _sampler(sampler: SMOTExT | None, seed: int, strategy: str = "auto") -> SMOTExT:
     from smotext.synth.smotext import SMOTExT
 
     if sampler is None:
-        return SMOTExT(random_state=seed)
+        return SMOTExT(random_state=seed, sampling_strategy=strategy)
     if not isinstance(sampler, SMOTExT):
         raise SmotextError(f"sampler must be a SMOTExT, got {type(sampler).__name__}", params="sampler")
     return sampler
@@ -84,8 +101,35 @@ def generation_paths(out: PathLike, provenance: PathLike | None = None, manifest
     format_of(out, format)  # a bad extension fails here, not after generation
     prov = Path(provenance) if provenance else out.parent / f"{out.stem}.provenance.jsonl"
     man = Path(manifest) if manifest else out.parent / f"{out.stem}.manifest.json"
-    check_outputs({"out": (out, "file"), "provenance": (prov, "file"), "manifest": (man, "file")}, inputs or {})
+    check_outputs({"out": (out, "file"), "provenance": (prov, "file"), "manifest": (man, "file"),
+                   "out (its resume folder)": (shard_folder(out), "folder")}, inputs or {})
+    _check_regenerable(out, prov, man)
     return out, prov, man
+
+
+def _check_regenerable(out: Path, prov: Path, man: Path) -> None:
+    """Existing output files are replaced only when they are an earlier run's: the manifest there is
+    smotext's and names the same dataset and provenance. No file of someone else's is overwritten,
+    and no output is written through a link."""
+    import json
+
+    from smotext.outputs import read_user_text
+
+    for name, path in (("out", out), ("provenance", prov), ("manifest", man), ("out", shard_folder(out))):
+        if path.is_symlink():
+            raise SmotextError(f"{name} {path} is a symbolic link; smotext does not write through links", params=name)
+    existing = [p for p in (out, prov, man) if p.exists()]
+    if not existing:
+        return
+    try:
+        data = json.loads(read_user_text(man, "manifest", 1 << 20)) if man.is_file() else None
+    except (SmotextError, ValueError):
+        data = None
+    written = data.get("outputs") if isinstance(data, dict) and data.get("smotext") == "generate" else None
+    ours = isinstance(written, dict) and {str(written.get("synthetic")), str(written.get("provenance"))} >= {str(out), str(prov)}
+    if not ours:
+        raise SmotextError(f"{existing[0]} exists and is not the output of an earlier smotext generate into the same "
+                           "paths (its manifest would say so); choose new output names", params="out")
 
 
 def write_generation(sampler: SMOTExT, corpus: Corpus, out: Path, provenance: Path, manifest: Path,
@@ -162,16 +206,18 @@ def audit_files(members: Corpus | PathLike, holdout: Corpus | PathLike, syntheti
     ``auditor_options`` go to ``Auditor`` (plugins, plugin_params, encoder, seed, n_boot, ...).
     With ``out``, results.json and scores.npz are written there."""
     from smotext.audit.auditor import RESULTS_FILE, SCORES_FILE, Auditor
-    from smotext.outputs import check_outputs
-    from smotext.synth.corpus import Corpus
-    from smotext.synth.manifest import encoder_from_manifest, read_manifest, read_parent_rows
+    from smotext.outputs import check_outputs, check_owned_folder, refuse_links
+    from smotext.synth.corpus import Corpus, file_sha256
+    from smotext.synth.manifest import encoder_from_manifest, manifest_path_for, read_manifest, read_parent_rows
 
-    if out is not None:  # the audit writes two files into out; neither may be an input
+    if out is not None:  # the audit writes two files into out, a folder of its own; neither may be an input
         given = {"members": members, "holdout": holdout, "synthetic": synthetic, "test": test,
                  "provenance": provenance, "manifest": manifest}
         check_outputs({f"out ({RESULTS_FILE})": (Path(out) / RESULTS_FILE, "file"),
                        f"out ({SCORES_FILE})": (Path(out) / SCORES_FILE, "file")},
                       {k: v for k, v in given.items() if v is not None and not isinstance(v, Corpus)})
+        check_owned_folder("out", out)
+        refuse_links("out", out, (RESULTS_FILE, SCORES_FILE, "report.html", "release"))
     read = lambda c: _corpus(c, text_col, label_col)
     members_c, holdout_c, synthetic_c = read(members), read(holdout), read(synthetic)
     test_c = read(test) if test is not None else None
@@ -182,8 +228,11 @@ def audit_files(members: Corpus | PathLike, holdout: Corpus | PathLike, syntheti
         auditor_options["encoder"] = encoder_from_manifest(info)
     result = Auditor(**auditor_options).run(members_c, holdout_c, synthetic_c, test=test_c, parent_rows=parents,
                                             generation=info)
+    manifest_file = Path(manifest) if manifest else None if isinstance(synthetic, Corpus) else manifest_path_for(synthetic)
+    if info is not None and manifest_file is not None and manifest_file.is_file():  # a release may publish it beside the data
+        result.inputs["manifest"] = {"path": str(manifest_file), "sha256": file_sha256(manifest_file)}
     if out is not None:
-        result.save(out)
+        result.save(out)  # claims the folder (its marker) first
     return result
 
 
@@ -325,20 +374,22 @@ def release(corpus: Corpus | PathLike, out: PathLike, *, policy: Policy | str | 
     import pandas as pd
 
     from smotext.audit.auditor import Auditor
-    from smotext.outputs import atomic_folder, check_outputs
+    from smotext.outputs import atomic_folder, check_outputs, check_owned_folder
     from smotext.reports.policy import load_policy, policy_file
     from smotext.reports.release import RELEASE_DIR, apply_gate, publish, split_corpus
     from smotext.synth.corpus import Corpus, file_sha256, write_json, write_table
     from smotext.synth.manifest import parent_rows, versions
 
     out = Path(out)
-    sampler = _sampler(sampler, seed)
+    sampler = _sampler(sampler, seed, "all")  # a release is a replacement dataset: one text per member by default
     _check_canaries(canaries, canary_secret)
     _check_voice(voice)
-    inputs = {"corpus": None if _is_corpus(corpus) else corpus, "policy": policy_file(policy), **_model_inputs(sampler)}
-    check_outputs({"out": (out, "folder")}, inputs)
-    _check_replaceable_run(out)
+    policy_path = policy_file(policy)
     policy = load_policy(policy)  # a bad policy stops everything before work starts
+    inputs = {"corpus": None if _is_corpus(corpus) else corpus, "policy": policy_path,
+              "policy's allowlist": policy.pii.allowlist_path, **_model_inputs(sampler)}
+    check_outputs({"out": (out, "folder")}, inputs)
+    check_owned_folder("out", out)  # an earlier run (its marker) is replaced whole; someone else's folder never
     corpus = _corpus(corpus, text_col, label_col)
     members, holdout, test = split_corpus(corpus, holdout_fraction, test_fraction, seed)
     auditor = Auditor(**{"seed": seed, **_with_policy_pii(audit_options, policy)})  # bad plug-ins fail before generation
@@ -363,6 +414,7 @@ def release(corpus: Corpus | PathLike, out: PathLike, *, policy: Policy | str | 
         held = None if run is None else _hold_back_canary_children(sampler, run, len(members))
         _require_output(sampler, 2)
         private = work / "private"
+        private.mkdir(mode=0o700)  # owner-only: the splits, provenance and canary secrets
         for split in (members, holdout, test):  # the user's own data, kept for re-auditing; never released
             name = split.source.rsplit("#", 1)[1]
             write_table(pd.DataFrame({"text": split.texts, "label": split.labels}), private / f"{name}.csv")
@@ -383,6 +435,7 @@ def release(corpus: Corpus | PathLike, out: PathLike, *, policy: Policy | str | 
         if run is not None:  # the coins and the secret: whoever reads them can tell which canaries were added
             write_json(run.private_json(), private / "canaries.json")
             write_table(held, private / "held_back.jsonl", "jsonl")
+        audit.inputs["manifest"] = {"path": str(out / manifest_path.name), "sha256": file_sha256(manifest_path)}
         results = {**audit.to_json(), "generation": manifest, "versions": versions()}
         decision = apply_gate(results, policy)
         publish(results, work, decision, [syn_path, manifest_path])
@@ -391,9 +444,63 @@ def release(corpus: Corpus | PathLike, out: PathLike, *, policy: Policy | str | 
                          out / RELEASE_DIR if decision.verdict == "RELEASE" else None)
 
 
-def _check_replaceable_run(out: Path) -> None:
-    """A re-run may replace an old run folder, never a folder of something else (``--out .``)."""
-    if out.is_dir() and any(out.iterdir()) and not (out / "results.json").is_file() \
-            and not (out / "synthetic.manifest.json").is_file():
-        raise SmotextError(f"out {out} is a folder that holds files but no smotext run; a release replaces its "
-                           "folder whole, so choose a new or empty folder", params="out")
+# ---------------------------------------------------------------- gate and report from files
+
+@dataclass
+class GateResult:
+    """What ``gate_files`` decided and where it wrote: the verdict, the exit code, the report."""
+
+    verdict: str
+    exit_code: int
+    out: Path
+    report: Path
+    results: dict = field(repr=False)
+    decision: Decision = field(repr=False)
+
+
+def gate_files(results: PathLike, policy: Policy | str | os.PathLike = "default", *, out: PathLike | None = None,
+               release_files: list[PathLike] = ()) -> GateResult:
+    """Gate an audit's results.json (or its folder) with ``policy`` and write results.json (with the
+    decision), report.html and, on RELEASE only, release/ with ``release_files`` into ``out``
+    (default: the results' folder).
+
+    Fails closed: the results must pass the schema (every value in its declared range), each release
+    file must be what the audit read (its sha256), ``out`` must be new, empty or a folder smotext
+    made, and no output may replace an input (the policy, its allowlist, a release file). The
+    results file itself is updated in place only inside a folder smotext made."""
+    from smotext.outputs import check_outputs, check_owned_folder, claim_folder
+    from smotext.reports.policy import load_policy, policy_file
+    from smotext.reports.release import RELEASE_DIR, apply_gate, check_release_files, publish, read_results
+
+    policy_path = policy_file(policy)
+    policy = load_policy(policy)
+    data, path = read_results(results)
+    out = Path(out) if out is not None else path.parent
+    files = [Path(f) for f in release_files]
+    check_release_files(files, data)
+    inputs = {"policy": policy_path, "policy's allowlist": policy.pii.allowlist_path,
+              **{f"release file {f}": f for f in files}}
+    outputs = {"out (report.html)": (out / "report.html", "file"), f"out ({RELEASE_DIR}/)": (out / RELEASE_DIR, "folder"),
+               "out (results.json)": (out / "results.json", "file")}
+    check_outputs(outputs, inputs)
+    if os.path.realpath(out / "results.json") != os.path.realpath(path):  # a copy elsewhere must not replace another file
+        check_outputs({"out (results.json)": (out / "results.json", "file")}, {"results": path})
+    check_owned_folder("out", out)
+    decision = apply_gate(data, policy)
+    claim_folder(out, "gate")
+    report = publish(data, out, decision, files)
+    return GateResult(decision.verdict, decision.exit_code, out, report, data, decision)
+
+
+def report_file(results: PathLike, out: PathLike | None = None) -> Path:
+    """Render report.html from a results.json (or its folder) to ``out`` (default: report.html
+    beside the results). Only a report smotext wrote is replaced."""
+    from smotext.outputs import check_outputs
+    from smotext.reports.release import read_results
+    from smotext.reports.render import check_report_target, render_report
+
+    data, path = read_results(results)
+    target = Path(out) if out is not None else path.parent / "report.html"
+    check_outputs({"out": (target, "file")}, {"results": path})
+    check_report_target(target)
+    return render_report(data, target)

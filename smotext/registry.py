@@ -35,6 +35,11 @@ class Plugin:
         check_all(self.params, overrides, owner=f"{self.kind_label} {self.name!r}")
         self.settings = {**{k: p.default for k, p in self.params.items()}, **overrides}
 
+    def public_settings(self) -> dict:
+        """The settings as a public file may show them (results.json); a plug-in whose parameters
+        hold private values (a PII allowlist) replaces those with counts or digests."""
+        return dict(self.settings)
+
 
 P = TypeVar("P", bound=Plugin)
 

@@ -24,15 +24,27 @@ class _StrictLoader(yaml.SafeLoader):
         return super().construct_mapping(node, deep=deep)
 
 
+MAX_DEPTH = 64  # nesting deeper than this is refused before the (recursive) composer sees it
+_OPEN = (yaml.BlockMappingStartToken, yaml.BlockSequenceStartToken, yaml.FlowMappingStartToken, yaml.FlowSequenceStartToken)
+_CLOSE = (yaml.BlockEndToken, yaml.FlowMappingEndToken, yaml.FlowSequenceEndToken)
+
+
 def load_yaml(text: str, source: str):
     """Parse ``text`` (from ``source``, for messages) strictly; any problem raises SmotextError."""
+    depth = 0
     try:
         for token in yaml.scan(text, Loader=yaml.SafeLoader):
+            depth += isinstance(token, _OPEN) - isinstance(token, _CLOSE)
+            if depth > MAX_DEPTH:
+                raise SmotextError(f"{source}: line {token.start_mark.line + 1}: nested more than {MAX_DEPTH} levels "
+                                   "deep; a policy is a few levels deep")
             if isinstance(token, (yaml.TagToken, yaml.AnchorToken, yaml.AliasToken)):
                 kind = {yaml.TagToken: "tag", yaml.AnchorToken: "anchor", yaml.AliasToken: "alias"}[type(token)]
                 raise SmotextError(f"{source}: line {token.start_mark.line + 1}: YAML {kind}s are not allowed; "
                                    "write plain values")
         return yaml.load(text, Loader=_StrictLoader)  # noqa: S506 (a SafeLoader subclass)
+    except RecursionError:
+        raise SmotextError(f"{source}: nested too deeply to read") from None
     except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None)
         where = f" at line {mark.line + 1}" if mark else ""

@@ -221,11 +221,11 @@ def save_bridge(bridge: Bridge, card: ModelCard, folder: str | os.PathLike, dtyp
     out = Path(folder)
     out.mkdir(parents=True, exist_ok=True)
     tensors = {k: v.detach().to("cpu", dtype).contiguous() for k, v in bridge.state_dict().items()}
-    tmp_w, tmp_c = out / f".{WEIGHTS_FILE}.part", out / f".{CARD_FILE}.part"
-    save_file(tensors, str(tmp_w), metadata={"format": "smotext-bridge/1"})
-    tmp_c.write_text(json.dumps(card.to_json(), indent=2) + "\n", encoding="utf-8")
-    os.replace(tmp_w, out / WEIGHTS_FILE)
-    os.replace(tmp_c, out / CARD_FILE)
+    from smotext.outputs import atomic_files
+
+    with atomic_files(out / WEIGHTS_FILE, out / CARD_FILE) as (tmp_w, tmp_c):  # exclusive temp names, no links
+        save_file(tensors, str(tmp_w), metadata={"format": "smotext-bridge/1"})
+        tmp_c.write_text(json.dumps(card.to_json(), indent=2) + "\n", encoding="utf-8")
     return out
 
 

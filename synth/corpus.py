@@ -6,7 +6,6 @@ import hashlib
 import json
 import math
 import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -89,7 +88,7 @@ def _read_frame(path: Path, fmt: str) -> pd.DataFrame:
             # dtype=str and no NA parsing: a text "NA" or "123" is still text.
             return pd.read_csv(path, sep=sep, dtype=str, keep_default_na=False, encoding="utf-8")
         if fmt == "jsonl":
-            return pd.read_json(path, lines=True, dtype=False, encoding="utf-8")
+            return _read_jsonl(path)
         return pd.read_parquet(path)
     except UnicodeDecodeError as e:
         raise SmotextError(f"{path}: not valid UTF-8 (byte {e.start}); re-save the file as UTF-8") from None
@@ -100,6 +99,42 @@ def _read_frame(path: Path, fmt: str) -> pd.DataFrame:
         raise SmotextError(f"{path}: can't read it as {fmt}: {first}") from None
     except Exception as e:  # pyarrow raises its own types for a corrupt parquet file
         raise SmotextError(f"{path}: can't read it as {fmt}: {type(e).__name__}: {e}") from None
+
+
+def _read_jsonl(path: Path) -> pd.DataFrame:
+    """JSON Lines with every value as written: 1 stays the int 1 and 1.0 the float 1.0 (pandas'
+    reader would turn a column of both into floats, and the labels 1, 2 into '1.0', '2.0')."""
+    from smotext.outputs import MAX_NESTING, json_depth
+
+    records = []
+    with open(path, encoding="utf-8") as f:
+        for i, line in enumerate(f, 1):
+            if not line.strip():
+                continue
+            if json_depth(line) > MAX_NESTING:
+                raise ValueError(f"line {i}: nested more than {MAX_NESTING} levels deep")
+            try:
+                rec = json.loads(line, parse_constant=lambda c: (_ for _ in ()).throw(ValueError(f"{c} is not JSON")))
+            except ValueError as e:
+                raise ValueError(f"line {i}: not valid JSON: {e}") from None
+            if not isinstance(rec, dict):
+                raise ValueError(f"line {i}: not a JSON object")
+            records.append(rec)
+    if not records:
+        raise pd.errors.EmptyDataError("no records")
+    return pd.DataFrame(records, dtype=object)
+
+
+def _label_key(v):
+    """Labels that name one class when compared by value: 1, 1.0 and "1" all key to 1.0."""
+    if isinstance(v, bool):
+        return ("bool", v)
+    if isinstance(v, (int, float)):
+        return ("number", float(v))
+    try:
+        return ("number", float(str(v).strip()))
+    except ValueError:
+        return ("text", str(v))
 
 
 def read_corpus(
@@ -145,13 +180,13 @@ def read_corpus(
             raise SmotextError(f"{p}: {len(bad)} missing label(s) in {label_col!r}, first at row {bad[0]}")
         if any(isinstance(v, (list, dict)) for v in raw):
             raise SmotextError(f"{p}: labels in {label_col!r} must be single values, not lists or objects")
-        labels, labelled = [str(v) for v in raw], True
-        kinds: dict[str, tuple] = {}
-        for v, s in zip(raw, labels):  # 1 and "1" (JSONL, Parquet) would silently become one class
-            first = kinds.setdefault(s, (v, type(v)))
-            if first[1] is not type(v):
-                raise SmotextError(f"{p}: labels {first[0]!r} ({first[1].__name__}) and {v!r} ({type(v).__name__}) in "
-                                   f"{label_col!r} would both read as the class {s!r}; write them the same way")
+        labels, labelled = [str(v) for v in raw], True  # kept as written: 1 is the class '1', 2.0 the class '2.0'
+        kinds: dict[tuple, tuple] = {}
+        for v, s in zip(raw, labels):  # 1, 1.0 and "1" would merge (or split) one class depending on the reader
+            first = kinds.setdefault(_label_key(v), (v, s))
+            if first[1] != s or type(first[0]) is not type(v):
+                raise SmotextError(f"{p}: labels {first[0]!r} ({type(first[0]).__name__}) and {v!r} ({type(v).__name__}) "
+                                   f"in {label_col!r} name the same class written two ways; write them the same way")
     elif label_col is not None and require_label:
         cols = ", ".join(map(str, frame.columns))
         raise SmotextError(f"{p}: no label column {label_col!r} (columns: {cols}); choose one with label_col", params="label_col")
@@ -161,10 +196,11 @@ def read_corpus(
 
 
 def _atomic_target(path: Path):
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
-    os.close(fd)
-    return Path(tmp)
+    from smotext.outputs import temp_beside
+
+    if path.is_symlink():
+        raise SmotextError(f"{path} is a symbolic link; smotext does not write through links")
+    return temp_beside(path)
 
 
 def write_table(frame: pd.DataFrame, path: str | os.PathLike, fmt: str | None = None) -> Path:
@@ -192,12 +228,16 @@ def write_json(obj, path: str | os.PathLike) -> Path:
     p = Path(path)
     tmp = _atomic_target(p)
     try:
-        text = json.dumps(json_safe(obj), indent=2, ensure_ascii=False, default=_json_default, allow_nan=False)
-        tmp.write_text(text + "\n", encoding="utf-8")
+        tmp.write_text(json_text(obj), encoding="utf-8")
         os.replace(tmp, p)
     finally:
         tmp.unlink(missing_ok=True)
     return p
+
+
+def json_text(obj) -> str:
+    """``obj`` as strict JSON text (indented, UTF-8; non-finite floats as ``json_safe`` says)."""
+    return json.dumps(json_safe(obj), indent=2, ensure_ascii=False, default=_json_default, allow_nan=False) + "\n"
 
 
 def _json_default(o):

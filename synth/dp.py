@@ -36,9 +36,13 @@ class DPConfig:
         check_value("max_grad_norm", self.max_grad_norm, number_in(0, low_open=True))
 
 
+MAX_EPSILON = 100.0  # above this a DP guarantee says nothing (e^100), and calibrating noise for it can run for minutes
+
+
 def check_budget(target_epsilon, delta, accountant: str) -> None:
-    """What every DP budget must be: ε a finite number > 0, δ (when given) in (0, 1), a known accountant."""
-    check_value("target_epsilon", target_epsilon, number_in(0, low_open=True))
+    """What every DP budget must be: ε a finite number in (0, MAX_EPSILON], δ (when given) in (0, 1),
+    a known accountant."""
+    check_value("target_epsilon", target_epsilon, number_in(0, MAX_EPSILON, low_open=True))
     if delta is not None and number_in(0, 1, low_open=True, high_open=True)(delta):
         raise SmotextError(f"delta must be between 0 and 1, got {delta}", params="delta")
     if accountant not in ACCOUNTANTS:

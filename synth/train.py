@@ -364,10 +364,11 @@ class BridgeTrainer:
         ck = folder / CHECKPOINT_DIR
         ck.mkdir(parents=True, exist_ok=True)
         tensors, meta = self._state()
-        save_file(tensors, str(ck / ".state.safetensors.part"))
-        (ck / ".state.json.part").write_text(json.dumps(meta, indent=1), encoding="utf-8")
-        os.replace(ck / ".state.safetensors.part", ck / "state.safetensors")
-        os.replace(ck / ".state.json.part", ck / "state.json")
+        from smotext.outputs import atomic_files
+
+        with atomic_files(ck / "state.safetensors", ck / "state.json") as (tmp_w, tmp_meta):
+            save_file(tensors, str(tmp_w))
+            tmp_meta.write_text(json.dumps(meta, indent=1), encoding="utf-8")
 
     def load_checkpoint(self, folder: Path) -> bool:
         """Resume from ``folder``'s checkpoint if there is one; refuse one made with other settings."""

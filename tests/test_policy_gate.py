@@ -142,12 +142,12 @@ def test_cannot_tell_reaches_the_cli_and_the_report(tmp_path, capsys):
     (tmp_path / "run").mkdir()
     (tmp_path / "run" / "results.json").write_text(json.dumps(results))
     policy = write(tmp_path, "name: x\nrules:\n" + INTERVAL_RULE)
-    assert main(["gate", "--results", str(tmp_path / "run"), "--policy", str(policy)]) == 1
+    assert main(["gate", "--results", str(tmp_path / "run"), "--policy", str(policy), "--out", str(tmp_path / "gated")]) == 1
     out = capsys.readouterr().out
     assert "blocked by rule: r1 (cannot tell at this size" in out and "holdout records would decide it" in out
-    html = (tmp_path / "run" / "report.html").read_text()
+    html = (tmp_path / "gated" / "report.html").read_text()
     assert "cannot tell" in html and "no evidence blocks" in html
-    gated = json.loads((tmp_path / "run" / "results.json").read_text())["gate"]
+    gated = json.loads((tmp_path / "gated" / "results.json").read_text())["gate"]
     assert gated["undecided"] == ["r1"] and gated["outcomes"][0]["status"] == "undecided"
 
 
@@ -176,7 +176,7 @@ def test_policy_pii_excuses_load_relative_to_the_policy_and_fail_closed(tmp_path
     policy = load_policy(write(tmp_path, "name: x\n" + pii + "rules:\n" + RULE))
     assert policy.pii.values == ("Tom Hanks", "meryl streep")
     assert policy.pii.audit_params() == {"ignore_types": ["DATE_TIME"], "allowlist": ["Tom Hanks", "meryl streep"]}
-    with pytest.raises(SmotextError, match=r"pii.*allowlist .*missing.txt: cannot read it"):
+    with pytest.raises(SmotextError, match=r"pii.*allowlist .*missing.txt: no such file"):
         load_policy(write(tmp_path, "name: x\npii:\n  allowlist: missing.txt\nrules:\n" + RULE))
     with pytest.raises(SmotextError, match=r"pii.ignore_types.*unknown entity type.*'NAME'"):
         load_policy(write(tmp_path, "name: x\npii:\n  ignore_types: [NAME]\nrules:\n" + RULE))
@@ -189,7 +189,7 @@ def test_gate_blocks_an_audit_that_excused_pii_its_policy_does_not(tmp_path):
     audit = _metrics(**{"mia_synthetic_embedding.auc": 0.5})
     audit["plugins"]["pii"] = {"status": "ok", "params": {"ignore_types": ["DATE_TIME"], "allowlist": ["tom  HANKS"]}}
     d = Gate(strict).decide(audit)
-    assert d.verdict == "BLOCK" and "entity types ['DATE_TIME']; 1 allowlisted value(s)" in d.problems[0]
+    assert d.verdict == "BLOCK" and "entity types ['DATE_TIME']; an allowlist that is not this policy's" in d.problems[0]
     assert Gate(lenient).decide(audit).verdict == "RELEASE"  # the same excuses, written differently, are allowed
 
 
@@ -212,7 +212,7 @@ HOSTILE = ('<script>document.title="pwned"</script><img src="http://leak.example
 def hostile_results():
     """A results.json whose every text field carries markup, as a hostile corpus would."""
     roc = {"fpr": [0.0, 0.001, 0.01, 0.1, 1.0], "tpr": [0.0, 0.002, 0.02, 0.2, 1.0]}
-    metric = lambda v: {"value": v, "ci": [v - 0.05, v + 0.05], "safer": "lower", "description": HOSTILE}
+    metric = lambda v: {"value": v, "ci": [max(0.0, v - 0.05), min(1.0, v + 0.05)], "safer": "lower", "description": HOSTILE}
     return {
         "format": "smotext-audit/1",
         "inputs": {k: {"path": HOSTILE, "texts": 10, "sha256": "0" * 64, "labelled": True} for k in ("members", "holdout", "synthetic")}
@@ -259,13 +259,23 @@ def test_report_command_rerenders_from_results(tmp_path, capsys):
 
 
 def test_gate_command_applies_a_policy_to_results(tmp_path, capsys):
-    (tmp_path / "results.json").write_text(json.dumps(hostile_results()))
-    p = write(tmp_path, "name: x\nrules:\n" + RULE)
+    import hashlib
+
     release_file = write(tmp_path, "text\nhello\n", "synthetic.csv")
-    code = main(["gate", "--results", str(tmp_path), "--policy", str(p), "--release-file", str(release_file)])
+    results = hostile_results()
+    results["inputs"]["synthetic"]["sha256"] = hashlib.sha256(release_file.read_bytes()).hexdigest()  # what was audited
+    (tmp_path / "aud").mkdir()
+    (tmp_path / "aud" / "results.json").write_text(json.dumps(results))
+    p = write(tmp_path, "name: x\nrules:\n" + RULE)
+    # a folder smotext did not make (no marker) is not written into: the gate needs --out
+    assert main(["gate", "--results", str(tmp_path / "aud"), "--policy", str(p)]) == 2
+    assert "holds files smotext did not write (results.json)" in capsys.readouterr().err
+    out_dir = tmp_path / "gated"
+    code = main(["gate", "--results", str(tmp_path / "aud"), "--policy", str(p), "--release-file", str(release_file),
+                 "--out", str(out_dir)])
     out = capsys.readouterr().out
     # the AUC passes but the failed pii plug-in blocks: fail closed, nothing released
     assert code == 1 and "blocked: audit plug-in pii failed" in out
-    assert not (tmp_path / "release").exists()
-    data = json.loads((tmp_path / "results.json").read_text())
+    assert not (out_dir / "release").exists()
+    data = json.loads((out_dir / "results.json").read_text())
     assert data["gate"]["verdict"] == "BLOCK" and data["policy"]["sha256"]

@@ -83,6 +83,14 @@ class Pii(Plugin):
         "pii.replay.records_rate": ("lower", (0.0, 1.0)),
     }
 
+    def public_settings(self) -> dict:
+        """The allowlist as a count and a digest: its values never reach results.json (the gate
+        compares the digest with its policy's)."""
+        from smotext.audit.pii import allowlist_digest
+
+        values = self.settings["allowlist"]
+        return {**self.settings, "allowlist": {"values": len(values), "sha256": allowlist_digest(values) if values else None}}
+
     def run(self, ctx) -> PluginResult:
         # Only the synthetic texts go through presidio (the slow part); a value it finds there is then
         # looked up among the real texts' word n-grams. A replayed value is found wherever it lands.

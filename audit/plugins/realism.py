@@ -66,7 +66,7 @@ class Realism(Plugin):
     kind = "metric"
     description = ("Real-vs-synthetic detection (5-fold ROC AUC on TF-IDF and on embeddings; 0.5 = indistinguishable) "
                    "and diversity (distinct word bigrams, repeated openings) of equal-size real and synthetic samples")
-    params = {"samples": Param(10, "real and synthetic texts shown side by side in the report (real ones masked)", int_at_least(0))}
+    params = {"samples": Param(10, "synthetic texts (and, with real examples asked for, masked real ones) shown side by side in the report", int_at_least(0))}
     produces = {
         "realism.detection_auc.tfidf": ("lower", (0.0, 1.0)),
         "realism.detection_auc.embedding": ("lower", (0.0, 1.0)),
@@ -78,8 +78,6 @@ class Realism(Plugin):
     }
 
     def run(self, ctx) -> PluginResult:
-        from smotext.audit.pii import mask_real
-
         rng = ctx.rng(self.name)
         real, syn = ctx.members, ctx.synthetic
         n = min(len(real), len(syn))  # distinct-n and repeats grow with set size: compare equal sizes
@@ -103,14 +101,17 @@ class Realism(Plugin):
         m["realism.repeated_openings.synthetic"] = Metric(repeated_openings(syn_texts), "lower",
                                                           f"share of synthetic texts opening with another's first {OPENING_WORDS} words")
         k = min(int(self.settings["samples"]), n)
+        real_pick, syn_pick = rng.choice(n, k, replace=False), rng.choice(n, k, replace=False)
         res.details = {
             "compared": n, "folds": 5, "opening_words": OPENING_WORDS,
-            "side_by_side": {"real": [mask_real(real_texts[i]) for i in rng.choice(n, k, replace=False)],
-                             "synthetic": [syn_texts[i] for i in rng.choice(n, k, replace=False)]},
+            # real texts only when asked for (ctx.real_examples), masked: the report is then internal
+            "side_by_side": {"real": [ctx.show_real(real_texts[i]) for i in real_pick] if ctx.real_examples else [],
+                             "synthetic": [syn_texts[i] for i in syn_pick]},
             # a real opening is shown only when at least MIN_SHARED texts share it (and masked): a first few
             # words can carry one person's name
-            "common_openings": {"real": [(mask_real(o), n) for o, n in Counter(
-                                    " ".join(words(t)[:OPENING_WORDS]) for t in real_texts).most_common(5) if n >= MIN_SHARED],
+            "common_openings": {"real": [(ctx.show_real(o), n) for o, n in Counter(
+                                    " ".join(words(t)[:OPENING_WORDS]) for t in real_texts).most_common(5)
+                                         if n >= MIN_SHARED and ctx.real_examples],
                                 "synthetic": Counter(" ".join(words(t)[:OPENING_WORDS]) for t in syn_texts).most_common(5)},
         }
         return res

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import numpy as np
 
-from smotext.audit.pii import mask_real
 from smotext.params import Param, int_at_least, number_in
 from smotext.audit.registry import Metric, Plugin, PluginResult, register
 from smotext.audit.stats import bootstrap, dcr_share, rate_difference_interval
@@ -68,9 +67,10 @@ class Reconstruction(Plugin):
             j = mem_partner[i]
             member_words = words(ctx.members.texts[j])
             size, at = longest_common_span(member_words, syn_words[i])
+            shown = ctx.show_real(ctx.members.texts[j])  # None unless real examples were asked for
             examples.append({
                 "synthetic": syn.texts[i], "member_row": int(ctx.members.rows[j]),
-                "member_masked": mask_real(ctx.members.texts[j]),
+                **({"member_masked": shown} if shown is not None else {}),
                 "cosine": float(syn.embeddings[i] @ ctx.members.embeddings[j]), "word_similarity": float(mem_sim[i]),
                 "shared_span": " ".join(member_words[at : at + size]),  # also in the synthetic text: nothing new
             })
