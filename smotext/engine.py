@@ -137,9 +137,13 @@ class ShardStore:
 
     def get(self, key: str) -> tuple[list[str], np.ndarray] | None:
         emb_path, text_path = self._paths(key)
+        import stat
+
         if not text_path.exists():  # the texts are written last: without them the shard is not done
             return None
         try:
+            if not all(stat.S_ISREG(os.lstat(p).st_mode) for p in (text_path, emb_path)):
+                return None  # a link or device planted in the folder is never read: the shard is made again
             texts = json.loads(text_path.read_text(encoding="utf-8"))
             emb = np.load(emb_path, allow_pickle=False)
         except (OSError, ValueError):
@@ -147,14 +151,15 @@ class ShardStore:
         return (texts, emb) if isinstance(texts, list) and len(texts) == len(emb) else None
 
     def put(self, key: str, texts: list[str], emb: np.ndarray) -> None:
+        from smotext.outputs import atomic_files
+
         self.folder.mkdir(parents=True, exist_ok=True)
         emb_path, text_path = self._paths(key)
-        for path, write in ((emb_path, lambda f: np.save(f, np.asarray(emb, dtype=np.float32), allow_pickle=False)),
-                            (text_path, lambda f: f.write(json.dumps(texts, ensure_ascii=False).encode("utf-8")))):
-            tmp = path.with_name(path.name + ".tmp")
+        with atomic_files(emb_path) as (tmp,):  # exclusive temp names: a planted link is never opened
             with open(tmp, "wb") as f:
-                write(f)
-            os.replace(tmp, path)
+                np.save(f, np.asarray(emb, dtype=np.float32), allow_pickle=False)
+        with atomic_files(text_path) as (tmp,):  # the texts last: without them the shard is not done
+            tmp.write_bytes(json.dumps(texts, ensure_ascii=False).encode("utf-8"))
 
 
 def shard_key(context: str, shard: Shard) -> str:

@@ -201,10 +201,11 @@ def read_marker(folder: PathLike) -> dict | None:
     return data if isinstance(data, dict) and data.get("smotext") == "run-folder" else None
 
 
-def write_marker(folder: PathLike, kind: str) -> dict:
-    """Claim ``folder`` for smotext: its marker names the run (an id), the kind of output and the process."""
+def write_marker(folder: PathLike, kind: str, target: str | None = None) -> dict:
+    """Claim ``folder`` for smotext: its marker names the run (an id), the kind of output, the
+    process and (for a folder built beside its place) the name it will take."""
     data = {"smotext": "run-folder", "kind": kind, "run_id": uuid.uuid4().hex, "pid": os.getpid(),
-            "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
+            "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "target": target}
     fd = os.open(Path(folder) / RUN_MARKER, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0), 0o644)
     with os.fdopen(fd, "w", encoding="utf-8") as f:
         json.dump(data, f)
@@ -258,17 +259,25 @@ def remove_stale_parts(target: PathLike) -> None:
     target = Path(target)
     if not target.parent.is_dir():
         return
-    for prefix in (f".{target.name}.part-", f".{target.name}.old-"):
+    for prefix in (_side_prefix(target, "part"), _side_prefix(target, "old")):
         for stale in target.parent.glob(f"{glob_escape(prefix)}*"):
             if stale.is_symlink() or not stale.is_dir():
                 continue
             marker = read_marker(stale) or read_marker(stale / "previous")
+            if marker is not None and marker.get("target") not in (None, target.name):
+                continue  # another run's, whose name starts the same way
             if marker is not None and not _pid_alive(marker.get("pid")):
                 shutil.rmtree(stale, ignore_errors=True)
                 warnings.warn(f"removed {stale}, an unfinished run folder left by a run that was stopped", SmotextWarning)
             elif marker is None:
                 warnings.warn(f"{stale} looks like an unfinished run folder but has no smotext marker; it may hold "
                               "private data: remove it yourself", SmotextWarning)
+
+
+def _side_prefix(target: Path, kind: str) -> str:
+    """The name prefix of a folder built (``part``) or set aside (``old``) beside ``target``: short
+    enough that a target name at the file system's limit still leaves room for it."""
+    return f".{target.name[:48]}.{kind}-"
 
 
 def glob_escape(text: str) -> str:
@@ -288,15 +297,15 @@ def atomic_folder(target: PathLike, kind: str = "run") -> Iterator[Path]:
         raise SmotextError(f"out {target} is a symbolic link; give the real folder", params="out")
     target.parent.mkdir(parents=True, exist_ok=True)
     remove_stale_parts(target)
-    work = Path(tempfile.mkdtemp(prefix=f".{target.name}.part-", dir=target.parent))  # 0700
+    work = Path(tempfile.mkdtemp(prefix=_side_prefix(target, "part"), dir=target.parent))  # 0700
     try:
-        write_marker(work, kind)
+        write_marker(work, kind, target.name)
         yield work
         mask = os.umask(0)
         os.umask(mask)
         os.chmod(work, 0o777 & ~mask)  # the finished run folder gets the usual mode; private/ stays owner-only
         if target.exists():
-            old = Path(tempfile.mkdtemp(prefix=f".{target.name}.old-", dir=target.parent))
+            old = Path(tempfile.mkdtemp(prefix=_side_prefix(target, "old"), dir=target.parent))
             os.replace(target, old / "previous")
             try:
                 os.replace(work, target)

@@ -230,11 +230,52 @@ def test_realism_cannot_tell_a_clean_draw_from_real(clean):
     assert abs(m["realism.detection_auc.embedding"].value - 0.5) < 0.1
     assert abs(m["realism.distinct_bigrams.ratio"].value - 1) < 0.1
     side = clean.plugins["realism"]["details"]["side_by_side"]
-    assert len(side["real"]) == len(side["synthetic"]) == 10
-    # a real text's opening words reach the report only when 5 or more texts share them: no opening of
-    # these members is shared by more than 3, so none is shown; the synthetic side lists its top 5
+    # no real text in the results unless real examples are asked for
+    assert side["real"] == [] and len(side["synthetic"]) == 10
     openings = clean.plugins["realism"]["details"]["common_openings"]
     assert openings["real"] == [] and len(openings["synthetic"]) == 5
+    assert all("member_masked" not in p for p in clean.plugins["reconstruction"]["details"]["closest_pairs"])
+
+
+PLANTED = {"name": "Ottoline Vandersnoot", "first name": "Brisbane Quell", "code word": "zanthoprax",
+           "street": "Wrenfield Crescent", "email": "o.vandersnoot@wrenmail.org", "number": "4471 9023 5518"}
+
+
+def test_planted_private_values_reach_no_public_output(encoder, sets):
+    """Names, a code word, a street, an email and a number planted in members (and echoed in the
+    synthetic set, so they are the closest pairs): with the default audit no real text at all reaches
+    results.json; with real examples asked for, the masked texts carry none of the planted values."""
+    members, holdout, synthetic, test = sets
+    notes = [f"{PLANTED['name']} called about the {PLANTED['code word']} parcel.",
+             f"Send it to 12 {PLANTED['street']}, attention {PLANTED['first name']}.",
+             f"Reach me at {PLANTED['email']} or on {PLANTED['number']}."]
+    planted = [(f"{t} {note}", label) for (t, label), note in zip(members[:3], notes)] + members[3:60]
+    echo = planted[:3] + synthetic[3:60]  # copies: the reconstruction plug-in's closest pairs
+    runs = {}
+    for real_examples in (False, True):
+        auditor = Auditor(["realism", "reconstruction"], encoder=encoder, seed=0, n_boot=20,
+                          real_examples=real_examples)
+        result = auditor.run(corpus(planted, "members"), corpus(holdout[:60], "holdout"), corpus(echo, "echo"), test=test)
+        synthetic_texts = set(t for t, _ in echo)
+        public = result.to_json()
+        for plugin in public["plugins"].values():  # the synthetic texts themselves are public; drop them
+            for pair in plugin.get("details", {}).get("closest_pairs", []):
+                pair.pop("synthetic"), pair.pop("shared_span")
+            side = plugin.get("details", {}).get("side_by_side")
+            if side:
+                side["synthetic"] = [t for t in side["synthetic"] if t not in synthetic_texts]
+            if "common_openings" in plugin.get("details", {}):
+                plugin["details"]["common_openings"]["synthetic"] = []
+        text = json.dumps(public, ensure_ascii=False).lower()
+        for what, value in PLANTED.items():
+            for word in value.lower().replace("@", " ").replace(".", " ").split():
+                if len(word) > 3 and not word.isdigit():  # each is absent from the rest of the corpus
+                    assert word not in text, (real_examples, what, word)
+        assert "4471" not in text and "9023" not in text
+        runs[real_examples] = result
+    shown = [p["member_masked"] for p in runs[True].plugins["reconstruction"]["details"]["closest_pairs"]]
+    assert shown and all("▒" in m for m in shown)  # masked real texts are there, with the rare words hidden
+    assert runs[True].run["real_examples"] is True and runs[False].run["real_examples"] is False
 
 
 def test_realism_finds_texts_in_another_voice(auditor, sets):

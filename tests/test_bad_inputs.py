@@ -12,6 +12,7 @@ import pandas as pd
 import pytest
 
 from smotext.cli import main
+from smotext.outputs import write_marker
 from smotext.synth.demo_corpus import build
 
 from test_policy_gate import RULE, hostile_results
@@ -41,6 +42,10 @@ def snapshot(root: Path) -> dict[str, str]:
             p = os.path.join(dirpath, f)
             out[os.path.relpath(p, root)] = hashlib.sha256(Path(p).read_bytes()).hexdigest()
     return out
+
+
+def sha256_of(path) -> str:
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
 
 
 def results_with(**changes) -> dict:
@@ -108,6 +113,42 @@ def ws(tmp_path, monkeypatch):
     Path("nan_metric/results.json").write_text(json.dumps(hostile_results()).replace('"value": 0.5', '"value": NaN', 1))
     Path("not_json").mkdir()
     Path("not_json/results.json").write_text("{'format': ")
+
+    # an earlier run smotext made (its marker), whose release/ holds a file and a policy
+    Path("run1m/release").mkdir(parents=True)
+    write_marker("run1m", "release")
+    Path("run1m/release/synthetic.csv").write_text(Path("synthetic.csv").read_text())
+    Path("run1m/release/good.yaml").write_text(good)
+    Path("run1m/results.json").write_text(json.dumps(results_with(**{"inputs/synthetic/sha256": sha256_of("synthetic.csv")})))
+    Path("link_run").mkdir()
+    write_marker("link_run", "release")
+    Path("link_run/results.json").write_text(Path("run1m/results.json").read_text())
+    Path("elsewhere").mkdir()
+    os.symlink(Path("elsewhere").resolve(), "link_run/release")
+    Path("proj").mkdir()
+    Path("proj/results.json").write_text("{}")
+    Path("proj/thesis.tex").write_text("chapter one")
+    Path("notes.txt").write_text("my notes")
+    out_of_range = {
+        "auc_minus_5": results_with(**{f"{metric}/value": -5, f"{metric}/ci": [-6, -4]}),
+        "auc_99": results_with(**{f"{metric}/value": 99, f"{metric}/ci": [0.4, 0.6]}),
+        "outside_own_ci": results_with(**{f"{metric}/value": 0.9, f"{metric}/ci": [0.4, 0.6]}),
+        "hist_wrong_shape": results_with(**{"plugins/reconstruction/details/nearest_synthetic_cosine/members": [1, 2, 3]}),
+        "hist_strings": results_with(**{"plugins/reconstruction/details/nearest_synthetic_cosine/members": "abc"}),
+        "roc_ragged": results_with(**{"plugins/mia_synthetic_embedding/details/roc": {"fpr": [0, 1], "tpr": [0]}}),
+        "details_a_list": results_with(**{"plugins/overview/details": [1, 2]}),
+        "samples_numbers": results_with(**{"plugins/overview/details/samples": {"a": [1, 2]}}),
+        "unknown_metric": results_with(**{"metrics/made_up.metric": {"value": 0.5, "safer": "lower", "description": "x"}}),
+    }
+    for name, data in out_of_range.items():
+        Path(name).mkdir()
+        Path(name, "results.json").write_text(json.dumps(data))
+    Path("deep_json").mkdir()
+    Path("deep_json/results.json").write_text("[" * 100_000 + "]" * 100_000)
+    Path("deep.yaml").write_text("name: x\nrules: " + "[" * 100_000 + "]" * 100_000 + "\n")
+    Path("zero_allowlist.yaml").write_text("name: x\npii:\n  allowlist: /dev/zero\nrules:\n" + RULE)
+    pd.DataFrame({"text": ["word"] * 300, "label": ["a", "b"] * 150}).to_csv("copies.csv", index=False)
+    Path("float_labels.jsonl").write_text('{"text": "one two three", "label": 1}\n{"text": "four five six", "label": 1.0}\n')
 
     Path("bridge_run/checkpoint").mkdir(parents=True)
     Path("bridge_run/checkpoint/state.json").write_text('{"step": 3, "bridge_config": ')
@@ -201,6 +242,44 @@ CASES = {
     "null text": (["generate", "null_text.jsonl", "--out", "syn.csv"], "is empty (null), not text"),
     "audit unknown plug-in": (AUD + ["--attacks", "nope"], "unknown audit plug-in 'nope'"),
     "export a damaged checkpoint": (["export-bridge", "bridge_run"], "the checkpoint is damaged"),
+    # ownership: only folders and files smotext made are replaced, and no output replaces an input
+    "release over a folder with a results.json": (["release", "--corpus", "corpus.csv", "--out", "proj"],
+                                                  "holds files smotext did not write (results.json, thesis.tex)"),
+    "gate release file inside its own release/": (["gate", "--results", "run1m", "--release-file",
+                                                   "run1m/release/synthetic.csv"], "contains the input release file"),
+    "gate policy inside the release/ it replaces": (["gate", "--results", "run1m", "--policy", "run1m/release/good.yaml"],
+                                                    "contains the input policy"),
+    "gate out is someone's folder": (["gate", "--results", "run1m", "--out", "stuff"], "holds files smotext did not write"),
+    "gate in place in a folder without a marker": (["gate", "--results", "run1"], "holds files smotext did not write"),
+    "gate release/ is a link": (["gate", "--results", "link_run"], "is a symbolic link"),
+    "report over a file smotext did not write": (["report", "--results", "run1m", "--out", "notes.txt"],
+                                                 "is a file smotext did not write"),
+    "release out name too long": (["release", "--corpus", "corpus.csv", "--out", "r" * 300], "this file system allows"),
+    "generate out stem too long": (["generate", "corpus.csv", "--out", "s" * 250 + ".csv"], "this file system allows"),
+    # fail closed: the gate releases only what was audited, and only results in range
+    "gate releases a file it never audited": (["gate", "--results", "run1m", "--out", "g", "--release-file", "members.csv"],
+                                              "is not what the audit read"),
+    "gate AUC of -5": (["gate", "--results", "auc_minus_5"], "is outside the metric's range [0, 1]"),
+    "gate AUC of 99": (["gate", "--results", "auc_99"], "99 is outside the metric's range [0, 1]"),
+    "gate value outside its own interval": (["gate", "--results", "outside_own_ci"], "outside its own interval"),
+    "gate unknown metric": (["gate", "--results", "unknown_metric"], "no installed audit plug-in produces"),
+    "gate histogram of the wrong length": (["gate", "--results", "hist_wrong_shape"], "one count per bin"),
+    "gate histogram of text": (["gate", "--results", "hist_strings"], "nearest_synthetic_cosine.members"),
+    "gate ragged ROC": (["gate", "--results", "roc_ragged"], "fpr and tpr must be lists of the same length"),
+    "gate details a list": (["gate", "--results", "details_a_list"], "overview.details: must be an object"),
+    "report samples of numbers": (["report", "--results", "samples_numbers"], "must be a list of texts"),
+    # bounded: devices, depth, budgets, clusters, copies
+    "gate results from /dev/zero": (["gate", "--results", "/dev/zero"], "not a regular file"),
+    "gate policy from /dev/zero": (["gate", "--results", "run1m", "--policy", "/dev/zero"], "not a regular file"),
+    "gate allowlist from /dev/zero": (["gate", "--results", "run1m", "--policy", "zero_allowlist.yaml"], "not a regular file"),
+    "gate results nested 100,000 deep": (["gate", "--results", "deep_json"], "nested more than 64 levels"),
+    "gate policy nested 100,000 deep": (["gate", "--results", "run1m", "--policy", "deep.yaml"], "nested more than 64 levels"),
+    "dp epsilon 1e9": (GEN + ["--dp", "--target-epsilon", "1e9"], "<= 100"),
+    "fit-decoder epsilon 1e9": (FIT + ["--dp", "--target-epsilon", "1e9"], "<= 100"),
+    "ray address that does not answer": (GEN + ["--engine", "ray", "--ray-address", "127.0.0.1:1"], "no Ray cluster answers"),
+    "more ray workers than cores": (GEN + ["--engine", "ray", "--workers", "1000"], "ask for at most that many"),
+    "a corpus of copies": (["release", "--corpus", "copies.csv", "--out", "run3"], "only 1 distinct text(s) among 300 rows"),
+    "labels 1 and 1.0": (["generate", "float_labels.jsonl", "--out", "syn.csv"], "name the same class written two ways"),
 }
 
 

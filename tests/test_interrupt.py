@@ -10,6 +10,7 @@ import time
 
 import pytest
 
+from smotext.outputs import write_marker
 from smotext.synth.demo_corpus import demo_corpus_path
 
 
@@ -30,8 +31,9 @@ def _wait_for(condition, proc, timeout=240.0) -> None:
 def test_interrupted_release_leaves_no_half_made_run(tmp_path, sig, phase):
     run = tmp_path / "run"
     previous = None
-    if phase == "audit":  # a complete earlier run must survive a failed re-run
+    if phase == "audit":  # a complete earlier run (smotext's marker) must survive a failed re-run
         run.mkdir()
+        write_marker(run, "release")
         (run / "results.json").write_text(json.dumps({"format": "smotext-audit/1", "earlier": True}))
         (run / "report.html").write_text("<p>the earlier run</p>")
         previous = {p.name: p.read_bytes() for p in run.iterdir()}
