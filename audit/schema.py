@@ -98,6 +98,7 @@ def _check_ranges(metrics: dict, source: str) -> None:
     from smotext.audit.registry import metric_catalog
 
     catalog = metric_catalog()
+    eps = 1e-9  # float rounding at a range's end is not tampering
     for name, m in metrics.items():
         if name not in catalog:
             raise SmotextError(f"{source}: metrics.{name}: no installed audit plug-in produces this metric")
@@ -106,13 +107,13 @@ def _check_ranges(metrics: dict, source: str) -> None:
             raise SmotextError(f"{source}: metrics.{name}.safer: is {m['safer']!r}; its plug-in declares {safer!r}")
         value = math.inf if m["value"] == "inf" else m["value"]
         where = f"{source}: metrics.{name}"
-        if value is not None and not lo <= value <= hi:
+        if value is not None and not lo - eps <= value <= hi + eps:
             raise SmotextError(f"{where}.value: {value} is outside the metric's range [{lo:g}, {hi:g}]")
         ci = m.get("ci")
         if ci is not None:
-            if not (lo <= ci[0] and ci[1] <= hi):
+            if not (lo - eps <= ci[0] and ci[1] <= hi + eps):
                 raise SmotextError(f"{where}.ci: [{ci[0]}, {ci[1]}] is outside the metric's range [{lo:g}, {hi:g}]")
-            if value is not None and not ci[0] <= value <= ci[1]:
+            if value is not None and not ci[0] - eps <= value <= ci[1] + eps:
                 raise SmotextError(f"{where}: the value {value} lies outside its own interval [{ci[0]}, {ci[1]}]")
 
 

@@ -215,7 +215,7 @@ def cmd_generate(args) -> int:
 def cmd_fit_decoder(args) -> int:
     from smotext.outputs import check_outputs
     from smotext.synth.dp import VOICE_LR, DPConfig
-    from smotext.synth.train import TrainConfig, VoiceAdaptation, decoder_trainer, voice_trainer
+    from smotext.synth.train import TrainConfig, VoiceAdaptation, check_bridge_folder, decoder_trainer, voice_trainer
 
     if args.dp != (args.target_epsilon is not None):
         raise SmotextError("--dp and --target-epsilon go together: --dp --target-epsilon E trains with DP-SGD")
@@ -225,6 +225,7 @@ def cmd_fit_decoder(args) -> int:
         raise SmotextError("--adapter-size only applies with --adapter KIND")
     init_folder = None if args.init in (None, "default") else args.init
     check_outputs({"out": (args.out, "folder")}, {"corpus": args.corpus, "init": init_folder})
+    check_bridge_folder(args.out)
     options = dict(public=args.public, description=args.description, encoder=args.encoder, lm=args.lm,
                    text_col=args.text_col, progress=not args.quiet)
     if args.adapter is not None:  # a voice adapter on top of a frozen bridge (the shipped one by default)

@@ -126,7 +126,7 @@ def _check_regenerable(out: Path, prov: Path, man: Path) -> None:
     except (SmotextError, ValueError):
         data = None
     written = data.get("outputs") if isinstance(data, dict) and data.get("smotext") == "generate" else None
-    ours = isinstance(written, dict) and {str(written.get("synthetic")), str(written.get("provenance"))} >= {str(out), str(prov)}
+    ours = isinstance(written, dict) and [Path(str(written.get(k))).name for k in ("synthetic", "provenance")] == [out.name, prov.name]
     if not ours:
         raise SmotextError(f"{existing[0]} exists and is not the output of an earlier smotext generate into the same "
                            "paths (its manifest would say so); choose new output names", params="out")
@@ -239,9 +239,8 @@ def audit_files(members: Corpus | PathLike, holdout: Corpus | PathLike, syntheti
 # ---------------------------------------------------------------- release
 
 @dataclass
-class ReleaseResult:
-    """What ``release`` decided and wrote: the verdict, the exit code a CI job should use, the
-    folders and files, every number (``results``, as in results.json) and the gate's ``decision``."""
+class GateResult:
+    """What ``gate_files`` decided and where it wrote: the verdict, the exit code, the report."""
 
     verdict: str
     exit_code: int
@@ -249,6 +248,13 @@ class ReleaseResult:
     report: Path
     results: dict = field(repr=False)
     decision: Decision = field(repr=False)
+
+
+@dataclass
+class ReleaseResult(GateResult):
+    """What ``release`` decided and wrote: the verdict, the exit code a CI job should use, the
+    folders and files, every number (``results``, as in results.json) and the gate's ``decision``."""
+
     synthetic: Path
     manifest: Path
     private: Path
@@ -445,17 +451,6 @@ def release(corpus: Corpus | PathLike, out: PathLike, *, policy: Policy | str | 
 
 
 # ---------------------------------------------------------------- gate and report from files
-
-@dataclass
-class GateResult:
-    """What ``gate_files`` decided and where it wrote: the verdict, the exit code, the report."""
-
-    verdict: str
-    exit_code: int
-    out: Path
-    report: Path
-    results: dict = field(repr=False)
-    decision: Decision = field(repr=False)
 
 
 def gate_files(results: PathLike, policy: Policy | str | os.PathLike = "default", *, out: PathLike | None = None,

@@ -73,14 +73,18 @@ def parent_rows(sampler) -> set[int]:
 
 def read_parent_rows(path) -> set[int]:
     """Corpus rows that served as parents, from a generation provenance file."""
+    from smotext.outputs import MAX_NESTING, json_depth, read_user_text
+
     p = Path(path)
-    if not p.is_file():
+    if not p.exists():
         raise SmotextError(f"{p}: no such provenance file")
     rows: set[int] = set()
-    for n, line in enumerate(p.read_text(encoding="utf-8").splitlines(), 1):
+    for n, line in enumerate(read_user_text(p, "provenance", 2**30).splitlines(), 1):
         try:
+            if json_depth(line) > MAX_NESTING:
+                raise ValueError("nested too deeply")
             rows.update(int(i) for i in json.loads(line)["parents"])
-        except (json.JSONDecodeError, KeyError, TypeError, ValueError):
+        except (json.JSONDecodeError, KeyError, TypeError, ValueError, RecursionError):
             raise SmotextError(f"{p}: line {n} is not a provenance record with 'parents'") from None
     return rows
 
@@ -94,15 +98,14 @@ def manifest_path_for(synthetic: str | Path) -> Path:
 def read_manifest(synthetic: str | Path, manifest: str | Path | None = None) -> dict | None:
     """The generation manifest: ``manifest`` if given (must be readable), else the one beside the
     synthetic file (None if there is none)."""
+    from smotext.outputs import load_user_json, read_user_text
+
     path = Path(manifest) if manifest else manifest_path_for(synthetic)
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
+    if not path.exists() and not path.is_symlink():
         if manifest:
-            raise SmotextError(f"{path}: no such manifest") from None
+            raise SmotextError(f"{path}: no such manifest")
         return None
-    except (OSError, ValueError) as e:
-        raise SmotextError(f"{path}: can't read the generation manifest: {e}") from None
+    data = load_user_json(read_user_text(path, "generation manifest"), f"generation manifest {path}")
     if not isinstance(data, dict) or data.get("smotext") != "generate":
         raise SmotextError(f"{path}: not a smotext generation manifest")
     return data

@@ -26,8 +26,8 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from smotext.synth.bridge import (ADAPTER_SIZE, ADAPTERS, Bridge, BridgeConfig, ModelCard, adapter_parameters, init_bridge,
-                                  lora_targets, save_bridge)
+from smotext.synth.bridge import (ADAPTER_SIZE, ADAPTERS, CARD_FILE, Bridge, BridgeConfig, ModelCard, adapter_parameters,
+                                  init_bridge, lora_targets, save_bridge)
 from smotext.synth.decoder import PromptTemplate
 from smotext.synth.dp import (VOICE_LR, VOICE_STEPS, DPConfig, DPPlan, VoicePlan, calibrate, card_facts, plan_voice,
                               poisson_batch, voice_batch)
@@ -469,8 +469,13 @@ class BridgeTrainer:
 
     def train(self, folder: str | os.PathLike, progress: bool = True) -> ModelCard:
         """Train to ``cfg.steps``, checkpointing every ``cfg.checkpoint_every`` steps and on Ctrl-C."""
+        from smotext.outputs import read_marker, write_marker
+
         out = Path(folder)
+        check_bridge_folder(out)
         out.mkdir(parents=True, exist_ok=True)
+        if read_marker(out) is None:
+            write_marker(out, "bridge")
         resumed = self.load_checkpoint(out)
         if not resumed:
             torch.manual_seed(self.cfg.seed)
@@ -536,6 +541,17 @@ def init_prefix(bridge: Bridge, lm: LanguageModel, text: str) -> None:
 
 class SensitiveTrainingWarning(SmotextWarning):
     """A bridge is being trained on sensitive texts without differential privacy."""
+
+
+def check_bridge_folder(out: str | os.PathLike) -> None:
+    """A bridge is trained into a new or empty folder, one smotext made, or an earlier bridge's
+    folder (its card or checkpoint): never into a folder of other files, nor through a link."""
+    from smotext.outputs import check_owned_folder
+
+    out = Path(out)
+    if out.is_dir() and not out.is_symlink() and ((out / CARD_FILE).is_file() or (out / CHECKPOINT_DIR / "state.json").is_file()):
+        return
+    check_owned_folder("out", out)
 
 
 def decoder_trainer(corpus, *, config: TrainConfig | None = None, init: str | os.PathLike | None = None,

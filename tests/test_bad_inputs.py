@@ -254,6 +254,9 @@ CASES = {
     "gate release/ is a link": (["gate", "--results", "link_run"], "is a symbolic link"),
     "report over a file smotext did not write": (["report", "--results", "run1m", "--out", "notes.txt"],
                                                  "is a file smotext did not write"),
+    "generate over a file it did not write": (["generate", "corpus.csv", "--out", "synthetic.csv"],
+                                              "is not the output of an earlier smotext generate"),
+    "fit-decoder into someone's folder": (FIT[:3] + ["stuff"] + FIT[4:], "holds files smotext did not write (notes.txt)"),
     "release out name too long": (["release", "--corpus", "corpus.csv", "--out", "r" * 300], "this file system allows"),
     "generate out stem too long": (["generate", "corpus.csv", "--out", "s" * 250 + ".csv"], "this file system allows"),
     # fail closed: the gate releases only what was audited, and only results in range

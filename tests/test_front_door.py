@@ -27,6 +27,8 @@ def run_python(code: str, cwd: Path) -> subprocess.CompletedProcess:
 # ---------------------------------------------------------------- namespace and import weight
 
 def test_only_smotext_is_importable_and_it_loads_no_model_library(tmp_path):
+    from smotext.outputs import write_marker
+
     described = lambda name, n: {"path": f"{name}.csv", "sha256": "0" * 64, "texts": n, "labelled": True}
     inputs = {"members": described("members", 30), "holdout": described("holdout", 30),
               "synthetic": described("synthetic", 12), "test": None,
@@ -36,6 +38,7 @@ def test_only_smotext_is_importable_and_it_loads_no_model_library(tmp_path):
     results = {"format": "smotext-audit/1", "inputs": inputs, "run": run, "plugins": {},
                "metrics": {"decoder_privacy.epsilon": {"value": 0.0, "safer": "lower", "description": "ε"}}}
     (tmp_path / "run1").mkdir()
+    write_marker(tmp_path / "run1", "audit")  # an audit folder smotext made: the gate decides in it
     (tmp_path / "run1" / "results.json").write_text(json.dumps(results))
     proc = run_python(f"""
         import importlib.util, sys
