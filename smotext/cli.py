@@ -348,28 +348,44 @@ def cmd_demo(args) -> int:
     return cmd_release(args)
 
 
+def _details(results: dict, plugin: str) -> dict | None:
+    """A plug-in's details when it ran and they are an object (results.json may come from anyone)."""
+    entry = (results.get("plugins") or {}).get(plugin)
+    if not isinstance(entry, dict) or entry.get("status") != "ok" or not isinstance(entry.get("details"), dict):
+        return None
+    return entry["details"]
+
+
+def _num(v) -> str:
+    if v == "inf":
+        return "∞"
+    return f"{v:.3g}" if isinstance(v, (int, float)) and not isinstance(v, bool) else "?"
+
+
 def privacy_line(results: dict) -> str:
     """One line on the release's formal guarantee, from the generation_privacy plug-in's result."""
-    entry = results.get("plugins", {}).get("generation_privacy", {})
-    if entry.get("status") != "ok":
-        return f"formal guarantee not assessed ({entry.get('error', 'plug-in not run')})"
-    d = entry["details"]
-    eps = "∞" if d["epsilon"] == "inf" else f"{d['epsilon']:.3g}"
-    if d["mode"] == "dp":
-        return f"ε = {eps} at δ = {d['delta']:.2g} (DP generation; add/remove one record)"
-    if d["mode"] == "non-dp":
+    d = _details(results, "generation_privacy")
+    if d is None:
+        entry = (results.get("plugins") or {}).get("generation_privacy")
+        error = entry.get("error") if isinstance(entry, dict) else None
+        return f"formal guarantee not assessed ({error or 'plug-in not run'})"
+    eps, mode = _num(d.get("epsilon")), d.get("mode")
+    if mode == "dp":
+        return f"ε = {eps} at δ = {_num(d.get('delta'))} (DP generation; add/remove one record)"
+    if mode == "non-dp":
         return f"ε = {eps}: no formal guarantee (non-DP generation; the audit's attacks are the evidence)"
-    return f"ε = {eps} ({d['mode']}: not a private release)"
+    return f"ε = {eps} ({mode}: not a private release)"
 
 
 def _print_decision(decision, report: Path, out: Path, results: dict) -> None:
     print(f"verdict: {decision.verdict}")
     print(f"  privacy: {privacy_line(results)}")
-    canary = results.get("plugins", {}).get("canary", {})
-    if canary.get("status") == "ok":
-        d = canary["details"]
-        strongest = f", strongest attack: {d['strongest_attack']}" if d["epsilon_lower_bound"] > 0 else ""
-        print(f"  canaries: {d['sentence']} ({d['canaries']} canaries{strongest}, {d['secret_replay']} secret(s) echoed)")
+    d = _details(results, "canary")
+    if d is not None:
+        bound = d.get("epsilon_lower_bound")
+        strongest = f", strongest attack: {d.get('strongest_attack')}" if isinstance(bound, (int, float)) and bound > 0 else ""
+        print(f"  canaries: {d.get('sentence', '')} ({d.get('canaries', '?')} canaries{strongest}, "
+              f"{d.get('secret_replay', '?')} secret(s) echoed)")
     reasons = {o.rule: o.reason for o in decision.outcomes}
     for name in decision.deciding:
         print(f"  blocked by rule: {name}" + (f" ({reasons[name]})" if name in decision.undecided else ""))

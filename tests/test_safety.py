@@ -155,3 +155,24 @@ def test_default_release_makes_one_text_per_member_and_no_private_value_leaves(t
             assert w not in text or w in synthetic_text, (public.name, w)
     assert (set(cache.iterdir()) if cache.is_dir() else set()) <= cached
     assert not list(tmp_path.glob(".run.*"))
+
+
+def test_tampered_plugin_details_are_refused_or_printed_without_a_traceback(gated_run, capsys, monkeypatch):
+    run, policy = gated_run
+    results = json.loads((run / "results.json").read_text())
+    results["plugins"]["canary"] = {"status": "ok", "details": {"sentence": 5, "epsilon_lower_bound": "big"}}
+    results["plugins"]["generation_privacy"] = {"status": "ok", "details": {"mode": "dp", "epsilon": [1]}}
+    (run / "results.json").write_text(json.dumps(results))
+    before = {p: p.read_bytes() for p in run.rglob("*") if p.is_file()}
+    # the report can't show these details: one line, exit 2, nothing written
+    assert main(["gate", "--results", str(run), "--policy", str(policy)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "can't show them" in err and "Traceback" not in err
+    assert {p: p.read_bytes() for p in run.rglob("*") if p.is_file()} == before
+    # and the verdict's summary on the terminal reads them defensively too
+    from smotext.reports.render import REPORT_MARK
+
+    monkeypatch.setattr("smotext.reports.render.report_html", lambda results: REPORT_MARK)
+    assert main(["gate", "--results", str(run), "--policy", str(policy)]) in (0, 1)
+    out, err = capsys.readouterr()
+    assert "Traceback" not in err and "privacy: ε = ? at δ = ?" in out
