@@ -124,7 +124,7 @@ def publish(results: dict, out: Path, decision: Decision, release_files: list[Pa
     Everything is staged first (the results checked, the report rendered, the release copied),
     so a problem leaves the old state untouched; then the files are swapped in. A symbolic link
     at any of the three places is refused before anything is written."""
-    from smotext.outputs import refuse_links, temp_beside
+    from smotext.outputs import refuse_links, temp_beside, usual_mode
     from smotext.reports.render import check_report_target, report_html
 
     check_release_files(release_files, results)
@@ -141,6 +141,7 @@ def publish(results: dict, out: Path, decision: Decision, release_files: list[Pa
     try:
         if decision.verdict == "RELEASE":
             staged = Path(tempfile.mkdtemp(prefix=".smotext-release-", dir=out))
+            os.chmod(staged, usual_mode(0o777))  # release/ is what gets shared: a plain folder's mode
             for f in release_files:
                 shutil.copyfile(f, staged / Path(f).name)
         temps = [temp_beside(out / "results.json", ".json"), temp_beside(out / "report.html", ".html")]

@@ -301,9 +301,7 @@ def atomic_folder(target: PathLike, kind: str = "run") -> Iterator[Path]:
     try:
         write_marker(work, kind, target.name)
         yield work
-        mask = os.umask(0)
-        os.umask(mask)
-        os.chmod(work, 0o777 & ~mask)  # the finished run folder gets the usual mode; private/ stays owner-only
+        os.chmod(work, usual_mode(0o777))  # the finished run folder gets the usual mode; private/ stays owner-only
         if target.exists():
             old = Path(tempfile.mkdtemp(prefix=_side_prefix(target, "old"), dir=target.parent))
             os.replace(target, old / "previous")
@@ -326,8 +324,19 @@ def temp_beside(target: PathLike, suffix: str = "") -> Path:
     folder = Path(target).parent
     folder.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=TEMP_PREFIX, suffix=f".part{suffix}", dir=folder)
-    os.close(fd)
+    try:
+        os.fchmod(fd, usual_mode(0o666))  # mkstemp makes it 0600; the finished file gets a new file's usual mode
+    finally:
+        os.close(fd)
     return Path(tmp)
+
+
+def usual_mode(base: int) -> int:
+    """``base`` (0o666 for a file, 0o777 for a folder) less this process's umask: the mode a plain
+    create would give. (Private outputs live in an owner-only folder.)"""
+    mask = os.umask(0)
+    os.umask(mask)
+    return base & ~mask
 
 
 @contextmanager

@@ -176,3 +176,13 @@ def test_tampered_plugin_details_are_refused_or_printed_without_a_traceback(gate
     assert main(["gate", "--results", str(run), "--policy", str(policy)]) in (0, 1)
     out, err = capsys.readouterr()
     assert "Traceback" not in err and "privacy: ε = ? at δ = ?" in out
+
+
+def test_public_outputs_get_a_plain_files_mode(gated_run):
+    run, policy = gated_run
+    assert main(["gate", "--results", str(run), "--policy", str(policy), "--release-file", str(run / "synthetic.csv")]) == 0
+    mask = os.umask(0)
+    os.umask(mask)
+    for path, base in ((run / "report.html", 0o666), (run / "results.json", 0o666), (run / "release", 0o777),
+                       (run / "release" / "synthetic.csv", 0o666)):
+        assert path.stat().st_mode & 0o777 == base & ~mask, path
