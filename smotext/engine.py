@@ -60,8 +60,8 @@ class Engine:
             if self.address:
                 probe_address(self.address)
             elif self.workers is not None and self.workers > local_cores():
-                raise SmotextError(f"workers: {self.workers} asked for, but the Ray cluster started here has "
-                                   f"{local_cores()} core(s); ask for at most that many", params="workers")
+                raise SmotextError(f"workers must be at most {local_cores()}, the cores of the Ray cluster started here, "
+                                   f"got {self.workers}", params="workers")
 
 
 ADDRESS_TIMEOUT_S = 3.0
@@ -266,8 +266,8 @@ class RayPool:
         if engine.workers is not None and engine.workers > cpus:  # the rest would wait for cores forever
             if self.started:
                 ray.shutdown()
-            raise SmotextError(f"workers: {engine.workers} asked for, but the Ray cluster has {cpus} core(s); ask for "
-                               "at most that many", params="workers")
+            raise SmotextError(f"workers must be at most {cpus}, the cores of the Ray cluster, got {engine.workers}",
+                               params="workers")
         n = engine.workers or max(1, cpus)
         threads = engine.threads or max(1, cpus // n)
         actor = ray.remote(num_cpus=min(threads, cpus), max_restarts=3, max_task_retries=3)(_Worker)

@@ -280,7 +280,7 @@ CASES = {
     "dp epsilon 1e9": (GEN + ["--dp", "--target-epsilon", "1e9"], "<= 100"),
     "fit-decoder epsilon 1e9": (FIT + ["--dp", "--target-epsilon", "1e9"], "<= 100"),
     "ray address that does not answer": (GEN + ["--engine", "ray", "--ray-address", "127.0.0.1:1"], "no Ray cluster answers"),
-    "more ray workers than cores": (GEN + ["--engine", "ray", "--workers", "1000"], "ask for at most that many"),
+    "more ray workers than cores": (GEN + ["--engine", "ray", "--workers", "1000"], "--workers must be at most"),
     "a corpus of copies": (["release", "--corpus", "copies.csv", "--out", "run3"], "only 1 distinct text(s) among 300 rows"),
     "labels 1 and 1.0": (["generate", "float_labels.jsonl", "--out", "syn.csv"], "name the same class written two ways"),
 }
