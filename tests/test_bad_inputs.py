@@ -27,6 +27,8 @@ def no_models(monkeypatch):
     def refuse(*args, **kwargs):
         raise ModelLoaded("a model was loaded for bad input")
 
+    import smotext.synth.smotext  # noqa: F401  imported first: it must not bind the refusing loader for later tests
+
     monkeypatch.setattr("smotext.synth.encoder.load_sentence_transformer", refuse)
     monkeypatch.setattr("smotext.synth.models.load_lm", refuse)
     monkeypatch.setattr("smotext.synth.smotext.load_lm", refuse)
