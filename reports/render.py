@@ -69,6 +69,7 @@ def view(results: dict) -> dict:
     if overview.get("map"):
         plots["map"] = svg.scatter({"real (members)": overview["map"]["real"], "synthetic": overview["map"]["synthetic"]})
 
+    # a real text is shown only in an internal report (the audit was asked for real examples)
     pairs = [{**p, "synthetic_html": highlight(p["synthetic"], p.get("shared_span", "")),
               "member_html": highlight(p.get("member_masked", "(not shown)"), p.get("shared_span", ""))}
              for p in recon.get("closest_pairs", [])]

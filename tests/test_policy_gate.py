@@ -217,7 +217,8 @@ def hostile_results():
         "format": "smotext-audit/1",
         "inputs": {k: {"path": HOSTILE, "texts": 10, "sha256": "0" * 64, "labelled": True} for k in ("members", "holdout", "synthetic")}
         | {"evaluated": {"members": 10, "nonmembers": 10, "test": 5}},
-        "run": {"seed": 0, "bootstrap": 10, "encoder": {"name": HOSTILE, "sha256": "1" * 64}, "seconds": {"total": 1.0}},
+        "run": {"seed": 0, "bootstrap": 10, "encoder": {"name": HOSTILE, "sha256": "1" * 64}, "seconds": {"total": 1.0},
+                "real_examples": True},  # an internal report: the masked member text is shown (and escaped)
         "metrics": {"mia_synthetic_embedding.auc": metric(0.5), "mia_synthetic_embedding.tpr_at_fpr_0.01": metric(0.01)},
         "plugins": {
             "mia_synthetic_embedding": {"status": "ok", "seconds": 0.1, "description": HOSTILE, "details": {"roc": roc}},

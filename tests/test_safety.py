@@ -186,3 +186,16 @@ def test_public_outputs_get_a_plain_files_mode(gated_run):
     for path, base in ((run / "report.html", 0o666), (run / "results.json", 0o666), (run / "release", 0o777),
                        (run / "release" / "synthetic.csv", 0o666)):
         assert path.stat().st_mode & 0o777 == base & ~mask, path
+
+
+def test_a_report_shows_real_texts_only_when_the_audit_was_asked_for_them(tmp_path):
+    from smotext.reports.render import render_report
+
+    results = hostile_results()
+    results["plugins"]["reconstruction"]["details"]["closest_pairs"][0]["member_masked"] = "Ottoline wrote this"
+    results["run"]["real_examples"] = False  # an older or tampered results.json that carries real text anyway
+    html = render_report(results, tmp_path / "public.html").read_text()
+    assert "Ottoline" not in html and "INTERNAL" not in html
+    results["run"]["real_examples"] = True
+    html = render_report(results, tmp_path / "internal.html").read_text()
+    assert "Ottoline wrote this" in html and "INTERNAL" in html
