@@ -155,7 +155,7 @@ class Gate:
             return "unreadable ignore_types"
         types = sorted(set(types) - set(self.policy.pii.ignore_types))
         allow = params.get("allowlist") or {}
-        if isinstance(allow, (list, tuple)):  # an AuditResult in memory: the values themselves
+        if isinstance(allow, (list, tuple)):  # results.json of an earlier version: the values themselves
             allow = {"values": len(allow), "sha256": allowlist_digest(allow) if allow else None}
         if not isinstance(allow, dict):
             return "unreadable allowlist"

@@ -119,12 +119,13 @@ def check_release_files(release_files: list[Path], results: dict | None = None) 
 
 def publish(results: dict, out: Path, decision: Decision, release_files: list[Path]) -> Path:
     """Write results.json and report.html into ``out``; copy ``release_files`` to out/release/ only
-    on RELEASE (else any old release/ goes).
+    on RELEASE (else any old release/ goes). ``out`` must be new, empty or a folder smotext made;
+    it is claimed (its marker) before the first write.
 
     Everything is staged first (the results checked, the report rendered, the release copied),
     so a problem leaves the old state untouched; then the files are swapped in. A symbolic link
     at any of the three places is refused before anything is written."""
-    from smotext.outputs import refuse_links, temp_beside, usual_mode
+    from smotext.outputs import claim_folder, refuse_links, temp_beside, usual_mode
     from smotext.reports.render import check_report_target, report_html
 
     check_release_files(release_files, results)
@@ -134,7 +135,7 @@ def publish(results: dict, out: Path, decision: Decision, release_files: list[Pa
     check_report_target(out / "report.html")
     html = report_html(results)  # a results dict the report can't show stops here, before any write
     text = json_text(results)
-    out.mkdir(parents=True, exist_ok=True)
+    claim_folder(out, "gate")
     target = out / RELEASE_DIR
     temps: list[Path] = []
     staged = old = None

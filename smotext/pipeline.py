@@ -111,9 +111,7 @@ def _check_regenerable(out: Path, prov: Path, man: Path) -> None:
     """Existing output files are replaced only when they are an earlier run's: the manifest there is
     smotext's and names the same dataset and provenance. No file of someone else's is overwritten,
     and no output is written through a link."""
-    import json
-
-    from smotext.outputs import read_user_text
+    from smotext.outputs import load_user_json, read_user_text
 
     for name, path in (("out", out), ("provenance", prov), ("manifest", man), ("out", shard_folder(out))):
         if path.is_symlink():
@@ -122,8 +120,8 @@ def _check_regenerable(out: Path, prov: Path, man: Path) -> None:
     if not existing:
         return
     try:
-        data = json.loads(read_user_text(man, "manifest", 1 << 20)) if man.is_file() else None
-    except (SmotextError, ValueError):
+        data = load_user_json(read_user_text(man, "manifest", 1 << 20), str(man)) if man.is_file() else None
+    except SmotextError:
         data = None
     written = data.get("outputs") if isinstance(data, dict) and data.get("smotext") == "generate" else None
     ours = isinstance(written, dict) and [Path(str(written.get(k))).name for k in ("synthetic", "provenance")] == [out.name, prov.name]
@@ -463,27 +461,24 @@ def gate_files(results: PathLike, policy: Policy | str | os.PathLike = "default"
     file must be what the audit read (its sha256), ``out`` must be new, empty or a folder smotext
     made, and no output may replace an input (the policy, its allowlist, a release file). The
     results file itself is updated in place only inside a folder smotext made."""
-    from smotext.outputs import check_outputs, check_owned_folder, claim_folder
+    from smotext.outputs import check_outputs
     from smotext.reports.policy import load_policy, policy_file
-    from smotext.reports.release import RELEASE_DIR, apply_gate, check_release_files, publish, read_results
+    from smotext.reports.release import RELEASE_DIR, apply_gate, publish, read_results
 
     policy_path = policy_file(policy)
     policy = load_policy(policy)
     data, path = read_results(results)
     out = Path(out) if out is not None else path.parent
     files = [Path(f) for f in release_files]
-    check_release_files(files, data)
     inputs = {"policy": policy_path, "policy's allowlist": policy.pii.allowlist_path,
               **{f"release file {f}": f for f in files}}
-    outputs = {"out (report.html)": (out / "report.html", "file"), f"out ({RELEASE_DIR}/)": (out / RELEASE_DIR, "folder"),
-               "out (results.json)": (out / "results.json", "file")}
-    check_outputs(outputs, inputs)
-    if os.path.realpath(out / "results.json") != os.path.realpath(path):  # a copy elsewhere must not replace another file
-        check_outputs({"out (results.json)": (out / "results.json", "file")}, {"results": path})
-    check_owned_folder("out", out)
+    # results.json may be updated in place (publish writes only into a folder smotext made); the report
+    # and release/ must leave every input alone, the results included
+    check_outputs({"out (results.json)": (out / "results.json", "file")}, inputs)
+    check_outputs({"out (report.html)": (out / "report.html", "file"), f"out ({RELEASE_DIR}/)": (out / RELEASE_DIR, "folder")},
+                  {**inputs, "results": path})
     decision = apply_gate(data, policy)
-    claim_folder(out, "gate")
-    report = publish(data, out, decision, files)
+    report = publish(data, out, decision, files)  # checks the release files and the folder's owner before writing
     return GateResult(decision.verdict, decision.exit_code, out, report, data, decision)
 
 

@@ -104,19 +104,17 @@ def _read_frame(path: Path, fmt: str) -> pd.DataFrame:
 def _read_jsonl(path: Path) -> pd.DataFrame:
     """JSON Lines with every value as written: 1 stays the int 1 and 1.0 the float 1.0 (pandas'
     reader would turn a column of both into floats, and the labels 1, 2 into '1.0', '2.0')."""
-    from smotext.outputs import MAX_NESTING, json_depth
+    from smotext.outputs import load_user_json
 
     records = []
     with open(path, encoding="utf-8") as f:
         for i, line in enumerate(f, 1):
             if not line.strip():
                 continue
-            if json_depth(line) > MAX_NESTING:
-                raise ValueError(f"line {i}: nested more than {MAX_NESTING} levels deep")
             try:
-                rec = json.loads(line, parse_constant=lambda c: (_ for _ in ()).throw(ValueError(f"{c} is not JSON")))
-            except ValueError as e:
-                raise ValueError(f"line {i}: not valid JSON: {e}") from None
+                rec = load_user_json(line, f"line {i}")  # depth-checked, no NaN
+            except SmotextError as e:
+                raise ValueError(str(e)) from None
             if not isinstance(rec, dict):
                 raise ValueError(f"line {i}: not a JSON object")
             records.append(rec)

@@ -4,7 +4,6 @@ provenance, private): building, reading and checking them. Torch-free."""
 from __future__ import annotations
 
 import dataclasses
-import json
 import sys
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
@@ -73,7 +72,7 @@ def parent_rows(sampler) -> set[int]:
 
 def read_parent_rows(path) -> set[int]:
     """Corpus rows that served as parents, from a generation provenance file."""
-    from smotext.outputs import MAX_NESTING, json_depth, read_user_text
+    from smotext.outputs import load_user_json, read_user_text
 
     p = Path(path)
     if not p.exists():
@@ -81,10 +80,8 @@ def read_parent_rows(path) -> set[int]:
     rows: set[int] = set()
     for n, line in enumerate(read_user_text(p, "provenance", 2**30).splitlines(), 1):
         try:
-            if json_depth(line) > MAX_NESTING:
-                raise ValueError("nested too deeply")
-            rows.update(int(i) for i in json.loads(line)["parents"])
-        except (json.JSONDecodeError, KeyError, TypeError, ValueError, RecursionError):
+            rows.update(int(i) for i in load_user_json(line, f"{p}: line {n}")["parents"])
+        except (SmotextError, KeyError, TypeError, ValueError):
             raise SmotextError(f"{p}: line {n} is not a provenance record with 'parents'") from None
     return rows
 
