@@ -15,6 +15,7 @@ from smotext.audit.context import AuditContext
 from smotext.audit.schema import check_results, parse_results
 from smotext.audit.registry import Metric, available, create_plugin
 from smotext.synth.corpus import Corpus, overlap_counts, write_json
+from smotext.engine import engine_check
 from smotext.errors import SmotextError
 from smotext.params import Param, check_all, int_at_least, is_bool, number_in, one_of
 from smotext.synth.models import PRECISIONS
@@ -37,18 +38,12 @@ AUDITOR_PARAMS = {
     "allow_overlap": Param(False, "audit even when members, holdout and test share texts (their counts are "
                                   "recorded either way)", is_bool),
     "engine": Param(None, "where embedding and the PII scan run: None or 'local' in this process, 'ray' on a Ray "
-                          "cluster, or an Engine", lambda v: _engine_problem(v)),
+                          "cluster, or an Engine", engine_check),
     "real_examples": Param(False, "show real texts in the report's examples, masked (names, rare words and numbers "
                                   "hidden); the report is then marked internal: never release it", is_bool),
     "precision": Param("auto", "the encoder's arithmetic for the audit's embeddings: 'float32', 'bfloat16', or 'auto' "
                                "(bfloat16 where the hardware computes it, else float32)", one_of(*PRECISIONS)),
 }
-
-
-def _engine_problem(v) -> str | None:
-    from smotext.synth.params import _engine
-
-    return _engine(v)
 
 
 @dataclass
@@ -197,17 +192,9 @@ class Auditor:
             raise SmotextError("synthetic must be a Corpus or a fitted SMOTExT sampler", params="synthetic")
         overlap = self.check_disjoint(members, holdout, test)
         encoder = encoder if isinstance(encoder, Encoder) else Encoder(encoder)
-        pool = None
-        if self.engine.kind == "ray":  # embedding and the PII scan spread over Ray workers
-            from smotext.engine import RayPool
-
-            pool = RayPool(self.engine, {"encoder": str(encoder.path)})
-        try:
+        with self.engine.session():  # embedding and the PII scan spread over the job's workers under 'ray'
             return self._run(members, holdout, synthetic, test, encoder, lm, parent_rows, generation, canaries, overlap,
-                             pool, t0)
-        finally:
-            if pool is not None:
-                pool.close()
+                             self.engine.pool(), t0)
 
     def _run(self, members, holdout, synthetic, test, encoder, lm, parent_rows, generation, canaries, overlap, pool,
              t0) -> AuditResult:

@@ -20,8 +20,8 @@ from smotext.audit.canary_bound import CanaryBound, audit_bound
 from smotext.audit.ngram_lm import likelihood_ratio
 from smotext.audit.pii import value_grams, value_tokens
 from smotext.audit.text_overlap import ngram_containment
-from smotext.synth.filters import ngram_index
-from smotext.synth.neighbors import topk_cosine
+from smotext.text import ngram_index
+from smotext.neighbors import topk_cosine
 
 CANARY_ATTACKS = ("embedding", "attribution", "lexical", "ngram", "secret_replay")
 _VOWELS, _CONSONANTS = "aeiou", "bcdfghklmnprstvz"

@@ -16,7 +16,7 @@ import numpy as np
 from smotext.synth.corpus import Corpus
 from smotext.errors import SmotextError, SmotextWarning
 from smotext.synth.models import cache_root
-from smotext.synth.neighbors import topk_cosine
+from smotext.neighbors import topk_cosine
 
 
 @dataclass
@@ -61,7 +61,8 @@ class EmbeddingCache:
         if self.pool is not None and len(texts) > EMBED_CHUNK:
             from smotext.engine import chunks
 
-            emb = np.concatenate(list(self.pool.map("embed", chunks(texts, EMBED_CHUNK), self.precision)))
+            emb = np.concatenate(list(self.pool.map(embed_task, chunks(texts, EMBED_CHUNK), str(self.encoder.path),
+                                                    self.precision)))
         else:
             emb = self.encoder.embed(texts, progress=progress, precision=self.precision)
         if self.enabled and emb.nbytes <= self.MAX_BYTES:
@@ -69,6 +70,23 @@ class EmbeddingCache:
             while sum(a.nbytes for a in memory.values()) > self.MAX_BYTES:
                 memory.popitem(last=False)
         return emb
+
+
+def embed_task(cache: dict, texts: list[str], encoder: str, precision: str) -> np.ndarray:
+    """A worker's task: embed ``texts`` with the encoder at ``encoder`` (loaded once per worker)."""
+    from smotext.synth.encoder import Encoder
+
+    key = ("encoder", encoder)
+    if key not in cache:
+        cache[key] = Encoder(encoder)
+    return cache[key].embed(texts, precision=precision)
+
+
+def scan_pii_task(cache: dict, texts: list[str], min_score: float) -> list:
+    """A worker's task: presidio's entities per text."""
+    from smotext.audit.pii import get_scanner
+
+    return get_scanner(min_score).scan(texts)
 
 
 _OLD_CACHE_CHECKED = False
@@ -160,7 +178,7 @@ class AuditContext:
             return get_scanner(min_score).scan(texts)
         from smotext.engine import chunks
 
-        return [ents for part in self.pool.map("scan_pii", chunks(texts, PII_CHUNK), min_score) for ents in part]
+        return [ents for part in self.pool.map(scan_pii_task, chunks(texts, PII_CHUNK), min_score) for ents in part]
 
     @cached_property
     def _common_words(self) -> frozenset[str]:

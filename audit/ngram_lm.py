@@ -11,7 +11,7 @@ import math
 from collections import Counter
 from collections.abc import Iterable
 
-from smotext.synth.filters import words
+from smotext.text import words
 
 BOS, EOS = "<s>", "</s>"
 

@@ -150,7 +150,7 @@ def allowlist_digest(values) -> str:
 def value_grams(texts, lengths) -> set[tuple[str, ...]]:
     """Every run of ``value_tokens`` of each length in ``lengths`` in ``texts``: where a PII value
     (as its tokens) can be looked up."""
-    from smotext.synth.filters import ngrams
+    from smotext.text import ngrams
 
     return {g for t in texts for n in set(lengths) for g in ngrams(value_tokens(t), n)}
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from difflib import SequenceMatcher
 
-from smotext.synth.filters import ngrams, words
+from smotext.text import ngrams, words
 
 
 def ngram_containment(text: str, index: set, n: int) -> float:

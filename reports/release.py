@@ -11,7 +11,8 @@ import numpy as np
 
 from smotext.reports.gate import Decision, Gate
 from smotext.reports.policy import Policy
-from smotext.synth.corpus import Corpus, json_text, normalise_text
+from smotext.synth.corpus import Corpus, json_text
+from smotext.text import same_text_key
 from smotext.audit.schema import check_results, parse_results
 from smotext.errors import SmotextError
 
@@ -35,7 +36,7 @@ def split_corpus(corpus: Corpus, holdout_fraction: float = 0.3, test_fraction: f
         n_hold, n_test = int(round(holdout_fraction * len(rows))), int(round(test_fraction * len(rows)))
         groups: dict[str, list[int]] = {}  # copies of a text, in the order the permutation meets them
         for i in rows.tolist():
-            groups.setdefault(normalise_text(corpus.texts[i]), []).append(i)
+            groups.setdefault(same_text_key(corpus.texts[i]), []).append(i)
         hold: list[int] = []
         test: list[int] = []
         for group in groups.values():

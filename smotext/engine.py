@@ -1,36 +1,30 @@
 """Where the heavy work runs: in this process (``local``) or spread over a Ray cluster (``ray``).
 
-Generation cuts each round's mixed vectors into shards of whole decoding batches. A shard is
-decoded and its candidates embedded by a worker that loaded the encoder, LM and bridge once; what
-needs the whole set (filters, dedupe, per-class counts, the next round) stays with the caller. A
-sampled row draws from the seed and its own index (``Decoder.decode``'s ``first_row``), so the
-output is the same bytes with any number of workers. Finished shards can be kept in a folder
-(``ShardStore``), so an interrupted run resumes where it stopped.
+The runtime layer: it is handed what to run and imports no stage. A job opens one pool of workers
+(``Engine.session``) that generation and the audit share; a task is a module-level function
+``fn(cache, item, *args)`` that a worker calls with its own ``cache`` dict, where the stage keeps the
+models it loaded, so each worker loads a model once for the whole job. Work is cut into shards
+(``cut``); finished shards can be kept in a folder (``ShardStore``), so an interrupted run resumes
+where it stopped.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-import math
 import os
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from contextlib import contextmanager
 
 import numpy as np
 
 from smotext.errors import SmotextError
 
-if TYPE_CHECKING:
-    from smotext.synth.smotext import SMOTExT
-
 ENGINES = ("local", "ray")
 SHARD_BATCHES = 8  # decoding batches per shard: small enough to spread, large enough to keep a worker busy
 RAY_INSTALL = "pip install 'smotext[ray]'"
-# Test hook: "SHARD:MARKER" makes the worker that runs shard SHARD die once (MARKER: a file it creates first).
-FAIL_ONCE_ENV = "SMOTEXT_TEST_FAIL_SHARD_ONCE"
 
 
 @dataclass
@@ -45,6 +39,31 @@ class Engine:
     workers: int | None = None
     shard_batches: int = SHARD_BATCHES
     threads: int | None = None
+
+    def __post_init__(self):
+        self._pool: RayPool | None = None  # not a field: the manifest records the settings, not the workers
+        self._sessions = 0
+
+    def pool(self) -> RayPool | None:
+        """The job's workers (started on first use; None for ``local``, which runs in this process)."""
+        if self.kind != "ray":
+            return None
+        if self._pool is None:
+            self._pool = RayPool(self)
+        return self._pool
+
+    @contextmanager
+    def session(self):
+        """One job: the workers ``pool()`` starts inside it live until it ends, shared by every stage
+        run inside it (a release's generation and audit). Sessions nest; the outermost closes them."""
+        self._sessions += 1
+        try:
+            yield self
+        finally:
+            self._sessions -= 1
+            if self._sessions == 0 and self._pool is not None:
+                pool, self._pool = self._pool, None
+                pool.close()
 
     def check(self) -> None:
         if self.kind not in ENGINES:
@@ -99,6 +118,11 @@ def require_ray():
     except ImportError:
         raise SmotextError(f"--engine ray needs Ray, which is not installed: {RAY_INSTALL}", params="engine") from None
     return ray
+
+
+def engine_check(v) -> str | None:
+    """The declared parameters' check of an ``engine`` value (see ``smotext.params.Param``)."""
+    return None if v is None or v in ENGINES or isinstance(v, Engine) else "None, 'local', 'ray' or an Engine"
 
 
 def as_engine(engine: Engine | str | None) -> Engine:
@@ -169,94 +193,27 @@ def shard_key(context: str, shard: Shard) -> str:
     return h.hexdigest()[:32]
 
 
-# ---------------------------------------------------------------- decoding a shard
-
-def decode_shard(sampler: SMOTExT, shard: Shard, seed: int) -> tuple[list[str], np.ndarray]:
-    """A shard's candidates (n per vector, flat) and their embeddings, by a sampler whose models are loaded."""
-    decoded = sampler.decoder_.decode(shard.targets, num_candidates=sampler.num_candidates, seed=seed,
-                                      first_row=shard.first_row)
-    flat = [t for cands in decoded for t in cands]
-    return flat, sampler.encoder_.embed(flat)
-
-
-def worker_spec(sampler: SMOTExT) -> dict[str, Any]:
-    """What a worker needs to build the sampler's decoder on its own: model names or paths (a loaded
-    encoder or LM by the path it came from) and the decoding settings. A bridge handed over in
-    memory can't travel: refused."""
-    spec = {}
-    for name in ("encoder", "lm", "bridge"):
-        v = getattr(sampler, name)
-        if name != "bridge" and isinstance(getattr(v, "path", None), (str, os.PathLike)):
-            v = v.path  # a loaded Encoder or LanguageModel: each worker loads the same weights
-        if not (v is None or isinstance(v, (str, os.PathLike))):
-            raise SmotextError(f"--engine ray loads the models in each worker: give {name} as a name or a folder, not "
-                               "an object in memory", params=name)
-        spec[name] = None if v is None else os.fspath(v)
-    for name in ("num_candidates", "segment_tokens", "temperature", "max_new_tokens", "batch_size"):
-        spec[name] = getattr(sampler, name)
-    return spec
-
-
-def _sampler_from_spec(spec: dict) -> SMOTExT:
-    from smotext.synth.smotext import SMOTExT
-
-    return SMOTExT(**spec).load_models()
-
-
-def _maybe_fail(shard: Shard) -> None:
-    """The test hook of ``FAIL_ONCE_ENV``: this worker process dies on the named shard, once."""
-    hook = os.environ.get(FAIL_ONCE_ENV)
-    if not hook:
-        return
-    index, marker = hook.split(":", 1)
-    if int(index) == shard.index and not os.path.exists(marker):
-        Path(marker).write_text("failed once\n")
-        os._exit(1)
-
+# ---------------------------------------------------------------- workers
 
 class _Worker:
-    """A Ray actor: decodes and embeds shards, embeds texts, scans them for PII. Each model is loaded
-    on first use and kept for the worker's life."""
+    """A Ray actor that runs tasks ``fn(cache, item, *args)``; ``cache`` lives as long as the worker,
+    so a stage loads each model once per worker."""
 
-    def __init__(self, spec: dict, threads: int):
+    def __init__(self, threads: int):
         import torch
 
         torch.set_num_threads(max(1, threads))
-        self.spec, self._sampler, self._encoder = spec, None, None
+        self.cache: dict = {}
 
-    @property
-    def sampler(self) -> SMOTExT:
-        if self._sampler is None:
-            self._sampler = _sampler_from_spec(self.spec)
-            self._encoder = self._sampler.encoder_
-        return self._sampler
-
-    @property
-    def encoder(self):
-        if self._encoder is None:
-            from smotext.synth.encoder import Encoder
-
-            self._encoder = Encoder(self.spec.get("encoder"))
-        return self._encoder
-
-    def decode(self, shard: Shard, seed: int) -> tuple[list[str], np.ndarray]:
-        _maybe_fail(shard)
-        return decode_shard(self.sampler, shard, seed)
-
-    def embed(self, texts: list[str], precision: str = "float32") -> np.ndarray:
-        return self.encoder.embed(texts, precision=precision)
-
-    def scan_pii(self, texts: list[str], min_score: float) -> list:
-        from smotext.audit.pii import get_scanner
-
-        return get_scanner(min_score).scan(texts)
+    def call(self, fn, item, *args):
+        return fn(self.cache, item, *args)
 
 
 class RayPool:
     """Workers on a Ray cluster (started on this machine unless ``engine.address`` names one), for
     the length of one job. Workers that die are restarted and their task retried."""
 
-    def __init__(self, engine: Engine, spec: dict):
+    def __init__(self, engine: Engine):
         ray = require_ray()
         self.started = not ray.is_initialized()
         if self.started:  # workers of a cluster started here inherit this process's environment (HF_HUB_OFFLINE, ...)
@@ -271,14 +228,14 @@ class RayPool:
         n = engine.workers or max(1, cpus)
         threads = engine.threads or max(1, cpus // n)
         actor = ray.remote(num_cpus=min(threads, cpus), max_restarts=3, max_task_retries=3)(_Worker)
-        self.workers = [actor.remote(spec, threads) for _ in range(n)]
+        self.workers = [actor.remote(threads) for _ in range(n)]
 
-    def map(self, method: str, items: Sequence, *args) -> Iterator:
-        """``method(item, *args)`` of a worker for each item, results in item order as they are ready."""
+    def map(self, fn, items: Sequence, *args) -> Iterator:
+        """``fn(cache, item, *args)`` on a worker for each item, results in item order as they are ready."""
         from ray.util import ActorPool
 
         pool = ActorPool(self.workers)
-        return pool.map(lambda w, item: getattr(w, method).remote(item, *args), list(items))
+        return pool.map(lambda w, item: w.call.remote(fn, item, *args), list(items))
 
     def close(self) -> None:
         ray = require_ray()
@@ -290,37 +247,3 @@ class RayPool:
 
 def chunks(items: Sequence, size: int) -> list:
     return [items[i : i + size] for i in range(0, len(items), size)]
-
-
-def decode_round(sampler: SMOTExT, targets: np.ndarray, seed: int, store: ShardStore | None = None,
-                 pool: RayPool | None = None, progress: bool = False) -> tuple[list[str], np.ndarray]:
-    """Decode and embed one round's ``targets`` shard by shard: here, or on ``pool``'s workers;
-    shards already in ``store`` are read back, new ones put there. Returns the flat candidates and
-    their embeddings, in target order."""
-    from tqdm.auto import tqdm
-
-    engine: Engine = sampler.engine_
-    batch = sampler.decoder_.batch_size
-    per_shard = max(1, engine.shard_batches)
-    if pool is not None:  # at least two shards per worker, so that none waits while another decodes a large rest
-        per_shard = max(1, min(per_shard, math.ceil(len(targets) / batch) // (2 * len(pool.workers))))
-    rows = per_shard * batch  # whole batches: boundaries fall where they would in one piece
-    shards = cut(targets, rows)
-    context = json.dumps({"seed": seed, "decoding": sampler.decoding_, "models": sampler.model_fingerprints_},
-                         sort_keys=True)
-    keys = [shard_key(context, s) for s in shards]
-    done = {s.index: store.get(k) for s, k in zip(shards, keys)} if store is not None else {}
-    todo = [s for s in shards if done.get(s.index) is None]
-    bar = tqdm(total=len(shards), initial=len(shards) - len(todo), desc="decoding", unit="shard", disable=not progress)
-    results = zip(todo, pool.map("decode", todo, seed)) if pool is not None else \
-        ((s, decode_shard(sampler, s, seed)) for s in todo)
-    for shard, (texts, emb) in results:
-        if store is not None:
-            store.put(keys[shard.index], texts, emb)
-        done[shard.index] = (texts, emb)
-        bar.update(1)
-    bar.close()
-    texts = [t for s in shards for t in done[s.index][0]]
-    dim = sampler.encoder_.dim
-    emb = np.concatenate([done[s.index][1] for s in shards]) if shards else np.zeros((0, dim), np.float32)
-    return texts, emb

@@ -40,11 +40,11 @@ MIN_DISTINCT_SHARE = 0.1  # a corpus with fewer distinct texts than this share o
 def check_distinct(corpus: Corpus) -> None:
     """Refuse a corpus whose texts are nearly all copies of each other (case and spacing ignored):
     nothing can be learned or audited from it, and splitting it would take a long time to say so."""
-    from smotext.synth.corpus import normalise_text
+    from smotext.text import same_text_key
 
     if len(corpus) < 20:
         return
-    distinct = len({normalise_text(t) for t in corpus.texts})
+    distinct = len({same_text_key(t) for t in corpus.texts})
     if distinct < MIN_DISTINCT_SHARE * len(corpus):
         raise SmotextError(f"{corpus.source}: only {distinct:,} distinct text(s) among {len(corpus):,} rows; the rest are "
                            f"copies. smotext needs at least {MIN_DISTINCT_SHARE:.0%} distinct texts: remove the copies")

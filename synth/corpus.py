@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import math
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -13,6 +12,7 @@ import pandas as pd
 
 from smotext.errors import SmotextError
 from smotext.outputs import json_safe
+from smotext.text import same_text_key
 
 FORMATS = ("csv", "jsonl", "parquet")
 UNLABELLED = "_all_"  # the single class of a corpus read without labels
@@ -43,14 +43,9 @@ class Corpus:
         return cls(texts, labels, labelled, source, digest)
 
 
-def normalise_text(text: str) -> str:
-    """A text as compared for overlap between splits: case and runs of whitespace ignored."""
-    return " ".join(text.lower().split())
-
-
 def overlap_counts(sets: dict[str, list[str]]) -> dict[str, int]:
     """For each pair of named text lists, how many records of the first have a copy in the second."""
-    keys = {name: [normalise_text(t) for t in texts] for name, texts in sets.items()}
+    keys = {name: [same_text_key(t) for t in texts] for name, texts in sets.items()}
     names = list(sets)
     out = {}
     for i, a in enumerate(names):

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 from collections import Counter
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -18,18 +18,8 @@ from smotext.errors import SmotextError
 from smotext.params import Param, int_at_least, number_in
 from smotext.registry import Plugin, Registry
 from smotext.synth.params import DEFAULT_FILTERS
-from smotext.synth.neighbors import topk_cosine
-
-_WORD = re.compile(r"\w+", re.UNICODE)
-
-
-def words(text: str) -> list[str]:
-    return _WORD.findall(text.lower())
-
-
-def normalise(text: str) -> str:
-    return " ".join(words(text))
-
+from smotext.neighbors import topk_cosine
+from smotext.text import ngram_index, ngrams, words, words_key
 
 def max_cosine(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """For each row of ``a``, the highest cosine to a row of ``b`` and its index (unit rows)."""
@@ -79,18 +69,9 @@ class FilterContext:
         return self._real_ngrams[n]
 
     def accept(self, texts: Sequence[str], embeddings: np.ndarray) -> None:
-        self.accepted_keys.update(normalise(t) for t in texts)
+        self.accepted_keys.update(words_key(t) for t in texts)
         if len(texts):
             self.accepted_embeddings.append(np.asarray(embeddings, dtype=np.float32))
-
-
-def ngrams(tokens: Sequence[str], n: int) -> Iterable[tuple]:
-    return (tuple(tokens[i : i + n]) for i in range(len(tokens) - n + 1))
-
-
-def ngram_index(texts: Iterable[str], n: int) -> set:
-    """Every word n-gram that occurs in any of ``texts``."""
-    return {g for t in texts for g in ngrams(words(t), n)}
 
 
 @dataclass
@@ -216,7 +197,7 @@ class DedupeFilter(Filter):
         keep = np.ones(len(cand.texts), dtype=bool)
         seen = set(ctx.accepted_keys)
         for i, t in enumerate(cand.texts):
-            key = normalise(t)
+            key = words_key(t)
             keep[i] = key not in seen
             seen.add(key)
         cos = np.full(len(cand.texts), -1.0, dtype=np.float32)

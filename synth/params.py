@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
+from smotext.engine import engine_check
 from smotext.params import Param, int_at_least, is_bool, number_in, one_of
 
 STRATEGIES = ("auto", "not majority", "minority", "all")
@@ -53,12 +54,6 @@ def _temperature(v) -> str | None:
     return None if v is None else number_in(0)(v) and "None or a finite number >= 0"
 
 
-def _engine(v) -> str | None:
-    from smotext.engine import Engine
-
-    return None if v is None or v in ("local", "ray") or isinstance(v, Engine) else "None, 'local', 'ray' or an Engine"
-
-
 def _model(v) -> str | None:
     return None  # a path, a name, None or a loaded model: the loader says what is wrong with it
 
@@ -104,7 +99,7 @@ GENERATION_PARAMS: dict[str, Param] = {
     "oversample": Param(1.3, "vectors drawn per wanted text in the first round", number_in(1.0)),
     "progress": Param(False, "show progress bars", is_bool),
     "engine": Param(None, "where decoding runs: None or 'local' in this process, 'ray' on a Ray cluster, or an "
-                    "Engine (its address, workers and shard size)", _engine),
+                    "Engine (its address, workers and shard size)", engine_check),
     "dp": Param(None, "DP generation (Private Evolution): real records only vote on public candidates; None: "
                 "SMOTExT mixes real records' embeddings (no formal guarantee)", _dp),
 }

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from smotext.errors import SmotextError
-from smotext.synth.neighbors import topk_cosine
+from smotext.neighbors import topk_cosine
 
 from smotext.params import check_all
 from smotext.synth.params import GENERATION_PARAMS, STRATEGIES

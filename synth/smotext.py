@@ -249,7 +249,8 @@ class SMOTExT(BaseEstimator):
         interruption picks up where it stopped (the caller removes it once the outputs are written).
         """
         self._check_params()
-        from smotext.engine import ShardStore, as_engine, worker_spec
+        from smotext.engine import ShardStore, as_engine
+        from smotext.synth.shards import worker_spec
 
         self.engine_ = as_engine(self.engine)
         self._store = ShardStore(checkpoint) if checkpoint is not None else None
@@ -263,13 +264,8 @@ class SMOTExT(BaseEstimator):
         labels = [UNLABELLED] * len(texts) if labels is None else [str(v) for v in labels]
         if len(labels) != len(texts):
             raise SmotextError(f"{len(texts)} texts but {len(labels)} labels")
-        self._pool = None
-        try:
+        with self.engine_.session():  # Ray workers live for this call, or for the job that holds the session
             return (self._fit_resample_dp if self.dp is not None else self._fit_resample_mixes)(texts, labels)
-        finally:
-            if self._pool is not None:  # Ray workers live for one call
-                self._pool.close()
-                self._pool = None
 
     def _fit_resample_mixes(self, texts: list[str], labels: list[str]) -> tuple[list[str], list[str]]:
         self.privacy_ = {"mode": "non-dp", "epsilon": math.inf,
@@ -316,17 +312,6 @@ class SMOTExT(BaseEstimator):
 
     # ------------------------------------------------------------ rounds
 
-    def _workers(self):
-        """This call's Ray workers (started on first use; they load the models once), or None to
-        decode in this process."""
-        if self.engine_.kind != "ray":
-            return None
-        if self._pool is None:
-            from smotext.engine import RayPool, worker_spec
-
-            self._pool = RayPool(self.engine_, worker_spec(self))
-        return self._pool
-
     def _generate(self, texts, labels, real_emb, counts, chain, report):
         rng = np.random.default_rng(self.random_state)
         seed = int(rng.integers(2**31 - 1))  # decoding seed, derived so one random_state drives everything
@@ -368,11 +353,11 @@ class SMOTExT(BaseEstimator):
 
     def _run_round(self, plan: MixPlan, real_emb, chain: FilterChain, ctx: FilterContext, seed: int, timing, report) -> list[dict]:
         """Decode one plan and filter it; returns the kept rows in plan order (best candidate per vector)."""
-        from smotext.engine import decode_round
+        from smotext.synth.shards import decode_round
 
         targets = plan.mix(real_emb)
         t0 = time.perf_counter()
-        flat, emb = decode_round(self, targets, seed, self._store, self._workers(), progress=self.progress)
+        flat, emb = decode_round(self, targets, seed, self._store, self.engine_.pool(), progress=self.progress)
         timing["decode"] += time.perf_counter() - t0
         n_c = self.num_candidates
         owner = np.repeat(np.arange(len(plan)), n_c)

@@ -5,7 +5,8 @@ import sys
 import numpy as np
 import pytest
 
-from smotext.engine import FAIL_ONCE_ENV, RAY_INSTALL, Engine, ShardStore
+from smotext.engine import RAY_INSTALL, Engine, ShardStore
+from smotext.synth.shards import FAIL_ONCE_ENV
 from smotext.errors import SmotextError
 from smotext.synth.demo_corpus import build
 from smotext.synth.smotext import SMOTExT
@@ -54,7 +55,7 @@ def test_cli_engine_ray_without_ray_is_one_line_exit_2_and_writes_nothing(tmp_pa
 
 
 def test_a_resumed_run_reads_back_the_shards_it_finished_and_gives_the_same_output(encoder, lm, tmp_path, monkeypatch):
-    import smotext.engine as engine_module
+    import smotext.synth.shards as engine_module
 
     local = Engine("local", shard_batches=1)
     whole = generation(encoder, lm, local)

@@ -140,7 +140,7 @@ def test_bad_parameters_are_refused(kw):
 @pytest.mark.parametrize("device", ["numpy", "cpu"])  # "cpu": the torch blocks a GPU runs, here on the CPU
 @pytest.mark.parametrize("block", [3, 7, 1000])
 def test_blocked_topk_matches_brute_force(block, device):
-    from smotext.synth.neighbors import topk_cosine
+    from smotext.neighbors import topk_cosine
 
     a, b = unit_rows(23, 8, seed=2), unit_rows(31, 8, seed=3)
     sims, idx = topk_cosine(a, b, k=4, block=block, device=device)

@@ -15,7 +15,7 @@ from smotext.audit.registry import Metric, register
 from smotext.audit.ngram_lm import likelihood_ratio
 from smotext.audit.stats import attack_summary
 from smotext.audit.text_overlap import ngram_containment
-from smotext.synth.filters import ngram_index
+from smotext.text import ngram_index
 
 
 @register

@@ -7,32 +7,27 @@ it) and TF-IDF word n-grams (a judge outside that space: register, wording, punc
 
 from __future__ import annotations
 
-import re
 from collections import Counter
 
 import numpy as np
 
 from smotext.audit.registry import Metric, Plugin, PluginResult, register
 from smotext.params import Param, int_at_least
+from smotext.text import contraction_words
 
-_WORDS = re.compile(r"\w+(?:'\w+)?")
 OPENING_WORDS = 3
 MIN_SHARED = 5  # real openings shown in the report only when this many texts share them
 
 
-def words(text: str) -> list[str]:
-    return _WORDS.findall(text.lower())
-
-
 def distinct_bigrams(texts: list[str]) -> float:
     """Distinct word bigrams over all bigrams (distinct-2): 1 = no bigram repeats anywhere."""
-    grams = [tuple(w[i:i + 2]) for w in map(words, texts) for i in range(len(w) - 1)]
+    grams = [tuple(w[i:i + 2]) for w in map(contraction_words, texts) for i in range(len(w) - 1)]
     return len(set(grams)) / len(grams) if grams else 0.0
 
 
 def repeated_openings(texts: list[str], n: int = OPENING_WORDS) -> float:
     """Share of texts that open with the same ``n`` words as an earlier text of the set."""
-    counts = Counter(" ".join(words(t)[:n]) for t in texts)
+    counts = Counter(" ".join(contraction_words(t)[:n]) for t in texts)
     return sum(c - 1 for c in counts.values()) / len(texts) if texts else 0.0
 
 
@@ -110,8 +105,8 @@ class Realism(Plugin):
             # a real opening is shown only when at least MIN_SHARED texts share it (and masked): a first few
             # words can carry one person's name
             "common_openings": {"real": [(ctx.show_real(o), n) for o, n in Counter(
-                                    " ".join(words(t)[:OPENING_WORDS]) for t in real_texts).most_common(5)
+                                    " ".join(contraction_words(t)[:OPENING_WORDS]) for t in real_texts).most_common(5)
                                          if n >= MIN_SHARED and ctx.real_examples],
-                                "synthetic": Counter(" ".join(words(t)[:OPENING_WORDS]) for t in syn_texts).most_common(5)},
+                                "synthetic": Counter(" ".join(contraction_words(t)[:OPENING_WORDS]) for t in syn_texts).most_common(5)},
         }
         return res

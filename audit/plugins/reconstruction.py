@@ -8,8 +8,8 @@ from smotext.params import Param, int_at_least, number_in
 from smotext.audit.registry import Metric, Plugin, PluginResult, register
 from smotext.audit.stats import bootstrap, dcr_share, rate_difference_interval
 from smotext.audit.text_overlap import longest_common_span, similarity
-from smotext.synth.filters import words
-from smotext.synth.neighbors import topk_cosine
+from smotext.text import words
+from smotext.neighbors import topk_cosine
 
 
 def histogram(values: np.ndarray, bins: np.ndarray) -> list[int]:

@@ -1,4 +1,5 @@
-"""Blocked nearest-neighbour search by cosine on unit vectors, in bounded memory."""
+"""Blocked nearest-neighbour search by cosine on unit vectors, in bounded memory (ground layer: the
+sampler, the filters and the audit all search with it)."""
 
 from __future__ import annotations
 
@@ -18,10 +19,10 @@ def topk_cosine(queries: np.ndarray, base: np.ndarray, k: int = 1, block: int = 
     and the search is larger than one block, else NumPy).
     """
     if device is None:
-        from smotext.synth.models import default_device
+        import torch
 
         large = len(queries) * len(base) > block * block
-        device = "cuda" if large and default_device() == "cuda" else "numpy"
+        device = "cuda" if large and torch.cuda.is_available() else "numpy"
     if device != "numpy":
         return _topk_torch(queries, base, k, GPU_BLOCK if device.startswith("cuda") else block, exclude_self, device)
     n, m = len(queries), len(base)
