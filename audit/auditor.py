@@ -29,20 +29,24 @@ RESULTS_FILE, SCORES_FILE = "results.json", "scores.npz"
 
 # The auditor's own settings, checked up front (a bad one would otherwise fail plug-ins one by one).
 AUDITOR_PARAMS = {
-    "seed": Param(0, "seed for the member/non-member samples, bootstrap and attacks", int_at_least(0)),
-    "n_boot": Param(200, "bootstrap resamples for the DCR share's 95% interval (the other intervals are analytic)", int_at_least(1)),
-    "test_fraction": Param(0.3, "share of the holdout used as the utility test split when no test set is given",
-                           number_in(0, 1, low_open=True, high_open=True)),
+    "seed": Param(0, "seed for the member/non-member samples, bootstrap and attacks", int_at_least(0), flag="--seed"),
+    "n_boot": Param(200, "bootstrap resamples for the DCR share's 95% interval (the other intervals are analytic)",
+                    int_at_least(1), flag="--bootstrap"),
+    "holdout_test_fraction": Param(0.3, "share of the holdout used as the utility test split when no test set is given",
+                                   number_in(0, 1, low_open=True, high_open=True), flag="--holdout-test-fraction"),
     "progress": Param(False, "show progress bars", is_bool),
     "cache": Param(True, "keep embeddings in this process's memory for later audits of the same texts (never on disk)", is_bool),
-    "allow_overlap": Param(False, "audit even when members, holdout and test share texts (their counts are "
-                                  "recorded either way)", is_bool),
+    "allow_overlap": Param(False, "go on even when members, holdout and test share texts (copies of one text in "
+                                  "different splits; their counts are recorded either way); default: an error", is_bool,
+                           flag="--allow-overlap"),
     "engine": Param(None, "where embedding and the PII scan run: None or 'local' in this process, 'ray' on a Ray "
                           "cluster, or an Engine", engine_check),
     "real_examples": Param(False, "show real texts in the report's examples, masked (names, rare words and numbers "
-                                  "hidden); the report is then marked internal: never release it", is_bool),
+                                  "hidden); the report is then marked internal: never release it (default: no real "
+                                  "text in any output)", is_bool, flag="--real-examples"),
     "precision": Param("auto", "the encoder's arithmetic for the audit's embeddings: 'float32', 'bfloat16', or 'auto' "
-                               "(bfloat16 where the hardware computes it, else float32)", one_of(*PRECISIONS)),
+                               "(bfloat16 where the hardware computes it, else float32)", one_of(*PRECISIONS),
+                       flag="--precision", cli={"choices": PRECISIONS}),
 }
 
 
@@ -70,16 +74,35 @@ class AuditResult:
         out.mkdir(parents=True, exist_ok=True)
         flat = {f"{p}/{k}": np.asarray(v, dtype=float) for p, arrs in self.arrays.items() for k, v in arrs.items()
                 if isinstance(v, np.ndarray)}
-        from smotext.outputs import temp_beside
+        from smotext.outputs import atomic_files
 
-        tmp = temp_beside(out / name, ".npz")
-        try:
+        with atomic_files(out / name) as (tmp,):
             with open(tmp, "wb") as f:  # a file object: numpy adds no suffix of its own
                 np.savez_compressed(f, **flat)
-            os.replace(tmp, out / name)
-        finally:
-            tmp.unlink(missing_ok=True)
         return out / name
+
+    def summary(self) -> str:
+        """One line per metric: value, 95% interval and which way is safer."""
+        width = max(map(len, self.metrics), default=10)
+        lines = []
+        for name, m in sorted(self.metrics.items()):
+            ci = f"  [{m.ci[0]:.3f}, {m.ci[1]:.3f}]" if m.ci else ""
+            lines.append(f"{name:<{width}}  {m.value:8.3f}{ci}  ({m.safer} is safer)")
+        return "\n".join(lines)
+
+    def _repr_html_(self) -> str:
+        """A notebook's view: the formal ε, the metrics and any plug-in that did not run (escaped)."""
+        from html import escape
+
+        privacy = (self.plugins.get("generation_privacy") or {}).get("details") or {}
+        rows = "".join(f"<tr><td>{escape(n)}</td><td>{m.value:.3f}</td><td>"
+                       f"{escape(f'[{m.ci[0]:.3f}, {m.ci[1]:.3f}]') if m.ci else ''}</td><td>{escape(m.safer)}</td></tr>"
+                       for n, m in sorted(self.metrics.items()))
+        failed = "".join(f"<li>{escape(n)}: {escape(str(e.get('status')))} ({escape(str(e.get('error')))})</li>"
+                         for n, e in self.plugins.items() if e.get("status") != "ok")
+        return (f"<div><b>smotext audit</b>: {len(self.metrics)} metrics; ε = {escape(str(privacy.get('epsilon', '?')))}"
+                f"{'<ul>' + failed + '</ul>' if failed else ''}<table><tr><th>metric</th><th>value</th><th>95% interval"
+                f"</th><th>safer</th></tr>{rows}</table></div>")
 
     def save(self, folder: str | os.PathLike) -> Path:
         """Write results.json and scores.npz into ``folder``, both or neither. The folder must be new,
@@ -117,6 +140,9 @@ def _describe(c: Corpus) -> dict:
     return {"path": c.source, "sha256": c.sha256, "texts": len(c), "labelled": c.labelled}
 
 
+_A = AUDITOR_PARAMS
+
+
 class Auditor:
     """Runs audit plug-ins by name; a plug-in that raises is recorded as failed, never dropped silently.
 
@@ -126,12 +152,14 @@ class Auditor:
     """
 
     def __init__(self, plugins: Sequence[str] = DEFAULT_PLUGINS, plugin_params: Mapping[str, Mapping] | None = None,
-                 encoder=None, seed: int = 0, n_boot: int = 200, test_fraction: float = 0.3,
-                 progress: bool = False, cache: bool = True, allow_overlap: bool = False, lm=None, engine=None,
-                 precision: str = "auto", real_examples: bool = False):
+                 encoder=None, seed: int = _A["seed"].default, n_boot: int = _A["n_boot"].default,
+                 holdout_test_fraction: float = _A["holdout_test_fraction"].default,
+                 progress: bool = _A["progress"].default, cache: bool = _A["cache"].default,
+                 allow_overlap: bool = _A["allow_overlap"].default, lm=None, engine=_A["engine"].default,
+                 precision: str = _A["precision"].default, real_examples: bool = _A["real_examples"].default):
         from smotext.engine import as_engine
 
-        check_all(AUDITOR_PARAMS, {"seed": seed, "n_boot": n_boot, "test_fraction": test_fraction,
+        check_all(AUDITOR_PARAMS, {"seed": seed, "n_boot": n_boot, "holdout_test_fraction": holdout_test_fraction,
                                    "progress": progress, "cache": cache, "allow_overlap": allow_overlap, "engine": engine,
                                    "precision": precision, "real_examples": real_examples})
         self.precision, self.real_examples = precision, real_examples
@@ -143,7 +171,7 @@ class Auditor:
                 raise SmotextError(f"parameters given for audit plug-in {name!r}, which is not selected")
         self.plugins = [create_plugin(n, **params.get(n, {})) for n in plugins]  # validates names first
         self.encoder, self.seed, self.n_boot = encoder, seed, n_boot
-        self.test_fraction, self.progress, self.cache = test_fraction, progress, cache
+        self.holdout_test_fraction, self.progress, self.cache = holdout_test_fraction, progress, cache
         self.lm = lm  # a loaded LM for plug-ins that write public texts (else the manifest's, loaded when needed)
 
     def check_disjoint(self, members: Corpus, holdout: Corpus, test: Corpus | None = None) -> dict[str, int]:
@@ -201,7 +229,7 @@ class Auditor:
         from smotext.synth.models import resolve_precision
 
         precision = resolve_precision(self.precision, getattr(encoder, "device", "cpu"))
-        ctx = AuditContext(members, holdout, synthetic, encoder, test=test, test_fraction=self.test_fraction,
+        ctx = AuditContext(members, holdout, synthetic, encoder, test=test, test_fraction=self.holdout_test_fraction,
                            seed=self.seed, n_boot=self.n_boot, progress=self.progress, cache=self.cache,
                            parent_rows=parent_rows, generation=generation, lm=lm, canaries=canaries, pool=pool,
                            precision=precision, real_examples=self.real_examples)

@@ -164,3 +164,25 @@ def mask(text: str, entities: list[Entity]) -> str:
         out += [text[last : e.start], f"<{e.type}>"]
         last = e.end
     return "".join(out + [text[last:]])
+
+
+def read_allowlist(path: str | os.PathLike) -> tuple[str, ...]:
+    """Values from an allowlist file: one per line; blank lines and lines starting with # skipped.
+    A file that is not a regular UTF-8 file under the size cap raises ValueError."""
+    from smotext.outputs import read_user_text
+
+    try:
+        text = read_user_text(path, "PII allowlist")
+    except SmotextError as e:
+        raise ValueError(str(e)) from None
+    return tuple(v for line in text.splitlines() if (v := line.strip()) and not v.startswith("#"))
+
+
+def allowlist_file(path: str) -> list[str]:
+    """argparse's type for a PII allowlist file: its values, or one line saying what is wrong."""
+    import argparse
+
+    try:
+        return list(read_allowlist(path))
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None

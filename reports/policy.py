@@ -14,6 +14,7 @@ from pydantic import (BaseModel, ConfigDict, Field, PrivateAttr, ValidationError
                       model_validator)
 
 from smotext.errors import SmotextError
+from smotext.audit.pii import read_allowlist  # noqa: F401  (re-exported)
 from smotext.strict_yaml import load_yaml
 
 COMPARISONS = {"<": lambda v, t: v < t, "<=": lambda v, t: v <= t, ">": lambda v, t: v > t, ">=": lambda v, t: v >= t}
@@ -99,18 +100,6 @@ class PiiExcuses(BaseModel):
     def audit_params(self) -> dict:
         """The pii plug-in's parameters that apply these excuses."""
         return {"ignore_types": list(self.ignore_types), "allowlist": list(self._values)}
-
-
-def read_allowlist(path: Path) -> tuple[str, ...]:
-    """Values from an allowlist file: one per line; blank lines and lines starting with # skipped.
-    A file that is not a regular UTF-8 file under the size cap raises ValueError."""
-    from smotext.outputs import read_user_text
-
-    try:
-        text = read_user_text(path, "PII allowlist")
-    except SmotextError as e:
-        raise ValueError(str(e)) from None
-    return tuple(v for line in text.splitlines() if (v := line.strip()) and not v.startswith("#"))
 
 
 class Policy(BaseModel):

@@ -163,3 +163,32 @@ def publish(results: dict, out: Path, decision: Decision, release_files: list[Pa
             if folder is not None and folder.exists():
                 shutil.rmtree(folder, ignore_errors=True)
     return out / "report.html"
+
+
+def details(results: dict, plugin: str) -> dict | None:
+    """A plug-in's details when it ran and they are an object (results.json may come from anyone)."""
+    entry = (results.get("plugins") or {}).get(plugin)
+    if not isinstance(entry, dict) or entry.get("status") != "ok" or not isinstance(entry.get("details"), dict):
+        return None
+    return entry["details"]
+
+
+def _num(v) -> str:
+    if v == "inf":
+        return "∞"
+    return f"{v:.3g}" if isinstance(v, (int, float)) and not isinstance(v, bool) else "?"
+
+
+def privacy_line(results: dict) -> str:
+    """One line on the release's formal guarantee, from the generation_privacy plug-in's result."""
+    d = details(results, "generation_privacy")
+    if d is None:
+        entry = (results.get("plugins") or {}).get("generation_privacy")
+        error = entry.get("error") if isinstance(entry, dict) else None
+        return f"formal guarantee not assessed ({error or 'plug-in not run'})"
+    eps, mode = _num(d.get("epsilon")), d.get("mode")
+    if mode == "dp":
+        return f"ε = {eps} at δ = {_num(d.get('delta'))} (DP generation; add/remove one record)"
+    if mode == "non-dp":
+        return f"ε = {eps}: no formal guarantee (non-DP generation; the audit's attacks are the evidence)"
+    return f"ε = {eps} ({mode}: not a private release)"

@@ -21,10 +21,24 @@ from contextlib import contextmanager
 import numpy as np
 
 from smotext.errors import SmotextError
+from smotext.params import Param, check_declared, int_at_least, one_of
 
 ENGINES = ("local", "ray")
 SHARD_BATCHES = 8  # decoding batches per shard: small enough to spread, large enough to keep a worker busy
 RAY_INSTALL = "pip install 'smotext[ray]'"
+
+
+ENGINE_PARAMS: dict[str, Param] = {
+    "kind": Param("local", f"local: this process; ray: workers on a Ray cluster ({RAY_INSTALL})", one_of(*ENGINES),
+                  flag="--engine", cli={"choices": ENGINES}),
+    "address": Param(None, "an existing Ray cluster to use (None: start one on this machine)", None,
+                     flag="--ray-address", cli={"metavar": "ADDR"}),
+    "workers": Param(None, "Ray workers (None: one per CPU core of the cluster)", int_at_least(1, none_ok=True),
+                     flag="--workers", cli={"type": int}),
+    "shard_batches": Param(SHARD_BATCHES, "decoding batches per shard", int_at_least(1)),
+    "threads": Param(None, "cores each Ray worker computes with (None: the cluster's cores shared out)",
+                     int_at_least(1, none_ok=True)),
+}
 
 
 @dataclass
@@ -34,11 +48,11 @@ class Engine:
     ``threads``: cores each worker reserves and computes with, default the cluster's cores shared
     out among the workers); ``shard_batches``: decoding batches per shard."""
 
-    kind: str = "local"
-    address: str | None = None
-    workers: int | None = None
-    shard_batches: int = SHARD_BATCHES
-    threads: int | None = None
+    kind: str = ENGINE_PARAMS["kind"].default
+    address: str | None = ENGINE_PARAMS["address"].default
+    workers: int | None = ENGINE_PARAMS["workers"].default
+    shard_batches: int = ENGINE_PARAMS["shard_batches"].default
+    threads: int | None = ENGINE_PARAMS["threads"].default
 
     def __post_init__(self):
         self._pool: RayPool | None = None  # not a field: the manifest records the settings, not the workers
@@ -68,10 +82,7 @@ class Engine:
     def check(self) -> None:
         if self.kind not in ENGINES:
             raise SmotextError(f"unknown engine {self.kind!r}; valid: {', '.join(ENGINES)}", params="engine")
-        for name in ("workers", "shard_batches", "threads"):
-            v = getattr(self, name)
-            if v is not None and (isinstance(v, bool) or not isinstance(v, int) or v < 1):
-                raise SmotextError(f"{name} must be a whole number >= 1, got {v!r}", params=name)
+        check_declared(self, {k: p for k, p in ENGINE_PARAMS.items() if k != "kind"})
         if self.kind == "local" and (self.address or self.workers or self.threads):
             raise SmotextError("--ray-address, --workers and threads per worker apply to --engine ray", params="engine")
         if self.kind == "ray":

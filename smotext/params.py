@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import math
 import numbers
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -33,19 +33,28 @@ class Param:
         if self.check is not None:
             check_value(name, value, self.check, owner)
 
-    def add_to(self, parser, name: str) -> None:
-        """Add this parameter's flag to an argparse parser (dest = the parameter's name)."""
-        default = self.default if self.cli_default is _UNSET else self.cli_default
+    def add_to(self, parser, name: str, default: Any = _UNSET, note: str | None = None) -> None:
+        """Add this parameter's flag to an argparse parser (dest = the parameter's name). A False
+        default makes a switch. ``default``/``note`` override the default and what help says of it."""
+        if default is _UNSET:
+            default = self.default if self.cli_default is _UNSET else self.cli_default
         if isinstance(default, tuple):
             default = list(default)
-        kw = {"type": type(default) if isinstance(default, (int, float, str)) and not isinstance(default, bool) else None,
-              **self.cli}
+        if isinstance(self.default, bool) and not self.cli:
+            parser.add_argument(self.flag, dest=name, action="store_true", default=default, help=self.help)
+            return
+        typed = next((v for v in (self.default, default) if isinstance(v, (int, float, str)) and not isinstance(v, bool)),
+                     None)
+        kw = {"type": type(typed) if typed is not None else None, **self.cli}
         if kw["type"] is None:
             del kw["type"]
-        kw.setdefault("metavar", name.rsplit(":", 1)[-1].upper())
-        shown = f" (default: {' '.join(map(str, default)) if isinstance(default, list) else default})" \
-            if default is not None and "%(default)" not in self.help else ""
-        parser.add_argument(self.flag, dest=name, default=default, help=f"{self.help}{shown}", **kw)
+        if kw.get("action") not in ("append", "store_true"):
+            kw.setdefault("metavar", name.rsplit(":", 1)[-1].upper())
+        if note is None:
+            note = (' '.join(map(str, default)) if isinstance(default, list) else str(default)) \
+                if default is not None and default != [] else None
+        shown = f" (default: {note})" if note is not None and "%(default)" not in self.help else ""
+        parser.add_argument(self.flag, dest=name, default=default, help=f"{self.help}{shown}".replace("%", "%%"), **kw)
 
 
 def check_value(name: str, value: Any, check: Callable[[Any], str | None], owner: str = "") -> None:
@@ -66,6 +75,65 @@ def check_all(params: Mapping[str, Param], values: Mapping[str, Any], owner: str
 def flags(params: Mapping[str, Param]) -> dict[str, str]:
     """Parameter name -> CLI flag, for the parameters that have one."""
     return {name: p.flag for name, p in params.items() if p.flag}
+
+
+def dest(param: Param) -> str:
+    """The argparse dest of a declared parameter's flag: the flag itself ("--k-neighbors" -> "k_neighbors"),
+    so that two declarations sharing a flag share one value."""
+    return param.flag.lstrip("-").replace("-", "_")
+
+
+def add_declared(parser, groups: Sequence[tuple[str, Mapping[str, Param]]]) -> None:
+    """Add the flags of every declared parameter in ``groups`` ((what it configures, declarations))
+    to ``parser``, each group under its own heading. A flag that two groups share is added once: with
+    one default it keeps it; with different defaults it defaults to None (each library class then
+    applies its own) and its help names both."""
+    seen: dict[str, list[tuple[str, str, Param]]] = {}
+    for owner, params in groups:
+        for name, p in params.items():
+            if p.flag:
+                seen.setdefault(p.flag, []).append((owner, name, p))
+    headings = {}
+    for flag, owners in seen.items():
+        owner, name, p = owners[0]
+        if owner not in headings:
+            headings[owner] = parser.add_argument_group(owner) if owner else parser
+        defaults = {repr(q.default if q.cli_default is _UNSET else q.cli_default) for _, _, q in owners}
+        if len(defaults) == 1:
+            p.add_to(headings[owner], dest(p))
+        else:
+            note = "; ".join(f"{q.default} for {who}" for who, _, q in owners)
+            p.add_to(headings[owner], dest(p), default=None, note=note)
+
+
+def given(args, params: Mapping[str, Param], *, changed: bool = False) -> dict[str, Any]:
+    """The values ``args`` (argparse) holds for the declared parameters with a flag, by parameter
+    name, leaving out None (a shared flag left unset: the library's default applies) and, with
+    ``changed``, values equal to the declared default."""
+    out = {}
+    for name, p in params.items():
+        if not p.flag or (v := getattr(args, dest(p), None)) is None:
+            continue
+        v = tuple(v) if isinstance(p.default, tuple) and isinstance(v, list) else v
+        if not (changed and v == p.default):
+            out[name] = v
+    return out
+
+
+def flag_names(*declarations: Mapping[str, Param]) -> dict[str, str]:
+    """Parameter name -> flag over several declarations (the first declaration of a name wins): how
+    the CLI writes a library message's parameter names."""
+    out: dict[str, str] = {}
+    for params in declarations:
+        for name, p in params.items():
+            if p.flag:
+                out.setdefault(name, p.flag)
+    return out
+
+
+def check_declared(obj, params: Mapping[str, Param], owner: str = "") -> None:
+    """Check every declared attribute of a configuration object (a dataclass whose fields are declared)."""
+    check_all(params, {name: getattr(obj, name) for name in params if hasattr(obj, name)}, owner)
 
 
 # ---------------------------------------------------------------- checks (each returns None or what is allowed)

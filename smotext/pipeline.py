@@ -13,8 +13,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from smotext.errors import SmotextError
+from smotext.params import Param, check_value, int_at_least, number_in
 
 if TYPE_CHECKING:  # the real imports are inside the functions: `import smotext` must not load torch
+    import pandas as pd
+
     from smotext.audit.auditor import AuditResult
     from smotext.reports.gate import Decision
     from smotext.reports.policy import Policy
@@ -24,11 +27,82 @@ if TYPE_CHECKING:  # the real imports are inside the functions: `import smotext`
 PathLike = str | os.PathLike
 
 
-def _corpus(corpus: Corpus | PathLike, text_col: str, label_col: str | None) -> Corpus:
-    """A Corpus as given, or read from a file (``label_col=None``: 'label' if the file has one)."""
-    from smotext.synth.corpus import Corpus, read_corpus
+def _fraction(v) -> str | None:
+    return number_in(0, 1, low_open=True, high_open=True)(v) and "a number between 0 and 1"
 
-    if not isinstance(corpus, Corpus):
+
+# A release's own parameters, declared once (``release`` and the release/demo flags).
+RELEASE_PARAMS: dict[str, Param] = {
+    "policy": Param("default", "a shipped policy's name (default, strict, research; see `smotext policies`) or a policy "
+                    "YAML file", None, flag="--policy"),
+    "holdout_fraction": Param(0.3, "share of the corpus kept from generation as non-members", _fraction,
+                              flag="--holdout-fraction"),
+    "test_fraction": Param(0.2, "share of the corpus kept as the utility test split", _fraction, flag="--test-fraction"),
+    "canaries": Param(0, "plant M fake records (200 or more for a useful bound), each added to the members by a secret "
+                      "coin; outputs with a canary parent are held back; 0: none",
+                      lambda v: None if v == 0 else int_at_least(2)(v) and "0 or an int >= 2", flag="--canaries",
+                      cli={"metavar": "M"}),
+    "canary_secret": Param(None, "seed of the canaries and their coins (None: a fresh secret, kept in "
+                           "private/canaries.json)", int_at_least(0, none_ok=True), flag="--canary-secret",
+                           cli={"type": int, "metavar": "S"}),
+    "canary_topic": Param(None, "what the corpus's texts are, for writing canary starts (None: the DP topic, else "
+                          "generic)", None, flag="--canary-topic", cli={"metavar": "TEXT"}),
+}
+_R = RELEASE_PARAMS
+
+_REQUIRED = {"required": True}
+# The file jobs' own inputs and outputs, declared once for the commands that run them.
+GENERATE_PARAMS: dict[str, Param] = {
+    "out": Param(None, "synthetic dataset to write (.csv, .jsonl or .parquet)", None, flag="--out", cli=_REQUIRED),
+    "format": Param(None, "output format (None: from out's extension)", None, flag="--format",
+                    cli={"choices": ("csv", "jsonl", "parquet")}),
+    "provenance": Param(None, "private provenance file (None: OUT-stem.provenance.jsonl); never release it", None,
+                        flag="--provenance"),
+    "manifest": Param(None, "run manifest (None: OUT-stem.manifest.json)", None, flag="--manifest"),
+}
+AUDIT_FILES_PARAMS: dict[str, Param] = {
+    "members": Param(None, "the real records generation drew from", None, flag="--members", cli=_REQUIRED),
+    "holdout": Param(None, "real records from the same source that generation never saw", None, flag="--holdout",
+                     cli=_REQUIRED),
+    "synthetic": Param(None, "the synthetic dataset", None, flag="--synthetic", cli=_REQUIRED),
+    "test": Param(None, "real test texts for utility (None: holdout_test_fraction of the holdout)", None, flag="--test"),
+    "provenance": Param(None, "generation provenance file: also scores members that served as parents", None,
+                        flag="--provenance"),
+    "manifest": Param(None, "generation manifest (None: SYNTHETIC-stem.manifest.json beside it, if any); without one, "
+                      "plug-ins about the generator (decoder_privacy) are skipped", None, flag="--manifest"),
+    "out": Param(None, "folder for results.json and scores.npz", None, flag="--out", cli=_REQUIRED),
+}
+GATE_PARAMS: dict[str, Param] = {
+    "results": Param(None, "results.json (or its folder) from smotext audit", None, flag="--results", cli=_REQUIRED),
+    "out": Param(None, "folder for results.json, report.html and release/ (None: the results' folder)", None,
+                 flag="--out"),
+    "release_files": Param((), "file to copy to release/ on RELEASE (repeatable)", None, flag="--release-file",
+                           cli={"action": "append", "metavar": "FILE"}),
+}
+FIT_DECODER_PARAMS: dict[str, Param] = {
+    "out": Param(None, "folder for bridge.safetensors, bridge.json and the checkpoint", None, flag="--out",
+                 cli=_REQUIRED),
+    "dp": Param(False, "train with DP-SGD: Poisson batches, per-text clipping, noise (needs --target-epsilon)", None,
+                flag="--dp"),
+    "init": Param(None, "adapt this bridge (a folder, or 'default' for the shipped one) instead of training from "
+                  "scratch", None, flag="--init", cli={"metavar": "BRIDGE"}),
+    "instruction": Param(None, "prompt text before the soft tokens", None, flag="--instruction"),
+    "description": Param("", "what the training texts are, for the model card", None, flag="--description"),
+    "public": Param(False, "the training texts are public or self-generated (default: treated as sensitive)", None,
+                    flag="--public"),
+}
+
+
+def _corpus(corpus: Corpus | PathLike | pd.DataFrame, text_col: str, label_col: str | None) -> Corpus:
+    """A Corpus as given, from a pandas DataFrame, or read from a file (``label_col=None``: 'label'
+    if there is one)."""
+    import pandas as pd
+
+    from smotext.synth.corpus import Corpus, corpus_from_frame, read_corpus
+
+    if isinstance(corpus, pd.DataFrame):
+        corpus = corpus_from_frame(corpus, text_col, label_col or "label", require_label=label_col is not None)
+    elif not isinstance(corpus, Corpus):
         corpus = read_corpus(corpus, text_col, label_col or "label", require_label=label_col is not None)
     check_distinct(corpus)
     return corpus
@@ -51,9 +125,12 @@ def check_distinct(corpus: Corpus) -> None:
 
 
 def _is_corpus(obj) -> bool:
+    """Whether ``obj`` is data in memory (a Corpus or a DataFrame) rather than a path."""
+    import pandas as pd
+
     from smotext.synth.corpus import Corpus
 
-    return isinstance(obj, Corpus)
+    return isinstance(obj, (Corpus, pd.DataFrame))
 
 
 def _sampler(sampler: SMOTExT | None, seed: int, strategy: str = "auto") -> SMOTExT:
@@ -159,10 +236,10 @@ def _require_output(sampler: SMOTExT, least: int) -> None:
         raise SmotextError(f"generation made {made} synthetic text(s), too few{' to audit' if least > 1 else ''}: {why}")
 
 
-def generate(corpus: Corpus | PathLike, out: PathLike, *, sampler: SMOTExT | None = None,
+def generate(corpus: Corpus | PathLike | pd.DataFrame, out: PathLike, *, sampler: SMOTExT | None = None,
              provenance: PathLike | None = None, manifest: PathLike | None = None, format: str | None = None,
              text_col: str = "text", label_col: str | None = None) -> GenerationResult:
-    """Generate from ``corpus`` (a Corpus or a CSV/JSONL/Parquet path) with ``sampler`` (default:
+    """Generate from ``corpus`` (a CSV/JSONL/Parquet path, a pandas DataFrame or a Corpus) with ``sampler`` (default:
     ``SMOTExT(random_state=0)``) and write three files: the dataset ``out``, its private provenance
     (default ``<out-stem>.provenance.jsonl``) and its manifest (default ``<out-stem>.manifest.json``).
 
@@ -205,7 +282,7 @@ def audit_files(members: Corpus | PathLike, holdout: Corpus | PathLike, syntheti
     With ``out``, results.json and scores.npz are written there."""
     from smotext.audit.auditor import RESULTS_FILE, SCORES_FILE, Auditor
     from smotext.outputs import check_outputs, check_owned_folder, refuse_links
-    from smotext.synth.corpus import Corpus, file_sha256
+    from smotext.synth.corpus import file_sha256
     from smotext.synth.manifest import encoder_from_manifest, manifest_path_for, read_manifest, read_parent_rows
 
     if out is not None:  # the audit writes two files into out, a folder of its own; neither may be an input
@@ -213,7 +290,7 @@ def audit_files(members: Corpus | PathLike, holdout: Corpus | PathLike, syntheti
                  "provenance": provenance, "manifest": manifest}
         check_outputs({f"out ({RESULTS_FILE})": (Path(out) / RESULTS_FILE, "file"),
                        f"out ({SCORES_FILE})": (Path(out) / SCORES_FILE, "file")},
-                      {k: v for k, v in given.items() if v is not None and not isinstance(v, Corpus)})
+                      {k: v for k, v in given.items() if v is not None and not _is_corpus(v)})
         check_owned_folder("out", out)
         refuse_links("out", out, (RESULTS_FILE, SCORES_FILE, "report.html", "release"))
     read = lambda c: _corpus(c, text_col, label_col)
@@ -221,12 +298,12 @@ def audit_files(members: Corpus | PathLike, holdout: Corpus | PathLike, syntheti
     test_c = read(test) if test is not None else None
     parents = read_parent_rows(provenance) if provenance else None
     # the manifest beside a synthetic file, or the one named; a Corpus in memory has none beside it
-    info = read_manifest(synthetic, manifest) if manifest or not isinstance(synthetic, Corpus) else None
+    info = read_manifest(synthetic, manifest) if manifest or not _is_corpus(synthetic) else None
     if auditor_options.get("encoder") is None:
         auditor_options["encoder"] = encoder_from_manifest(info)
     result = Auditor(**auditor_options).run(members_c, holdout_c, synthetic_c, test=test_c, parent_rows=parents,
                                             generation=info)
-    manifest_file = Path(manifest) if manifest else None if isinstance(synthetic, Corpus) else manifest_path_for(synthetic)
+    manifest_file = Path(manifest) if manifest else None if _is_corpus(synthetic) else manifest_path_for(synthetic)
     if info is not None and manifest_file is not None and manifest_file.is_file():  # a release may publish it beside the data
         result.inputs["manifest"] = {"path": str(manifest_file), "sha256": file_sha256(manifest_file)}
     if out is not None:
@@ -246,6 +323,25 @@ class GateResult:
     report: Path
     results: dict = field(repr=False)
     decision: Decision = field(repr=False)
+
+    def summary(self) -> str:
+        """The verdict, the rules that decided it and the release's formal ε."""
+        from smotext.reports.release import privacy_line
+
+        lines = [f"verdict: {self.verdict} (exit code {self.exit_code})", f"privacy: {privacy_line(self.results)}"]
+        lines += [f"blocked by rule: {name}" for name in self.decision.deciding]
+        lines += [f"blocked: {problem}" for problem in self.decision.problems]
+        lines += [f"warning: rule {name} failed (severity warn)" for name in self.decision.warnings]
+        return "\n".join(lines + [f"report: {self.report}"])
+
+    def _repr_html_(self) -> str:
+        """A notebook's view of the summary (escaped)."""
+        from html import escape
+
+        head, *rest = self.summary().splitlines()
+        colour = "#1a7f37" if self.verdict == "RELEASE" else "#b42318"
+        return (f"<div><b style='color:{colour}'>{escape(head)}</b><ul>"
+                + "".join(f"<li>{escape(line)}</li>" for line in rest) + "</ul></div>")
 
 
 @dataclass
@@ -305,8 +401,6 @@ def _adapt_voice(sampler: SMOTExT, texts: list[str], config, folder: Path, secre
 
 
 def _check_canaries(canaries, canary_secret) -> None:
-    from smotext.params import check_value, int_at_least
-
     if canaries != 0:
         check_value("canaries", canaries, int_at_least(2))
     check_value("canary_secret", canary_secret, int_at_least(0, none_ok=True))
@@ -350,12 +444,14 @@ def _hold_back_canary_children(sampler: SMOTExT, run, first_canary_row: int):
     return prov[held].reset_index(drop=True).rename(columns={"synthetic_row": "generated_row"})
 
 
-def release(corpus: Corpus | PathLike, out: PathLike, *, policy: Policy | str | os.PathLike = "default",
-            sampler: SMOTExT | None = None, seed: int = 0, holdout_fraction: float = 0.3, test_fraction: float = 0.2,
-            text_col: str = "text", label_col: str | None = None, canaries: int = 0, canary_secret: int | None = None,
-            canary_topic: str | None = None, voice=None, voice_secret: int | None = None,
-            **audit_options: Any) -> ReleaseResult:
-    """Split ``corpus`` into members / holdout / test (stratified, seeded), generate from the members
+def release(corpus: Corpus | PathLike | pd.DataFrame, out: PathLike, *,
+            policy: Policy | str | os.PathLike = _R["policy"].default, sampler: SMOTExT | None = None, seed: int = 0,
+            holdout_fraction: float = _R["holdout_fraction"].default, test_fraction: float = _R["test_fraction"].default,
+            text_col: str = "text", label_col: str | None = None, canaries: int = _R["canaries"].default,
+            canary_secret: int | None = _R["canary_secret"].default, canary_topic: str | None = _R["canary_topic"].default,
+            voice=None, voice_secret: int | None = None, **audit_options: Any) -> ReleaseResult:
+    """Split ``corpus`` (a CSV/JSONL/Parquet path, a pandas DataFrame with ``text_col`` and ``label_col``,
+    or a Corpus) into members / holdout / test (stratified, seeded), generate from the members
     with ``sampler`` (default ``SMOTExT(random_state=seed)``), audit against the holdout, gate with
     ``policy`` (a shipped name, a path or a Policy) and write the report into ``out``.
 
@@ -494,3 +590,61 @@ def report_file(results: PathLike, out: PathLike | None = None) -> Path:
     check_outputs({"out": (target, "file")}, {"results": path})
     check_report_target(target)
     return render_report(data, target)
+
+
+# ---------------------------------------------------------------- bridge training
+
+
+def train_bridge(corpus: Corpus | PathLike | pd.DataFrame, out: PathLike, *, train: dict | None = None,
+                 adapter: str | None = None, voice: dict | None = None, dp: bool = False, dpsgd: dict | None = None,
+                 init: PathLike | None = None, instruction: str | None = None, public: bool = False,
+                 description: str = "", encoder=None, lm=None, text_col: str = "text", progress: bool = False,
+                 say: Callable[[str], None] = lambda line: None):
+    """Train a bridge on ``corpus`` into ``out`` (resuming from its checkpoint there) and return its
+    model card: a whole bridge (``train``: ``TRAIN_PARAMS`` values), or with ``adapter`` a voice
+    adapter on top of the frozen bridge ``init`` (default: the shipped one; ``voice``: ``VOICE_PARAMS``
+    values). ``dp`` trains with DP-SGD under ``dpsgd`` (``DPSGD_PARAMS``: target_epsilon, delta,
+    max_grad_norm, accountant). Settings that don't apply are refused before any model loads; ``say``
+    hears the DP plan and, on an interruption, where the checkpoint is."""
+    from smotext.outputs import check_outputs
+    from smotext.synth.dp import DPConfig
+    from smotext.synth.params import VOICE_PARAMS
+    from smotext.synth.train import TrainConfig, VoiceAdaptation, check_bridge_folder, decoder_trainer, voice_trainer
+
+    train, voice, dpsgd = dict(train or {}), dict(voice or {}), dict(dpsgd or {})
+    if dp != (dpsgd.get("target_epsilon") is not None):
+        raise SmotextError("`dp` and `target_epsilon` go together: `dp` with `target_epsilon` E trains with DP-SGD",
+                           params=("dp", "target_epsilon"))
+    if not dp and {"delta", "max_grad_norm"} & set(dpsgd):
+        raise SmotextError("`delta` and `max_grad_norm` only apply with `dp`")
+    if adapter is None and voice.get("size"):
+        raise SmotextError("`adapter_size` only applies with `adapter` KIND")
+    init_folder = None if init in (None, "default") else init
+    check_outputs({"out": (out, "folder")}, {"corpus": None if _is_corpus(corpus) else corpus, "init": init_folder})
+    check_bridge_folder(out)
+    options = dict(public=public, description=description, encoder=encoder, lm=lm, text_col=text_col, progress=progress)
+    corpus = _corpus(corpus, text_col, None) if not isinstance(corpus, (str, os.PathLike)) else corpus
+    if adapter is not None:  # a voice adapter on top of a frozen bridge (the shipped one by default)
+        extra = [k for k in train if k not in VOICE_PARAMS] + ["instruction"] * (instruction is not None) + \
+            ["max_grad_norm"] * ("max_grad_norm" in dpsgd)
+        if extra:
+            raise SmotextError(f"`{extra[0]}` does not apply with `adapter`: the adapted bridge keeps its shape and prompt")
+        settings = {**{k: v for k, v in train.items() if k in VOICE_PARAMS}, **voice, "kind": adapter}
+        config = VoiceAdaptation(dpsgd.get("target_epsilon"), **settings,
+                                 **{k: dpsgd[k] for k in ("delta", "accountant") if k in dpsgd})
+        trainer, plan = voice_trainer(corpus, config, init=init or "default", **options)
+        if plan is not None:
+            say(f"voice adapter: {plan.sentence()}")
+    else:
+        cfg = TrainConfig(**train, dp=DPConfig(**dpsgd) if dp else None)
+        trainer = decoder_trainer(corpus, config=cfg, init=init, instruction=instruction, **options)
+    if trainer.dp_plan is not None:
+        p = trainer.dp_plan
+        say(f"DP-SGD: ε ≤ {p.target_epsilon:g} at δ = {p.delta:.3g} ({p.accountant} accountant): noise multiplier "
+            f"{p.noise_multiplier:.4g}, clipping norm {p.max_grad_norm:g}, Poisson sample rate {p.sample_rate:.4g}, "
+            f"{p.planned_steps} steps")
+    try:
+        return trainer.train(out, progress=progress)
+    except KeyboardInterrupt:
+        say(f"interrupted at step {trainer.step}; checkpoint saved in {out}; run the same command again to resume")
+        raise

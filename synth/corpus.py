@@ -149,7 +149,17 @@ def read_corpus(
     if not p.is_file():
         raise SmotextError(f"{p}: not a file")
     fmt = format_of(p, fmt)
-    frame = _read_frame(p, fmt)
+    return corpus_from_frame(_read_frame(p, fmt), text_col, label_col, require_label=require_label, source=str(p),
+                             sha256=file_sha256(p))
+
+
+def corpus_from_frame(frame: pd.DataFrame, text_col: str = "text", label_col: str | None = "label", *,
+                      require_label: bool = False, source: str = "<DataFrame>", sha256: str | None = None) -> Corpus:
+    """A Corpus from a pandas DataFrame, checked as a file's rows are (``read_corpus``); ``sha256``
+    defaults to a digest of the texts and labels."""
+    p = source
+    if not isinstance(frame, pd.DataFrame):
+        raise SmotextError(f"a corpus must be a file path, a Corpus or a pandas DataFrame, got {type(frame).__name__}")
     if text_col not in frame.columns:
         cols = ", ".join(map(str, frame.columns)) or "none"
         raise SmotextError(f"{p}: no text column {text_col!r} (columns: {cols}); choose one with text_col", params="text_col")
@@ -185,7 +195,9 @@ def read_corpus(
         raise SmotextError(f"{p}: no label column {label_col!r} (columns: {cols}); choose one with label_col", params="label_col")
     else:
         labels, labelled = [UNLABELLED] * len(texts), False
-    return Corpus(texts=texts, labels=labels, labelled=labelled, source=str(p), sha256=file_sha256(p))
+    if sha256 is None:
+        sha256 = hashlib.sha256(json.dumps([texts, labels], ensure_ascii=False).encode("utf-8")).hexdigest()
+    return Corpus(texts=texts, labels=labels, labelled=labelled, source=source, sha256=sha256)
 
 
 def _atomic_target(path: Path):

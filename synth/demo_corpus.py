@@ -162,3 +162,19 @@ def main(argv=None) -> None:
 
 if __name__ == "__main__":
     main()
+
+
+def demo_options(options: dict) -> dict:
+    """A release's settings (by parameter name) as the demo runs them: the shipped corpus; DEMO_SYNTHETIC
+    texts unless a count is asked for (``sampling_strategy`` None); with ``dp`` or ``adapt_voice`` the
+    demo's budget and with ``dp`` or canaries the corpus's public description, unless others are given."""
+    o = dict(options, corpus=str(demo_corpus_path()), text_col="text", label_col=None)
+    if o.get("sampling_strategy") is None:
+        o["sampling_strategy"] = DEMO_SYNTHETIC
+    if o.get("epsilon") is None and (o.get("dp") or (o.get("adapt_voice") and o.get("voice_epsilon") is None)):
+        o["epsilon"] = DEMO_EPSILON
+    if o.get("dp"):
+        o["topic"] = o.get("topic") or DEMO_TOPIC
+    if o.get("canaries"):  # canary starts in the demo corpus's register, from its public description
+        o["canary_topic"] = o.get("canary_topic") or o.get("topic") or DEMO_TOPIC
+    return o

@@ -17,26 +17,48 @@ from dataclasses import asdict, dataclass
 import numpy as np
 
 from smotext.errors import SmotextError, SmotextWarning
-from smotext.params import check_value, number_in
+from smotext.params import Param, check_declared, check_value, number_in, one_of
 
 ACCOUNTANTS = ("prv", "rdp")  # opacus' "gdp" is only an approximation; not offered
+MAX_EPSILON = 100.0  # above this a DP guarantee says nothing (e^100), and calibrating noise for it can run for minutes
+
+
+def _delta(v) -> str | None:
+    return None if v is None else number_in(0, 1, low_open=True, high_open=True)(v) and "None or a number between 0 and 1"
+
+
+def _epsilon(v) -> str | None:
+    return None if v is None else number_in(0, MAX_EPSILON, low_open=True)(v) and \
+        f"None or a finite number > 0 and <= {MAX_EPSILON:g}"
+
+
+# The budget's parameters, declared once: every DP part (DP generation, DP-SGD, a voice adapter, the
+# release's PrivacyBudget) takes these.
+EPSILON = Param(None, "privacy budget ε for the whole run", _epsilon, flag="--target-epsilon", cli={"type": float})
+DELTA = Param(None, "δ (None: 1/(10·N) for N real records)", _delta, flag="--delta", cli={"type": float})
+ACCOUNTANT = Param("prv", "Opacus privacy accountant", one_of(*ACCOUNTANTS), flag="--accountant",
+                   cli={"choices": ACCOUNTANTS})
+
+DPSGD_PARAMS: dict[str, Param] = {
+    "target_epsilon": EPSILON,
+    "delta": DELTA,
+    "max_grad_norm": Param(1.0, "per-text gradient clipping norm", number_in(0, low_open=True), flag="--max-grad-norm"),
+    "accountant": ACCOUNTANT,
+}
 
 
 @dataclass
 class DPConfig:
-    """What the user asks for: a budget (ε, δ), a clipping norm and an accountant."""
+    """What the user asks for: a budget (ε, δ), a clipping norm and an accountant (``DPSGD_PARAMS``)."""
 
     target_epsilon: float
-    delta: float | None = None  # None: 1 / (10 N), below 1/N as DP over N records requires
-    max_grad_norm: float = 1.0
-    accountant: str = "prv"
+    delta: float | None = DPSGD_PARAMS["delta"].default  # None: 1 / (10 N), below 1/N as DP over N records requires
+    max_grad_norm: float = DPSGD_PARAMS["max_grad_norm"].default
+    accountant: str = DPSGD_PARAMS["accountant"].default
 
     def check(self) -> None:
         check_budget(self.target_epsilon, self.delta, self.accountant)
-        check_value("max_grad_norm", self.max_grad_norm, number_in(0, low_open=True))
-
-
-MAX_EPSILON = 100.0  # above this a DP guarantee says nothing (e^100), and calibrating noise for it can run for minutes
+        check_declared(self, DPSGD_PARAMS)
 
 
 def check_budget(target_epsilon, delta, accountant: str) -> None:
@@ -47,6 +69,22 @@ def check_budget(target_epsilon, delta, accountant: str) -> None:
         raise SmotextError(f"delta must be between 0 and 1, got {delta}", params="delta")
     if accountant not in ACCOUNTANTS:
         raise SmotextError(f"unknown accountant {accountant!r}; valid: {', '.join(ACCOUNTANTS)}", params="accountant")
+
+
+def noise_multiplier(target_epsilon: float, delta: float, sample_rate: float, steps: int, accountant: str,
+                     where: str, fix: str, fix_params) -> float:
+    """The one calibration: the Gaussian noise multiplier that spends at most ``target_epsilon`` at
+    ``delta`` over ``steps`` releases at ``sample_rate`` (1 for DP generation's votes, a Poisson rate
+    for DP-SGD), by Opacus' accountant. An impossible budget raises one line: what (``where``) and
+    how to fix it (``fix``, naming ``fix_params``)."""
+    from opacus.accountants.utils import get_noise_multiplier
+
+    try:
+        with _quiet_accountant():
+            return float(get_noise_multiplier(target_epsilon=target_epsilon, target_delta=delta,
+                                              sample_rate=sample_rate, steps=steps, accountant=accountant))
+    except ValueError as e:
+        raise SmotextError(f"can't meet {where}: {e} {fix}", params=fix_params) from None
 
 
 @dataclass
@@ -103,8 +141,6 @@ FIX_PARAMS = ("target_epsilon", "steps", "batch_size")  # what a refused budget'
 def calibrate(cfg: DPConfig, n: int, batch_size: int, steps: int) -> DPPlan:
     """The noise multiplier that spends at most ``cfg.target_epsilon`` over ``steps`` steps of
     expected size ``batch_size`` from ``n`` texts; refuses budgets no noise level can meet."""
-    from opacus.accountants.utils import get_noise_multiplier
-
     cfg.check()
     if batch_size >= n:
         raise SmotextError(
@@ -114,12 +150,7 @@ def calibrate(cfg: DPConfig, n: int, batch_size: int, steps: int) -> DPPlan:
     q = batch_size / n
     fix = "Raise target_epsilon, train fewer steps, or use a larger batch_size (with more texts)"
     where = f"ε = {cfg.target_epsilon:g} at δ = {delta:g} over {steps} steps with sample rate {q:.4g} ({batch_size} of {n} texts)"
-    try:
-        with _quiet_accountant():
-            sigma = get_noise_multiplier(target_epsilon=cfg.target_epsilon, target_delta=delta, sample_rate=q,
-                                         steps=steps, accountant=cfg.accountant)
-    except ValueError as e:
-        raise SmotextError(f"can't meet {where}: {e} {fix}", params=FIX_PARAMS) from None
+    sigma = noise_multiplier(cfg.target_epsilon, delta, q, steps, cfg.accountant, where, fix, FIX_PARAMS)
     if sigma > batch_size:
         # The averaged gradient's noise would then exceed, per coordinate, the largest gradient one
         # step can carry (the clipping norm): training would learn nothing but noise.

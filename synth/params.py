@@ -7,6 +7,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 
 from smotext.engine import engine_check
+from smotext.synth.dp import ACCOUNTANT, DELTA, MAX_EPSILON, VOICE_LR, VOICE_STEPS
 from smotext.params import Param, int_at_least, is_bool, number_in, one_of
 
 STRATEGIES = ("auto", "not majority", "minority", "all")
@@ -79,8 +80,9 @@ GENERATION_PARAMS: dict[str, Param] = {
     "random_state": Param(None, "seed for every random choice (None: unseeded)", int_at_least(0, none_ok=True),
                           flag="--seed", cli={"type": int}, cli_default=0),
     "encoder": Param(None, "sentence-transformers model folder or name (None: all-MiniLM-L6-v2), or a loaded Encoder",
-                     _model),
-    "lm": Param(None, "HF causal-LM folder or .gguf file (None: SmolLM2-135M-Instruct), or a loaded LanguageModel", _model),
+                     _model, flag="--encoder", cli={"type": str}),
+    "lm": Param(None, "HF causal-LM folder or .gguf file (None: SmolLM2-135M-Instruct), or a loaded LanguageModel", _model,
+                flag="--lm", cli={"type": str}),
     "bridge": Param(None, "bridge folder from fit-decoder (None: the shipped bridge), or a (Bridge, ModelCard) pair",
                     _model, flag="--bridge", cli={"type": str}),
     "filters": Param(DEFAULT_FILTERS, "filters to run, by registry name", _names),
@@ -88,7 +90,8 @@ GENERATION_PARAMS: dict[str, Param] = {
     "num_candidates": Param(1, "best-of-n: draw n per vector, keep the closest that passes the filters (1 = greedy)",
                             int_at_least(1), flag="--num-candidates"),
     "segment_tokens": Param(SEGMENT_TOKENS, "with n > 1: sample n continuations this many tokens at a time and go on "
-                            "from the closest (None: n whole samples)", int_at_least(1, none_ok=True)),
+                            "from the closest (None, or 0 on the command line: n whole samples)",
+                            int_at_least(1, none_ok=True), flag="--segment-tokens", cli={"type": int}),
     "temperature": Param(None, "sampling temperature (lower: closer to greedy, less varied; 0: greedy, n = 1 only); "
                          f"None: greedy for n = 1 ({VOICE_TEMPERATURE} on a bridge with a voice adapter), "
                          f"{SAMPLING_TEMPERATURE} for n > 1; a number samples even with n = 1",
@@ -105,6 +108,29 @@ GENERATION_PARAMS: dict[str, Param] = {
 }
 MODEL_PARAMS = ("encoder", "lm", "bridge")
 
+# Bridge training's parameters, declared once (``TrainConfig`` and fit-decoder's flags).
+TRAIN_PARAMS: dict[str, Param] = {
+    "steps": Param(1000, "training steps", int_at_least(1), flag="--steps"),
+    "batch_size": Param(16, "texts per step (the expected size of a Poisson batch under DP)", int_at_least(1),
+                        flag="--batch-size"),
+    "lr": Param(1e-3, "learning rate", number_in(0, low_open=True), flag="--lr"),
+    "weight_decay": Param(0.01, "AdamW weight decay", number_in(0)),
+    "warmup_steps": Param(50, "steps of rising learning rate", int_at_least(0), flag="--warmup-steps"),
+    "n_tokens": Param(8, "K, soft tokens per vector", int_at_least(1), flag="--soft-tokens"),
+    "hidden": Param(1024, "width of the bridge's hidden layer", int_at_least(1), flag="--hidden"),
+    "max_target_tokens": Param(48, "most tokens of a training text the bridge learns to write", int_at_least(1),
+                               flag="--max-target-tokens"),
+    "noise_std": Param(0.0, "Gaussian noise on the input vectors during training, so the decoder tolerates "
+                       "off-manifold mixes", number_in(0), flag="--noise-std"),
+    "seed": Param(0, "seed of the data order, the initial weights and the noise", int_at_least(0), flag="--seed"),
+    "checkpoint_every": Param(50, "steps between checkpoints", int_at_least(1), flag="--checkpoint-every"),
+    "lora_rank": Param(0, "also train rank-R LoRA updates of the LM's attention q/v layers, kept in the bridge (0: none)",
+                       int_at_least(0), flag="--lora-rank"),
+    "micro_batch": Param(32, "texts per forward/backward pass; larger batches are accumulated, so memory stays bounded",
+                         int_at_least(1), flag="--micro-batch"),
+}
+
+
 # Voice adapters: what each adds to a frozen bridge (parameters for SmolLM2's 576-d inputs, K = 8).
 ADAPTERS = {
     "bias": "an offset added to each soft token (K x d; 4,608)",
@@ -112,3 +138,34 @@ ADAPTERS = {
     "lowrank": "a rank-R update of the bridge's last layer (R x (hidden + K x d); 22,528 for R = 4)",
 }
 ADAPTER_SIZE = {"bias": 0, "prefix": 4, "lowrank": 4}  # default adapter_size per kind
+
+
+DEFAULT_ADAPTER = "bias"  # best of the three under DP in benchmarks/results/voice_adapter.md (pilot)
+
+# A voice adapter's parameters, declared once (``VoiceAdaptation``, fit-decoder --adapter, release --adapt-voice).
+VOICE_PARAMS: dict[str, Param] = {
+    "epsilon": Param(None, "ε of the adapter's DP-SGD (None: no DP, for public texts only)",
+                     lambda v: None if v is None else number_in(0, MAX_EPSILON, low_open=True)(v)),
+    "kind": Param(DEFAULT_ADAPTER, f"which voice adapter (default {DEFAULT_ADAPTER} with --adapt-voice; fit-decoder without "
+                  "--adapter trains a whole bridge): " + "; ".join(f"{k}: {v}" for k, v in ADAPTERS.items()),
+                  one_of(*ADAPTERS), flag="--adapter", cli={"choices": sorted(ADAPTERS)}, cli_default=None),
+    "size": Param(0, "prefix tokens or low-rank rank (0: the kind's default, 4)", int_at_least(0), flag="--adapter-size"),
+    "delta": DELTA,
+    "steps": Param(None, f"DP-SGD steps (None: {VOICE_STEPS})", int_at_least(1, none_ok=True), flag="--steps"),
+    "batch_size": Param(None, "expected Poisson batch (None: 1/24 of the corpus, at most 512)",
+                        int_at_least(1, none_ok=True), flag="--batch-size"),
+    "lr": Param(VOICE_LR, "learning rate", number_in(0, low_open=True), flag="--lr"),
+    "accountant": ACCOUNTANT,
+    "micro_batch": TRAIN_PARAMS["micro_batch"],
+    "seed": TRAIN_PARAMS["seed"],
+}
+
+
+# A corpus file's columns (every command that reads one).
+COLUMN_PARAMS: dict[str, Param] = {
+    "text_col": Param("text", "text column", lambda v: None if isinstance(v, str) and v else "a column name",
+                      flag="--text-col"),
+    "label_col": Param(None, "label column (None: 'label' if present; without one all texts form one class)",
+                       lambda v: None if v is None or (isinstance(v, str) and v) else "None or a column name",
+                       flag="--label-col"),
+}

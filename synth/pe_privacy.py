@@ -24,11 +24,49 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from smotext.errors import SmotextError
-from smotext.params import check_value, int_at_least, number_in
-from smotext.synth.dp import _quiet_accountant, check_budget, epsilon_spent, resolve_delta
+from smotext.params import Param, check_declared, check_value, int_at_least, is_bool, number_in, one_of
+from smotext.synth.dp import (ACCOUNTANT, DELTA, MAX_EPSILON, check_budget, epsilon_spent, noise_multiplier,
+                              resolve_delta)
 
 ADJACENCY = "add/remove one record (replacing one record moves one vote: L2 sensitivity √2, about twice the ε)"
 FIX = ("target_epsilon", "iterations")
+
+
+ABLATIONS = ("no_noise", "no_votes")  # benchmark baselines, not modes to release with
+VOTES = ("contrast", "own_class")
+
+
+def _topic(v) -> str | None:
+    return None if v is None or (isinstance(v, str) and v.strip()) else "None or a non-empty description of the corpus"
+
+
+def _none_or(choices):
+    return lambda v: None if v is None or v in choices else f"None or one of {choices}"
+
+
+# DP generation's parameters, declared once (``DPGeneration`` and the --dp flags). The budget
+# (target_epsilon) is the release's ``PrivacyBudget``'s on the command line.
+DP_GENERATION_PARAMS: dict[str, Param] = {
+    "target_epsilon": Param(None, "ε DP generation spends", number_in(0, MAX_EPSILON, low_open=True)),
+    "delta": DELTA,
+    "iterations": Param(2, "voting rounds", int_at_least(1), flag="--iterations"),
+    "population": Param(64, "public candidates per class and round", int_at_least(2), flag="--population"),
+    "threshold": Param(2.0, "candidates survive a round with at least this many σ of noisy votes", number_in(0),
+                       flag="--dp-threshold", cli={"metavar": "K"}),
+    "elite_share": Param(0.25, "share of the next population that is survivors kept unchanged", number_in(0, 1),
+                         flag="--elite-share"),
+    "topic": Param(None, "a public description of the corpus the start candidates are written from, e.g. 'patient "
+                   "portal message' (None: 'short text')", _topic, flag="--dp-topic", cli={"metavar": "TEXT"}),
+    "public_class_counts": Param(False, "the class sizes are public: spend no budget on them (the manifest records "
+                                 "this)", is_bool, flag="--public-class-counts"),
+    "accountant": ACCOUNTANT,
+    "secret": Param(None, "seed of the noise (None: a fresh secret; never the published seed)",
+                    int_at_least(0, none_ok=True)),
+    "ablation": Param(None, "benchmarks only: 'no_noise' or 'no_votes'", _none_or(ABLATIONS)),
+    "votes": Param("own_class", "how records vote: 'own_class' (nearest candidate of their class) or 'contrast'",
+                   one_of(*VOTES)),
+}
+_G = DP_GENERATION_PARAMS
 
 
 @dataclass
@@ -39,19 +77,17 @@ class VoteBudget:
     iterations: int = 4
     delta: float | None = None  # None: 1 / (10 N), below 1/N
     public_class_counts: bool = False  # True: the user declares the class sizes public (no noise spent on them)
-    accountant: str = "prv"
+    accountant: str = _G["accountant"].default
 
     def check(self) -> None:
         check_budget(self.target_epsilon, self.delta, self.accountant)
         check_value("iterations", self.iterations, int_at_least(1))
 
 
-ABLATIONS = ("no_noise", "no_votes")  # benchmark baselines, not modes to release with
-
-
 @dataclass
 class DPGeneration:
-    """DP generation as ``SMOTExT(dp=...)`` takes it: the budget and the evolution's settings.
+    """DP generation as ``SMOTExT(dp=...)`` takes it: the budget and the evolution's settings
+    (declared in ``DP_GENERATION_PARAMS``).
 
     Each class starts from ``population`` candidates the LM writes from the class name and ``topic``
     (a public description of the corpus); ``iterations`` times, every real record votes for its
@@ -64,33 +100,24 @@ class DPGeneration:
     """
 
     target_epsilon: float
-    delta: float | None = None
-    iterations: int = 2
-    population: int = 64
-    threshold: float = 2.0
-    elite_share: float = 0.25
-    topic: str | None = None
-    public_class_counts: bool = False
-    accountant: str = "prv"
-    secret: int | None = field(default=None, repr=False)
-    ablation: str | None = None
-    votes: str = "own_class"
+    delta: float | None = _G["delta"].default
+    iterations: int = _G["iterations"].default
+    population: int = _G["population"].default
+    threshold: float = _G["threshold"].default
+    elite_share: float = _G["elite_share"].default
+    topic: str | None = _G["topic"].default
+    public_class_counts: bool = _G["public_class_counts"].default
+    accountant: str = _G["accountant"].default
+    secret: int | None = field(default=_G["secret"].default, repr=False)
+    ablation: str | None = _G["ablation"].default
+    votes: str = _G["votes"].default
 
     def budget(self) -> "VoteBudget":
         return VoteBudget(self.target_epsilon, self.iterations, self.delta, self.public_class_counts, self.accountant)
 
     def check(self) -> None:
         self.budget().check()
-        check_value("population", self.population, int_at_least(2))
-        check_value("threshold", self.threshold, number_in(0))
-        check_value("elite_share", self.elite_share, number_in(0, 1))
-        if self.topic is not None and (not isinstance(self.topic, str) or not self.topic.strip()):
-            raise SmotextError(f"topic must be None or a non-empty description of the corpus, got {self.topic!r}",
-                               params="topic")
-        if self.votes not in VOTES:
-            raise SmotextError(f"votes must be one of {VOTES}, got {self.votes!r}", params="votes")
-        if self.ablation is not None and self.ablation not in ABLATIONS:
-            raise SmotextError(f"ablation must be None or one of {ABLATIONS}, got {self.ablation!r}", params="ablation")
+        check_declared(self, DP_GENERATION_PARAMS)
 
     def settings(self) -> dict:
         """The public settings, for the manifest (never the secret)."""
@@ -148,8 +175,6 @@ def calibrate_votes(budget: VoteBudget, records: int, secret: int | None = None)
     """The σ that spends at most ``budget.target_epsilon`` over the run's releases about ``records``
     real records. Refuses a budget whose noise would drown every vote (σ above the record count:
     even all records on one candidate could not clear it)."""
-    from opacus.accountants.utils import get_noise_multiplier
-
     budget.check()
     if records < 1:
         raise SmotextError("DP generation needs at least one real record to vote")
@@ -158,12 +183,7 @@ def calibrate_votes(budget: VoteBudget, records: int, secret: int | None = None)
     where = (f"ε = {budget.target_epsilon:g} at δ = {delta:g} over {steps} Gaussian releases "
              f"({budget.iterations} voting rounds{'' if budget.public_class_counts else ' + the class counts'})")
     fix = "Raise target_epsilon, vote in fewer iterations, or bring more records."
-    try:
-        with _quiet_accountant():
-            sigma = float(get_noise_multiplier(target_epsilon=budget.target_epsilon, target_delta=delta, sample_rate=1.0,
-                                               steps=steps, accountant=budget.accountant))
-    except ValueError as e:
-        raise SmotextError(f"can't meet {where}: {e} {fix}", params=FIX) from None
+    sigma = noise_multiplier(budget.target_epsilon, delta, 1.0, steps, budget.accountant, where, fix, FIX)
     if sigma > records:
         raise SmotextError(f"can't meet {where} usefully: it needs noise σ = {sigma:.3g} per vote count, more than the "
                            f"{records} records that vote, so no candidate's votes could clear the noise. {fix}", params=FIX)
@@ -171,8 +191,6 @@ def calibrate_votes(budget: VoteBudget, records: int, secret: int | None = None)
                     accountant=budget.accountant, target_epsilon=float(budget.target_epsilon), records=records,
                     **({} if secret is None else {"secret": secret}))
 
-
-VOTES = ("contrast", "own_class")
 
 
 def vote_histogram(real: np.ndarray, real_classes, candidates: np.ndarray, candidate_classes,

@@ -29,10 +29,11 @@ from tqdm.auto import tqdm
 from smotext.synth.bridge import (ADAPTER_SIZE, ADAPTERS, CARD_FILE, Bridge, BridgeConfig, ModelCard, adapter_parameters,
                                   init_bridge, lora_targets, save_bridge)
 from smotext.synth.decoder import PromptTemplate
-from smotext.synth.dp import (VOICE_LR, VOICE_STEPS, DPConfig, DPPlan, VoicePlan, calibrate, card_facts, plan_voice,
+from smotext.synth.dp import (VOICE_STEPS, DPConfig, DPPlan, VoicePlan, calibrate, card_facts, plan_voice,
                               poisson_batch, voice_batch)
 from smotext.errors import SmotextError, SmotextWarning
-from smotext.params import check_value, int_at_least, number_in
+from smotext.params import check_declared, check_value, int_at_least
+from smotext.synth.params import DEFAULT_ADAPTER, TRAIN_PARAMS, VOICE_PARAMS  # noqa: F401  (DEFAULT_ADAPTER re-exported)
 from smotext.synth.models import LanguageModel
 
 log = logging.getLogger("smotext")
@@ -40,27 +41,30 @@ log = logging.getLogger("smotext")
 CHECKPOINT_DIR = "checkpoint"
 
 
+_T = TRAIN_PARAMS
+
+
 @dataclass
 class TrainConfig:
-    """Hyper-parameters of a bridge training run; a resumed run must use the same ones."""
+    """Hyper-parameters of a bridge training run (``TRAIN_PARAMS``); a resumed run must use the same ones."""
 
-    steps: int = 1000
-    batch_size: int = 16
-    lr: float = 1e-3
-    weight_decay: float = 0.01
-    warmup_steps: int = 50
-    n_tokens: int = 8
-    hidden: int = 1024
-    max_target_tokens: int = 48
-    noise_std: float = 0.0  # Gaussian noise on the input vector, so the decoder tolerates off-manifold mixes
-    seed: int = 0
-    checkpoint_every: int = 50
+    steps: int = _T["steps"].default
+    batch_size: int = _T["batch_size"].default
+    lr: float = _T["lr"].default
+    weight_decay: float = _T["weight_decay"].default
+    warmup_steps: int = _T["warmup_steps"].default
+    n_tokens: int = _T["n_tokens"].default
+    hidden: int = _T["hidden"].default
+    max_target_tokens: int = _T["max_target_tokens"].default
+    noise_std: float = _T["noise_std"].default
+    seed: int = _T["seed"].default
+    checkpoint_every: int = _T["checkpoint_every"].default
     dp: DPConfig | None = None  # DP-SGD; batch_size is then the expected size of a Poisson batch
     init: str = ""  # sha256 of the bridge weights training started from ("" = fresh weights)
-    lora_rank: int = 0  # > 0: also train LoRA updates of the LM's q/v layers (its own weights stay frozen)
+    lora_rank: int = _T["lora_rank"].default
     adapter: str = ""  # a voice adapter (bridge.ADAPTERS) trained on top of the frozen bridge given as init
     adapter_size: int = 0  # prefix tokens or low-rank rank (0: the kind's default)
-    micro_batch: int = 32  # texts per forward/backward pass; larger batches are accumulated (memory stays bounded)
+    micro_batch: int = _T["micro_batch"].default
 
     def check(self) -> None:
         if self.adapter not in ("", *ADAPTERS):
@@ -70,17 +74,11 @@ class TrainConfig:
                                params="adapter_size")
         if self.adapter and self.lora_rank:
             raise SmotextError("a voice adapter trains on top of a frozen bridge: leave lora-rank out", params="lora_rank")
-        if self.lora_rank < 0:
-            raise SmotextError(f"lora_rank must be >= 0, got {self.lora_rank}", params="lora_rank")
+        check_declared(self, TRAIN_PARAMS)
+        check_value("adapter_size", self.adapter_size, int_at_least(0))
         if self.lora_rank and self.dp is not None:
             raise SmotextError("DP-SGD training with LoRA is not supported: train the bridge alone (lora_rank 0) under DP",
                                params="lora_rank")
-        checks = {**{name: int_at_least(1) for name in ("steps", "batch_size", "n_tokens", "hidden", "max_target_tokens",
-                                                         "checkpoint_every", "micro_batch")},
-                  "warmup_steps": int_at_least(0), "adapter_size": int_at_least(0), "seed": int_at_least(0), "lr": number_in(0, low_open=True),
-                  "noise_std": number_in(0), "weight_decay": number_in(0)}
-        for name, check in checks.items():
-            check_value(name, getattr(self, name), check)
         if self.dp is not None:
             self.dp.check()
 
@@ -135,6 +133,11 @@ def _damaged_checkpoint(ck: Path):
     except Exception as e:  # json, safetensors, torch and key errors alike: the files are not what we wrote
         raise SmotextError(f"{ck}: the checkpoint is damaged ({type(e).__name__}: {e}); delete that folder to "
                            "start the run anew") from None
+
+
+def export_bridge_folder(folder: str | os.PathLike, half: bool = False) -> ModelCard:
+    """``export_checkpoint`` with float16 weights when ``half``, else float32."""
+    return export_checkpoint(folder, dtype=torch.float16 if half else torch.float32)
 
 
 def export_checkpoint(folder: str | os.PathLike, dtype: torch.dtype = torch.float32) -> ModelCard:
@@ -607,36 +610,35 @@ def fit_decoder(corpus, out: str | os.PathLike, *, progress: bool = False, **opt
     return decoder_trainer(corpus, progress=progress, **options).train(out, progress=progress)
 
 
-DEFAULT_ADAPTER = "bias"  # best of the three under DP in benchmarks/results/voice_adapter.md (pilot)
+_V = VOICE_PARAMS
 
 
 @dataclass
 class VoiceAdaptation:
     """How to adapt a bridge's voice to a corpus: a small adapter (``kind``) trained on top of the
-    frozen bridge, with DP-SGD at ``epsilon`` (None: without DP, for public texts only).
+    frozen bridge, with DP-SGD at ``epsilon`` (None: without DP, for public texts only); declared in
+    ``VOICE_PARAMS``.
 
     ``steps`` and ``batch_size`` default to ``dp.VOICE_STEPS`` and a share of the corpus
     (``dp.voice_batch``); a DP schedule whose signal can't clear its noise (``dp.plan_voice``) is
     refused with the corpus size it would need."""
 
     epsilon: float | None
-    kind: str = DEFAULT_ADAPTER
-    size: int = 0  # prefix tokens or rank (0: the kind's default)
-    delta: float | None = None
-    steps: int | None = None
-    batch_size: int | None = None
-    lr: float = VOICE_LR
-    accountant: str = "prv"
-    micro_batch: int = 32
-    seed: int = 0
+    kind: str = _V["kind"].default
+    size: int = _V["size"].default  # prefix tokens or rank (0: the kind's default)
+    delta: float | None = _V["delta"].default
+    steps: int | None = _V["steps"].default
+    batch_size: int | None = _V["batch_size"].default
+    lr: float = _V["lr"].default
+    accountant: str = _V["accountant"].default
+    micro_batch: int = _V["micro_batch"].default
+    seed: int = _V["seed"].default
 
     def check(self) -> None:
+        check_declared(self, VOICE_PARAMS)
         TrainConfig(adapter=self.kind, adapter_size=self.size, micro_batch=self.micro_batch, seed=self.seed).check()
         if self.epsilon is not None:
             DPConfig(self.epsilon, self.delta, 1.0, self.accountant).check()
-        for name in ("steps", "batch_size"):
-            check_value(name, getattr(self, name), int_at_least(1, none_ok=True))
-        check_value("lr", self.lr, number_in(0, low_open=True))
 
     def plan(self, n: int) -> VoicePlan | None:
         """The DP schedule for ``n`` texts (None without DP)."""

@@ -35,7 +35,7 @@ def test_ray_without_ray_installed_says_how_to_install_it(monkeypatch):
     for bad in ({"workers": 2}, {"threads": 2}):
         with pytest.raises(SmotextError, match="apply to --engine ray"):
             Engine("local", **bad).check()
-    with pytest.raises(SmotextError, match="threads must be a whole number"):
+    with pytest.raises(SmotextError, match="threads must be an int >= 1"):
         Engine("local", threads=0).check()
 
 

@@ -6,7 +6,7 @@ import math
 
 from smotext.audit.registry import Metric, Plugin, PluginResult, register
 from smotext.outputs import json_safe
-from smotext.synth.dp import decoder_epsilon
+from smotext.synth.budget import compose
 
 
 def release_privacy(generation: dict) -> dict:
@@ -17,14 +17,9 @@ def release_privacy(generation: dict) -> dict:
     bridge = (generation.get("models") or {}).get("bridge") or {}
     if "training" not in bridge:
         raise ValueError("the generation manifest does not describe the bridge's training (made by an older smotext?)")
-    decoder_eps, _ = decoder_epsilon(bridge["training"])
-    mode = privacy.get("mode", "non-dp")
-    gen_eps = float(privacy.get("epsilon", math.inf)) if mode != "non-dp" else math.inf
-    delta = privacy.get("delta") if mode != "non-dp" else None
-    if decoder_eps > 0 and math.isfinite(decoder_eps):
-        dec_delta = ((bridge.get("dp") or {}).get("delta")) or 0.0
-        delta = None if delta is None else delta + dec_delta
-    total = gen_eps + decoder_eps
+    parts = compose(privacy, bridge)
+    mode, gen_eps, decoder_eps, delta, total = (parts[k] for k in ("mode", "generation_epsilon", "decoder_epsilon",
+                                                                  "delta", "epsilon"))
     if mode == "non-dp":
         summary = ("no formal guarantee: the synthetic texts were decoded from mixes of real records' embeddings "
                    "(ε = ∞); only the attacks below bound what they reveal")

@@ -7,7 +7,7 @@ from collections import Counter, defaultdict
 
 import numpy as np
 
-from smotext.audit.pii import value_grams, value_tokens
+from smotext.audit.pii import allowlist_file, value_grams, value_tokens
 from smotext.params import Param, int_at_least, number_in
 from smotext.audit.registry import Metric, Plugin, PluginResult, register
 
@@ -73,9 +73,12 @@ class Pii(Plugin):
                                             "not a leak (0: no reference)", int_at_least(0)),
               "topic": Param(None, "public description of the corpus for the reference prompts (default: the DP "
                                    "generation topic in the manifest, if any)", optional_text),
-              "ignore_types": Param((), "entity types never counted as replayed (a policy's pii.ignore_types)", strings),
-              "allowlist": Param((), "values never counted as replayed, e.g. public figures (a policy's pii.allowlist "
-                                     "file)", strings)}
+              "ignore_types": Param((), "an entity type never counted as replayed PII (repeatable); the gate's policy "
+                                        "must excuse it too (pii.ignore_types)", strings, flag="--pii-ignore-type",
+                                    cli={"action": "append", "metavar": "TYPE"}),
+              "allowlist": Param((), "values never counted as replayed PII, e.g. public figures: a file, one per line; "
+                                     "the gate's policy must name the same values (pii.allowlist)", strings,
+                                 flag="--pii-allowlist", cli={"type": allowlist_file, "metavar": "FILE"})}
     produces = {
         "pii.synthetic.records_rate": ("lower", (0.0, 1.0)),
         "pii.synthetic.entities": ("lower", (0.0, float("inf"))),
