@@ -191,7 +191,8 @@ class Auditor:
         return counts
 
     def run(self, members: Corpus, holdout: Corpus, synthetic, test: Corpus | None = None,
-            parent_rows: set[int] | None = None, generation: dict | None = None, canaries=None) -> AuditResult:
+            parent_rows: set[int] | None = None, generation: dict | None = None, canaries=None, *,
+            models: tuple | None = None) -> AuditResult:
         """Audit ``synthetic`` against ``members`` vs ``holdout``.
 
         ``synthetic`` is a ``Corpus`` or a fitted ``SMOTExT`` (fitted on ``members``): from a sampler the
@@ -199,11 +200,14 @@ class Auditor:
         given) its encoder. With a Corpus, ``generation`` is the generation manifest, needed by
         plug-ins about the generator itself (skipped without it), and ``parent_rows`` the member rows
         that served as parents. ``canaries`` (an ``audit.canaries.CanaryRun``, made by ``release``)
-        turns on the canary plug-in; its per-canary scores are filled in, never saved with the results."""
+        turns on the canary plug-in; its per-canary scores are filled in, never saved with the results.
+        ``models`` = (encoder, LM) already loaded by the generator, used where the auditor was given none."""
         from smotext.synth.encoder import Encoder
 
         t0 = time.perf_counter()
         encoder, lm = self.encoder, self.lm
+        if models is not None:
+            encoder, lm = (mine if mine is not None else theirs for mine, theirs in zip((encoder, lm), models))
         if hasattr(synthetic, "synthetic_") and hasattr(synthetic, "provenance_"):  # a fitted sampler
             from smotext.synth.manifest import generation_manifest
             from smotext.synth.manifest import parent_rows as sampler_parents

@@ -2,7 +2,7 @@
 
 One front door per job::
 
-    from smotext import SMOTExT, DPGeneration, Auditor, Gate, load_policy, generate, release
+    from smotext import SMOTExT, DPGeneration, PrivacyBudget, Auditor, Gate, load_policy, generate, release
 
 ``SMOTExT`` generates (a scikit-learn / imbalanced-learn style sampler; ``SMOTExT(dp=DPGeneration(...))``
 with a formal (ε, δ) guarantee), ``Auditor`` measures what
@@ -23,6 +23,7 @@ except PackageNotFoundError:  # running from a source tree that isn't installed
 _EXPORTS = {
     "SMOTExT": "smotext.synth.smotext",
     "DPGeneration": "smotext.synth.pe_privacy",
+    "PrivacyBudget": "smotext.synth.budget",
     "Auditor": "smotext.audit.auditor",
     "AuditResult": "smotext.audit.auditor",
     "Gate": "smotext.reports.gate",
@@ -35,6 +36,7 @@ _EXPORTS = {
     "audit_files": "smotext.pipeline",
     "gate_files": "smotext.pipeline",
     "report_file": "smotext.pipeline",
+    "train_bridge": "smotext.pipeline",
     "GateResult": "smotext.pipeline",
     "GenerationResult": "smotext.pipeline",
     "ReleaseResult": "smotext.pipeline",

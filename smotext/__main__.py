@@ -1,3 +1,5 @@
+"""`python -m smotext`: the `smotext` command."""
+
 import sys
 
 from smotext.cli import main

@@ -4,6 +4,7 @@ report). The CLI's sub-commands are thin adapters over these."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import time
@@ -13,7 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from smotext.errors import SmotextError
-from smotext.params import Param, check_value, int_at_least, number_in
+from smotext.params import Param, check_all, int_at_least, number_in
 
 if TYPE_CHECKING:  # the real imports are inside the functions: `import smotext` must not load torch
     import pandas as pd
@@ -400,12 +401,6 @@ def _adapt_voice(sampler: SMOTExT, texts: list[str], config, folder: Path, secre
     return str(folder)
 
 
-def _check_canaries(canaries, canary_secret) -> None:
-    if canaries != 0:
-        check_value("canaries", canaries, int_at_least(2))
-    check_value("canary_secret", canary_secret, int_at_least(0, none_ok=True))
-
-
 def _plant_canaries(sampler: SMOTExT, members: Corpus, m: int, secret: int | None, topic: str | None):
     """Make ``m`` canaries for the members' classes with the sampler's LM (loaded here, before
     generation) and return (CanaryRun, generator input texts, labels)."""
@@ -426,22 +421,12 @@ def _plant_canaries(sampler: SMOTExT, members: Corpus, m: int, secret: int | Non
 
 
 def _hold_back_canary_children(sampler: SMOTExT, run, first_canary_row: int):
-    """Keep every generated text in ``run`` (the audit's bound is about all of them), then drop the
-    outputs with a canary parent from the sampler's dataset and provenance: they are never
-    released. Returns the held-back provenance rows (private)."""
-    from smotext.audit.canaries import canary_parented
-
-    prov = sampler.provenance_
+    """Keep every generated text in ``run`` (the audit's bound is about all of them), then hold back
+    the outputs with a canary parent: they are never released. Returns their provenance (private)."""
     run.generated_texts = sampler.synthetic_["text"].tolist()
-    held = canary_parented(prov["parents"], first_canary_row)
-    run.held_back = int(held.sum())
-    sampler.synthetic_ = sampler.synthetic_[~held].reset_index(drop=True)
-    kept = prov[~held].reset_index(drop=True)
-    kept["synthetic_row"] = range(len(kept))
-    sampler.provenance_ = kept
-    sampler.report_.made = {c: int((sampler.synthetic_["label"] == c).sum()) for c in sampler.report_.requested} \
-        if sampler.report_.requested else sampler.report_.made
-    return prov[held].reset_index(drop=True).rename(columns={"synthetic_row": "generated_row"})
+    held = sampler.hold_back(range(first_canary_row, first_canary_row + len(run.canaries)))
+    run.held_back = len(held)
+    return held
 
 
 def release(corpus: Corpus | PathLike | pd.DataFrame, out: PathLike, *,
@@ -482,7 +467,8 @@ def release(corpus: Corpus | PathLike | pd.DataFrame, out: PathLike, *,
 
     out = Path(out)
     sampler = _sampler(sampler, seed, "all")  # a release is a replacement dataset: one text per member by default
-    _check_canaries(canaries, canary_secret)
+    check_all(RELEASE_PARAMS, {"holdout_fraction": holdout_fraction, "test_fraction": test_fraction, "canaries": canaries,
+                               "canary_secret": canary_secret, "canary_topic": canary_topic})
     _check_voice(voice)
     policy_path = policy_file(policy)
     policy = load_policy(policy)  # a bad policy stops everything before work starts
@@ -492,6 +478,8 @@ def release(corpus: Corpus | PathLike | pd.DataFrame, out: PathLike, *,
     check_owned_folder("out", out)  # an earlier run (its marker) is replaced whole; someone else's folder never
     corpus = _corpus(corpus, text_col, label_col)
     members, holdout, test = split_corpus(corpus, holdout_fraction, test_fraction, seed)
+    if audit_options.get("engine") is None and sampler.engine is not None:  # one pool of workers for the whole job
+        audit_options = {**audit_options, "engine": sampler.engine}
     auditor = Auditor(**{"seed": seed, **_with_policy_pii(audit_options, policy)})  # bad plug-ins fail before generation
     auditor.check_disjoint(members, holdout, test)
     if canaries and "canary" not in [p.name for p in auditor.plugins]:
@@ -499,18 +487,12 @@ def release(corpus: Corpus | PathLike | pd.DataFrame, out: PathLike, *,
                            "select it, or plant none", params="canaries")
     voice_config = None if voice is None else voice.train_config(len(members))[0]  # a too-small corpus stops here
     t0 = time.perf_counter()
-    base_bridge = sampler.bridge
-    with atomic_folder(out) as work:  # the run folder appears complete, or the old one stays
+    with atomic_folder(out) as work, auditor.engine.session():  # complete or absent; one pool of workers
         run, texts, labels = (None, members.texts, members.labels) if not canaries else \
             _plant_canaries(sampler, members, canaries, canary_secret, canary_topic)
-        try:
-            if voice_config is not None:
-                sampler.bridge = _adapt_voice(sampler, texts, voice_config, work / "bridge", voice_secret)
+        adapted = None if voice_config is None else _adapt_voice(sampler, texts, voice_config, work / "bridge", voice_secret)
+        with sampler.using_bridge(adapted, recorded_as=out / "bridge") if adapted else contextlib.nullcontext():
             sampler.fit_resample(texts, labels if members.labelled or run else None)
-        finally:
-            sampler.bridge = base_bridge  # the caller's sampler keeps its own setting
-        if voice_config is not None:
-            sampler.bridge_path_ = str(out / "bridge")  # where the adapted bridge will be once the run is in place
         held = None if run is None else _hold_back_canary_children(sampler, run, len(members))
         _require_output(sampler, 2)
         private = work / "private"
@@ -525,12 +507,8 @@ def release(corpus: Corpus | PathLike | pd.DataFrame, out: PathLike, *,
                                                                                  "outputs_held_back": run.held_back}})
         synthetic = Corpus(sampler.synthetic_["text"].tolist(), sampler.synthetic_["label"].tolist(), corpus.labelled,
                            str(out / syn_path.name), file_sha256(syn_path))
-        if auditor.encoder is None:
-            auditor.encoder = sampler.encoder_
-        if auditor.lm is None:
-            auditor.lm = sampler.lm_
         audit = auditor.run(members, holdout, synthetic, test=test, parent_rows=parent_rows(sampler), generation=manifest,
-                            canaries=run)
+                            canaries=run, models=(sampler.encoder_, sampler.lm_))
         audit.save_scores(work)
         if run is not None:  # the coins and the secret: whoever reads them can tell which canaries were added
             write_json(run.private_json(), private / "canaries.json")

@@ -214,6 +214,16 @@ def init_bridge(config: BridgeConfig, seed: int) -> Bridge:
         torch.random.set_rng_state(gen_state)
 
 
+def _file_sha256(path: Path) -> str:
+    import hashlib
+
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        while block := f.read(1 << 20):
+            h.update(block)
+    return h.hexdigest()
+
+
 def save_bridge(bridge: Bridge, card: ModelCard, folder: str | os.PathLike, dtype: torch.dtype = torch.float32) -> Path:
     """Write weights (safetensors) and card (JSON) into ``folder``, each file atomically."""
     from safetensors.torch import save_file
@@ -223,9 +233,12 @@ def save_bridge(bridge: Bridge, card: ModelCard, folder: str | os.PathLike, dtyp
     tensors = {k: v.detach().to("cpu", dtype).contiguous() for k, v in bridge.state_dict().items()}
     from smotext.outputs import atomic_files
 
+    # The two files are renamed one after the other; the card, renamed last, names its weights' sha256,
+    # so a reader that finds new weights beside an old card (a crash between the renames) refuses them.
     with atomic_files(out / WEIGHTS_FILE, out / CARD_FILE) as (tmp_w, tmp_c):  # exclusive temp names, no links
         save_file(tensors, str(tmp_w), metadata={"format": "smotext-bridge/1"})
-        tmp_c.write_text(json.dumps(card.to_json(), indent=2) + "\n", encoding="utf-8")
+        data = {**card.to_json(), "weights_sha256": _file_sha256(tmp_w)}
+        tmp_c.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
     return out
 
 
@@ -244,6 +257,10 @@ def load_bridge(folder: str | os.PathLike, device: str | torch.device = "cpu") -
     except (json.JSONDecodeError, UnicodeDecodeError) as e:
         raise SmotextError(f"{card_path}: not valid JSON: {e}") from None
     card = ModelCard.from_json(data, str(card_path))
+    if isinstance(data, dict) and data.get("weights_sha256") is not None:
+        if _file_sha256(weights_path) != data["weights_sha256"]:
+            raise SmotextError(f"bridge {str(folder)!r}: {WEIGHTS_FILE} is not the file its card describes (a write was "
+                               "interrupted?); train or export the bridge again")
     bridge = Bridge(card.config)
     try:
         state = load_file(str(weights_path))

@@ -200,20 +200,13 @@ def corpus_from_frame(frame: pd.DataFrame, text_col: str = "text", label_col: st
     return Corpus(texts=texts, labels=labels, labelled=labelled, source=source, sha256=sha256)
 
 
-def _atomic_target(path: Path):
-    from smotext.outputs import temp_beside
-
-    if path.is_symlink():
-        raise SmotextError(f"{path} is a symbolic link; smotext does not write through links")
-    return temp_beside(path)
-
-
 def write_table(frame: pd.DataFrame, path: str | os.PathLike, fmt: str | None = None) -> Path:
-    """Write a table in CSV/JSONL/Parquet; the file appears whole or not at all."""
+    """Write a table in CSV/JSONL/Parquet; the file appears whole or not at all, never through a link."""
+    from smotext.outputs import atomic_files
+
     p = Path(path)
     fmt = format_of(p, fmt)
-    tmp = _atomic_target(p)
-    try:
+    with atomic_files(p) as (tmp,):
         if fmt == "csv":
             frame.to_csv(tmp, index=False, encoding="utf-8")
         elif fmt == "jsonl":
@@ -222,22 +215,14 @@ def write_table(frame: pd.DataFrame, path: str | os.PathLike, fmt: str | None = 
                     f.write(json.dumps(rec, ensure_ascii=False, default=_json_default) + "\n")
         else:
             frame.to_parquet(tmp, index=False)
-        os.replace(tmp, p)
-    finally:
-        tmp.unlink(missing_ok=True)
     return p
 
 
 def write_json(obj, path: str | os.PathLike) -> Path:
     """Write strict JSON atomically (indented, UTF-8; non-finite floats as ``json_safe`` says)."""
-    p = Path(path)
-    tmp = _atomic_target(p)
-    try:
-        tmp.write_text(json_text(obj), encoding="utf-8")
-        os.replace(tmp, p)
-    finally:
-        tmp.unlink(missing_ok=True)
-    return p
+    from smotext.outputs import write_text_atomic
+
+    return write_text_atomic(path, json_text(obj))
 
 
 def json_text(obj) -> str:

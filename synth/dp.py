@@ -254,7 +254,7 @@ class VoicePlan:
                 "generate with the default bridge")
 
 
-def plan_voice(n: int, epsilon: float, delta: float | None = None, accountant: str = "prv", steps: int | None = None,
+def plan_voice(n: int, epsilon: float, delta: float | None = None, accountant: str = ACCOUNTANT.default, steps: int | None = None,
                batch_size: int | None = None) -> VoicePlan:
     """The voice adapter's DP schedule for ``n`` texts at ``epsilon`` (default steps and batch unless
     given), its signal, and how many texts the default schedule needs at this ε."""

@@ -12,6 +12,7 @@ import time
 import warnings
 from collections import Counter
 from collections.abc import Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -309,6 +310,37 @@ class SMOTExT(BaseEstimator):
         if msg := report.shortfall_message():
             warnings.warn(msg, SmotextWarning, stacklevel=3)
         return texts + self.synthetic_["text"].tolist(), labels + self.synthetic_["label"].tolist()
+
+    # ------------------------------------------------------------ after a run
+
+    def hold_back(self, parent_rows) -> pd.DataFrame:
+        """Remove from this run's outputs (``synthetic_``, ``provenance_``, the report's counts) every
+        text with a parent among ``parent_rows`` (rows of the texts ``fit_resample`` was given, e.g.
+        planted canaries); returns their provenance, ``generated_row`` numbering them as generated."""
+        rows = {int(r) for r in parent_rows}
+        prov = self.provenance_
+        held = np.array([any(int(p) in rows for p in parents) for parents in prov["parents"]], bool)
+        self.synthetic_ = self.synthetic_[~held].reset_index(drop=True)
+        kept = prov[~held].reset_index(drop=True)
+        kept["synthetic_row"] = range(len(kept))
+        self.provenance_ = kept
+        if self.report_.requested:
+            self.report_.made = {c: int((self.synthetic_["label"] == c).sum()) for c in self.report_.requested}
+        return prov[held].reset_index(drop=True).rename(columns={"synthetic_row": "generated_row"})
+
+    @contextmanager
+    def using_bridge(self, folder: str | os.PathLike, recorded_as: str | os.PathLike | None = None):
+        """Generate with the bridge in ``folder`` (e.g. a voice adapter trained on the members) inside
+        this block; the sampler's own ``bridge`` setting comes back after it. The run's manifest names
+        the bridge as ``recorded_as`` (where the folder will be once a run's output is in place)."""
+        own = self.bridge
+        self.bridge = str(folder)
+        try:
+            yield self
+            if recorded_as is not None and getattr(self, "bridge_path_", None) == str(folder):
+                self.bridge_path_ = str(recorded_as)
+        finally:
+            self.bridge = own
 
     # ------------------------------------------------------------ rounds
 

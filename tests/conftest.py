@@ -59,3 +59,46 @@ def text_embeddings(encoder):
 def unit_rows(n, d, seed=0):
     x = np.random.default_rng(seed).normal(size=(n, d)).astype(np.float32)
     return x / np.linalg.norm(x, axis=1, keepdims=True)
+
+
+# ---------------------------------------------------------------- shared helpers
+
+from pathlib import Path  # noqa: E402
+
+LM_TEXTS = Path(__file__).parent / "data" / "lm_texts.jsonl"  # SmolLM2-written texts with a coarse genre label
+
+
+def default_bridge_manifest() -> dict:
+    """A generation manifest's bridge facts as `smotext generate` writes them for the shipped bridge."""
+    from smotext.synth.bridge import load_bridge
+    from smotext.synth.smotext import default_bridge_path
+
+    card = load_bridge(default_bridge_path())[1]
+    return {"smotext": "generate", "models": {"bridge": {"path": str(default_bridge_path()), "sha256": "",
+                                                          "training": {k: card.training[k] for k in ("data", "dp")}}}}
+
+
+def labelled_rows(seed: int = 0) -> list[tuple[str, str]]:
+    """LM_TEXTS as (text, label) rows, shuffled by ``seed``."""
+    import json
+    import random
+
+    rows = [(r["text"], r["label"]) for r in map(json.loads, LM_TEXTS.read_text().splitlines())]
+    random.Random(seed).shuffle(rows)
+    return rows
+
+
+def write_corpus(path, rows, cols=("text", "label")):
+    """A CSV corpus of ``rows`` at ``path``."""
+    import pandas as pd
+
+    pd.DataFrame(rows, columns=list(cols)).to_csv(path, index=False)
+    return path
+
+
+@pytest.fixture(scope="session")
+def tiny(tiny_bridge_dir):
+    """The tiny trained bridge, loaded: (Bridge, ModelCard)."""
+    from smotext.synth.bridge import load_bridge
+
+    return load_bridge(tiny_bridge_dir)

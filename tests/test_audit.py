@@ -6,7 +6,6 @@ members, holdout and a clean "synthetic" set are disjoint draws from the same di
 
 import json
 import random
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -16,7 +15,8 @@ from smotext.cli import main
 from smotext.synth.corpus import Corpus, write_table
 from smotext.errors import SmotextError
 
-DATA = Path(__file__).parent / "data" / "lm_texts.jsonl"
+from conftest import LM_TEXTS as DATA, default_bridge_manifest
+
 N = 250  # members, holdout and clean synthetic of 250 each; the last 150 texts are the utility test split
 
 
@@ -29,16 +29,6 @@ def sets():
     rows = [(r["text"], r["label"]) for r in map(json.loads, DATA.read_text().splitlines())]
     random.Random(0).shuffle(rows)
     return rows[:N], rows[N : 2 * N], rows[2 * N : 3 * N], corpus(rows[3 * N :], "test")
-
-
-def default_bridge_manifest() -> dict:
-    """A generation manifest's bridge facts as `smotext generate` writes them for the shipped bridge."""
-    from smotext.synth.bridge import load_bridge
-    from smotext.synth.smotext import default_bridge_path
-
-    card = load_bridge(default_bridge_path())[1]
-    return {"smotext": "generate", "models": {"bridge": {"path": str(default_bridge_path()), "sha256": "",
-                                                          "training": {k: card.training[k] for k in ("data", "dp")}}}}
 
 
 class _Auditor:

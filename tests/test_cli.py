@@ -4,15 +4,11 @@ import json
 
 import pandas as pd
 import pytest
+from conftest import write_corpus
 
 from smotext.cli import main
 from smotext.synth.demo_corpus import build
 from smotext.synth.smotext import default_bridge_path
-
-
-def write_corpus(path, rows, cols=("text", "label")):
-    pd.DataFrame(rows, columns=list(cols)).to_csv(path, index=False)
-    return path
 
 
 @pytest.fixture

@@ -14,7 +14,6 @@ from smotext.cli import main
 from smotext.errors import SmotextError, SmotextWarning
 from smotext.reports.gate import Gate
 from smotext.reports.policy import load_policy
-from smotext.synth.bridge import load_bridge
 from smotext.synth.corpus import UNLABELLED
 from smotext.synth.decoder import Decoder
 from smotext.synth.demo_corpus import build
@@ -34,11 +33,6 @@ def dp_sampler(encoder, lm, bridge, secret=11, **dp):
     settings = {"target_epsilon": 4.0, "iterations": 2, "population": 3, "topic": TOPIC, "secret": secret, **dp}
     return SMOTExT(sampling_strategy=8, random_state=0, encoder=encoder, lm=lm, bridge=bridge, max_new_tokens=24,
                    dp=DPGeneration(**settings))
-
-
-@pytest.fixture(scope="module")
-def tiny(tiny_bridge_dir):
-    return load_bridge(tiny_bridge_dir)
 
 
 @pytest.fixture(scope="module")

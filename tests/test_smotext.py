@@ -3,7 +3,6 @@
 import numpy as np
 import pytest
 
-from smotext.synth.bridge import load_bridge
 from smotext.synth.demo_corpus import build
 from smotext.errors import SmotextError, SmotextWarning
 from smotext.synth.smotext import SMOTExT, default_bridge_path
@@ -17,11 +16,6 @@ def mixed_targets(prov, real: np.ndarray) -> np.ndarray:
     """The unit target vector of each synthetic text, rebuilt from its parents and weights."""
     t = np.stack([(np.asarray(w)[:, None] * real[p]).sum(0) for p, w in zip(prov["parents"], prov["weights"])])
     return t / np.linalg.norm(t, axis=1, keepdims=True)
-
-
-@pytest.fixture(scope="module")
-def tiny(tiny_bridge_dir):
-    return load_bridge(tiny_bridge_dir)
 
 
 def test_shortfall_is_reported_with_the_filter_that_caused_it(encoder, lm, tiny):
