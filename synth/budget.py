@@ -54,28 +54,28 @@ class PrivacyBudget:
         """(DP generation's ε, the voice adapter's ε); None for a part that is not run."""
         if not self.adapt_voice:
             if self.voice_epsilon is not None:
-                raise SmotextError("voice_epsilon only applies with adapt_voice", params=("voice_epsilon", "adapt_voice"))
+                raise SmotextError("`voice_epsilon` only applies with `adapt_voice`", params=("voice_epsilon", "adapt_voice"))
             if self.epsilon is not None and not self.dp:
-                raise SmotextError("target_epsilon only applies with dp (dp with target_epsilon E generates with "
-                                   "differential privacy)", params=("target_epsilon", "dp"))
+                raise SmotextError("`target_epsilon` only applies with `dp` (`dp` with `target_epsilon` E generates "
+                                   "with differential privacy)", params=("target_epsilon", "dp"))
             if self.dp and self.epsilon is None:
-                raise SmotextError("dp needs a budget: target_epsilon E (e.g. 4)", params=("dp", "target_epsilon"))
+                raise SmotextError("`dp` needs a budget: `target_epsilon` E (e.g. 4)", params=("dp", "target_epsilon"))
             return self.epsilon, None
         total, share = self.epsilon, self.voice_epsilon
         if not self.dp:  # generation is not DP: the whole budget is the adapter's
             if share is not None and total is not None:
-                raise SmotextError("generation is not DP, so give the voice adapter's budget once: target_epsilon E or "
-                                   "voice_epsilon E", params=("target_epsilon", "voice_epsilon"))
+                raise SmotextError("generation is not DP, so give the voice adapter's budget once: `target_epsilon` E or "
+                                   "`voice_epsilon` E", params=("target_epsilon", "voice_epsilon"))
             if (share if share is not None else total) is None:
-                raise SmotextError("adapt_voice needs a budget: target_epsilon E (e.g. 4)",
+                raise SmotextError("`adapt_voice` needs a budget: `target_epsilon` E (e.g. 4)",
                                    params=("adapt_voice", "target_epsilon"))
             return None, share if share is not None else total
         if total is None:
-            raise SmotextError("dp needs a budget: target_epsilon E (e.g. 4)", params=("dp", "target_epsilon"))
+            raise SmotextError("`dp` needs a budget: `target_epsilon` E (e.g. 4)", params=("dp", "target_epsilon"))
         if share is None:
             return total / 2, total / 2
         if not 0 < share < total:
-            raise SmotextError(f"voice_epsilon must be between 0 and target_epsilon ({total:g}), got {share:g}",
+            raise SmotextError(f"`voice_epsilon` must be between 0 and `target_epsilon` ({total:g}), got {share:g}",
                                params=("voice_epsilon", "target_epsilon"))
         return total - share, share
 
@@ -85,9 +85,9 @@ class PrivacyBudget:
         epsilon, _ = self.split()
         if not self.dp:
             if settings:
-                names = ", ".join(settings)
-                raise SmotextError(f"{names} only apply with dp (dp with target_epsilon E generates with differential "
-                                   "privacy)", params=(*settings, "dp", "target_epsilon"))
+                names = ", ".join(f"`{name}`" for name in settings)
+                raise SmotextError(f"{names} only apply with `dp` (`dp` with `target_epsilon` E generates with "
+                                   "differential privacy)", params=(*settings, "dp", "target_epsilon"))
             return None
         unknown = sorted(set(settings) - set(DP_GENERATION_PARAMS))
         if unknown:

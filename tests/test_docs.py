@@ -45,8 +45,8 @@ def test_every_number_in_the_guide_is_in_a_results_file_or_the_code():
     """A decimal, a thousands-separated count or any number of three digits or more, outside code, must
     appear in benchmarks/results/ or in the code and policies (a default, a threshold)."""
     sources = [p for p in (ROOT / "benchmarks" / "results").glob("*") if p.suffix in (".md", ".json")]
-    sources += [p for d in ("smotext", "synth", "audit", "reports", "policies", "benchmarks", "recipes")
-                for p in (ROOT / d).rglob("*") if p.suffix in (".py", ".yaml")]
+    sources += [p for d in ("smotext", "synth", "audit", "reports", "policies", "benchmarks", "recipes", "scripts")
+                for p in (ROOT / d).rglob("*") if p.suffix in (".py", ".yaml", ".sh")] + [ROOT / "pyproject.toml"]
     known = " ".join(p.read_text(errors="ignore") for p in sources)
     unknown = {}
     for doc in [*(ROOT / "docs").glob("*.md"), ROOT / "README.md"]:

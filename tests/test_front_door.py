@@ -326,19 +326,18 @@ def test_release_from_python_decides_on_every_metric(tmp_path):
     assert not list(tmp_path.glob(".run.*"))  # nothing half-made left beside the run
 
 
-def _readme_python() -> str:
-    readme = (REPO / "README.md").read_text(encoding="utf-8")
-    section = readme.split("\n## Python\n", 1)[1].split("\n## ", 1)[0]
-    blocks = re.findall(r"```python\n(.*?)```", section, re.S)
-    assert blocks, "the README's Python section has no python block"
-    return blocks[0]  # generate -> audit -> gate (the release example after it names the user's own file)
+def _guide_python() -> str:
+    guide = (REPO / "docs" / "python.md").read_text(encoding="utf-8")
+    blocks = re.findall(r"```python\n(.*?)```", guide, re.S)
+    assert blocks, "docs/python.md has no python block"
+    return blocks[0]  # generate -> audit -> gate (the release examples after it name the user's own file)
 
 
-def test_readme_python_section_runs_as_written(tmp_path, monkeypatch, capsys):
-    """generate -> audit -> gate exactly as the README shows it."""
+def test_the_guides_python_example_runs_as_written(tmp_path, monkeypatch, capsys):
+    """generate -> audit -> gate exactly as docs/python.md shows it (the README's example: tests/test_docs.py)."""
     monkeypatch.chdir(tmp_path)
     namespace: dict = {}
-    exec(compile(_readme_python(), "README.md#python", "exec"), namespace)
+    exec(compile(_guide_python(), "docs/python.md", "exec"), namespace)
     decision = namespace["decision"]
     assert decision.verdict in ("RELEASE", "BLOCK")
     assert not any(o.status == "missing" for o in decision.outcomes) and not decision.problems

@@ -202,17 +202,17 @@ def test_cli_refuses_a_corpus_too_small_for_dp_adaptation(tmp_path, capsys, monk
     (["--voice-epsilon", "3"], (None, 3.0)),
 ])
 def test_cli_splits_the_budget_between_generation_and_voice(argv, budgets_):
-    from smotext.cli import budgets, build_parser
+    from smotext.cli import budget_from_args, build_parser
 
     args = build_parser().parse_args(["release", "--corpus", "c.csv", "--out", "o", "--adapt-voice", *argv])
-    assert budgets(args) == budgets_
+    assert budget_from_args(args).split() == budgets_
 
 
 @pytest.mark.parametrize("argv, message", [
     (["--adapt-voice"], "needs a budget"),
     (["--adapt-voice", "--target-epsilon", "3", "--voice-epsilon", "1"], "give the voice adapter's budget once"),
     (["--adapt-voice", "--dp", "--target-epsilon", "3", "--voice-epsilon", "3"], "between 0 and --target-epsilon"),
-    (["--voice-epsilon", "3"], "only apply with --adapt-voice"),
+    (["--voice-epsilon", "3"], "only applies with --adapt-voice"),
 ])
 def test_cli_refuses_unclear_voice_budgets(tmp_path, capsys, argv, message):
     corpus = tmp_path / "c.csv"
@@ -239,7 +239,7 @@ def test_release_refuses_to_adapt_on_too_few_members_before_any_model_loads(tmp_
     (["--steps", "0"], "steps must be an int >= 1"),
     (["--lr", "0"], "lr must be"),
     (["--hidden", "32"], "--hidden does not apply with --adapter"),
-    (["--adapter-size", "2", "--adapter", "bias"], "adapter_size"),
+    (["--adapter-size", "2", "--adapter", "bias"], "--adapter-size applies to the prefix and lowrank"),
 ])
 def test_fit_decoder_adapter_bad_settings_exit_2_before_models(tmp_path, capsys, monkeypatch, argv, message):
     import smotext.synth.models as models
