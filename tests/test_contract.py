@@ -11,15 +11,8 @@ from smotext.audit.registry import PLUGINS
 from smotext.errors import SmotextError
 from smotext.params import Param
 from smotext.synth.filters import FILTERS, Candidates, FilterContext
+from test_filters import REAL  # real-looking texts of two classes
 
-REAL = [
-    ("I was charged twice for my visit, please refund the duplicate payment.", "billing"),
-    ("My invoice total does not match the estimate you gave me.", "billing"),
-    ("Please send an itemised bill for last month to my email.", "billing"),
-    ("I have had a fever and a sore throat since yesterday.", "symptom"),
-    ("There is a painful rash spreading on my left arm.", "symptom"),
-    ("I feel dizzy every time I stand up quickly.", "symptom"),
-]
 CANDIDATES = [
     ("Could you refund the second charge on my card for the visit?", "billing"),
     ("the the the the the the", "billing"),
@@ -107,6 +100,8 @@ def test_every_audit_plugin_gives_the_same_metrics_for_the_same_seed_within_thei
         assert cls.needs_canaries or cls.needs_generation or cls.needs_labels, entry
         return
     assert entry["status"] == "ok", entry
+    html, summary = a._repr_html_(), a.summary()  # a notebook and a terminal show every metric
+    assert all(f"<td>{m}</td>" in html and m in summary for m in entry["metrics"])
     for metric in entry["metrics"]:
         x, y = a.metrics[metric], b.metrics[metric]
         assert (x.value == y.value or (math.isnan(x.value) and math.isnan(y.value))) and x.ci == y.ci, metric

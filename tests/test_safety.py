@@ -199,3 +199,43 @@ def test_a_report_shows_real_texts_only_when_the_audit_was_asked_for_them(tmp_pa
     results["run"]["real_examples"] = True
     html = render_report(results, tmp_path / "internal.html").read_text()
     assert "Ottoline wrote this" in html and "INTERNAL" in html
+
+
+def test_a_bridge_whose_weights_are_not_its_cards_is_refused(tmp_path):
+    """The bridge's two files are renamed one after the other; the card names its weights' sha256, so
+    new weights beside an old card (a crash between the renames) are refused, not decoded with."""
+    from smotext.synth.bridge import BridgeConfig, ModelCard, init_bridge, load_bridge, save_bridge
+
+    cfg = BridgeConfig(in_dim=8, out_dim=16, n_tokens=2, hidden=8)
+    save_bridge(init_bridge(cfg, 0), ModelCard(cfg), tmp_path / "a")
+    save_bridge(init_bridge(cfg, 1), ModelCard(cfg), tmp_path / "b")
+    load_bridge(tmp_path / "a")
+    (tmp_path / "a" / "bridge.safetensors").write_bytes((tmp_path / "b" / "bridge.safetensors").read_bytes())
+    with pytest.raises(SmotextError, match="not the file its card describes"):
+        load_bridge(tmp_path / "a")
+
+
+def test_one_job_holds_one_pool_of_workers(monkeypatch):
+    """Engine.session: the pool a release's generation starts is the one its audit uses, closed once."""
+    import smotext.engine as engine_module
+
+    made = []
+
+    class Pool:
+        def __init__(self, engine):
+            made.append(self)
+            self.closed = 0
+
+        def close(self):
+            self.closed += 1
+
+    monkeypatch.setattr(engine_module, "RayPool", Pool)
+    engine = engine_module.Engine("ray", workers=1)
+    with engine.session():
+        with engine.session():  # generation
+            first = engine.pool()
+        with engine.session():  # the audit
+            assert engine.pool() is first
+        assert first.closed == 0
+    assert len(made) == 1 and first.closed == 1
+    assert engine_module.Engine("local").pool() is None
