@@ -52,7 +52,7 @@ class Param:
             kw.setdefault("metavar", name.rsplit(":", 1)[-1].upper())
         if note is None:
             note = (' '.join(map(str, default)) if isinstance(default, list) else str(default)) \
-                if default is not None and default != [] else None
+                if default is not None and default != [] and default != "" else None
         shown = f" (default: {note})" if note is not None and "%(default)" not in self.help else ""
         parser.add_argument(self.flag, dest=name, default=default, help=f"{self.help}{shown}".replace("%", "%%"), **kw)
 
@@ -102,8 +102,16 @@ def add_declared(parser, groups: Sequence[tuple[str, Mapping[str, Param]]]) -> N
         if len(defaults) == 1:
             p.add_to(headings[owner], dest(p))
         else:
-            note = "; ".join(f"{q.default} for {who}" for who, _, q in owners)
+            note = "; ".join(f"{_shown_default(q)} for {who.split(' (')[0]}" for who, _, q in owners)
             p.add_to(headings[owner], dest(p), default=None, note=note)
+
+
+def _shown_default(p: Param) -> str:
+    """A default as help shows it: a None default by what its help says None means ("(None: 30)")."""
+    import re
+
+    said = re.search(r"\(None: ([^)]*)\)", p.help)
+    return said.group(1) if p.default is None and said else str(p.default)
 
 
 def given(args, params: Mapping[str, Param], *, changed: bool = False) -> dict[str, Any]:

@@ -86,8 +86,9 @@ class PrivacyBudget:
         if not self.dp:
             if settings:
                 names = ", ".join(f"`{name}`" for name in settings)
-                raise SmotextError(f"{names} only apply with `dp` (`dp` with `target_epsilon` E generates with "
-                                   "differential privacy)", params=(*settings, "dp", "target_epsilon"))
+                raise SmotextError(f"{names} only appl{'y' if len(settings) > 1 else 'ies'} with `dp` (`dp` with "
+                                   "`target_epsilon` E generates with differential privacy)",
+                                   params=(*settings, "dp", "target_epsilon"))
             return None
         unknown = sorted(set(settings) - set(DP_GENERATION_PARAMS))
         if unknown:
@@ -101,6 +102,9 @@ class PrivacyBudget:
 
         _, epsilon = self.split()
         if epsilon is None:
+            if settings:  # named as TrainConfig and the command line name them
+                names = ", ".join(f"`{ {'kind': 'adapter', 'size': 'adapter_size'}.get(k, k)}`" for k in settings)
+                raise SmotextError(f"{names} only appl{'y' if len(settings) > 1 else 'ies'} with `adapt_voice`")
             return None
         unknown = sorted(set(settings) - set(VOICE_PARAMS))
         if unknown:

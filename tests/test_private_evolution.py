@@ -162,7 +162,7 @@ def test_an_unsatisfiable_budget_exits_2_before_models_load(tmp_path, capsys):
 
 def test_dp_flags_without_dp_are_refused(tmp_path, capsys):
     assert main(["generate", "x.csv", "--out", str(tmp_path / "s.csv"), "--population", "9"]) == 2
-    assert "--population only apply with --dp" in capsys.readouterr().err
+    assert "--population only applies with --dp" in capsys.readouterr().err
 
 
 def test_generate_dp_from_the_cli_writes_the_privacy_facts(tmp_path, tiny_bridge_dir, capsys):
