@@ -271,10 +271,10 @@ def cmd_demo(args) -> int:
     if args.path:
         print(demo_corpus_path())
         return EXIT_OK
-    names = {"sampling_strategy": _strategy(args), "topic": args.dp_topic, "epsilon": args.target_epsilon}
+    names = {"sampling_strategy": _strategy(args), "topic": args.dp_topic}
     o = demo_options({**vars(args), **names})
     args.corpus, args.text_col, args.label_col, args.target_epsilon, args.dp_topic, args.canary_topic = \
-        (o[k] for k in ("corpus", "text_col", "label_col", "epsilon", "topic", "canary_topic"))
+        (o[k] for k in ("corpus", "text_col", "label_col", "target_epsilon", "topic", "canary_topic"))
     return cmd_release(args, o["sampling_strategy"])
 
 

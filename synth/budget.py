@@ -24,7 +24,7 @@ BUDGET_PARAMS: dict[str, Param] = {
     "adapt_voice": Param(False, "first adapt the bridge to the members' voice with DP-SGD (needs a budget: "
                          "--target-epsilon E, split in half with --dp; a corpus too small for that ε is refused with "
                          "the size it needs)", is_bool, flag="--adapt-voice"),
-    "epsilon": EPSILON,
+    "target_epsilon": EPSILON,
     "voice_epsilon": Param(None, "with dp: the voice adapter's share of target_epsilon (None: half)",
                            EPSILON.check, flag="--voice-epsilon", cli={"type": float, "metavar": "E"}),
     "delta": DELTA,
@@ -35,11 +35,11 @@ _B = BUDGET_PARAMS
 
 @dataclass
 class PrivacyBudget:
-    """ε for the whole release (``epsilon``), spent by DP generation (``dp``), a DP voice adapter
+    """ε for the whole release (``target_epsilon``), spent by DP generation (``dp``), a DP voice adapter
     (``adapt_voice``) or both; with both, ``voice_epsilon`` is the adapter's share (None: half).
     δ (None: 1/(10·N)) and the accountant are shared by every part."""
 
-    epsilon: float | None = _B["epsilon"].default
+    target_epsilon: float | None = _B["target_epsilon"].default
     dp: bool = _B["dp"].default
     adapt_voice: bool = _B["adapt_voice"].default
     voice_epsilon: float | None = _B["voice_epsilon"].default
@@ -55,13 +55,13 @@ class PrivacyBudget:
         if not self.adapt_voice:
             if self.voice_epsilon is not None:
                 raise SmotextError("`voice_epsilon` only applies with `adapt_voice`", params=("voice_epsilon", "adapt_voice"))
-            if self.epsilon is not None and not self.dp:
+            if self.target_epsilon is not None and not self.dp:
                 raise SmotextError("`target_epsilon` only applies with `dp` (`dp` with `target_epsilon` E generates "
                                    "with differential privacy)", params=("target_epsilon", "dp"))
-            if self.dp and self.epsilon is None:
+            if self.dp and self.target_epsilon is None:
                 raise SmotextError("`dp` needs a budget: `target_epsilon` E (e.g. 4)", params=("dp", "target_epsilon"))
-            return self.epsilon, None
-        total, share = self.epsilon, self.voice_epsilon
+            return self.target_epsilon, None
+        total, share = self.target_epsilon, self.voice_epsilon
         if not self.dp:  # generation is not DP: the whole budget is the adapter's
             if share is not None and total is not None:
                 raise SmotextError("generation is not DP, so give the voice adapter's budget once: `target_epsilon` E or "

@@ -171,8 +171,8 @@ def demo_options(options: dict) -> dict:
     o = dict(options, corpus=str(demo_corpus_path()), text_col="text", label_col=None)
     if o.get("sampling_strategy") is None:
         o["sampling_strategy"] = DEMO_SYNTHETIC
-    if o.get("epsilon") is None and (o.get("dp") or (o.get("adapt_voice") and o.get("voice_epsilon") is None)):
-        o["epsilon"] = DEMO_EPSILON
+    if o.get("target_epsilon") is None and (o.get("dp") or (o.get("adapt_voice") and o.get("voice_epsilon") is None)):
+        o["target_epsilon"] = DEMO_EPSILON
     if o.get("dp"):
         o["topic"] = o.get("topic") or DEMO_TOPIC
     if o.get("canaries"):  # canary starts in the demo corpus's register, from its public description

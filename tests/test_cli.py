@@ -142,3 +142,23 @@ def test_generate_20_from_200_texts_is_reproducible(tmp_path, capsys, good_corpu
         assert {corpus.label.iloc[i] for i in p["parents"]} == {r["label"]}
         assert 0.2 <= p["weights"][0] <= 0.8
     assert "text" in rows[0] and "parents" not in rows[0]  # provenance stays out of the release
+
+
+def test_demo_fills_in_its_budget_topic_and_size_and_leaves_the_rest_to_release(monkeypatch):
+    import smotext.pipeline as pipeline
+    from smotext.cli import main
+    from smotext.synth.demo_corpus import DEMO_EPSILON, DEMO_SYNTHETIC, DEMO_TOPIC, demo_corpus_path
+
+    seen = {}
+
+    def fake_release(corpus, out, **options):
+        seen.update(options, corpus=corpus, out=out)
+        raise KeyboardInterrupt  # stop before any work
+
+    monkeypatch.setattr(pipeline, "release", fake_release)
+    assert main(["demo", "--out", "d", "--dp", "--canaries", "200"]) == 130
+    dp, sampler = seen["sampler"].dp, seen["sampler"]
+    assert seen["corpus"] == str(demo_corpus_path()) and sampler.sampling_strategy == DEMO_SYNTHETIC
+    assert (dp.target_epsilon, dp.topic, seen["canary_topic"], seen["canaries"]) == (DEMO_EPSILON, DEMO_TOPIC, DEMO_TOPIC, 200)
+    assert main(["demo", "--out", "d", "--adapt-voice", "--n", "30"]) == 130
+    assert seen["voice"].epsilon == DEMO_EPSILON and seen["sampler"].sampling_strategy == 30 and seen["sampler"].dp is None
