@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import math
 import numbers
+import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -53,7 +54,7 @@ class Param:
         if note is None:
             note = (' '.join(map(str, default)) if isinstance(default, list) else str(default)) \
                 if default is not None and default != [] and default != "" else None
-        shown = f" (default: {note})" if note is not None and "%(default)" not in self.help else ""
+        shown = f" (default: {note})" if note is not None else ""
         parser.add_argument(self.flag, dest=name, default=default, help=f"{self.help}{shown}".replace("%", "%%"), **kw)
 
 
@@ -70,11 +71,6 @@ def check_all(params: Mapping[str, Param], values: Mapping[str, Any], owner: str
     for name, p in params.items():
         if name in values:
             p.validate(name, values[name], owner)
-
-
-def flags(params: Mapping[str, Param]) -> dict[str, str]:
-    """Parameter name -> CLI flag, for the parameters that have one."""
-    return {name: p.flag for name, p in params.items() if p.flag}
 
 
 def dest(param: Param) -> str:
@@ -108,8 +104,6 @@ def add_declared(parser, groups: Sequence[tuple[str, Mapping[str, Param]]]) -> N
 
 def _shown_default(p: Param) -> str:
     """A default as help shows it: a None default by what its help says None means ("(None: 30)")."""
-    import re
-
     said = re.search(r"\(None: ([^)]*)\)", p.help)
     return said.group(1) if p.default is None and said else str(p.default)
 

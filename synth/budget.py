@@ -13,8 +13,7 @@ from typing import Any
 
 from smotext.errors import SmotextError
 from smotext.params import Param, check_declared, is_bool
-from smotext.synth.dp import ACCOUNTANT, DELTA, EPSILON, decoder_epsilon
-from smotext.synth.dp import noise_multiplier as calibrate  # noqa: F401  (the one calibration, for users of the budget)
+from smotext.synth.dp import ACCOUNTANT, DELTA, EPSILON, decoder_epsilon, noise_multiplier
 from smotext.synth.pe_privacy import DP_GENERATION_PARAMS, DPGeneration
 from smotext.synth.params import VOICE_PARAMS
 
@@ -45,6 +44,9 @@ class PrivacyBudget:
     voice_epsilon: float | None = _B["voice_epsilon"].default
     delta: float | None = _B["delta"].default
     accountant: str = _B["accountant"].default
+
+    # The one noise calibration, for every part (DP-SGD at a Poisson rate, DP generation's votes at rate 1).
+    calibrate = staticmethod(noise_multiplier)
 
     def check(self) -> None:
         check_declared(self, BUDGET_PARAMS)

@@ -45,7 +45,8 @@ def test_one_calibration_serves_dp_sgd_and_the_votes():
     from smotext.synth.pe_privacy import VoteBudget, calibrate_votes
 
     sgd = calibrate(DPConfig(4.0, 1e-5), n=1000, batch_size=50, steps=20).noise_multiplier
-    assert sgd == noise_multiplier(4.0, 1e-5, 50 / 1000, 20, "prv", "", "", ())
+    assert sgd == noise_multiplier(4.0, 1e-5, 50 / 1000, 20, "prv", "", "", ()) == \
+        PrivacyBudget.calibrate(4.0, 1e-5, 50 / 1000, 20, "prv", "", "", ())
     votes = calibrate_votes(VoteBudget(4.0, iterations=2, delta=1e-5), records=1000, secret=1).sigma
     assert votes == noise_multiplier(4.0, 1e-5, 1.0, 3, "prv", "", "", ())  # 2 rounds + the class counts
 
