@@ -46,7 +46,7 @@ def _audit_plugins() -> dict:
             return p
         if p.default is None and "type" not in p.cli:
             return None  # no type to parse a value with: Python only
-        return dataclasses.replace(p, flag=f"--{plugin}-{name}".replace("_", "-"))
+        return dataclasses.replace(p, flag=f"--{plugin}-{name}".replace("_", "-"), cli={"metavar": name.upper(), **p.cli})
 
     out = {}
     for plugin, cls in PLUGINS.classes().items():

@@ -147,3 +147,17 @@ def test_every_imported_distribution_is_declared():
                     "sentence_transformers": "sentence-transformers", "safetensors": "safetensors"}
     missing = sorted(m for m in third_party if distribution.get(m, m).lower() not in declared.lower())
     assert missing == []
+
+
+def test_audit_plugin_flags_reach_their_plugin_and_defaults_stay_unset(tmp_path):
+    from smotext.cli import audit_options_from_args, build_parser
+
+    allow = tmp_path / "allow.txt"
+    allow.write_text("# public figures\nAda Lovelace\n")
+    base = ["audit", "--members", "m.csv", "--holdout", "h.csv", "--synthetic", "s.csv", "--out", "o"]
+    args = build_parser().parse_args(base + ["--reconstruction-candidates", "2", "--pii-ignore-type", "URL",
+                                             "--pii-allowlist", str(allow), "--canary-level", "0.9"])
+    options = audit_options_from_args(args)
+    assert options["plugin_params"] == {"reconstruction": {"candidates": 2}, "canary": {"level": 0.9},
+                                        "pii": {"ignore_types": ("URL",), "allowlist": ("Ada Lovelace",)}}
+    assert audit_options_from_args(build_parser().parse_args(base))["plugin_params"] is None  # the policy's excuses apply
