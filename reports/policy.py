@@ -14,7 +14,7 @@ from pydantic import (BaseModel, ConfigDict, Field, PrivateAttr, ValidationError
                       model_validator)
 
 from smotext.errors import SmotextError
-from smotext.audit.pii import read_allowlist  # noqa: F401  (re-exported)
+from smotext.audit.pii import read_allowlist
 from smotext.strict_yaml import load_yaml
 
 COMPARISONS = {"<": lambda v, t: v < t, "<=": lambda v, t: v <= t, ">": lambda v, t: v > t, ">=": lambda v, t: v >= t}

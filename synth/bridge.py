@@ -252,10 +252,10 @@ def load_bridge(folder: str | os.PathLike, device: str | torch.device = "cpu") -
     card_path, weights_path = p / CARD_FILE, p / WEIGHTS_FILE
     if not card_path.exists() or not weights_path.exists():
         raise SmotextError(f"bridge {str(folder)!r}: expected {CARD_FILE} and {WEIGHTS_FILE} in that folder")
-    try:
-        data = json.loads(card_path.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as e:
-        raise SmotextError(f"{card_path}: not valid JSON: {e}") from None
+    from smotext.outputs import load_user_json, read_user_text
+
+    # a bridge folder may come from anyone: a regular file under a size cap, nesting bounded
+    data = load_user_json(read_user_text(card_path, "bridge card", 16 << 20), str(card_path))
     card = ModelCard.from_json(data, str(card_path))
     if isinstance(data, dict) and data.get("weights_sha256") is not None:
         if _file_sha256(weights_path) != data["weights_sha256"]:

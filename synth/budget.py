@@ -54,14 +54,14 @@ class PrivacyBudget:
 
     def split(self) -> tuple[float | None, float | None]:
         """(DP generation's ε, the voice adapter's ε); None for a part that is not run."""
+        if not self.adapt_voice and self.voice_epsilon is not None:
+            raise SmotextError("`voice_epsilon` only applies with `adapt_voice`", params=("voice_epsilon", "adapt_voice"))
+        if self.dp and self.target_epsilon is None:
+            raise SmotextError("`dp` needs a budget: `target_epsilon` E (e.g. 4)", params=("dp", "target_epsilon"))
         if not self.adapt_voice:
-            if self.voice_epsilon is not None:
-                raise SmotextError("`voice_epsilon` only applies with `adapt_voice`", params=("voice_epsilon", "adapt_voice"))
             if self.target_epsilon is not None and not self.dp:
                 raise SmotextError("`target_epsilon` only applies with `dp` (`dp` with `target_epsilon` E generates "
                                    "with differential privacy)", params=("target_epsilon", "dp"))
-            if self.dp and self.target_epsilon is None:
-                raise SmotextError("`dp` needs a budget: `target_epsilon` E (e.g. 4)", params=("dp", "target_epsilon"))
             return self.target_epsilon, None
         total, share = self.target_epsilon, self.voice_epsilon
         if not self.dp:  # generation is not DP: the whole budget is the adapter's
@@ -72,8 +72,6 @@ class PrivacyBudget:
                 raise SmotextError("`adapt_voice` needs a budget: `target_epsilon` E (e.g. 4)",
                                    params=("adapt_voice", "target_epsilon"))
             return None, share if share is not None else total
-        if total is None:
-            raise SmotextError("`dp` needs a budget: `target_epsilon` E (e.g. 4)", params=("dp", "target_epsilon"))
         if share is None:
             return total / 2, total / 2
         if not 0 < share < total:
