@@ -261,7 +261,7 @@ def cmd_audit(args) -> int:
 
 def cmd_release(args, strategy=None) -> int:
     run = release_from_args(args, strategy)
-    _print_decision(run.decision, run.report, run.out, run.results)
+    print(run.summary())
     return run.exit_code
 
 
@@ -278,34 +278,11 @@ def cmd_demo(args) -> int:
     return cmd_release(args, o["sampling_strategy"])
 
 
-def _print_decision(decision, report: Path, out: Path, results: dict) -> None:
-    from smotext.reports.release import details, privacy_line
-
-    print(f"verdict: {decision.verdict}")
-    print(f"  privacy: {privacy_line(results)}")
-    d = details(results, "canary")
-    if d is not None:
-        bound = d.get("epsilon_lower_bound")
-        strongest = f", strongest attack: {d.get('strongest_attack')}" if isinstance(bound, (int, float)) and bound > 0 else ""
-        print(f"  canaries: {d.get('sentence', '')} ({d.get('canaries', '?')} canaries{strongest}, "
-              f"{d.get('secret_replay', '?')} secret(s) echoed)")
-    reasons = {o.rule: o.reason for o in decision.outcomes}
-    for name in decision.deciding:
-        print(f"  blocked by rule: {name}" + (f" ({reasons[name]})" if name in decision.undecided else ""))
-    for problem in decision.problems:
-        print(f"  blocked: {problem}")
-    for name in decision.warnings:
-        print(f"  warning: rule {name} failed (severity warn)")
-    print(f"report: {report}")
-    if decision.verdict == "RELEASE":
-        print(f"released files: {out / 'release'}")
-
-
 def cmd_gate(args) -> int:
     from smotext.pipeline import gate_files
 
     run = gate_files(policy=args.policy, **given(args, GATE_PARAMS))
-    _print_decision(run.decision, run.report, run.out, run.results)
+    print(run.summary())
     return run.exit_code
 
 

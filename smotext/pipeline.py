@@ -326,14 +326,26 @@ class GateResult:
     decision: Decision = field(repr=False)
 
     def summary(self) -> str:
-        """The verdict, the rules that decided it and the release's formal ε."""
-        from smotext.reports.release import privacy_line
+        """What the command line prints: the verdict, the release's formal ε, the canaries' bound, the
+        rules that decided it, the report and, on RELEASE, the released files."""
+        from smotext.reports.release import details, privacy_line
 
-        lines = [f"verdict: {self.verdict} (exit code {self.exit_code})", f"privacy: {privacy_line(self.results)}"]
-        lines += [f"blocked by rule: {name}" for name in self.decision.deciding]
-        lines += [f"blocked: {problem}" for problem in self.decision.problems]
-        lines += [f"warning: rule {name} failed (severity warn)" for name in self.decision.warnings]
-        return "\n".join(lines + [f"report: {self.report}"])
+        d, decision = details(self.results, "canary"), self.decision
+        lines = [f"verdict: {self.verdict}", f"  privacy: {privacy_line(self.results)}"]
+        if d is not None:
+            bound = d.get("epsilon_lower_bound")
+            strongest = f", strongest attack: {d.get('strongest_attack')}" if isinstance(bound, (int, float)) and bound > 0 else ""
+            lines.append(f"  canaries: {d.get('sentence', '')} ({d.get('canaries', '?')} canaries{strongest}, "
+                         f"{d.get('secret_replay', '?')} secret(s) echoed)")
+        reasons = {o.rule: o.reason for o in decision.outcomes}
+        lines += [f"  blocked by rule: {name}" + (f" ({reasons[name]})" if name in decision.undecided else "")
+                  for name in decision.deciding]
+        lines += [f"  blocked: {problem}" for problem in decision.problems]
+        lines += [f"  warning: rule {name} failed (severity warn)" for name in decision.warnings]
+        lines.append(f"report: {self.report}")
+        if self.verdict == "RELEASE":
+            lines.append(f"released files: {self.out / 'release'}")
+        return "\n".join(lines)
 
     def _repr_html_(self) -> str:
         """A notebook's view of the summary (escaped)."""
@@ -342,7 +354,7 @@ class GateResult:
         head, *rest = self.summary().splitlines()
         colour = "#1a7f37" if self.verdict == "RELEASE" else "#b42318"
         return (f"<div><b style='color:{colour}'>{escape(head)}</b><ul>"
-                + "".join(f"<li>{escape(line)}</li>" for line in rest) + "</ul></div>")
+                + "".join(f"<li>{escape(line.strip())}</li>" for line in rest) + "</ul></div>")
 
 
 @dataclass
