@@ -44,6 +44,11 @@ def _fmt(v, digits: int = 3) -> str:
     return f"{v:.{digits}f}" if isinstance(v, float) else str(v)
 
 
+def _pct(v) -> str:
+    """A share as a percentage with one decimal ("–" when not a number)."""
+    return f"{100 * v:.1f}%" if isinstance(v, (int, float)) and not isinstance(v, bool) else "–"
+
+
 def view(results: dict) -> dict:
     """Everything the template shows, derived from results.json (which stays the single source)."""
     plugins = results.get("plugins", {})
@@ -86,7 +91,7 @@ def view(results: dict) -> dict:
         "canary": details("canary"),
         "realism_pairs": [(real[i] if i < len(real) else None, t) for i, t in enumerate(side.get("synthetic", []))],
         "internal": (results.get("run") or {}).get("real_examples") is True, "samples": overview.get("samples", {}),
-        "plugins": plugins, "fmt": _fmt,
+        "plugins": plugins, "fmt": _fmt, "pct": _pct,
     }
 
 

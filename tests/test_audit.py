@@ -256,6 +256,8 @@ def test_planted_private_values_reach_no_public_output(encoder, sets):
                 side["synthetic"] = [t for t in side["synthetic"] if t not in synthetic_texts]
             if "common_openings" in plugin.get("details", {}):
                 plugin["details"]["common_openings"]["synthetic"] = []
+            if "nonwords" in plugin.get("details", {}):  # words of the synthetic texts, which echo members here
+                plugin["details"]["nonwords"]["synthetic_top"] = []
         text = json.dumps(public, ensure_ascii=False).lower()
         for what, value in PLANTED.items():
             for word in value.lower().replace("@", " ").replace(".", " ").split():

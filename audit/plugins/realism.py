@@ -3,7 +3,9 @@
 Detection follows SDMetrics' and synthcity's detection metrics for tables: a classifier trained to
 separate real from synthetic records, scored by cross-validated ROC AUC (0.5 = indistinguishable).
 It runs on two feature sets: the audit's encoder (the space the generator aims at, which flatters
-it) and TF-IDF word n-grams (a judge outside that space: register, wording, punctuation)."""
+it) and TF-IDF word n-grams (a judge outside that space: register, wording, punctuation). Beside it,
+fluency (``audit.fluency``): the share of non-words in the synthetic texts against the real texts'
+share, so that a detection AUC bought with broken text shows."""
 
 from __future__ import annotations
 
@@ -11,6 +13,7 @@ from collections import Counter
 
 import numpy as np
 
+from smotext.audit.fluency import RATE_FLOOR, fluency, nonword_ratio
 from smotext.audit.registry import Metric, Plugin, PluginResult, register
 from smotext.params import Param, int_at_least
 from smotext.text import contraction_words
@@ -60,7 +63,8 @@ class Realism(Plugin):
     name = "realism"
     kind = "metric"
     description = ("Real-vs-synthetic detection (5-fold ROC AUC on TF-IDF and on embeddings; 0.5 = indistinguishable) "
-                   "and diversity (distinct word bigrams, repeated openings) of equal-size real and synthetic samples")
+                   "diversity (distinct word bigrams, repeated openings) and fluency (share of non-words) of equal-size "
+                   "real and synthetic samples")
     params = {"samples": Param(10, "synthetic texts (and, with real examples asked for, masked real ones) shown side by side in the report", int_at_least(0))}
     produces = {
         "realism.detection_auc.tfidf": ("lower", (0.0, 1.0)),
@@ -70,6 +74,9 @@ class Realism(Plugin):
         "realism.distinct_bigrams.ratio": ("higher", (0.0, float("inf"))),
         "realism.repeated_openings.real": ("lower", (0.0, 1.0)),
         "realism.repeated_openings.synthetic": ("lower", (0.0, 1.0)),
+        "realism.nonwords.real": ("lower", (0.0, 1.0)),
+        "realism.nonwords.synthetic": ("lower", (0.0, 1.0)),
+        "realism.nonwords.ratio": ("lower", (0.0, float("inf"))),
     }
 
     def run(self, ctx) -> PluginResult:
@@ -95,10 +102,21 @@ class Realism(Plugin):
                                                      f"share of real texts opening with another's first {OPENING_WORDS} words")
         m["realism.repeated_openings.synthetic"] = Metric(repeated_openings(syn_texts), "lower",
                                                           f"share of synthetic texts opening with another's first {OPENING_WORDS} words")
+        f_real, f_syn = fluency(real_texts), fluency(syn_texts)
+        m["realism.nonwords.real"] = Metric(f_real.rate, "lower", "share of lower-case words that are not English words, "
+                                            "real sample")
+        m["realism.nonwords.synthetic"] = Metric(f_syn.rate, "lower", "the same, synthetic sample")
+        m["realism.nonwords.ratio"] = Metric(
+            nonword_ratio(f_syn.rate, f_real.rate), "lower",
+            f"synthetic non-word share over the real one (1 = as fluent as the corpus; real shares under {RATE_FLOOR:.1%} "
+            "count as that)", ideal=1.0)
         k = min(int(self.settings["samples"]), n)
         real_pick, syn_pick = rng.choice(n, k, replace=False), rng.choice(n, k, replace=False)
         res.details = {
             "compared": n, "folds": 5, "opening_words": OPENING_WORDS,
+            # the synthetic texts' most frequent non-words (public text); the real texts' are never shown
+            "nonwords": {"words": {"real": f_real.words, "synthetic": f_syn.words}, "floor": RATE_FLOOR,
+                         "synthetic_top": [[w, c] for w, c in f_syn.top]},
             # real texts only when asked for (ctx.real_examples), masked: the report is then internal
             "side_by_side": {"real": [ctx.show_real(real_texts[i]) for i in real_pick] if ctx.real_examples else [],
                              "synthetic": [syn_texts[i] for i in syn_pick]},
