@@ -74,7 +74,7 @@ def one_seed(seed: int, work: Path, n: int) -> dict:
         shutil.rmtree(run)
     t0 = time.perf_counter()
     res = release(demo_corpus_path(), run, policy="default", seed=seed,
-                  sampler=SMOTExT(sampling_strategy=n, random_state=seed))
+                  sampler=SMOTExT(sampling_strategy=n, random_state=seed), voice=None)  # as the demo: no adapter
     seconds = time.perf_counter() - t0
     members, holdout, test, leaked, n_copies = plant_leak(run, seed)
     t1 = time.perf_counter()

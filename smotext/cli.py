@@ -204,7 +204,8 @@ def release_from_args(args, strategy=None):
     sampler = sampler_from_args(args, strategy)
     voice = budget_from_args(args).voice_part(**{k: v for k, v in given(args, VOICE_PARAMS, changed=True).items()
                                                 if k in ("kind", "size")})
-    return release(args.corpus, args.out, sampler=sampler, seed=args.seed, voice=voice, engine=sampler.engine,
+    say = (lambda line: None) if args.quiet else (lambda line: print(line, file=sys.stderr))
+    return release(args.corpus, args.out, sampler=sampler, seed=args.seed, voice=voice, engine=sampler.engine, say=say,
                    **given(args, COLUMN_PARAMS), **given(args, RELEASE_PARAMS),
                    **audit_options_from_args(args, leave_out=("seed", "holdout_test_fraction", "engine")))
 
@@ -273,8 +274,8 @@ def cmd_demo(args) -> int:
         return EXIT_OK
     names = {"sampling_strategy": _strategy(args), "topic": args.dp_topic}
     o = demo_options({**vars(args), **names})
-    args.corpus, args.text_col, args.label_col, args.target_epsilon, args.dp_topic, args.canary_topic = \
-        (o[k] for k in ("corpus", "text_col", "label_col", "target_epsilon", "topic", "canary_topic"))
+    args.corpus, args.text_col, args.label_col, args.target_epsilon, args.dp_topic, args.canary_topic, args.adapt_voice = \
+        (o[k] for k in ("corpus", "text_col", "label_col", "target_epsilon", "topic", "canary_topic", "adapt_voice"))
     return cmd_release(args, o["sampling_strategy"])
 
 

@@ -385,17 +385,32 @@ def _with_policy_pii(audit_options: dict, policy) -> dict:
     return {**audit_options, "plugin_params": params}
 
 
-def _check_voice(voice) -> None:
+def _resolve_voice(voice, sampler: SMOTExT, members: int, say: Callable[[str], None]):
+    """The VoiceAdaptation a release trains, or None. "auto" is the default budget's (an optional
+    adapter at ``DEFAULT_VOICE_EPSILON``); an optional adapter runs only on the shipped bridge without
+    DP generation and when the members are enough for its ε, and ``say`` gets one line either way.
+    A corpus too small for an adapter that is not optional is refused by its ``train_config``."""
+    from smotext.synth.budget import PrivacyBudget
     from smotext.synth.train import VoiceAdaptation
 
+    if isinstance(voice, str) and voice == "auto":
+        voice = PrivacyBudget().voice_part()
     if voice is None:
-        return
+        return None
     if not isinstance(voice, VoiceAdaptation):
-        raise SmotextError(f"voice must be a VoiceAdaptation, got {type(voice).__name__}", params="voice")
+        raise SmotextError(f"voice must be a VoiceAdaptation, 'auto' or None, got {voice!r:.60}", params="voice")
     voice.check()
     if voice.epsilon is None:
         raise SmotextError("a release adapts the voice only with DP: the members are sensitive; give the "
                            "VoiceAdaptation an epsilon", params="voice")
+    if voice.optional:
+        if sampler.dp is not None or sampler.bridge is not None:  # a budget to split, or a bridge the user chose
+            return None
+        adapt, line = voice.decide(members)
+        say(line)
+        if not adapt:
+            return None
+    return voice
 
 
 def _adapt_voice(sampler: SMOTExT, texts: list[str], config, folder: Path, secret: int | None) -> str:
@@ -446,7 +461,8 @@ def release(corpus: Corpus | PathLike | pd.DataFrame, out: PathLike, *,
             holdout_fraction: float = _R["holdout_fraction"].default, test_fraction: float = _R["test_fraction"].default,
             text_col: str = "text", label_col: str | None = None, canaries: int = _R["canaries"].default,
             canary_secret: int | None = _R["canary_secret"].default, canary_topic: str | None = _R["canary_topic"].default,
-            voice=None, voice_secret: int | None = None, **audit_options: Any) -> ReleaseResult:
+            voice="auto", voice_secret: int | None = None, say: Callable[[str], None] = lambda line: None,
+            **audit_options: Any) -> ReleaseResult:
     """Split ``corpus`` (a CSV/JSONL/Parquet path, a pandas DataFrame with ``text_col`` and ``label_col``,
     or a Corpus) into members / holdout / test (stratified, seeded), generate from the members
     with ``sampler`` (default ``SMOTExT(random_state=seed)``), audit against the holdout, gate with
@@ -466,8 +482,11 @@ def release(corpus: Corpus | PathLike | pd.DataFrame, out: PathLike, *,
     ``voice`` (a ``synth.train.VoiceAdaptation`` with an ε) first adapts the sampler's bridge to the
     members' voice with DP-SGD (on the members only, canaries included; holdout and test never
     touch it), then generates with the adapted bridge, which the run keeps in ``bridge/`` (its card
-    records the ε, which the audit adds to the release's). ``voice_secret`` seeds its sampling and
-    noise (None: a fresh secret)."""
+    records the ε, which the audit adds to the release's). The default, "auto", does so at
+    ``synth.dp.DEFAULT_VOICE_EPSILON`` when the members are enough for it, the bridge is the shipped
+    one and generation is not DP; ``say`` gets one line saying whether it adapts (and, if not, how
+    many members it would need). None never adapts. ``voice_secret`` seeds its sampling and noise
+    (None: a fresh secret)."""
     import pandas as pd
 
     from smotext.audit.auditor import Auditor
@@ -481,7 +500,6 @@ def release(corpus: Corpus | PathLike | pd.DataFrame, out: PathLike, *,
     sampler = _sampler(sampler, seed, "all")  # a release is a replacement dataset: one text per member by default
     check_all(RELEASE_PARAMS, {"holdout_fraction": holdout_fraction, "test_fraction": test_fraction, "canaries": canaries,
                                "canary_secret": canary_secret, "canary_topic": canary_topic})
-    _check_voice(voice)
     policy_path = policy_file(policy)
     policy = load_policy(policy)  # a bad policy stops everything before work starts
     inputs = {"corpus": None if _is_corpus(corpus) else corpus, "policy": policy_path,
@@ -497,7 +515,8 @@ def release(corpus: Corpus | PathLike | pd.DataFrame, out: PathLike, *,
     if canaries and "canary" not in [p.name for p in auditor.plugins]:
         raise SmotextError("canaries would be planted but the audit leaves out the canary plug-in that scores them; "
                            "select it, or plant none", params="canaries")
-    voice_config = None if voice is None else voice.train_config(len(members))[0]  # a too-small corpus stops here
+    voice = _resolve_voice(voice, sampler, len(members), say)
+    voice_config = None if voice is None else voice.train_config(len(members))[0]
     t0 = time.perf_counter()
     with atomic_folder(out) as work, auditor.engine.session():  # complete or absent; one pool of workers
         run, texts, labels = (None, members.texts, members.labels) if not canaries else \

@@ -6,6 +6,7 @@ audit's privacy plug-ins, the report and the gate read what ``compose`` makes of
 
 from __future__ import annotations
 
+import argparse
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -13,16 +14,19 @@ from typing import Any
 
 from smotext.errors import SmotextError
 from smotext.params import Param, check_declared, is_bool
-from smotext.synth.dp import ACCOUNTANT, DELTA, EPSILON, decoder_epsilon, noise_multiplier
+from smotext.synth.dp import ACCOUNTANT, DEFAULT_VOICE_EPSILON, DELTA, EPSILON, decoder_epsilon, noise_multiplier
 from smotext.synth.pe_privacy import DP_GENERATION_PARAMS, DPGeneration
 from smotext.synth.params import VOICE_PARAMS
 
 BUDGET_PARAMS: dict[str, Param] = {
     "dp": Param(False, "generate with a formal (ε, δ) guarantee (Private Evolution: real records only vote on public "
                 "candidates; needs --target-epsilon)", is_bool, flag="--dp"),
-    "adapt_voice": Param(False, "first adapt the bridge to the members' voice with DP-SGD (needs a budget: "
-                         "--target-epsilon E, split in half with --dp; a corpus too small for that ε is refused with "
-                         "the size it needs)", is_bool, flag="--adapt-voice"),
+    "adapt_voice": Param(None, "adapt the bridge to the members' voice with DP-SGD before generating. Default (None): "
+                         f"without --dp, adapt at ε = {DEFAULT_VOICE_EPSILON:g} when the members are enough for it, else "
+                         "say how many it needs and go on; --no-adapt-voice never adapts; --adapt-voice always adapts, "
+                         "with a budget (--target-epsilon E, split in half with --dp; a corpus too small for that ε is "
+                         "refused with the size it needs)", lambda v: None if v is None else is_bool(v),
+                         flag="--adapt-voice", cli={"action": argparse.BooleanOptionalAction, "metavar": None}),
     "target_epsilon": EPSILON,
     "voice_epsilon": Param(None, "with dp: the voice adapter's share of target_epsilon (None: half)",
                            EPSILON.check, flag="--voice-epsilon", cli={"type": float, "metavar": "E"}),
@@ -36,11 +40,13 @@ _B = BUDGET_PARAMS
 class PrivacyBudget:
     """ε for the whole release (``target_epsilon``), spent by DP generation (``dp``), a DP voice adapter
     (``adapt_voice``) or both; with both, ``voice_epsilon`` is the adapter's share (None: half).
-    δ (None: 1/(10·N)) and the accountant are shared by every part."""
+    δ (None: 1/(10·N)) and the accountant are shared by every part. ``adapt_voice`` None (the
+    default) adapts without DP generation at ``DEFAULT_VOICE_EPSILON`` when the members are enough
+    (an ``optional`` VoiceAdaptation), and never with DP generation, whose budget it would split."""
 
     target_epsilon: float | None = _B["target_epsilon"].default
     dp: bool = _B["dp"].default
-    adapt_voice: bool = _B["adapt_voice"].default
+    adapt_voice: bool | None = _B["adapt_voice"].default
     voice_epsilon: float | None = _B["voice_epsilon"].default
     delta: float | None = _B["delta"].default
     accountant: str = _B["accountant"].default
@@ -96,12 +102,14 @@ class PrivacyBudget:
         return DPGeneration(epsilon, **{"delta": self.delta, "accountant": self.accountant, **settings})
 
     def voice_part(self, **settings: Any):
-        """The VoiceAdaptation that spends the adapter's share, with ``settings`` (``VOICE_PARAMS``); None
-        without adapt_voice."""
+        """The VoiceAdaptation that spends the adapter's share, with ``settings`` (``VOICE_PARAMS``); by
+        default (``adapt_voice`` None, no ``dp``) an optional one at ``DEFAULT_VOICE_EPSILON``; None when
+        no adapter is trained."""
         from smotext.synth.train import VoiceAdaptation
 
         _, epsilon = self.split()
-        if epsilon is None:
+        optional = epsilon is None and self.adapt_voice is None and not self.dp  # the default: adapt if the members allow
+        if epsilon is None and not optional:
             if settings:  # named as TrainConfig and the command line name them
                 names = ", ".join(f"`{ {'kind': 'adapter', 'size': 'adapter_size'}.get(k, k)}`" for k in settings)
                 raise SmotextError(f"{names} only appl{'y' if len(settings) > 1 else 'ies'} with `adapt_voice`")
@@ -109,6 +117,9 @@ class PrivacyBudget:
         unknown = sorted(set(settings) - set(VOICE_PARAMS))
         if unknown:
             raise SmotextError(f"a voice adapter takes no {unknown}")
+        if optional:
+            return VoiceAdaptation(DEFAULT_VOICE_EPSILON, **{"delta": self.delta, "accountant": self.accountant,
+                                                             "optional": True, **settings})
         return VoiceAdaptation(epsilon, **{"delta": self.delta, "accountant": self.accountant, **settings})
 
 

@@ -166,9 +166,12 @@ if __name__ == "__main__":
 
 def demo_options(options: dict) -> dict:
     """A release's settings (by parameter name) as the demo runs them: the shipped corpus; DEMO_SYNTHETIC
-    texts unless a count is asked for (``sampling_strategy`` None); with ``dp`` or ``adapt_voice`` the
+    texts unless a count is asked for (``sampling_strategy`` None); no voice adapter unless ``adapt_voice``
+    (adapting on its members would take the tour from minutes to many more); with ``dp`` or ``adapt_voice`` the
     demo's budget and with ``dp`` or canaries the corpus's public description, unless others are given."""
     o = dict(options, corpus=str(demo_corpus_path()), text_col="text", label_col=None)
+    if o.get("adapt_voice") is None:  # a quick tour: release's default adaptation only when asked for
+        o["adapt_voice"] = False
     if o.get("sampling_strategy") is None:
         o["sampling_strategy"] = DEMO_SYNTHETIC
     if o.get("target_epsilon") is None and (o.get("dp") or (o.get("adapt_voice") and o.get("voice_epsilon") is None)):

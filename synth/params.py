@@ -158,6 +158,8 @@ VOICE_PARAMS: dict[str, Param] = {
     "accountant": ACCOUNTANT,
     "micro_batch": TRAIN_PARAMS["micro_batch"],
     "seed": TRAIN_PARAMS["seed"],
+    "optional": Param(False, "adapt only when the corpus is large enough for ε, else go on with the bridge as it is "
+                      "(a release's default adapter); False: a corpus too small for ε is refused", is_bool),
 }
 
 

@@ -633,6 +633,7 @@ class VoiceAdaptation:
     accountant: str = _V["accountant"].default
     micro_batch: int = _V["micro_batch"].default
     seed: int = _V["seed"].default
+    optional: bool = _V["optional"].default
 
     def check(self) -> None:
         check_declared(self, VOICE_PARAMS)
@@ -646,6 +647,17 @@ class VoiceAdaptation:
         if self.epsilon is None:
             return None
         return plan_voice(n, self.epsilon, self.delta, self.accountant, self.steps, self.batch_size)
+
+    def decide(self, n: int) -> tuple[bool, str]:
+        """Whether an ``optional`` adaptation runs on ``n`` texts, and the line that says what happens."""
+        plan = self.plan(n)
+        if plan is None or plan.enough:
+            how = "without DP" if plan is None else (f"with DP-SGD at ε = {self.epsilon:g} ({plan.steps} steps of "
+                                                     f"expected batch {plan.batch_size})")
+            return True, (f"adapting the bridge to the members' voice: a {self.kind} adapter trained {how} on {n:,} "
+                          "members (--no-adapt-voice skips it)")
+        return False, (f"not adapting the voice: {n:,} members are too few for a DP voice adapter at ε = {self.epsilon:g} "
+                       f"(it needs about {plan.min_texts:,}); generating with the bridge as it is")
 
     def train_config(self, n: int) -> tuple[TrainConfig, VoicePlan | None]:
         """The TrainConfig for ``n`` texts; raises SmotextError when DP would train noise."""

@@ -7,6 +7,7 @@ import pytest
 
 from smotext.errors import SmotextError
 from smotext.synth.budget import PrivacyBudget, compose
+from smotext.synth.dp import DEFAULT_VOICE_EPSILON
 
 
 def test_the_budget_splits_and_builds_both_parts_in_python():
@@ -17,7 +18,21 @@ def test_the_budget_splits_and_builds_both_parts_in_python():
     assert (voice.epsilon, voice.delta, voice.accountant, voice.kind) == (2.0, 1e-6, "rdp", "prefix")
     assert PrivacyBudget(4.0, dp=True, adapt_voice=True, voice_epsilon=1.0).split() == (3.0, 1.0)
     assert PrivacyBudget(3.0, adapt_voice=True).split() == (None, 3.0)  # no DP generation: all of it the adapter's
-    assert PrivacyBudget().generation_part() is None and PrivacyBudget().voice_part() is None
+    assert PrivacyBudget().generation_part() is None
+    # by default, without DP generation: an optional adapter at the default voice ε; never with DP generation
+    auto = PrivacyBudget().voice_part(kind="prefix")
+    assert (auto.epsilon, auto.optional, auto.kind) == (DEFAULT_VOICE_EPSILON, True, "prefix")
+    assert PrivacyBudget(adapt_voice=False).voice_part() is None and PrivacyBudget(4.0, dp=True).voice_part() is None
+    assert PrivacyBudget(3.0, adapt_voice=True).voice_part().optional is False  # asked for: a small corpus is refused
+
+
+def test_the_default_adapter_says_whether_it_runs():
+    auto = PrivacyBudget().voice_part()
+    need = auto.plan(100).min_texts
+    runs, line = auto.decide(100)
+    assert not runs and f"100 members are too few" in line and f"needs about {need:,}" in line
+    runs, line = auto.decide(need + 200)
+    assert runs and f"at ε = {DEFAULT_VOICE_EPSILON:g}" in line and "--no-adapt-voice" in line
 
 
 @pytest.mark.parametrize("budget, message", [

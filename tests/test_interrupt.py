@@ -41,7 +41,7 @@ def test_interrupted_release_leaves_no_half_made_run(tmp_path, sig, phase):
     with open(log, "wb") as err:
         proc = subprocess.Popen(
             [sys.executable, "-m", "smotext", "release", "--corpus", str(demo_corpus_path()), "--out", str(run),
-             "--n", "6", "--max-new-tokens", "12", "--bootstrap", "20", "--seed", "0"],
+             "--n", "6", "--max-new-tokens", "12", "--bootstrap", "20", "--seed", "0", "--no-adapt-voice"],
             cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=err, env={**os.environ, "HF_HUB_OFFLINE": "1"})
     parts = lambda: [p for p in tmp_path.iterdir() if p.name.startswith(".run.part-")]
     if phase == "generation":

@@ -252,3 +252,32 @@ def test_fit_decoder_adapter_bad_settings_exit_2_before_models(tmp_path, capsys,
         args += ["--adapter", "lowrank"]
     assert main(args) == 2
     assert message in capsys.readouterr().err and not (tmp_path / "o").exists()
+
+
+@pytest.mark.parametrize("argv, size, said, adapts", [
+    ([], 200, "not adapting the voice: 100 members are too few for a DP voice adapter at ε = 4", False),
+    ([], 4000, "adapting the bridge to the members' voice: a bias adapter trained with DP-SGD at ε = 4", True),
+    (["--adapter", "prefix"], 4000, "a prefix adapter", True),
+    (["--no-adapt-voice"], 4000, None, False),
+    (["--dp", "--target-epsilon", "4"], 4000, None, False),  # DP generation: adapting would split its budget
+])
+def test_release_adapts_the_voice_by_default_when_the_members_are_enough(tmp_path, capsys, monkeypatch, argv, size,
+                                                                         said, adapts):
+    import smotext.pipeline as pipeline
+
+    seen = []
+
+    def stop(*args, **kwargs):  # the first model load (or the adapter's training) ends the run here
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(SMOTExT, "load_models", stop)
+    monkeypatch.setattr(pipeline, "_adapt_voice", lambda *a, **k: seen.append(a[2]) or stop())
+    corpus = tmp_path / "c.csv"
+    corpus.write_text("text,label\n" + "".join(f"note {i} about {'billing' if i % 2 else 'symptoms'},{i % 2}\n"
+                                               for i in range(size)))
+    assert main(["release", "--corpus", str(corpus), "--out", str(tmp_path / "o"), *argv]) == 130
+    err = capsys.readouterr().err
+    assert (said in err) if said else ("voice" not in err)
+    assert bool(seen) == adapts and not (tmp_path / "o").exists()
+    if adapts:
+        assert seen[0].dp.target_epsilon == 4.0 and seen[0].adapter == (argv[-1] if argv else "bias")
