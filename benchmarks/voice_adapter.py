@@ -33,7 +33,8 @@ import pandas as pd
 
 import rotten_tomatoes as rt
 from rt_benchmark import PeakRSS, run_facts, synth_code_sha256
-from smotext.synth.dp import VOICE_STEPS, voice_batch
+from smotext.synth.dp import VOICE_LR, VOICE_STEPS, voice_batch
+from smotext.synth.params import ADAPTER_LR
 
 RESULTS = Path(__file__).parent / "results"
 OUT = "voice_adapter"
@@ -194,6 +195,11 @@ def cached(path: Path, b: "Bench", make) -> dict:
     return got
 
 
+def kind_lr(args, kind: str) -> float:
+    """The learning rate asked for, else the adapter kind's default (as a release trains it)."""
+    return args.lr if args.lr is not None else ADAPTER_LR.get(kind, VOICE_LR)
+
+
 def pilot(b: Bench, args) -> list[dict]:
     rows = []
     base = cached(b.work / "pilot" / "unadapted.json", b, lambda: {"kind": "none", "epsilon": None,
@@ -201,14 +207,15 @@ def pilot(b: Bench, args) -> list[dict]:
     rows.append(base)
     shown = b.dev["text"].tolist()[:N_SHOWN]
     for kind in args.kinds:
+        lr = kind_lr(args, kind)
         for eps in ("inf", 4.0):
             name = f"pilot-{kind}-{'nodp' if eps == 'inf' else f'eps{eps:g}'}"
 
-            def make(kind=kind, eps=eps, name=name):
-                folder, seconds = b.adapt(name, kind, eps, args.pilot_steps, args.pilot_batch, args.lr)
+            def make(kind=kind, eps=eps, name=name, lr=lr):
+                folder, seconds = b.adapt(name, kind, eps, args.pilot_steps, args.pilot_batch, lr)
                 card = json.loads((folder / "bridge.json").read_text())
                 return {"kind": kind, "epsilon": card["training"]["dp"].get("epsilon", "inf"), "seconds": seconds,
-                        "steps": args.pilot_steps, "batch": args.pilot_batch, "lr": args.lr,
+                        "steps": args.pilot_steps, "batch": args.pilot_batch, "lr": lr,
                         "noise_multiplier": card["training"]["dp"].get("noise_multiplier"),
                         "dev_loss": b.dev_loss(folder), "decoded": b.decode(folder, shown)}
             rows.append(cached(b.work / "pilot" / f"{name}.json", b, make))
@@ -223,11 +230,11 @@ def grid(b: Bench, args) -> list[dict]:
 
         def make(name=name, eps=eps):
             folder, seconds = (None, None) if eps is None else b.adapt(f"{args.kind}-{name}", args.kind, eps, args.steps,
-                                                                        args.batch, args.lr)
+                                                                        args.batch, kind_lr(args, args.kind))
             out = b.measure(name, folder, seconds)
             if folder:
                 dp = json.loads((folder / "bridge.json").read_text())["training"]["dp"]
-                out.update(kind=args.kind, steps=args.steps, batch=args.batch, lr=args.lr, epsilon=dp.get("epsilon", "inf"),
+                out.update(kind=args.kind, steps=args.steps, batch=args.batch, lr=kind_lr(args, args.kind), epsilon=dp.get("epsilon", "inf"),
                            noise_multiplier=dp.get("noise_multiplier"), dev_loss=b.dev_loss(folder))
             else:
                 out.update(epsilon=None, dev_loss=b.dev_loss(None))
@@ -275,7 +282,7 @@ def threshold(b: Bench, args) -> list[dict]:
             from smotext.synth.dp import plan_voice
 
             batch = voice_batch(MEMBERS)
-            folder, seconds = b.adapt(f"{args.kind}-members-eps{eps:g}", args.kind, eps, args.steps, batch, args.lr,
+            folder, seconds = b.adapt(f"{args.kind}-members-eps{eps:g}", args.kind, eps, args.steps, batch, kind_lr(args, args.kind),
                                       texts=b.members)
             plan = plan_voice(MEMBERS, eps, steps=args.steps, batch_size=batch)
             return {"texts": MEMBERS, "epsilon": eps, "batch": batch, "noise_multiplier": plan.noise_multiplier,
@@ -373,7 +380,7 @@ def main(argv=None):
     ap.add_argument("--settings", nargs="+", default=GRID_ORDER, choices=list(SETTINGS))
     ap.add_argument("--steps", type=int, default=VOICE_STEPS)
     ap.add_argument("--batch", type=int, default=voice_batch(POOL), help="(expected) texts per step")
-    ap.add_argument("--lr", type=float, default=0.05)
+    ap.add_argument("--lr", type=float, default=None, help="learning rate (default: the adapter kind's)")
     ap.add_argument("--decoding", action="store_true", help="compare decoding choices on the ε = 4 adapter")
     ap.add_argument("--decoding-n", type=int, default=600, help="synthetic texts per decoding choice")
     ap.add_argument("--threshold", action="store_true", help="adapt on the members alone, where the plan says too few")
@@ -386,8 +393,11 @@ def main(argv=None):
     b = Bench(args.work)
     mode = "pilot" if args.pilot else "decoding" if args.decoding else "threshold" if args.threshold else "grid"
     result.setdefault("runs", {})[mode] = run_facts(Path(__file__).name, argv)
-    if args.pilot:
-        result["pilot"] = pilot(b, args)
+    if args.pilot:  # rows of kinds not run this time are kept
+        new = pilot(b, args)
+        ran = {(r["kind"], r["epsilon"] == "inf") for r in new}
+        result["pilot"] = [new[0]] + [r for r in result.get("pilot", [])[1:] if (r["kind"], r["epsilon"] == "inf")
+                                      not in ran] + new[1:]
     elif args.decoding:
         result["decoding"] = decoding(b, args)
     elif args.threshold:

@@ -11,13 +11,13 @@ import os
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Iterator
+from typing import Callable, Iterator
 
 import torch
 from torch import nn
 
 from smotext.errors import SmotextError
-from smotext.synth.params import ADAPTER_SIZE, ADAPTERS  # noqa: F401  (ADAPTER_SIZE: re-exported)
+from smotext.synth.params import ADAPTER_SIZE, ADAPTERS, SIZED_ADAPTERS  # noqa: F401  (ADAPTER_SIZE: re-exported)
 
 WEIGHTS_FILE = "bridge.safetensors"
 CARD_FILE = "bridge.json"
@@ -46,7 +46,7 @@ class BridgeConfig:
     # Optional voice adapter (see ``ADAPTERS``): a few parameters on top of a frozen bridge, trained
     # on a corpus (with DP-SGD) so the decoded texts take its voice; "" = none.
     adapter: str = ""
-    adapter_size: int = 0  # prefix: tokens; lowrank: rank; bias: unused (0)
+    adapter_size: int = 0  # prefix: tokens; lowrank and lora: rank; bias: unused (0)
 
     def __post_init__(self):
         for name in ("in_dim", "out_dim", "n_tokens", "hidden"):
@@ -63,9 +63,12 @@ class BridgeConfig:
         if self.adapter not in ("", *ADAPTERS):
             raise SmotextError(f"bridge config: unknown adapter {self.adapter!r}; valid: {', '.join(ADAPTERS)}")
         if not isinstance(self.adapter_size, int) or self.adapter_size < 0 or \
-                (self.adapter in ("prefix", "lowrank")) != (self.adapter_size > 0):
+                (self.adapter in SIZED_ADAPTERS) != (self.adapter_size > 0):
             raise SmotextError(f"bridge config: adapter {self.adapter or 'none'!r} takes adapter_size "
-                               f"{'>= 1' if self.adapter in ('prefix', 'lowrank') else '0'}, got {self.adapter_size!r}")
+                               f"{'>= 1' if self.adapter in SIZED_ADAPTERS else '0'}, got {self.adapter_size!r}")
+        if self.adapter == "lora" and self.lora_rank != self.adapter_size:  # its LoRA pairs are the adapter
+            raise SmotextError(f"bridge config: a lora adapter of rank {self.adapter_size} needs lora_rank "
+                               f"{self.adapter_size}, got {self.lora_rank}")
 
 
 @dataclass
@@ -110,8 +113,24 @@ class LoraPair(nn.Module):
         nn.init.kaiming_uniform_(self.A, a=math.sqrt(5))
         self.scale = scale
 
+        self.captured: list | None = None  # (input, x·Aᵀ, output gradient) per call while per-text gradients are taken
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return (x.to(self.A.dtype) @ self.A.T @ self.B.T) * self.scale
+        h = x.to(self.A.dtype) @ self.A.T
+        y = (h @ self.B.T) * self.scale
+        if self.captured is not None and y.requires_grad:
+            xs, hs, store = x.detach().to(self.A.dtype), h.detach(), self.captured
+            y.register_hook(lambda g: store.append((xs, hs, g.detach())))
+        return y
+
+    def grad_samples(self) -> dict[str, torch.Tensor]:
+        """Each text's gradient of A and B, from what was captured ((batch, tokens, ·) per call): the
+        sum over a text's own tokens, as Opacus computes it for a linear layer."""
+        ga = gb = 0
+        for x, h, g in self.captured or []:
+            gb = gb + self.scale * torch.einsum("bto,btr->bor", g, h)
+            ga = ga + self.scale * torch.einsum("btr,bti->bri", g @ self.B.detach(), x)
+        return {"A": ga, "B": gb}
 
 
 def lora_targets(lm_model: nn.Module, suffixes: tuple[str, ...] = ("q_proj", "v_proj")) -> dict[str, list[int]]:
@@ -197,7 +216,27 @@ def _voice_params(config: BridgeConfig) -> dict[str, nn.Parameter]:
 
 def adapter_parameters(config: BridgeConfig) -> int:
     """How many numbers a bridge's voice adapter trains (0 without one)."""
+    if config.adapter == "lora":
+        return sum(config.lora_rank * (i + o) for i, o in config.lora_modules.values())
     return sum(p.numel() for p in _voice_params(config).values())
+
+
+@contextmanager
+def per_text_lora_grads(bridge: Bridge) -> Iterator[Callable[[], dict[str, torch.Tensor]]]:
+    """Inside the block, the bridge's LoRA pairs record what one backward pass needs for per-text
+    gradients; the function yielded returns them after the backward, {parameter name: (batch, *shape)}."""
+    pairs = {name: pair for name, pair in bridge.lora.items()}
+    for pair in pairs.values():
+        pair.captured = []
+
+    def collect() -> dict[str, torch.Tensor]:
+        return {f"lora.{name}.{p}": g for name, pair in pairs.items() for p, g in pair.grad_samples().items()}
+
+    try:
+        yield collect
+    finally:
+        for pair in pairs.values():
+            pair.captured = None
 
 
 def _key(module_name: str) -> str:

@@ -136,8 +136,15 @@ ADAPTERS = {
     "bias": "an offset added to each soft token (K x d; 4,608)",
     "prefix": "N learned soft tokens placed before the bridge's (N x d; 2,304 for N = 4)",
     "lowrank": "a rank-R update of the bridge's last layer (R x (hidden + K x d); 22,528 for R = 4)",
+    "lora": "rank-R LoRA updates of the LM's own attention q and v projections in every layer (R x (in + out) "
+            "each; 230,400 for R = 4): capacity in the LM itself, not only in its input",
 }
-ADAPTER_SIZE = {"bias": 0, "prefix": 4, "lowrank": 4}  # default adapter_size per kind
+ADAPTER_SIZE = {"bias": 0, "prefix": 4, "lowrank": 4, "lora": 4}  # default adapter_size per kind
+SIZED_ADAPTERS = ("prefix", "lowrank", "lora")  # the kinds adapter_size applies to
+LORA_VOICE_MODULES = ("q_proj", "v_proj")  # the LM's layers a lora voice adapter updates
+# Adam moves every trained number by about lr a step: the soft-token adapters live in units of the
+# embedding table's spread and take VOICE_LR; a LoRA factor moves the LM's own weights, and needs less.
+ADAPTER_LR = {"lora": 2e-3}
 
 
 DEFAULT_ADAPTER = "bias"  # best of the three under DP in benchmarks/results/voice_adapter.md (pilot)
@@ -149,12 +156,14 @@ VOICE_PARAMS: dict[str, Param] = {
     "kind": Param(DEFAULT_ADAPTER, f"which voice adapter (default {DEFAULT_ADAPTER} with --adapt-voice; fit-decoder without "
                   "--adapter trains a whole bridge): " + "; ".join(f"{k}: {v}" for k, v in ADAPTERS.items()),
                   one_of(*ADAPTERS), flag="--adapter", cli={"choices": sorted(ADAPTERS)}, cli_default=None),
-    "size": Param(0, "prefix tokens or low-rank rank (0: the kind's default, 4)", int_at_least(0), flag="--adapter-size"),
+    "size": Param(0, "prefix tokens, or the rank of lowrank and lora (0: the kind's default, 4)", int_at_least(0),
+                  flag="--adapter-size"),
     "delta": DELTA,
     "steps": Param(None, f"DP-SGD steps (None: {VOICE_STEPS})", int_at_least(1, none_ok=True), flag="--steps"),
     "batch_size": Param(None, "expected Poisson batch (None: 1/24 of the corpus, at most 512)",
                         int_at_least(1, none_ok=True), flag="--batch-size"),
-    "lr": Param(VOICE_LR, "learning rate", number_in(0, low_open=True), flag="--lr"),
+    "lr": Param(None, f"learning rate (None: {VOICE_LR:g}; " + ", ".join(f"{k}: {v:g}" for k, v in ADAPTER_LR.items())
+                + ")", lambda v: None if v is None else number_in(0, low_open=True)(v), flag="--lr", cli={"type": float}),
     "accountant": ACCOUNTANT,
     "micro_batch": TRAIN_PARAMS["micro_batch"],
     "seed": TRAIN_PARAMS["seed"],

@@ -56,6 +56,11 @@ class GenerationReport:
     seconds: dict[str, float] = field(default_factory=dict)
 
     @property
+    def keep_rate(self) -> float:
+        """Texts kept over candidates decoded (1 = no decode wasted on a filter or a surplus)."""
+        return sum(self.made.values()) / self.candidates_decoded if self.candidates_decoded else 0.0
+
+    @property
     def shortfall(self) -> dict[str, int]:
         return {c: n - self.made.get(c, 0) for c, n in self.requested.items() if self.made.get(c, 0) < n}
 

@@ -26,14 +26,15 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from smotext.synth.bridge import (ADAPTER_SIZE, ADAPTERS, CARD_FILE, Bridge, BridgeConfig, ModelCard, adapter_parameters,
-                                  init_bridge, lora_targets, save_bridge)
+from smotext.synth.bridge import (ADAPTER_SIZE, ADAPTERS, CARD_FILE, SIZED_ADAPTERS, Bridge, BridgeConfig, ModelCard,
+                                  adapter_parameters, init_bridge, lora_targets, per_text_lora_grads, save_bridge)
 from smotext.synth.decoder import PromptTemplate
-from smotext.synth.dp import (VOICE_STEPS, DPConfig, DPPlan, VoicePlan, calibrate, card_facts, plan_voice,
+from smotext.synth.dp import (VOICE_LR, VOICE_STEPS, DPConfig, DPPlan, VoicePlan, calibrate, card_facts, plan_voice,
                               poisson_batch, voice_batch)
 from smotext.errors import SmotextError, SmotextWarning
 from smotext.params import check_declared, check_value, int_at_least
-from smotext.synth.params import DEFAULT_ADAPTER, TRAIN_PARAMS, VOICE_PARAMS  # noqa: F401  (DEFAULT_ADAPTER re-exported)
+from smotext.synth.params import (ADAPTER_LR, DEFAULT_ADAPTER, LORA_VOICE_MODULES, TRAIN_PARAMS,  # noqa: F401
+                                  VOICE_PARAMS)  # (DEFAULT_ADAPTER re-exported)
 from smotext.synth.models import LanguageModel
 
 log = logging.getLogger("smotext")
@@ -69,9 +70,9 @@ class TrainConfig:
     def check(self) -> None:
         if self.adapter not in ("", *ADAPTERS):
             raise SmotextError(f"unknown adapter {self.adapter!r}; valid: {', '.join(ADAPTERS)}", params="adapter")
-        if self.adapter_size and self.adapter not in ("prefix", "lowrank"):
-            raise SmotextError(f"adapter_size applies to the prefix and lowrank adapters, not {self.adapter or 'none'!r}",
-                               params="adapter_size")
+        if self.adapter_size and self.adapter not in SIZED_ADAPTERS:
+            raise SmotextError(f"adapter_size applies to the {', '.join(SIZED_ADAPTERS)} adapters, not "
+                               f"{self.adapter or 'none'!r}", params="adapter_size")
         if self.adapter and self.lora_rank:
             raise SmotextError("a voice adapter trains on top of a frozen bridge: leave lora-rank out", params="lora_rank")
         check_declared(self, TRAIN_PARAMS)
@@ -194,24 +195,30 @@ class BridgeTrainer:
             if cfg.lora_rank and cfg.lora_rank != card.config.lora_rank:
                 raise SmotextError(f"the bridge to adapt has LoRA rank {card.config.lora_rank}; adapting keeps its shape, "
                                    "so leave lora-rank out")
-            if cfg.dp is not None and card.config.lora_rank:
-                raise SmotextError("the bridge to adapt carries LoRA updates of the LM, which DP-SGD training does not support")
+            if (cfg.dp is not None or cfg.adapter == "lora") and card.config.lora_rank:
+                raise SmotextError("the bridge to adapt carries LoRA updates of the LM, which DP-SGD training and a lora "
+                                   "voice adapter do not support")
             if card.config.adapter and (cfg.adapter or cfg.dp is not None):
                 raise SmotextError(f"the bridge to adapt already carries a {card.config.adapter} voice adapter; adapt the "
                                    "bridge it was trained on instead")
             config = BridgeConfig(**asdict(card.config))
-            if cfg.adapter:
+            if cfg.adapter == "lora":  # the adapter is LoRA pairs on the LM's own layers, kept in the bridge
+                config = dataclasses.replace(config, adapter="lora", adapter_size=cfg.adapter_size,
+                                             lora_rank=cfg.adapter_size,
+                                             lora_modules=lora_targets(lm.model, LORA_VOICE_MODULES))
+            elif cfg.adapter:
                 config = dataclasses.replace(config, adapter=cfg.adapter, adapter_size=cfg.adapter_size)
+            own = "lora." if cfg.adapter == "lora" else "voice."
             self.bridge = init_bridge(config, cfg.seed).to(lm.device)
             missing, unexpected = self.bridge.load_state_dict(start.state_dict(), strict=False)
-            if unexpected or any(not k.startswith("voice.") for k in missing):  # only a new adapter may be missing
+            if unexpected or any(not k.startswith(own) for k in missing):  # only a new adapter may be missing
                 raise SmotextError(f"the bridge to adapt does not match its card (missing {missing[:3]}, "
                                    f"unexpected {unexpected[:3]})")
             if cfg.adapter == "prefix":
                 init_prefix(self.bridge, lm, config.instruction)
             if cfg.adapter:  # the bridge itself stays as it was: only the adapter learns
                 for name, p in self.bridge.named_parameters():
-                    p.requires_grad_(name.startswith("voice."))
+                    p.requires_grad_(name.startswith(own))
         else:
             table = lm.model.get_input_embeddings().weight
             config = BridgeConfig(
@@ -456,6 +463,13 @@ class BridgeTrainer:
                 warnings.filterwarnings("ignore", message="Full backward hook is firing")
                 losses.mean().backward()
             return losses.detach()
+        if self.cfg.adapter == "lora":  # LoRA pairs inside the LM record each text's own gradient
+            with per_text_lora_grads(self.bridge) as collect:
+                losses = self.answer_loss(self.bridge(z), idx, per_text=True)
+                losses.sum().backward()
+                for name, g in collect().items():
+                    self.trainable[name].grad_sample = g
+            return losses.detach()
         # A voice adapter: texts pass the LM independently, so the gradient of the summed loss with
         # respect to text i's soft tokens is text i's own; the adapter's per-text gradient follows
         # by the chain rule through the (cheap) bridge alone.
@@ -629,7 +643,7 @@ class VoiceAdaptation:
     delta: float | None = _V["delta"].default
     steps: int | None = _V["steps"].default
     batch_size: int | None = _V["batch_size"].default
-    lr: float = _V["lr"].default
+    lr: float | None = _V["lr"].default  # None: the kind's (ADAPTER_LR, else VOICE_LR)
     accountant: str = _V["accountant"].default
     micro_batch: int = _V["micro_batch"].default
     seed: int = _V["seed"].default
@@ -667,7 +681,8 @@ class VoiceAdaptation:
         steps = self.steps or VOICE_STEPS
         batch = plan.batch_size if plan else min(self.batch_size or voice_batch(n), n)
         dp = None if self.epsilon is None else DPConfig(self.epsilon, self.delta, 1.0, self.accountant)
-        return TrainConfig(steps=steps, batch_size=batch, lr=self.lr, warmup_steps=max(1, steps // 10), adapter=self.kind,
+        lr = self.lr if self.lr is not None else ADAPTER_LR.get(self.kind, VOICE_LR)
+        return TrainConfig(steps=steps, batch_size=batch, lr=lr, warmup_steps=max(1, steps // 10), adapter=self.kind,
                            adapter_size=self.size, micro_batch=self.micro_batch, seed=self.seed, dp=dp,
                            checkpoint_every=5), plan
 

@@ -20,6 +20,7 @@ from test_bridge import assert_same_run, stop_at
 from conftest import unit_rows
 
 KINDS = sorted(ADAPTERS)
+BRIDGE_KINDS = [k for k in KINDS if k != "lora"]  # adapters inside the bridge itself (lora adapts the LM)
 
 
 def small_config(kind: str) -> BridgeConfig:
@@ -27,7 +28,7 @@ def small_config(kind: str) -> BridgeConfig:
     return BridgeConfig(in_dim=12, out_dim=10, n_tokens=4, hidden=16, adapter=kind, adapter_size=size)
 
 
-@pytest.mark.parametrize("kind", KINDS)
+@pytest.mark.parametrize("kind", BRIDGE_KINDS)
 def test_adapter_starts_neutral_and_round_trips(tmp_path, kind):
     base = init_bridge(BridgeConfig(in_dim=12, out_dim=10, n_tokens=4, hidden=16), seed=3)
     adapted = init_bridge(small_config(kind), seed=3)
@@ -63,7 +64,7 @@ def test_bad_adapter_configs_are_refused():
         TrainConfig(adapter="bias", lora_rank=2).check()
 
 
-@pytest.mark.parametrize("kind", KINDS)
+@pytest.mark.parametrize("kind", BRIDGE_KINDS)
 def test_per_sample_grads_are_each_rows_own(kind):
     bridge = init_bridge(small_config(kind), seed=0)
     with torch.no_grad():
@@ -107,6 +108,47 @@ def test_dp_adapter_trains_only_the_adapter_and_its_card_carries_the_epsilon(tmp
     assert "prefix voice adapter (2,304 parameters)" in card.training["trained"]
     eps, stages = decoder_epsilon(card.training)  # the adapter's ε, plus 0 for the public bridge under it
     assert eps == pytest.approx(dp["epsilon"]) and [s["epsilon"] for s in stages] == [pytest.approx(dp["epsilon"]), 0.0]
+
+
+def test_lora_per_text_grads_are_each_texts_own(lm, encoder, texts, text_embeddings, tiny_bridge_dir):
+    """The LoRA pairs inside the LM record each text's own gradient in one backward pass: the same
+    as one backward pass per text, the slow way."""
+    trainer = voice_trainer(lm, encoder, texts, text_embeddings, tiny_bridge_dir, kind="lora", dp=False)
+    assert set(trainer.trainable) and all(n.startswith("lora.") for n in trainer.trainable)
+    with torch.no_grad():
+        for p in trainer.bridge.lora.parameters():
+            p.normal_(std=0.02)  # B away from zero, so A's gradient is exercised too
+    idx, gen = np.array([0, 3, 5]), torch.Generator().manual_seed(0)
+    trainer._per_text_grads(idx, gen)
+    got = {n: p.grad_sample.clone() for n, p in trainer.trainable.items()}
+    for row, i in enumerate(idx):
+        for p in trainer.trainable.values():
+            p.grad = None
+        trainer.loss_on(np.array([i]), gen, per_text=True).backward()
+        for n, p in trainer.trainable.items():  # padding changes the float sums a little, nothing more
+            assert float((got[n][row] - p.grad).norm()) <= 0.01 * float(p.grad.norm()), (n, i)
+    first = next(iter(got))
+    assert float((got[first][0] - got[first][1]).norm()) > 0.2 * float(got[first][0].norm())  # texts differ
+
+
+def test_a_lora_adapter_starts_as_the_lm_and_trains_only_itself_under_dp(tmp_path, lm, encoder, texts, text_embeddings,
+                                                                         tiny_bridge_dir):
+    base, _ = load_bridge(tiny_bridge_dir)
+    trainer = voice_trainer(lm, encoder, texts, text_embeddings, tiny_bridge_dir, kind="lora")
+    idx, gen = np.arange(4), torch.Generator().manual_seed(0)
+    neutral = voice_trainer(lm, encoder, texts, text_embeddings, tiny_bridge_dir, kind="bias", dp=False)  # bias 0
+    with torch.no_grad():  # B = 0: the LM reads the prompt exactly as without the adapter
+        assert float(trainer.loss_on(idx, gen, per_text=True)) == pytest.approx(
+            float(neutral.loss_on(idx, gen, per_text=True)), abs=1e-4)
+    card = trainer.train(tmp_path, progress=False)
+    bridge, loaded = load_bridge(tmp_path)
+    for name, value in base.state_dict().items():
+        assert torch.equal(bridge.state_dict()[name], value), name
+    assert any(float(p.abs().max()) > 0 for n, p in bridge.named_parameters() if n.endswith(".B"))
+    assert (loaded.config.adapter, loaded.config.lora_rank, len(loaded.config.lora_modules)) == ("lora", 4, 60)
+    assert "lora voice adapter (230,400 parameters)" in card.training["trained"] and card.training["dp"]["used"]
+    sampler = SMOTExT(bridge=str(tmp_path), lm=lm, encoder=encoder, max_new_tokens=6).load_models()
+    assert all(isinstance(t, str) for t, in sampler.decoder_.decode(text_embeddings[:2], seed=0))
 
 
 def test_micro_batches_change_memory_not_the_step(lm, encoder, texts, text_embeddings, tiny_bridge_dir):
