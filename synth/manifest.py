@@ -58,7 +58,7 @@ def generation_manifest(sampler, corpus, outputs: dict | None = None, seconds: f
         },
         "requested": report.requested, "made": report.made, "shortfall": report.shortfall,
         "rounds": report.rounds, "candidates_decoded": report.candidates_decoded,
-        "keep_rate": round(report.keep_rate, 4),
+        "keep_rate": round(report.keep_rate, 4), "near_copies_skipped": report.near_copies_skipped,
         "filters": report.filters, "vectors_lost_by_filter": report.dropped_by,
         "outputs": outputs or {},
         "seconds": {**{k: round(v, 2) for k, v in report.seconds.items()}, "total": round(total, 2)},

@@ -85,11 +85,37 @@ class MixPlan:
     def __len__(self) -> int:
         return len(self.labels)
 
+    def subset(self, keep: np.ndarray) -> "MixPlan":
+        """The plan's rows where ``keep`` (a boolean mask) holds, in order."""
+        idx = np.flatnonzero(keep)
+        return MixPlan(labels=[self.labels[i] for i in idx], parents=self.parents[idx], weights=self.weights[idx])
+
     def mix(self, embeddings: np.ndarray) -> np.ndarray:
         """The target vectors: weighted sums of the parents' embeddings, renormalised to unit length."""
         z = np.einsum("np,npd->nd", self.weights, embeddings[self.parents])
         norms = np.linalg.norm(z, axis=1, keepdims=True)
         return (z / np.maximum(norms, 1e-12)).astype(np.float32)
+
+
+def distinct_rows(vectors: np.ndarray, threshold: float, earlier: np.ndarray | None = None,
+                  block: int = 1024) -> np.ndarray:
+    """Which rows of ``vectors`` (unit length) to keep, in order: a row whose cosine to an earlier
+    kept row, or to any row of ``earlier``, is above ``threshold`` is a near-copy and is dropped.
+    Blockwise, so memory stays at ``block`` rows against those kept."""
+    keep = np.zeros(len(vectors), bool)
+    kept = [np.asarray(earlier, np.float32)] if earlier is not None and len(earlier) else []
+    for start in range(0, len(vectors), block):
+        chunk = vectors[start : start + block]
+        near = np.zeros(len(chunk), bool)
+        for prev in kept:
+            near |= (chunk @ prev.T).max(axis=1) > threshold
+        inside = chunk @ chunk.T
+        for i in range(len(chunk)):
+            if not near[i]:
+                keep[start + i] = True
+                near[i + 1 :] |= inside[i, i + 1 :] > threshold
+        kept.append(chunk[keep[start : start + len(chunk)]])
+    return keep
 
 
 def _seed_weights(kind: str, members: np.ndarray, embeddings: np.ndarray, labels: np.ndarray, m: int) -> np.ndarray:

@@ -31,7 +31,7 @@ from smotext.synth.filters import Candidates, FilterChain, FilterContext
 from smotext.synth.models import LanguageModel, load_lm, weights_fingerprint
 from smotext.synth.params import GENERATION_PARAMS, VOICE_TEMPERATURE
 from smotext.synth.pe_privacy import DPGeneration
-from smotext.synth.sampling import MixPlan, plan_mixes, resolve_counts, validate_params
+from smotext.synth.sampling import MixPlan, distinct_rows, plan_mixes, resolve_counts, validate_params
 
 
 _D = {name: p.default for name, p in GENERATION_PARAMS.items()}
@@ -51,6 +51,7 @@ class GenerationReport:
     made: dict[str, int] = field(default_factory=dict)
     rounds: int = 0
     candidates_decoded: int = 0
+    near_copies_skipped: int = 0  # planned mixes not decoded: greedy decoding would repeat an earlier text
     filters: list[dict] = field(default_factory=list)
     dropped_by: dict[str, int] = field(default_factory=dict)
     seconds: dict[str, float] = field(default_factory=dict)
@@ -120,6 +121,7 @@ class SMOTExT(BaseEstimator):
         max_new_tokens: int = _D["max_new_tokens"],
         batch_size: int = _D["batch_size"],
         max_rounds: int = _D["max_rounds"],
+        near_copy: float = _D["near_copy"],
         oversample: float = _D["oversample"],
         progress: bool = _D["progress"],
         engine=_D["engine"],
@@ -146,6 +148,7 @@ class SMOTExT(BaseEstimator):
         self.max_new_tokens = max_new_tokens
         self.batch_size = batch_size
         self.max_rounds = max_rounds
+        self.near_copy = near_copy
         self.oversample = oversample
         self.progress = progress
         self.engine = engine
@@ -357,6 +360,8 @@ class SMOTExT(BaseEstimator):
         rows: list[dict] = []
         accept_rate = 1.0 / self.oversample
         timing = {"decode": 0.0, "filter": 0.0}  # decode: decoding and embedding the candidates
+        greedy = self.decoding_["temperature"] == 0
+        planned = np.zeros((0, real_emb.shape[1]), np.float32)  # every vector decoded so far (greedy runs only)
         for rnd in range(self.max_rounds):
             need = {c: counts[c] - made[c] for c in counts if counts[c] > made[c]}
             if not need:
@@ -368,7 +373,13 @@ class SMOTExT(BaseEstimator):
                 lambda_range=self.lambda_range, lambda_distribution=self.lambda_distribution, beta=self.beta,
                 dirichlet_alpha=self.dirichlet_alpha,
             )
-            kept = self._run_round(plan, real_emb, chain, ctx, seed + rnd, timing, report)
+            drawn = len(plan)
+            if greedy and self.near_copy < 1:
+                targets = plan.mix(real_emb)
+                keep = distinct_rows(targets, self.near_copy, planned)
+                plan, planned = plan.subset(keep), np.vstack([planned, targets[keep]])
+                report.near_copies_skipped += int(drawn - keep.sum())
+            kept = self._run_round(plan, real_emb, chain, ctx, seed + rnd, timing, report) if len(plan) else []
             report.rounds = rnd + 1
             report.candidates_decoded += len(plan) * self.num_candidates
             new = []
@@ -379,7 +390,7 @@ class SMOTExT(BaseEstimator):
             if new:
                 ctx.accept([r["text"] for r in new], np.stack([r.pop("_emb") for r in new]))
             rows += new
-            accept_rate = max(len(kept) / max(1, len(plan)), 1e-3)
+            accept_rate = max(len(kept) / max(1, drawn), 1e-3)  # skipped near-copies count as lost: draw for them
         report.made = made
         report.filters = chain.describe()
         report.seconds.update(timing)

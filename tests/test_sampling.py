@@ -150,3 +150,18 @@ def test_blocked_topk_matches_brute_force(block, device):
     s_self, i_self = topk_cosine(b, b, k=2, block=block, exclude_self=True, device=device)
     assert not (i_self == np.arange(31)[:, None]).any()
     np.testing.assert_allclose(s_self[:, 0], np.sort((b @ b.T) - 3 * np.eye(31), axis=1)[:, -1], rtol=1e-6)
+
+
+def test_near_copy_rows_are_dropped_in_order_blockwise_and_against_earlier_ones():
+    from smotext.synth.sampling import distinct_rows
+
+    rng = np.random.default_rng(0)
+    base = rng.normal(size=(4, 16))
+    rows = np.stack([base[0], base[0] + 0.01 * rng.normal(size=16), base[1], base[0] + 0.01 * rng.normal(size=16),
+                     base[2], base[1], base[3]])
+    rows = (rows / np.linalg.norm(rows, axis=1, keepdims=True)).astype(np.float32)
+    want = [True, False, True, False, True, False, True]
+    assert distinct_rows(rows, 0.99).tolist() == want
+    assert distinct_rows(rows, 0.99, block=2).tolist() == want  # blocks of 2: the same choice
+    assert distinct_rows(rows, 0.99, earlier=rows[4:5]).tolist() == [True, False, True, False, False, False, True]
+    assert distinct_rows(rows, 1.0).all()  # threshold 1: every row is decoded

@@ -33,6 +33,29 @@ def test_shortfall_is_reported_with_the_filter_that_caused_it(encoder, lm, tiny)
     assert rep.filters[0]["name"] == "fidelity" and rep.filters[0]["out"] == 0
 
 
+def test_greedy_runs_decode_no_near_copy_of_a_vector_decoded_before(encoder, lm, tiny):
+    """Near-identical members give near-identical mixes, which greedy decoding would turn into one
+    text again and again: with ``near_copy`` they are not decoded; at 1 every mix is."""
+    texts = [f"The invoice for March is wrong, reference {i}." for i in range(8)] + \
+        [f"My knee hurts when I climb stairs, day {i}." for i in range(8)]
+    labels = ["billing"] * 8 + ["symptom"] * 8
+    runs = {}
+    for near in (0.99, 1.0):
+        sampler = SMOTExT(sampling_strategy={"billing": 4, "symptom": 4}, random_state=0, encoder=encoder, lm=lm,
+                          bridge=tiny, max_new_tokens=4, filters=["dedupe"], k_neighbors=3, near_copy=near, max_rounds=2)
+        with pytest.warns(SmotextWarning):  # near-copies of a few texts: the run falls short, and says so
+            sampler.fit_resample(texts, labels)
+        runs[near] = sampler
+    skipping, every = runs[0.99].report_, runs[1.0].report_
+    assert skipping.near_copies_skipped > 0 and every.near_copies_skipped == 0
+    assert skipping.keep_rate == sum(skipping.made.values()) / skipping.candidates_decoded
+    assert skipping.keep_rate > every.keep_rate
+    real = encoder.embed(texts)
+    targets = mixed_targets(runs[0.99].provenance_, real)
+    sims = targets @ targets.T
+    assert (sims[np.triu_indices(len(targets), 1)] <= 0.99 + 1e-4).all()
+
+
 def test_bad_parameters_fail_before_any_model_loads():
     # no encoder/LM is given and none would load: the parameter check comes first
     for kw in ({"k_neighbors": 0}, {"kind": "smote"}, {"num_candidates": 0}, {"segment_tokens": 0}, {"oversample": 0.5}, {"filters": ["typo"]},
