@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import math
 import string
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 
 import numpy as np
@@ -66,10 +67,19 @@ def fake_pii(rng: np.random.Generator) -> dict[str, str]:
             "EMAIL_ADDRESS": f"{first.lower()}.{last.lower()}{rng.integers(10, 100)}@example.org"}
 
 
+MIN_REWRITE_WORDS = 4  # a rewrite shorter than this (a stub) keeps the LM's own prefix
+
+
 def make_canaries(lm, classes: list[str], m: int, secret: int, topic: str | None = None,
-                  pii_share: float = 0.5, progress: bool = False) -> list[Canary]:
+                  pii_share: float = 0.5, progress: bool = False,
+                  voice: Callable[[list[str], int], list[str]] | None = None) -> list[Canary]:
     """``m`` canaries spread over ``classes``: an LM-written prefix for the class (from the class name
-    and ``topic`` only), a secret suffix, fake PII on about ``pii_share`` of them, and a fair coin each."""
+    and ``topic`` only), a secret suffix, fake PII on about ``pii_share`` of them, and a fair coin each.
+
+    ``voice(texts, seed)`` rewrites the prefixes in the voice of the decoder that writes the release
+    (e.g. embed each and decode it with a bridge adapted to the corpus), so the canaries start the way
+    that decoder's texts do ("The Canary's Echo": in-distribution start, high-perplexity end); a
+    rewrite under ``MIN_REWRITE_WORDS`` words keeps the LM's prefix."""
     from smotext.synth.lm_writer import write_texts
     from smotext.synth.private_evolution import start_prompts
 
@@ -94,8 +104,13 @@ def make_canaries(lm, classes: list[str], m: int, secret: int, topic: str | None
     order = [(c, prefixes[c][i]) for i in range(per_class) for c in classes if i < len(prefixes[c])]  # classes interleaved
     if len(order) < m:
         raise ValueError(f"the LM wrote {len(order)} usable canary prefixes of {m}")
+    order = order[:m]
+    if voice is not None:
+        # its own stream from the secret: the suffixes, PII and coins stay what they are without a voice
+        rewritten = voice([p for _, p in order], int(np.random.default_rng([secret, 0x701CE]).integers(2**31)))
+        order = [(c, r if len(r.split()) >= MIN_REWRITE_WORDS else p) for (c, p), r in zip(order, rewritten)]
     out = []
-    for c, prefix in order[:m]:
+    for c, prefix in order:
         suffix = secret_suffix(rng)
         pii = fake_pii(rng) if rng.random() < pii_share else {}
         extra = f" Contact {pii['PERSON']} at {pii['PHONE_NUMBER']} or {pii['EMAIL_ADDRESS']}." if pii else ""

@@ -414,7 +414,7 @@ def _resolve_voice(voice, sampler: SMOTExT, members: int, say: Callable[[str], N
 
 
 def _adapt_voice(sampler: SMOTExT, texts: list[str], config, folder: Path, secret: int | None) -> str:
-    """Train the voice adapter on ``texts`` (the members, canaries included) on top of the sampler's
+    """Train the voice adapter on ``texts`` (the members) on top of the sampler's
     bridge into ``folder``; returns the folder. Its checkpoint, which holds the DP secret, is removed."""
     from smotext.synth.corpus import Corpus
     from smotext.synth.train import CHECKPOINT_DIR, decoder_trainer
@@ -428,9 +428,22 @@ def _adapt_voice(sampler: SMOTExT, texts: list[str], config, folder: Path, secre
     return str(folder)
 
 
+def _in_the_decoders_voice(sampler: SMOTExT) -> Callable[[list[str], int], list[str]] | None:
+    """Rewrite texts in the voice of the sampler's bridge when it carries a voice adapter: embed each
+    and decode it (sampled, as the adapter's texts are) with ``seed``; None for a bridge without one."""
+    if not sampler.decoder_.card.config.adapter:
+        return None
+
+    def rewrite(texts: list[str], seed: int) -> list[str]:
+        return [c[0] for c in sampler.decoder_.decode(sampler.encoder_.embed(texts), seed=seed)]
+
+    return rewrite
+
+
 def _plant_canaries(sampler: SMOTExT, members: Corpus, m: int, secret: int | None, topic: str | None):
     """Make ``m`` canaries for the members' classes with the sampler's LM (loaded here, before
-    generation) and return (CanaryRun, generator input texts, labels)."""
+    generation), in the voice of its bridge's adapter if it has one, and return (CanaryRun, generator
+    input texts, labels)."""
     import secrets as secrets_module
 
     from smotext.audit.canaries import CanaryRun, make_canaries, plant
@@ -440,7 +453,8 @@ def _plant_canaries(sampler: SMOTExT, members: Corpus, m: int, secret: int | Non
         topic = sampler.dp.topic
     sampler.load_models()
     try:
-        made = make_canaries(sampler.lm_, sorted(set(members.labels)), m, secret, topic, progress=sampler.progress)
+        made = make_canaries(sampler.lm_, sorted(set(members.labels)), m, secret, topic, progress=sampler.progress,
+                             voice=_in_the_decoders_voice(sampler))
     except ValueError as e:
         raise SmotextError(f"can't plant {m} canaries: {e}", params="canaries") from None
     texts, labels = plant(members.texts, members.labels, made)
@@ -480,8 +494,8 @@ def release(corpus: Corpus | PathLike | pd.DataFrame, out: PathLike, *,
     canaries, coins and secret stay in private/canaries.json.
 
     ``voice`` (a ``synth.train.VoiceAdaptation`` with an ε) first adapts the sampler's bridge to the
-    members' voice with DP-SGD (on the members only, canaries included; holdout and test never
-    touch it), then generates with the adapted bridge, which the run keeps in ``bridge/`` (its card
+    members' voice with DP-SGD (on the members only; holdout and test never touch it; canaries are
+    then written in the adapted voice and planted for generation), then generates with the adapted bridge, which the run keeps in ``bridge/`` (its card
     records the ε, which the audit adds to the release's). The default, "auto", does so at
     ``synth.dp.DEFAULT_VOICE_EPSILON`` when the members are enough for it, the bridge is the shipped
     one and generation is not DP; ``say`` gets one line saying whether it adapts (and, if not, how
@@ -519,10 +533,13 @@ def release(corpus: Corpus | PathLike | pd.DataFrame, out: PathLike, *,
     voice_config = None if voice is None else voice.train_config(len(members))[0]
     t0 = time.perf_counter()
     with atomic_folder(out) as work, auditor.engine.session():  # complete or absent; one pool of workers
-        run, texts, labels = (None, members.texts, members.labels) if not canaries else \
-            _plant_canaries(sampler, members, canaries, canary_secret, canary_topic)
-        adapted = None if voice_config is None else _adapt_voice(sampler, texts, voice_config, work / "bridge", voice_secret)
+        # The adapter learns the members' voice first; canaries are then written in that voice, by the
+        # decoder that writes the release, and planted for generation (the adapter's ε is DP-SGD's).
+        adapted = None if voice_config is None else \
+            _adapt_voice(sampler, members.texts, voice_config, work / "bridge", voice_secret)
         with sampler.using_bridge(adapted, recorded_as=out / "bridge") if adapted else contextlib.nullcontext():
+            run, texts, labels = (None, members.texts, members.labels) if not canaries else \
+                _plant_canaries(sampler, members, canaries, canary_secret, canary_topic)
             sampler.fit_resample(texts, labels if members.labelled or run else None)
         held = None if run is None else _hold_back_canary_children(sampler, run, len(members))
         _require_output(sampler, 2)

@@ -39,6 +39,38 @@ def test_canaries_are_made_for_the_classes_with_secret_coins(canaries, lm):
     assert [c.secret for c in again] != [c.secret for c in other]
 
 
+def test_canaries_start_in_the_voice_of_the_decoder_that_writes_the_release(lm, encoder, tiny):
+    """With a voice adapter on the bridge, each canary's start is the LM's, rewritten by that decoder
+    (embedded, then decoded as it decodes the release); a bridge without one leaves the LM's start."""
+    import dataclasses
+
+    from smotext.pipeline import _in_the_decoders_voice
+    from smotext.synth.bridge import init_bridge
+    from smotext.synth.smotext import SMOTExT
+
+    bridge, card = tiny
+    plain = SMOTExT(bridge=tiny, lm=lm, encoder=encoder, max_new_tokens=12).load_models()
+    assert _in_the_decoders_voice(plain) is None
+    voiced_config = dataclasses.replace(card.config, adapter="bias")
+    voiced = init_bridge(voiced_config, seed=0)
+    voiced.load_state_dict(bridge.state_dict(), strict=False)
+    sampler = SMOTExT(bridge=(voiced, dataclasses.replace(card, config=voiced_config)), lm=lm, encoder=encoder,
+                      max_new_tokens=12).load_models()
+    rewrite = _in_the_decoders_voice(sampler)
+    seen = []
+
+    def voice(texts, seed):
+        out = rewrite(texts, seed)
+        seen.append((list(texts), out))
+        return out
+
+    made = make_canaries(lm, ["review", "service"], 4, secret=7, topic="short customer text", voice=voice)
+    (asked, rewritten), = seen  # the LM's starts went to the decoder, once
+    assert [c.prefix for c in made] == [r if len(r.split()) >= 4 else a for a, r in zip(asked, rewritten)]
+    assert any(c.prefix != a for c, a in zip(made, asked))  # the decoder wrote some of them
+    assert all(c.text.startswith(c.prefix) and c.secret in c.text for c in made)
+
+
 def test_a_generator_that_copies_its_inputs_is_bounded_above_2(canaries, natural, encoder):
     members, population = natural
     added = [c.text for c in canaries if c.added]
