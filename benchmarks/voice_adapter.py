@@ -40,6 +40,7 @@ RESULTS = Path(__file__).parent / "results"
 OUT = "voice_adapter"
 POOL, MEMBERS, HOLDOUT, DEV, N_SYNTHETIC, N_FIDELITY, N_SHOWN = 6000, 1000, 1000, 200, 2600, 200, 10
 SETTINGS = {"unadapted": None, "nodp": "inf", "eps1": 1.0, "eps4": 4.0, "eps8": 8.0}
+PILOT_KINDS = ["bias", "prefix", "lowrank"]
 GRID_ORDER = ["eps4", "unadapted", "nodp", "eps1", "eps8"]  # the goals' cells first
 # eps4-greedy: the ε = 4 cell as first measured, decoded greedily (before adapted bridges sampled by default)
 SHOWN_ORDER = ["unadapted", "eps4-greedy", "nodp", "eps1", "eps4", "eps8"]
@@ -312,14 +313,18 @@ def write_results(result: dict) -> None:
              "it was decoded from, as decoded (code: the commit each cell ran).\n"]
     if result.get("pilot"):
         lines += ["## Adapter kinds compared (pilot)\n",
-                  "| adapter | ε | steps × expected batch | noise multiplier | dev loss | adapt time, s |", "|---|---|---|---|---|---|"]
+                  "| adapter | ε | steps × expected batch | lr | noise multiplier | dev loss | adapt time, s | code |",
+                  "|---|---|---|---|---|---|---|---|"]
         for r in result["pilot"]:
             eps = r.get("epsilon")
             eps = "–" if eps is None else ("∞" if eps == "inf" else f"{eps:.2f}")
             shape = f"{r['steps']} × {r['batch']}" if "steps" in r else "–"
             nm = f"{r['noise_multiplier']:.3f}" if r.get("noise_multiplier") else "–"
-            lines.append(f"| {r['kind']} | {eps} | {shape} | {nm} | {r['dev_loss']:.3f} | {r.get('seconds', 0):.0f} |")
-        lines.append("")
+            lr = f"{r['lr']:g}" if r.get("lr") else "–"
+            code = r.get("code_version") or result.get("runs", {}).get("pilot", {}).get("code_version", "–")
+            lines.append(f"| {r['kind']} | {eps} | {shape} | {lr} | {nm} | {r['dev_loss']:.3f} | {r.get('seconds', 0):.0f} "
+                         f"| {code} |")
+        lines += ["", *[f"- {note}" for note in result.get("pilot_notes", [])], ""]
     if result.get("cells"):
         lines += ["## Table 1 protocol\n",
                   "| setting | ε | decoding | texts | detection AUC TF-IDF | detection AUC emb. | distinct-2 (real) | "
@@ -373,7 +378,7 @@ def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--work", type=Path, default=Path("runs/voice-adapter"))
     ap.add_argument("--pilot", action="store_true", help="compare adapter kinds (small runs)")
-    ap.add_argument("--kinds", nargs="+", default=["bias", "prefix", "lowrank"])
+    ap.add_argument("--kinds", nargs="+", default=PILOT_KINDS)
     ap.add_argument("--pilot-steps", type=int, default=8)
     ap.add_argument("--pilot-batch", type=int, default=96)
     ap.add_argument("--kind", default="bias", help="adapter kind of the grid (bias: chosen by the pilot)")
@@ -392,6 +397,8 @@ def main(argv=None):
         return write_results(result)
     b = Bench(args.work)
     mode = "pilot" if args.pilot else "decoding" if args.decoding else "threshold" if args.threshold else "grid"
+    if args.pilot and args.kinds != PILOT_KINDS:  # a pilot of some kinds keeps the earlier pilot's line
+        mode = f"pilot ({', '.join(args.kinds)})"
     result.setdefault("runs", {})[mode] = run_facts(Path(__file__).name, argv)
     if args.pilot:  # rows of kinds not run this time are kept
         new = pilot(b, args)

@@ -495,8 +495,9 @@ def release(corpus: Corpus | PathLike | pd.DataFrame, out: PathLike, *,
 
     ``voice`` (a ``synth.train.VoiceAdaptation`` with an ε) first adapts the sampler's bridge to the
     members' voice with DP-SGD (on the members only; holdout and test never touch it; canaries are
-    then written in the adapted voice and planted for generation), then generates with the adapted bridge, which the run keeps in ``bridge/`` (its card
-    records the ε, which the audit adds to the release's). The default, "auto", does so at
+    then written in the adapted voice and planted for generation), then generates with the adapted
+    bridge, which the run keeps in ``bridge/`` (its card records the ε, which the audit adds to the
+    release's). The default, "auto", does so at
     ``synth.dp.DEFAULT_VOICE_EPSILON`` when the members are enough for it, the bridge is the shipped
     one and generation is not DP; ``say`` gets one line saying whether it adapts (and, if not, how
     many members it would need). None never adapts. ``voice_secret`` seeds its sampling and noise

@@ -19,9 +19,9 @@ SAMPLING_TEMPERATURE = 0.8  # best-of-n's temperature when none is given (decode
 # otherwise: its learned distribution shows in samples, while greedy decoding returns the mode, a
 # generic sentence (benchmarks/results/voice_adapter.md, "Decoding choices").
 VOICE_TEMPERATURE = 1.2
-# Greedy decoding writes the same text for near-identical vectors: on the demo corpus, 49 of the 88
-# planned mixes within cosine 0.99 of an earlier one decoded to an earlier text (the keep-rate note in
-# docs/bridge.md), so those are not decoded at all.
+# Greedy decoding writes the same text for near-identical vectors: on the demo corpus most planned
+# mixes within cosine 0.99 of an earlier one decode to an earlier text (benchmarks/results/keep_rate.md),
+# so those are not decoded at all.
 NEAR_COPY_COSINE = 0.99
 SEGMENT_TOKENS = 5  # segment search's default step, chosen on development snippets (decode_sweep.md)
 
@@ -151,7 +151,7 @@ SIZED_ADAPTERS = ("prefix", "lowrank", "lora")  # the kinds adapter_size applies
 LORA_VOICE_MODULES = ("q_proj", "v_proj")  # the LM's layers a lora voice adapter updates
 # Adam moves every trained number by about lr a step: the soft-token adapters live in units of the
 # embedding table's spread and take VOICE_LR; a LoRA factor moves the LM's own weights, and needs less.
-ADAPTER_LR = {"lora": 2e-3}
+ADAPTER_LR = {"lora": 0.002}
 
 
 DEFAULT_ADAPTER = "bias"  # best of the three under DP in benchmarks/results/voice_adapter.md (pilot)
