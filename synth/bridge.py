@@ -112,7 +112,6 @@ class LoraPair(nn.Module):
         self.B = nn.Parameter(torch.zeros(out_features, rank))
         nn.init.kaiming_uniform_(self.A, a=math.sqrt(5))
         self.scale = scale
-
         self.captured: list | None = None  # (input, x·Aᵀ, output gradient) per call while per-text gradients are taken
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

@@ -281,7 +281,7 @@ def test_release_refuses_to_adapt_on_too_few_members_before_any_model_loads(tmp_
     (["--steps", "0"], "steps must be an int >= 1"),
     (["--lr", "0"], "lr must be"),
     (["--hidden", "32"], "--hidden does not apply with --adapter"),
-    (["--adapter-size", "2", "--adapter", "bias"], "--adapter-size applies to the prefix and lowrank"),
+    (["--adapter-size", "2", "--adapter", "bias"], "--adapter-size applies to the prefix, lowrank, lora adapters"),
 ])
 def test_fit_decoder_adapter_bad_settings_exit_2_before_models(tmp_path, capsys, monkeypatch, argv, message):
     import smotext.synth.models as models
