@@ -185,12 +185,11 @@ def _check_details(plugins: dict, source: str) -> None:
             for key in ("cosine", "word_similarity"):
                 if key in pair and not _number(pair[key]):
                     fail(f"{where}.{key}", "must be a number")
-        top = (d.get("nonwords") or {}).get("synthetic_top") if isinstance(d.get("nonwords"), dict) else None
-        if d.get("nonwords") is not None and not isinstance(d["nonwords"], dict):
-            fail(f"{name}.details.nonwords", "must be an object")
-        if top is not None and not (isinstance(top, list) and all(
-                isinstance(p, list) and len(p) == 2 and isinstance(p[0], str) and _number(p[1]) for p in top)):
-            fail(f"{name}.details.nonwords.synthetic_top", "must be a list of [word, count] pairs")
+        if d.get("nonwords") is not None:
+            top = mapping(f"{name}.details.nonwords", d["nonwords"]).get("synthetic_top", [])
+            if not (isinstance(top, list) and all(isinstance(p, list) and len(p) == 2 and isinstance(p[0], str)
+                                                  and _number(p[1]) for p in top)):
+                fail(f"{name}.details.nonwords.synthetic_top", "must be a list of [word, count] pairs")
         side = d.get("side_by_side")
         if side is not None:
             for who, items in mapping(f"{name}.details.side_by_side", side).items():

@@ -6,7 +6,8 @@ with the default ``near_copy``. For each: texts kept, candidates decoded, the ke
 decoded), near-copies skipped, what each filter cost, and the time. A separate plan of 400 mixes,
 all decoded, shows how often a mix within a cosine of an earlier one decodes to an earlier text.
 
-    python benchmarks/keep_rate.py     # writes benchmarks/results/keep_rate.{md,json}
+    python benchmarks/keep_rate.py            # writes benchmarks/results/keep_rate.{md,json}
+    python benchmarks/keep_rate.py --render   # rewrites the markdown from the results file
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ from smotext.text import words_key
 RESULTS = Path(__file__).parent / "results"
 TEXTS, WANTED, PLANNED = 1000, 300, 400
 THRESHOLDS = (0.95, 0.98, 0.99)
+KEEP_GOAL = 0.5
 
 
 def draw():
@@ -89,6 +91,11 @@ def write(result: dict) -> None:
         lost = ", ".join(f"{k} {v}" for k, v in sorted(r["vectors_lost_by_filter"].items(), key=lambda kv: -kv[1]))
         lines.append(f"| {r['near_copy']:g} | {r['made']} | {r['decoded']} | {r['keep_rate']:.3f} | "
                      f"{r['near_copies_skipped']} | {r['rounds']} | {lost} | {r['seconds']:.0f} |")
+    best = max(r["keep_rate"] for r in result["runs"])
+    if best < KEEP_GOAL:
+        lines += ["", f"Goal (issue 39): keep rate >= {KEEP_GOAL:.0%}. Missed by {KEEP_GOAL - best:.3f}: skipping near-copies "
+                  "removes most repeats, but the degenerate, label and fidelity filters still drop about half of what "
+                  "greedy decoding writes with the shipped bridge."]
     nc = result["near_copies"]
     lines += ["", f"One plan of {nc['planned']} mixes, all decoded greedily: {nc['repeats']} repeat an earlier text.\n",
               "| cosine to the nearest earlier mix above | mixes | of them repeats | repeats among the rest |", "|---|---|---|---|"]
@@ -98,6 +105,8 @@ def write(result: dict) -> None:
 
 
 def main() -> None:
+    if sys.argv[1:] == ["--render"]:  # rewrite the markdown from the results file only
+        return write(json.loads((RESULTS / "keep_rate.json").read_text()))
     facts = run_facts(Path(__file__).name)
     texts, labels = draw()
     result = {"facts": facts, "runs": [run(texts, labels, 1.0), run(texts, labels, NEAR_COPY_COSINE)],

@@ -140,6 +140,7 @@ def ws(tmp_path, monkeypatch):
         "roc_ragged": results_with(**{"plugins/mia_synthetic_embedding/details/roc": {"fpr": [0, 1], "tpr": [0]}}),
         "details_a_list": results_with(**{"plugins/overview/details": [1, 2]}),
         "samples_numbers": results_with(**{"plugins/overview/details/samples": {"a": [1, 2]}}),
+        "nonwords_bad": results_with(**{"plugins/overview/details/nonwords": {"synthetic_top": [["zq", "x"]]}}),
         "unknown_metric": results_with(**{"metrics/made_up.metric": {"value": 0.5, "safer": "lower", "description": "x"}}),
     }
     for name, data in out_of_range.items():
@@ -273,6 +274,7 @@ CASES = {
     "gate ragged ROC": (["gate", "--results", "roc_ragged"], "fpr and tpr must be lists of the same length"),
     "gate details a list": (["gate", "--results", "details_a_list"], "overview.details: must be an object"),
     "report samples of numbers": (["report", "--results", "samples_numbers"], "must be a list of texts"),
+    "report non-words without counts": (["report", "--results", "nonwords_bad"], "must be a list of [word, count] pairs"),
     # bounded: devices, depth, budgets, clusters, copies
     "gate results from /dev/zero": (["gate", "--results", "/dev/zero"], "not a regular file"),
     "gate policy from /dev/zero": (["gate", "--results", "run1m", "--policy", "/dev/zero"], "not a regular file"),
