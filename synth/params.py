@@ -18,7 +18,12 @@ SAMPLING_TEMPERATURE = 0.8  # best-of-n's temperature when none is given (decode
 # A bridge with a voice adapter decodes one sampled text per vector at this temperature unless told
 # otherwise: its learned distribution shows in samples, while greedy decoding returns the mode, a
 # generic sentence (benchmarks/results/voice_adapter.md, "Decoding choices").
-VOICE_TEMPERATURE = 1.2
+VOICE_TEMPERATURE = 1.0
+# ... and keeps the nucleus of tokens within this much probability: the tail beyond it is where
+# non-words and word salad come from (benchmarks/results/decoding_fluency.md: T 1.2 with top-p 0.95
+# wrote 3.5x the real texts' share of non-words; T 1.0 with top-p 0.9 as many as the real texts).
+VOICE_TOP_P = 0.9
+TOP_P = 0.95  # the nucleus of every other sampled decoding (best-of-n, or a temperature given)
 # Greedy decoding writes the same text for near-identical vectors: on the demo corpus most planned
 # mixes within cosine 0.99 of an earlier one decode to an earlier text (benchmarks/results/keep_rate.md),
 # so those are not decoded at all.
@@ -100,6 +105,10 @@ GENERATION_PARAMS: dict[str, Param] = {
                          f"None: greedy for n = 1 ({VOICE_TEMPERATURE} on a bridge with a voice adapter), "
                          f"{SAMPLING_TEMPERATURE} for n > 1; a number samples even with n = 1",
                          _temperature, flag="--temperature", cli={"type": float}),
+    "top_p": Param(None, "nucleus of sampled decoding: each token is drawn from the most likely tokens up to this "
+                   f"probability mass (None: {VOICE_TOP_P} for a voice-adapted bridge's one sample per vector, "
+                   f"{TOP_P} otherwise)", lambda v: None if v is None else number_in(0, 1, low_open=True)(v),
+                   flag="--top-p", cli={"type": float}),
     "max_new_tokens": Param(40, "most tokens per synthetic text", int_at_least(1), flag="--max-new-tokens"),
     "batch_size": Param(32, "vectors decoded at once (on a GPU at least 256)", int_at_least(1), flag="--batch-size"),
     "max_rounds": Param(5, "rounds of drawing more when filters drop outputs", int_at_least(1), flag="--max-rounds"),

@@ -46,7 +46,7 @@ def worker_spec(sampler: SMOTExT) -> dict[str, Any]:
             raise SmotextError(f"--engine ray loads the models in each worker: give {name} as a name or a folder, not "
                                "an object in memory", params=name)
         spec[name] = None if v is None else os.fspath(v)
-    for name in ("num_candidates", "segment_tokens", "temperature", "max_new_tokens", "batch_size"):
+    for name in ("num_candidates", "segment_tokens", "temperature", "top_p", "max_new_tokens", "batch_size"):
         spec[name] = getattr(sampler, name)
     return spec
 

@@ -29,7 +29,7 @@ from smotext.errors import SmotextError, SmotextWarning
 from smotext.params import check_all
 from smotext.synth.filters import Candidates, FilterChain, FilterContext
 from smotext.synth.models import LanguageModel, load_lm, weights_fingerprint
-from smotext.synth.params import GENERATION_PARAMS, VOICE_TEMPERATURE
+from smotext.synth.params import GENERATION_PARAMS, TOP_P, VOICE_TEMPERATURE, VOICE_TOP_P
 from smotext.synth.pe_privacy import DPGeneration
 from smotext.synth.sampling import MixPlan, distinct_rows, plan_mixes, resolve_counts, validate_params
 
@@ -118,6 +118,7 @@ class SMOTExT(BaseEstimator):
         num_candidates: int = _D["num_candidates"],
         segment_tokens: int | None = _D["segment_tokens"],
         temperature: float | None = _D["temperature"],
+        top_p: float | None = _D["top_p"],
         max_new_tokens: int = _D["max_new_tokens"],
         batch_size: int = _D["batch_size"],
         max_rounds: int = _D["max_rounds"],
@@ -145,6 +146,7 @@ class SMOTExT(BaseEstimator):
         self.num_candidates = num_candidates
         self.segment_tokens = segment_tokens
         self.temperature = temperature
+        self.top_p = top_p
         self.max_new_tokens = max_new_tokens
         self.batch_size = batch_size
         self.max_rounds = max_rounds
@@ -201,7 +203,7 @@ class SMOTExT(BaseEstimator):
             self.encoder_ = self.encoder if isinstance(self.encoder, Encoder) else Encoder(self.encoder)
         if changed("lm", self.lm):
             self.lm_ = self.lm if isinstance(self.lm, LanguageModel) else load_lm(self.lm, half_on_gpu=True)
-        settings = (self.max_new_tokens, self.batch_size, self.segment_tokens, self.temperature)
+        settings = (self.max_new_tokens, self.batch_size, self.segment_tokens, self.temperature, self.top_p)
         if changed("encoder", self.encoder) or changed("lm", self.lm) or changed("bridge", self.bridge) \
                 or loaded.get("decoding") != settings:
             if isinstance(self.bridge, tuple):
@@ -220,6 +222,7 @@ class SMOTExT(BaseEstimator):
                                     batch_size=max(self.batch_size, GPU_DECODE_BATCH) if on_gpu else self.batch_size,
                                     temperature=self.temperature,
                                     single_temperature=VOICE_TEMPERATURE if card.config.adapter else 0.0,
+                                    top_p=self.top_p, single_top_p=VOICE_TOP_P if card.config.adapter else TOP_P,
                                     embed=self.encoder_.embed,
                                     segment_tokens=None if self.segment_tokens is None else int(self.segment_tokens))
         self._loaded_for = {"encoder": self.encoder, "lm": self.lm, "bridge": self.bridge, "decoding": settings}
@@ -227,10 +230,12 @@ class SMOTExT(BaseEstimator):
 
     @property
     def decoding_(self) -> dict:
-        """How the loaded decoder decodes: candidates per vector, temperature (0: greedy) and, for
-        best-of-n, the segment length (None: whole samples)."""
+        """How the loaded decoder decodes: candidates per vector, temperature (0: greedy), the
+        nucleus of sampled tokens (None when greedy) and, for best-of-n, the segment length (None:
+        whole samples)."""
         n, dec = self.num_candidates, self.decoder_
-        return {"num_candidates": n, "temperature": dec.temperature_for(n),
+        t = dec.temperature_for(n)
+        return {"num_candidates": n, "temperature": t, "top_p": dec.top_p_for(n) if t else None,
                 "segment_tokens": dec.segment_tokens if n > 1 else None}
 
     @property

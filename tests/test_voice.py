@@ -13,7 +13,7 @@ from smotext.cli import main
 from smotext.errors import SmotextError
 from smotext.synth.bridge import Bridge, BridgeConfig, ModelCard, adapter_parameters, init_bridge, load_bridge, save_bridge
 from smotext.synth.dp import MIN_SIGNAL, DPConfig, decoder_epsilon, plan_voice, poisson_batch
-from smotext.synth.params import ADAPTERS, VOICE_TEMPERATURE
+from smotext.synth.params import ADAPTERS, VOICE_TEMPERATURE, VOICE_TOP_P
 from smotext.synth.smotext import SMOTExT
 from smotext.synth.train import BridgeTrainer, TrainConfig, VoiceAdaptation, per_sample_grads
 from test_bridge import assert_same_run, stop_at
@@ -199,9 +199,10 @@ def test_an_adapted_bridge_samples_by_default_and_greedy_stays_one_setting_away(
         return sampler.decoding_, sampler.decoder_.temperature_for(1)
 
     assert decoding(tmp_path / "adapted") == ({"num_candidates": 1, "temperature": VOICE_TEMPERATURE,
-                                               "segment_tokens": None}, VOICE_TEMPERATURE)
+                                               "top_p": VOICE_TOP_P, "segment_tokens": None}, VOICE_TEMPERATURE)
     assert decoding(tmp_path / "adapted", temperature=0)[0]["temperature"] == 0  # greedy on request
-    assert decoding(tiny_bridge_dir) == ({"num_candidates": 1, "temperature": 0, "segment_tokens": None}, 0)
+    assert decoding(tmp_path / "adapted", top_p=0.5)[0]["top_p"] == 0.5
+    assert decoding(tiny_bridge_dir) == ({"num_candidates": 1, "temperature": 0, "top_p": None, "segment_tokens": None}, 0)
     assert decoding(tmp_path / "adapted", num_candidates=3)[0]["temperature"] == 0.8  # best-of-n keeps its own
     # and so does a loaded sampler asked for best-of-n afterwards, with the decoder it has
     sampler = SMOTExT(encoder=encoder, lm=lm, bridge=str(tmp_path / "adapted")).load_models()
