@@ -100,7 +100,7 @@ def main(argv=None) -> None:
             t = time.perf_counter()
             sampled = candidate_cosines(enc, emb, dec.decode(emb, num_candidates=n, seed=args.seed, progress=True))
             secs = time.perf_counter() - t
-            record(f"best of {n} sampled, T {temp}, top-p {dec.top_p}, rep. penalty {rp}", sampled, secs)
+            record(f"best of {n} sampled, T {temp}, top-p {dec.top_p_for(n)}, rep. penalty {rp}", sampled, secs)
             record(f"greedy + best of {n - 1} sampled, T {temp}, rep. penalty {rp}",
                    np.concatenate([greedy[rp], sampled[:, : n - 1]], axis=1), None)  # drawn from the rows above
     dec.repetition_penalty = 1.2
