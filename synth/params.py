@@ -106,8 +106,8 @@ GENERATION_PARAMS: dict[str, Param] = {
                          f"{SAMPLING_TEMPERATURE} for n > 1; a number samples even with n = 1",
                          _temperature, flag="--temperature", cli={"type": float}),
     "top_p": Param(None, "nucleus of sampled decoding: each token is drawn from the most likely tokens up to this "
-                   f"probability mass (None: {VOICE_TOP_P} for a voice-adapted bridge's one sample per vector, "
-                   f"{TOP_P} otherwise)", lambda v: None if v is None else number_in(0, 1, low_open=True)(v),
+                   f"probability mass (None: {VOICE_TOP_P} for a voice-adapted bridge's one sample per vector at its "
+                   f"default temperature, {TOP_P} otherwise)", lambda v: None if v is None else number_in(0, 1, low_open=True)(v),
                    flag="--top-p", cli={"type": float}),
     "max_new_tokens": Param(40, "most tokens per synthetic text", int_at_least(1), flag="--max-new-tokens"),
     "batch_size": Param(32, "vectors decoded at once (on a GPU at least 256)", int_at_least(1), flag="--batch-size"),
