@@ -61,6 +61,48 @@ def test_a_sampled_row_depends_on_its_seed_and_index_not_its_batch_or_shard(tiny
             vecs, num_candidates=n, seed=8) != whole  # another seed, other samples
 
 
+def test_the_batch_loop_writes_what_generate_writes_with_ended_rows_dropped(lm, text_embeddings):
+    import torch
+
+    from smotext.synth.decoder import row_seeds
+    from smotext.synth.smotext import default_bridge_path
+
+    bridge, card = load_bridge(default_bridge_path())
+    vecs = torch.as_tensor(text_embeddings[:4])
+    for options, n in (({}, 1), ({"temperature": 1.0, "top_p": 0.9}, 1), ({"temperature": 1.3}, 2)):
+        dec = Decoder(bridge, card, lm, max_new_tokens=24, min_new_tokens=2, **options)
+        seeds = row_seeds(5, range(4), n) if options else None
+        fast = dec.generate_rows(vecs, n, seeds)
+        slow = dec.generate_ids(*dec.prompt(vecs), num_candidates=n, seeds=seeds)
+        assert fast.shape == slow.shape and torch.equal(fast, slow), options
+        ended = (fast == lm.tokenizer.eos_token_id).float().argmax(1)
+        assert ((ended > 0) & (ended < fast.shape[1] - 1)).any(), "no row left the batch early: the test checks nothing"
+
+
+def test_the_nucleus_is_found_without_sorting_the_vocabulary_and_wide_ones_are_exact():
+    import torch
+
+    from smotext.synth.decoder import RowSampler, row_seeds
+
+    g = torch.Generator().manual_seed(0)
+    # peaked rows (small nuclei) and flat ones (nuclei of thousands of tokens)
+    scores = torch.randn(40, 5000, generator=g) * torch.tensor([6.0, 0.5]).repeat(20)[:, None]
+    seeds = row_seeds(1, range(40), 1)
+    for k in (8, 1024):
+        RowSampler.TOP_K = k
+        try:
+            got = RowSampler(seeds, 1.0, 0.9).draw(scores, range(40))
+        finally:
+            RowSampler.TOP_K = 1024
+        # the nucleus by a full sort, as the definition reads
+        probs = scores.softmax(-1)
+        sp = probs.sort(-1, descending=True).values
+        floor = sp.gather(1, ((sp.cumsum(-1) - sp) < 0.9).sum(-1, keepdim=True) - 1)
+        logits = scores.masked_fill(probs < floor, -float("inf"))
+        u = torch.stack([torch.rand(5000, generator=torch.Generator().manual_seed(s)) for s in seeds])
+        assert torch.equal(got, (logits - torch.log(-torch.log(u))).argmax(-1, keepdim=True)), k
+
+
 def test_row_sampler_draws_from_the_tempered_nucleus():
     import torch
 
