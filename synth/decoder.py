@@ -16,7 +16,7 @@ from smotext.synth.bridge import Bridge, ModelCard
 from smotext.errors import SmotextError
 from smotext.synth.models import LanguageModel
 
-from smotext.synth.params import SAMPLING_TEMPERATURE, SEGMENT_TOKENS, TOP_P  # noqa: F401  (SEGMENT_TOKENS re-exported)
+from smotext.synth.params import DECODE_BATCH, SAMPLING_TEMPERATURE, SEGMENT_TOKENS, TOP_P  # noqa: F401  (SEGMENT_TOKENS re-exported)
 _SLOT = "\u2063SOFT\u2063"  # a marker no tokenizer merges with its neighbours
 
 
@@ -161,7 +161,7 @@ class Decoder:
         *,
         max_new_tokens: int = 40,
         min_new_tokens: int = 0,
-        batch_size: int = 32,
+        batch_size: int = DECODE_BATCH,
         repetition_penalty: float = 1.2,
         temperature: float | None = None,
         single_temperature: float = 0.0,

@@ -27,6 +27,7 @@ TOP_P = 0.95  # the nucleus of every other sampled decoding (best-of-n, or a tem
 # Greedy decoding writes the same text for near-identical vectors: on the demo corpus most planned
 # mixes within cosine 0.99 of an earlier one decode to an earlier text (benchmarks/results/keep_rate.md),
 # so those are not decoded at all.
+DECODE_BATCH = 128  # vectors decoded at once: twice batch 32's texts/s on 2 CPU cores, no gain above 256 (throughput.md)
 NEAR_COPY_COSINE = 0.99
 SEGMENT_TOKENS = 5  # segment search's default step, chosen on development snippets (decode_sweep.md)
 
@@ -110,7 +111,7 @@ GENERATION_PARAMS: dict[str, Param] = {
                    f"default temperature, {TOP_P} otherwise)", lambda v: None if v is None else number_in(0, 1, low_open=True)(v),
                    flag="--top-p", cli={"type": float}),
     "max_new_tokens": Param(40, "most tokens per synthetic text", int_at_least(1), flag="--max-new-tokens"),
-    "batch_size": Param(32, "vectors decoded at once (on a GPU at least 256)", int_at_least(1), flag="--batch-size"),
+    "batch_size": Param(DECODE_BATCH, "vectors decoded at once (on a GPU at least 256)", int_at_least(1), flag="--batch-size"),
     "max_rounds": Param(5, "rounds of drawing more when filters drop outputs", int_at_least(1), flag="--max-rounds"),
     "near_copy": Param(NEAR_COPY_COSINE, "with greedy decoding, a planned mix whose vector has cosine above this to one "
                        "planned before in the run is not decoded: greedy decoding would write the same text again "
