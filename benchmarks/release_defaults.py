@@ -125,18 +125,29 @@ GOALS = [  # (what, column(s), test, goal as written): issue 39's goals at ε = 
 
 # What the cells show, written from them (read again after new cells).
 NOTES = [
-    "default (code caf414b; its library is ce911d9's): 2,003 texts (release's default is one text per member; 200 "
-    "canaries were planted and their outputs held back). The adapter trained in 594 s; decoding took 3,142 s for "
-    "4,948 candidates (keep rate 0.405: the fidelity filter dropped 1,501, the label filter 1,217), and the whole "
-    "command 4,135 s. Its last 19 minutes shared the 2 cores with a test run (started at 11:07 UTC, the release at "
-    "10:20), so the wall time is an upper bound; the adapter and the first round (1,176 s of decoding) ran alone.",
-    "Against the goals at ε = 4: met: data MIA AUC 0.505, canary bound 0 (below the adapter's ε 4), embedding "
-    "accuracy 0.741 against 0.736 real. Missed: detection AUC 0.871 TF-IDF (goal 0.80) and 0.811 embeddings (0.75); "
-    "TF-IDF accuracy 0.642 against 0.690 for as many real members (4.8 points below; goal 2); distinct bigrams 0.92x "
-    "(goal 0.95 to 1.2); non-words 1.22x (goal 1.2); keep rate 0.405 (goal 0.50); time about 69 minutes (goal 15).",
-    "The default policy blocked the release: 2 members' PII values (by Presidio's types one PERSON and one URL) "
-    "were replayed in the synthetic texts. The gate works as meant; on this public corpus it is a "
-    "policy's allowlist to write, not a leak to fix here.",
+    "default (code bee0e90): 2,000 texts (release's default is one text per member; 200 canaries were planted and "
+    "93 outputs of theirs held back). The adapter trained in 580 s; decoding took 752 s for 5,270 candidates (7.0 a "
+    "second; keep rate 0.380: the fidelity filter dropped 1,693, the label filter 1,346, degenerate 119), and the "
+    "whole command 1,659 s, alone on the 2 cores.",
+    "The same command at code caf414b, when decoding was `model.generate` on the whole prompt in batches of 32: "
+    "adapter 594 s, decoding 3,142 s for 4,948 candidates (1.6 a second), whole command 4,135 s (its last 19 minutes "
+    "beside a test run). Decoding now reads the prompt's fixed start once per batch, drops a text from the batch when "
+    "it ends and decodes 128 vectors at once (throughput.md); a sampled text is what it was. But each release trains "
+    "its adapter with fresh DP noise, drawn from a secret, so the two runs' texts differ: then detection 0.871 / "
+    "0.811, non-words 1.22x, TF-IDF accuracy 0.642, keep rate 0.405; now 0.871 / 0.804, 1.28x, 0.623, 0.380. That is "
+    "the spread from one release to the next, not an effect of the change.",
+    "Against the goals at ε = 4: met: data MIA AUC 0.503, canary bound 0 (below the adapter's ε 4), embedding "
+    "accuracy 0.743 against 0.736 real. Missed: detection AUC 0.871 TF-IDF (goal 0.80) and 0.804 embeddings (0.75); "
+    "TF-IDF accuracy 0.623 against 0.690 for as many real members (6.8 points below; goal 2); distinct bigrams 0.93x "
+    "(goal 0.95 to 1.2); non-words 1.28x (goal 1.2); keep rate 0.380 (goal 0.50); time 1,659 s, about 28 minutes "
+    "(goal 15).",
+    "Why 15 minutes is out of reach on 2 cores (arithmetic on this cell's numbers): adapting took 580 s, leaving "
+    "320 s; at 7.0 candidates a second that decodes about 2,240, which at a keep rate of 0.38 make about 850 texts, "
+    "not 2,000. The adapter's 30 DP-SGD steps take per-text gradients through the 135M LM; the filters drop six "
+    "decodes in ten (sampled texts that drift from their vector, or that read as the other class).",
+    "The default policy blocked the release: 2 members' PII values (by Presidio's types, two PERSON) were replayed "
+    "in the synthetic texts (at caf414b also 2: one PERSON, one URL). The gate works as meant; on this public corpus "
+    "of named film people it is a policy's allowlist to write, not a leak to fix here.",
 ]
 
 
