@@ -176,6 +176,16 @@ def samples(work: Path, name: str, n: int = 10) -> list[str]:
     return [" ⏎ ".join(t.split("\n")) for t in syn["text"].sample(min(n, len(syn)), random_state=0)]
 
 
+def minimum_members() -> str:
+    """The members release needs before it adapts, as the code computes it (the default schedule)."""
+    from smotext.synth.dp import plan_voice
+
+    need = {eps: plan_voice(2000, eps).min_texts for eps in (1.0, 4.0, 8.0)}
+    return ("Release adapts by default when the members are enough for the default voice budget, ε = 4: "
+            f"{need[4.0]:,} members (`plan_voice`, the default schedule; a corpus of about {2 * need[4.0]:,} texts with "
+            "the default split, half of it members). At ε = 1 it would need " + f"{need[1.0]:,}, at ε = 8 {need[8.0]:,}.")
+
+
 def render(rows: list[dict]) -> str:
     lines = ["# What `smotext release` gives by default, and the choices beside it", ""]
     for r in rows:
@@ -187,7 +197,7 @@ def render(rows: list[dict]) -> str:
               "named convention-*); a voice adapter trains on the 2,000 members only. Numbers are the run's "
               "results.json; the wall time is the whole command (adaptation, canaries, generation, audit, report) on "
               "the 2 cores. Accuracy (real): the TF-IDF classifier trained on as many real members as there are "
-              "synthetic texts; the embedding classifier on all members.", "",
+              "synthetic texts; the embedding classifier on all members.", "", minimum_members(), "",
               "| cell | flags | verdict | texts | detection AUC TF-IDF / emb. | non-words (real) | distinct-2 × real | "
               "repeated openings (real) | accuracy TF-IDF (real) | accuracy emb. (real) | keep rate | data MIA AUC | "
               "DCR share | canary bound | decoder ε | adapt s | wall s |",
