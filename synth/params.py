@@ -24,10 +24,10 @@ VOICE_TEMPERATURE = 1.0
 # wrote 3.5x the real texts' share of non-words; T 1.0 with top-p 0.9 as many as the real texts).
 VOICE_TOP_P = 0.9
 TOP_P = 0.95  # the nucleus of every other sampled decoding (best-of-n, or a temperature given)
+DECODE_BATCH = 128  # vectors decoded at once: 1.7x batch 32's texts/s on 2 CPU cores; 256 was no faster (throughput.md)
 # Greedy decoding writes the same text for near-identical vectors: on the demo corpus most planned
 # mixes within cosine 0.99 of an earlier one decode to an earlier text (benchmarks/results/keep_rate.md),
 # so those are not decoded at all.
-DECODE_BATCH = 128  # vectors decoded at once: twice batch 32's texts/s on 2 CPU cores, no gain above 256 (throughput.md)
 NEAR_COPY_COSINE = 0.99
 SEGMENT_TOKENS = 5  # segment search's default step, chosen on development snippets (decode_sweep.md)
 
