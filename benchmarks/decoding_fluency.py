@@ -31,7 +31,7 @@ RESULTS = Path(__file__).parent / "results"
 OUT = "decoding_fluency"
 # name -> (temperature, top_p); 0 = greedy. The shipped nucleus is 0.95.
 DECODINGS = {"greedy": (0.0, 0.95), "t0.8": (0.8, 0.95), "t1.0": (1.0, 0.95), "t1.2": (1.2, 0.95),
-             "t1.2-p0.9": (1.2, 0.9), "t1.2-p0.8": (1.2, 0.8), "t1.0-p0.9": (1.0, 0.9)}
+             "t1.2-p0.9": (1.2, 0.9), "t1.2-p0.8": (1.2, 0.8), "t1.0-p0.9": (1.0, 0.9), "t0.9-p0.9": (0.9, 0.9)}
 # the release benchmark's metric columns that a generation without privacy parts has
 COLUMNS = {k: METRICS[k] for k in ("detection_tfidf", "detection_emb", "nonwords", "nonwords_real", "nonwords_ratio",
                                    "distinct2_ratio", "openings", "acc_tfidf", "acc_tfidf_real", "acc_emb", "acc_emb_real")}
@@ -117,10 +117,11 @@ def main() -> None:
     ap.add_argument("--decodings", nargs="+", choices=list(DECODINGS), default=list(DECODINGS))
     ap.add_argument("--n", type=int, default=600)
     ap.add_argument("--work", type=Path, default=Path.home() / ".cache" / "smotext" / OUT)
+    ap.add_argument("--label", help="the bridge's name in the table (default: adapted, or shipped without --bridge)")
     ap.add_argument("--render", action="store_true")
     args = ap.parse_args()
     bridge = None if args.bridge is None else str(args.bridge)
-    tag = "shipped" if bridge is None else "adapted"
+    tag = args.label or ("shipped" if bridge is None else "adapted")
     models = None
     if not args.render:
         from smotext.synth.encoder import Encoder
