@@ -40,6 +40,8 @@ CELLS = {
     "default": ([], "no flag: bias adapter at ε = 4 on the members, sampled at T 1.0, top-p 0.9"),
     "no-voice": (["--no-adapt-voice"], "the shipped bridge as it is (greedy)"),
     "lora": (["--adapter", "lora"], "lora adapter (rank 4, q and v) at ε = 4, sampled at T 1.0, top-p 0.9"),
+    "lora-t0.9": (["--adapter", "lora", "--temperature", "0.9", "--top-p", "0.9"],
+                  "lora adapter at ε = 4, sampled at T 0.9, top-p 0.9 (the best lora decoding in decoding_fluency.md)"),
     "no-voice-t1.2": (["--no-adapt-voice", "--temperature", "1.2"], "the shipped bridge sampled at T 1.2"),
     "eps1": (["--voice-epsilon", "1"], "bias adapter at ε = 1, sampled at T 1.0, top-p 0.9"),
     "eps8": (["--voice-epsilon", "8"], "bias adapter at ε = 8, sampled at T 1.0, top-p 0.9"),
