@@ -93,7 +93,7 @@ def main(argv=None) -> dict:
             d._texts(d.generate_ids(*d.prompt(chunk), seeds=seeds(range(b, b + len(chunk)))))
 
     for path, batch in [("generate", 32)] + [("decode", b) for b in args.sweep_batches]:
-        d = Decoder(bridge, card, lm, batch_size=batch, **voice)
+        d = Decoder(bridge, card, lm, batch_size=batch, max_new_tokens=args.new_tokens, **voice)
         run = (lambda d=d: generate_path(d)) if path == "generate" else (lambda d=d: d.decode(svecs))
         d.decode(svecs[:4])  # warm-up
         t0 = time.perf_counter()
