@@ -44,10 +44,28 @@ class PromptTemplate:
     def embeds(self, lm: LanguageModel, soft: torch.Tensor) -> torch.Tensor:
         """(batch, prefix + K + suffix, hidden) input embeddings with the soft tokens in their slot."""
         table = lm.model.get_input_embeddings()
+        pre = table(self.prefix_ids.to(table.weight.device)).unsqueeze(0).expand(soft.shape[0], -1, -1)
+        return torch.cat([pre, self.after_prefix(lm, soft)], dim=1)
+
+    def after_prefix(self, lm: LanguageModel, soft: torch.Tensor) -> torch.Tensor:
+        """(batch, K + suffix, hidden): what the LM reads after a cached prefix (``prefix_cache``)."""
+        table = lm.model.get_input_embeddings()
         dev = table.weight.device
-        pre = table(self.prefix_ids.to(dev)).unsqueeze(0).expand(soft.shape[0], -1, -1)
         suf = table(self.suffix_ids.to(dev)).unsqueeze(0).expand(soft.shape[0], -1, -1)
-        return torch.cat([pre, soft.to(dev, table.weight.dtype), suf], dim=1)
+        return torch.cat([soft.to(dev, table.weight.dtype), suf], dim=1)
+
+    @torch.no_grad()
+    def prefix_kv(self, lm: LanguageModel) -> list[tuple[torch.Tensor, torch.Tensor]]:
+        """Each layer's keys and values for the fixed prefix (one row), as the LM reads it now (with
+        any LoRA attached): nothing before the soft tokens depends on the vector."""
+        table = lm.model.get_input_embeddings()
+        out = lm.model(inputs_embeds=table(self.prefix_ids.to(table.weight.device)).unsqueeze(0), use_cache=True)
+        return [(layer.keys, layer.values) for layer in out.cache.layers]
+
+
+def prefix_cache(kv: list[tuple[torch.Tensor, torch.Tensor]], rows: int, config) -> DynamicCache:
+    """A cache that holds ``kv`` (``PromptTemplate.prefix_kv``) for each of ``rows`` rows, as views."""
+    return DynamicCache([(k.expand(rows, -1, -1, -1), v.expand(rows, -1, -1, -1)) for k, v in kv], config=config)
 
 
 def check_compatible(card: ModelCard, encoder_dim: int, lm: LanguageModel) -> None:
@@ -109,13 +127,12 @@ class RowSampler(LogitsProcessor):
     makes to the logits reorder near-equal tokens in a sorted list, but almost never change an argmax.
     """
 
-    # The nucleus is looked for among the most likely tokens first; a row whose nucleus is larger is
-    # sorted whole. Sorting the whole vocabulary every step cost a fifth of a sampled decode on CPU.
-    TOP_K = 1024
-
-    def __init__(self, seeds: Sequence[int], temperature: float, top_p: float):
+    def __init__(self, seeds: Sequence[int], temperature: float, top_p: float, top_k: int = 1024):
         self.generators = [torch.Generator(device="cpu").manual_seed(s) for s in seeds]
         self.temperature, self.top_p = float(temperature), float(top_p)
+        # The nucleus is looked for among the top_k most likely tokens first; a row whose nucleus is
+        # larger is sorted whole. Sorting the whole vocabulary every step cost a fifth of a sampled decode on CPU.
+        self.top_k = int(top_k)
 
     def __call__(self, input_ids: torch.Tensor, scores: torch.Tensor) -> torch.Tensor:
         token = self.draw(scores, range(len(self.generators)))
@@ -126,7 +143,7 @@ class RowSampler(LogitsProcessor):
         logits = scores.float() / self.temperature
         probs = logits.softmax(-1)
         # The nucleus: the most likely tokens until their mass reaches top_p (the first always kept).
-        top = probs.topk(min(self.TOP_K, probs.shape[1]), dim=-1).values
+        top = probs.topk(min(self.top_k, probs.shape[1]), dim=-1).values
         kept = ((top.cumsum(-1) - top) < self.top_p).sum(-1, keepdim=True)
         floor = top.gather(1, kept - 1)
         wide = (kept == top.shape[1]).squeeze(1)
@@ -304,16 +321,12 @@ class Decoder:
             if seeds is None or len(seeds) != n_rows:
                 raise ValueError(f"sampling needs one seed per row and candidate ({n_rows})")
             sampler = RowSampler(seeds, temperature, self.top_p_for(num_candidates))
-        table = model.get_input_embeddings()
-        dev = table.weight.device
-        soft = self.bridge(vecs.to(dev, torch.float32)).to(table.weight.dtype)
-        rest = torch.cat([soft, table(self.template.suffix_ids.to(dev)).unsqueeze(0).expand(len(vecs), -1, -1)], dim=1)
+        dev = self.lm.device
+        rest = self.template.after_prefix(self.lm, self.bridge(vecs.to(dev, torch.float32)))
         ids = torch.full((n_rows, self.max_new_tokens), tok.pad_token_id, dtype=torch.long, device=dev)
         active = torch.arange(n_rows, device=dev)
         with self.bridge.attached(model):
-            cache = DynamicCache(config=model.config)
-            model(inputs_embeds=table(self.template.prefix_ids.to(dev)).unsqueeze(0), cache=cache, use_cache=True)
-            cache.batch_repeat_interleave(n_rows)
+            cache = prefix_cache(self.template.prefix_kv(self.lm), n_rows, model.config)
             logits = model(inputs_embeds=rest.repeat_interleave(num_candidates, dim=0), cache=cache,
                            use_cache=True, logits_to_keep=1).logits[:, -1]
             for t in range(self.max_new_tokens):

@@ -28,7 +28,7 @@ from tqdm.auto import tqdm
 
 from smotext.synth.bridge import (ADAPTER_SIZE, ADAPTERS, CARD_FILE, SIZED_ADAPTERS, Bridge, BridgeConfig, ModelCard,
                                   adapter_parameters, init_bridge, lora_targets, per_text_lora_grads, save_bridge)
-from smotext.synth.decoder import PromptTemplate
+from smotext.synth.decoder import PromptTemplate, prefix_cache
 from smotext.synth.dp import (VOICE_LR, VOICE_STEPS, DPConfig, DPPlan, VoicePlan, calibrate, card_facts, plan_voice,
                               poisson_batch, voice_batch)
 from smotext.errors import SmotextError, SmotextWarning
@@ -302,8 +302,7 @@ class BridgeTrainer:
         if cache is None:
             prompt = self.template.embeds(self.lm, soft)
         else:  # the prompt's fixed start is in the cache: feed the soft tokens onwards
-            suffix = self.lm.model.get_input_embeddings()(self.template.suffix_ids.to(dev))
-            prompt = torch.cat([soft.to(dev, suffix.dtype), suffix.unsqueeze(0).expand(len(idx), -1, -1)], dim=1)
+            prompt = self.template.after_prefix(self.lm, soft)
         targets = [self._targets[i] for i in idx]
         width = max(map(len, targets))
         pad = self.lm.tokenizer.pad_token_id
@@ -334,18 +333,11 @@ class BridgeTrainer:
         """The LM's keys and values for the prompt's fixed start (chat header and instruction), for
         ``rows`` texts; None where the start is not fixed (LoRA changes how the LM reads it).
         Nothing before the soft tokens is trained, so computing it once saves a third of each pass."""
-        from transformers import DynamicCache
-
         if self.bridge.config.lora_rank:
             return None
         if self._prefix_kv is None:
-            table = self.lm.model.get_input_embeddings()
-            with torch.no_grad():
-                out = self.lm.model(inputs_embeds=table(self.template.prefix_ids.to(self.lm.device)).unsqueeze(0),
-                                    use_cache=True)
-            self._prefix_kv = [(layer.keys, layer.values) for layer in out.cache.layers]
-        return DynamicCache([(k.expand(rows, -1, -1, -1), v.expand(rows, -1, -1, -1)) for k, v in self._prefix_kv],
-                            config=self.lm.model.config)
+            self._prefix_kv = self.template.prefix_kv(self.lm)
+        return prefix_cache(self._prefix_kv, rows, self.lm.model.config)
 
     # ------------------------------------------------------------ checkpoints
 
