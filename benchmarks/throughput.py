@@ -30,7 +30,7 @@ from smotext.synth.decoder import Decoder, row_seeds
 from smotext.synth.demo_corpus import build
 from smotext.synth.encoder import Encoder
 from smotext.synth.models import load_lm
-from smotext.synth.params import VOICE_TEMPERATURE, VOICE_TOP_P
+from smotext.synth.params import SINGLE_TEMPERATURE, SINGLE_TOP_P
 from smotext.synth.smotext import default_bridge_path
 
 from rt_benchmark import run_facts
@@ -84,7 +84,7 @@ def main(argv=None) -> dict:
 
     sweep = []
     svecs = enc.embed([t for seed in range(args.sweep_texts // 220 + 1) for t, _ in build(seed + 100)][: args.sweep_texts])
-    voice = dict(temperature=VOICE_TEMPERATURE, top_p=VOICE_TOP_P)
+    voice = dict(temperature=SINGLE_TEMPERATURE, top_p=SINGLE_TOP_P)
     seeds = lambda rows: row_seeds(0, rows, 1)
 
     def generate_path(d: Decoder) -> None:  # the decoder's loop until a771a2c: HF generate on the whole prompt
@@ -111,7 +111,7 @@ def main(argv=None) -> dict:
         "decoding": {"batch": args.decode_batch, "new_tokens": args.new_tokens, "prompt_tokens": prompt_len,
                      "ours_texts_per_s": args.decode_batch / ours_decode, "raw_texts_per_s": args.decode_batch / raw_decode,
                      "ratio": raw_decode / ours_decode, "target": 0.8},
-        "decoding_by_batch": {"temperature": VOICE_TEMPERATURE, "top_p": VOICE_TOP_P, "max_new_tokens": dec.max_new_tokens,
+        "decoding_by_batch": {"temperature": SINGLE_TEMPERATURE, "top_p": SINGLE_TOP_P, "max_new_tokens": dec.max_new_tokens,
                               "rows": sweep},
     }
     RESULTS.mkdir(exist_ok=True)
@@ -127,8 +127,8 @@ def main(argv=None) -> dict:
         "Raw embedding is `SentenceTransformer.encode`; raw decoding is `model.generate` on token ids of the same "
         "prompt length, with exactly the same number of new tokens. Best of "
         f"{args.repeats} timed runs after a warm-up.\n\n"
-        f"## Decoding by batch size\n\n{len(svecs)} vectors of demo-corpus texts, sampled at T {VOICE_TEMPERATURE} in a "
-        f"{VOICE_TOP_P} nucleus (the voice default), at most {dec.max_new_tokens} new tokens, each text ending where it "
+        f"## Decoding by batch size\n\n{len(svecs)} vectors of demo-corpus texts, sampled at T {SINGLE_TEMPERATURE} in a "
+        f"{SINGLE_TOP_P} nucleus (the default of one text per vector), at most {dec.max_new_tokens} new tokens, each text ending where it "
         "ends; one timed run each. `decode` is `Decoder.decode` (the prompt's fixed start read once per batch, a row "
         "dropped when its text ends); `generate` is `model.generate` on the whole prompt, the decoder's path until "
         "a771a2c.\n\n| path | batch | texts/s | seconds |\n|---|---|---|---|\n"

@@ -29,7 +29,7 @@ from smotext.errors import SmotextError, SmotextWarning
 from smotext.params import check_all
 from smotext.synth.filters import Candidates, FilterChain, FilterContext
 from smotext.synth.models import LanguageModel, load_lm, weights_fingerprint
-from smotext.synth.params import GENERATION_PARAMS, TOP_P, VOICE_TEMPERATURE, VOICE_TOP_P
+from smotext.synth.params import GENERATION_PARAMS, single_decoding
 from smotext.synth.pe_privacy import DPGeneration
 from smotext.synth.sampling import MixPlan, distinct_rows, plan_mixes, resolve_counts, validate_params
 
@@ -88,8 +88,8 @@ class SMOTExT(BaseEstimator):
     After ``fit_resample``: ``synthetic_`` (text, label), ``provenance_`` (private: parents,
     weights, filter scores) and ``report_`` (counts per class and per filter).
 
-    ``num_candidates`` = 1 decodes greedily (one sampled text per vector if ``temperature`` > 0, or
-    by default on a bridge with a voice adapter); n > 1 keeps, of n candidates per target, the closest that
+    ``num_candidates`` = 1 samples one text per vector (at ``params.single_decoding``'s temperature and
+    nucleus unless ``temperature`` / ``top_p`` are given; ``temperature`` 0 decodes greedily); n > 1 keeps, of n candidates per target, the closest that
     passes the filters. With ``segment_tokens`` set they come from segment search (n continuations of
     that many tokens at a time, the closest kept each time); None samples n whole texts.
 
@@ -217,12 +217,12 @@ class SMOTExT(BaseEstimator):
                 bridge, card = load_bridge(path)
                 self.bridge_path_, self.bridge_sha256_ = str(path), weights_fingerprint(path / "bridge.safetensors")
             check_compatible(card, self.encoder_.dim, self.lm_)
+            single_t, single_p = single_decoding(card.config.adapter)
             on_gpu = str(self.lm_.device).startswith("cuda")  # a GPU decodes many rows at once for the time of one
             self.decoder_ = Decoder(bridge, card, self.lm_, max_new_tokens=self.max_new_tokens,
                                     batch_size=max(self.batch_size, GPU_DECODE_BATCH) if on_gpu else self.batch_size,
                                     temperature=self.temperature,
-                                    single_temperature=VOICE_TEMPERATURE if card.config.adapter else 0.0,
-                                    top_p=self.top_p, single_top_p=VOICE_TOP_P if card.config.adapter else TOP_P,
+                                    single_temperature=single_t, top_p=self.top_p, single_top_p=single_p,
                                     embed=self.encoder_.embed,
                                     segment_tokens=None if self.segment_tokens is None else int(self.segment_tokens))
         self._loaded_for = {"encoder": self.encoder, "lm": self.lm, "bridge": self.bridge, "decoding": settings}

@@ -182,13 +182,13 @@ def test_segment_search_needs_an_encoder_and_a_positive_step(tiny_bridge_dir, lm
 
 
 def test_the_nucleus_is_the_bridges_unless_given_and_a_tiny_one_decodes_like_greedy(tiny_bridge_dir, lm, text_embeddings):
-    from smotext.synth.params import TOP_P, VOICE_TOP_P
+    from smotext.synth.params import TOP_P, SINGLE_TOP_P
 
     bridge, card = load_bridge(tiny_bridge_dir)
-    adapted = Decoder(bridge, card, lm, single_temperature=1.0, single_top_p=VOICE_TOP_P)
-    assert adapted.top_p_for(1) == VOICE_TOP_P and adapted.top_p_for(3) == TOP_P  # best-of-n keeps its own
-    assert Decoder(bridge, card, lm, temperature=1.0, single_top_p=VOICE_TOP_P).top_p_for(1) == TOP_P  # T given
-    assert Decoder(bridge, card, lm, top_p=0.5, single_top_p=VOICE_TOP_P).top_p_for(1) == 0.5
+    adapted = Decoder(bridge, card, lm, single_temperature=1.0, single_top_p=SINGLE_TOP_P)
+    assert adapted.top_p_for(1) == SINGLE_TOP_P and adapted.top_p_for(3) == TOP_P  # best-of-n keeps its own
+    assert Decoder(bridge, card, lm, temperature=1.0, single_top_p=SINGLE_TOP_P).top_p_for(1) == TOP_P  # T given
+    assert Decoder(bridge, card, lm, top_p=0.5, single_top_p=SINGLE_TOP_P).top_p_for(1) == 0.5
     vecs = text_embeddings[:3]
     greedy = Decoder(bridge, card, lm, max_new_tokens=6, batch_size=3).decode(vecs)
     hot = dict(max_new_tokens=6, batch_size=3, temperature=1.5)

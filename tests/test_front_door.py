@@ -12,7 +12,7 @@ import pytest
 
 import smotext
 from smotext.errors import SmotextError
-from smotext.synth.params import GENERATION_PARAMS, VOICE_TEMPERATURE
+from smotext.synth.params import DEFAULT_ADAPTER, GENERATION_PARAMS, single_decoding
 
 REPO = Path(__file__).parent.parent
 HEAVY = ("torch", "transformers", "sentence_transformers", "opacus")
@@ -310,7 +310,7 @@ def test_release_from_python_decides_on_every_metric(tmp_path):
     # the voice adapter: trained on the members only, kept, counted, its secret nowhere in the run
     bridge = run.out / "bridge"
     card = json.loads((bridge / "bridge.json").read_text())
-    assert card["config"]["adapter"] == "bias"
+    assert card["config"]["adapter"] == DEFAULT_ADAPTER
     assert card["training"]["data"]["texts"] == len(pd.read_csv(run.private / "members.csv"))
     dp = card["training"]["dp"]
     assert dp["used"] and 0 < dp["epsilon"] <= 20.0 + 1e-6 and dp["steps"] == 2
@@ -318,7 +318,8 @@ def test_release_from_python_decides_on_every_metric(tmp_path):
     assert not any(str(secret) in p.read_text(errors="ignore") for p in run.out.rglob("*") if p.is_file())
     model = run.results["generation"]["models"]["bridge"]
     assert model["path"] == str(bridge) and model["sha256"] == weights_fingerprint(bridge / "bridge.safetensors")
-    assert run.results["generation"]["decoding"]["temperature"] == VOICE_TEMPERATURE  # an adapted bridge samples
+    decoding = run.results["generation"]["decoding"]
+    assert (decoding["temperature"], decoding["top_p"]) == single_decoding(DEFAULT_ADAPTER)  # the adapter's own
     # the adapter's ε plus the shipped bridge's 0 (it saw no real records)
     assert run.results["metrics"]["decoder_privacy.epsilon"]["value"] == pytest.approx(dp["epsilon"])
     assert "decoder-trained-with-dp" in [o["rule"] for o in gate["outcomes"] if o["status"] == "fail"]  # ε 20 > 8

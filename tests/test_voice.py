@@ -13,7 +13,7 @@ from smotext.cli import main
 from smotext.errors import SmotextError
 from smotext.synth.bridge import Bridge, BridgeConfig, ModelCard, adapter_parameters, init_bridge, load_bridge, save_bridge
 from smotext.synth.dp import MIN_SIGNAL, DPConfig, decoder_epsilon, plan_voice, poisson_batch
-from smotext.synth.params import ADAPTERS, VOICE_TEMPERATURE, VOICE_TOP_P
+from smotext.synth.params import ADAPTERS, DEFAULT_ADAPTER, SINGLE_DECODING, SINGLE_TEMPERATURE, SINGLE_TOP_P
 from smotext.synth.smotext import SMOTExT
 from smotext.synth.train import BridgeTrainer, TrainConfig, VoiceAdaptation, per_sample_grads
 from test_bridge import assert_same_run, stop_at
@@ -149,6 +149,9 @@ def test_a_lora_adapter_starts_as_the_lm_and_trains_only_itself_under_dp(tmp_pat
     assert "lora voice adapter (230,400 parameters)" in card.training["trained"] and card.training["dp"]["used"]
     sampler = SMOTExT(bridge=str(tmp_path), lm=lm, encoder=encoder, max_new_tokens=6).load_models()
     assert all(isinstance(t, str) for t, in sampler.decoder_.decode(text_embeddings[:2], seed=0))
+    # lora decodes at its own default (T 1.0 wrote 1.6x the real texts' non-words in a release)
+    assert (sampler.decoding_["temperature"], sampler.decoding_["top_p"]) == SINGLE_DECODING["lora"] != \
+        (SINGLE_TEMPERATURE, SINGLE_TOP_P)
 
 
 def test_micro_batches_change_memory_not_the_step(lm, encoder, texts, text_embeddings, tiny_bridge_dir):
@@ -188,7 +191,7 @@ def test_adapter_without_dp_lowers_the_loss(lm, encoder, texts, text_embeddings,
     assert trainer.mean_loss() < before - 0.02
 
 
-def test_an_adapted_bridge_samples_by_default_and_greedy_stays_one_setting_away(tmp_path, lm, encoder, tiny_bridge_dir):
+def test_every_bridge_samples_by_default_and_greedy_stays_one_setting_away(tmp_path, lm, encoder, tiny_bridge_dir):
     base, card = load_bridge(tiny_bridge_dir)
     adapted = init_bridge(dataclasses.replace(card.config, adapter="bias"), seed=0)
     adapted.load_state_dict(base.state_dict(), strict=False)
@@ -198,11 +201,14 @@ def test_an_adapted_bridge_samples_by_default_and_greedy_stays_one_setting_away(
         sampler = SMOTExT(encoder=encoder, lm=lm, bridge=str(bridge), **options).load_models()
         return sampler.decoding_, sampler.decoder_.temperature_for(1)
 
-    assert decoding(tmp_path / "adapted") == ({"num_candidates": 1, "temperature": VOICE_TEMPERATURE,
-                                               "top_p": VOICE_TOP_P, "segment_tokens": None}, VOICE_TEMPERATURE)
+    assert decoding(tmp_path / "adapted") == ({"num_candidates": 1, "temperature": SINGLE_TEMPERATURE,
+                                               "top_p": SINGLE_TOP_P, "segment_tokens": None}, SINGLE_TEMPERATURE)
     assert decoding(tmp_path / "adapted", temperature=0)[0]["temperature"] == 0  # greedy on request
     assert decoding(tmp_path / "adapted", top_p=0.5)[0]["top_p"] == 0.5
-    assert decoding(tiny_bridge_dir) == ({"num_candidates": 1, "temperature": 0, "top_p": None, "segment_tokens": None}, 0)
+    # a bridge without an adapter (the shipped kind) samples the same way: greedy was the least varied
+    assert decoding(tiny_bridge_dir) == decoding(tmp_path / "adapted")
+    assert decoding(tiny_bridge_dir, temperature=0) == ({"num_candidates": 1, "temperature": 0, "top_p": None,
+                                                        "segment_tokens": None}, 0)
     assert decoding(tmp_path / "adapted", num_candidates=3)[0]["temperature"] == 0.8  # best-of-n keeps its own
     # and so does a loaded sampler asked for best-of-n afterwards, with the decoder it has
     sampler = SMOTExT(encoder=encoder, lm=lm, bridge=str(tmp_path / "adapted")).load_models()
@@ -299,7 +305,8 @@ def test_fit_decoder_adapter_bad_settings_exit_2_before_models(tmp_path, capsys,
 
 @pytest.mark.parametrize("argv, size, said, adapts", [
     ([], 200, "not adapting the voice: 100 members are too few for a DP voice adapter at ε = 4", False),
-    ([], 4000, "adapting the bridge to the members' voice: a bias adapter trained with DP-SGD at ε = 4", True),
+    ([], 4000, f"adapting the bridge to the members' voice: a {DEFAULT_ADAPTER} adapter trained with DP-SGD at ε = 4",
+     True),
     (["--adapter", "prefix"], 4000, "a prefix adapter", True),
     (["--no-adapt-voice"], 4000, None, False),
     (["--dp", "--target-epsilon", "4"], 4000, None, False),  # DP generation: adapting would split its budget
@@ -323,4 +330,4 @@ def test_release_adapts_the_voice_by_default_when_the_members_are_enough(tmp_pat
     assert (said in err) if said else ("voice" not in err)
     assert bool(seen) == adapts and not (tmp_path / "o").exists()
     if adapts:
-        assert seen[0].dp.target_epsilon == 4.0 and seen[0].adapter == (argv[-1] if argv else "bias")
+        assert seen[0].dp.target_epsilon == 4.0 and seen[0].adapter == (argv[-1] if argv else DEFAULT_ADAPTER)
