@@ -45,7 +45,7 @@ def draw():
 
 
 def run(texts, labels, near_copy: float) -> dict:
-    sampler = SMOTExT(sampling_strategy=WANTED, random_state=0, near_copy=near_copy)
+    sampler = SMOTExT(sampling_strategy=WANTED, random_state=0, near_copy=near_copy, temperature=0)  # greedy
     t0 = time.perf_counter()
     sampler.fit_resample(texts, labels)
     r = sampler.report_
@@ -57,7 +57,7 @@ def run(texts, labels, near_copy: float) -> dict:
 def near_copies(texts, labels) -> dict:
     """One plan of PLANNED mixes, every one decoded greedily: repeats of an earlier text against the
     cosine of each mix to the nearest earlier one."""
-    sampler = SMOTExT(random_state=0).load_models()
+    sampler = SMOTExT(random_state=0, temperature=0).load_models()
     emb = sampler.encoder_.embed(texts)
     counts = {c: round(n * PLANNED / len(texts)) for c, n in Counter(labels).items()}
     plan = plan_mixes(emb, labels, counts, np.random.default_rng(1))

@@ -37,14 +37,13 @@ CORPUS = 4000
 COMMON = ["--canaries", "200", "--quiet"]
 # name -> (flags, what it is)
 CELLS = {
-    "default": ([], "no flag: bias adapter at ε = 4 on the members, sampled at T 1.0, top-p 0.9"),
-    "no-voice": (["--no-adapt-voice"], "the shipped bridge as it is (greedy)"),
-    "lora": (["--adapter", "lora"], "lora adapter (rank 4, q and v) at ε = 4, sampled at T 1.0, top-p 0.9"),
-    "lora-t0.9": (["--adapter", "lora", "--temperature", "0.9", "--top-p", "0.9"],
-                  "lora adapter at ε = 4, sampled at T 0.9, top-p 0.9 (the best lora decoding in decoding_fluency.md)"),
-    "no-voice-t1.2": (["--no-adapt-voice", "--temperature", "1.2"], "the shipped bridge sampled at T 1.2"),
-    "eps1": (["--voice-epsilon", "1"], "bias adapter at ε = 1, sampled at T 1.0, top-p 0.9"),
-    "eps8": (["--voice-epsilon", "8"], "bias adapter at ε = 8, sampled at T 1.0, top-p 0.9"),
+    "default": ([], "no flag: lora adapter (rank 4, q and v) at ε = 4 on the members, sampled at T 0.9, top-p 0.9"),
+    "bias": (["--adapter", "bias"], "bias adapter at ε = 4, sampled at T 1.0, top-p 0.9 (the default until 6a2c013)"),
+    "lora": (["--adapter", "lora", "--temperature", "1.0", "--top-p", "0.9"], "lora adapter at ε = 4, sampled at T 1.0, top-p 0.9"),
+    "no-voice-greedy": (["--no-adapt-voice", "--temperature", "0"], "the shipped bridge as it is, greedy"),
+    "no-voice": (["--no-adapt-voice"], "the shipped bridge as it is, sampled at T 1.0, top-p 0.9 (since 6a2c013)"),
+    "eps1": (["--voice-epsilon", "1"], "lora adapter at ε = 1, sampled at T 0.9, top-p 0.9"),
+    "eps8": (["--voice-epsilon", "8"], "lora adapter at ε = 8, sampled at T 0.9, top-p 0.9"),
 }
 METRICS = {  # column -> results.json metric
     "detection_tfidf": "realism.detection_auc.tfidf", "detection_emb": "realism.detection_auc.embedding",
@@ -127,48 +126,46 @@ GOALS = [  # (what, column(s), test, goal as written): issue 39's goals at ε = 
 
 # What the cells show, written from them (read again after new cells).
 NOTES = [
-    "default (code bee0e90): 2,000 texts (release's default is one text per member; 200 canaries were planted and "
-    "93 outputs of theirs held back). The adapter trained in 580 s; decoding took 752 s for 5,270 candidates (7.0 a "
-    "second; keep rate 0.380: the fidelity filter dropped 1,693, the label filter 1,346, degenerate 119), and the "
-    "whole command 1,659 s, alone on the 2 cores.",
-    "The same command at code caf414b, when decoding was `model.generate` on the whole prompt in batches of 32: "
-    "adapter 594 s, decoding 3,142 s for 4,948 candidates (1.6 a second), whole command 4,135 s (its last 19 minutes "
-    "beside a test run). Decoding now reads the prompt's fixed start once per batch, drops a text from the batch when "
-    "it ends and decodes 128 vectors at once (throughput.md); a sampled text is what it was. But each release trains "
-    "its adapter with fresh DP noise, drawn from a secret, so the two runs' texts differ: then detection 0.871 / "
-    "0.811, non-words 1.22x, TF-IDF accuracy 0.642, keep rate 0.405; now 0.871 / 0.804, 1.28x, 0.623, 0.380. That is "
-    "the spread from one release to the next, not an effect of the change.",
-    "Against the goals at ε = 4: met: data MIA AUC 0.503, canary bound 0 (below the adapter's ε 4), embedding "
-    "accuracy 0.743 against 0.736 real. Missed: detection AUC 0.871 TF-IDF (goal 0.80) and 0.804 embeddings (0.75); "
-    "TF-IDF accuracy 0.623 against 0.690 for as many real members (6.8 points below; goal 2); distinct bigrams 0.93x "
-    "(goal 0.95 to 1.2); non-words 1.28x (goal 1.2); keep rate 0.380 (goal 0.50); time 1,659 s, about 28 minutes "
-    "(goal 15).",
-    "Why 15 minutes is out of reach on 2 cores (arithmetic on this cell's numbers): adapting took 580 s, leaving "
-    "320 s; at 7.0 candidates a second that decodes about 2,240, which at a keep rate of 0.38 make about 850 texts, "
-    "not 2,000. The adapter's 30 DP-SGD steps take per-text gradients through the 135M LM; the filters drop six "
-    "decodes in ten (sampled texts that drift from their vector, or that read as the other class).",
-    "lora (code b96e8c5; `--adapter lora`: rank-4 LoRA on the LM's q and v projections, 230,400 numbers, the same "
-    "DP-SGD schedule and ε 4.00 as bias): the adapter trained in 861 s (the pilot's 55 s a step had extrapolated to "
-    "about 24 minutes); decoding took 978 s for 5,600 candidates (5.7 a second: the LoRA updates run in every "
-    "layer), keep rate 0.358 (fidelity 1,939, label 1,334, degenerate 177); the whole command 2,179 s, about 36 "
-    "minutes; peak memory 6,614 MiB against bias's 4,790.",
-    "lora against the bias default: harder to tell from real (detection 0.811 / 0.724 against 0.871 / 0.804: the "
-    "embedding goal of 0.75 met, TF-IDF 0.011 above its 0.80), distinct bigrams 0.96x (goal met; bias 0.93x), "
-    "TF-IDF accuracy 0.640 against 0.623 (real 0.690), data MIA AUC 0.499, canary bound 0. But it writes 1.61x the "
-    "real texts' non-words (bias 1.28x, goal 1.2), and the default policy's fluency rule warned "
-    "(synthetic-texts-as-fluent-as-real: 1.612, above 1.5). At this decoding lora buys detection with broken words, "
-    "so it is not the default; decoding_fluency.md measures it at lower temperatures.",
-    "no-voice (code b96e8c5; `--no-adapt-voice`: the shipped bridge, greedy): 1,983 texts (112 canary outputs held "
-    "back); decoding took 493 s for 3,684 candidates (7.5 a second; 430 near-copy mixes skipped), keep rate 0.538 "
-    "(label 1,140, fidelity 301, dedupe 124, privacy 14, degenerate 7); the whole command 763 s, under 13 minutes: "
-    "the only cell within the 15-minute and keep-rate goals. Its texts are fluent (non-words 0.73x real) and its "
-    "TF-IDF classifier came closest to real (0.6675 against 0.690, 2.25 points below; goal 2), but they are the easiest to "
-    "tell from real (0.979 / 0.934) and the least varied (distinct bigrams 0.52x, 61% repeated openings against "
-    "6%): the default policy warned on both (synthetic-texts-pass-for-real, synthetic-texts-as-varied-as-real). "
-    "What the adapter buys over it, at 896 s more: detection 0.871 / 0.804, distinct bigrams 0.93x, openings 12%.",
-    "The default policy blocked the default release: 2 members' PII values (by Presidio's types, two PERSON) were "
-    "replayed in the synthetic texts (at caf414b also 2: one PERSON, one URL; lora: 4; no-voice: 3). The gate works as meant; on this public corpus "
-    "of named film people it is a policy's allowlist to write, not a leak to fix here.",
+    "default (lora at T 0.9 in a 0.9 nucleus, code 989196d, run with those flags before they became the default in "
+    "6a2c013): 1,990 texts (200 canaries planted, their outputs held back). The adapter trained in 853 s; decoding "
+    "took 669 s for 4,793 candidates (7.2 a second; keep rate 0.415: the label filter dropped 1,282, fidelity 1,266, "
+    "degenerate 113); the whole command 1,833 s, about 31 minutes, alone on the 2 cores; peak memory 6,392 MiB.",
+    "Against the goals at ε = 4: met: non-words 1.15x the real texts' (goal 1.2), data MIA AUC 0.498, canary bound "
+    "0 (below the adapter's ε 4), embedding accuracy 0.755 against 0.736 real. Missed: detection AUC 0.855 TF-IDF "
+    "(goal 0.80) and 0.793 embeddings (0.75); TF-IDF accuracy 0.6525 against 0.690 for as many real members (3.75 "
+    "points below; goal 2); distinct bigrams 0.85x (goal 0.95 to 1.2) with 22% repeated openings (real 6%); keep "
+    "rate 0.415 (goal 0.50); time 1,833 s (goal 900).",
+    "Why it is the default: against bias at T 1.0 (the default before; its cell is bias) it is harder to tell from "
+    "real (0.855 / 0.793 against 0.871 / 0.804), more fluent (1.15x against 1.28x) and more useful to a TF-IDF judge "
+    "(0.6525 against 0.623), for less variety (distinct bigrams 0.85x against 0.93x; openings 22% against 12%) and "
+    "174 s more. lora at T 1.0 (cell lora) was harder still to tell from real but wrote 1.61x the real texts' "
+    "non-words: the default may not buy detection with broken text. One release per cell: each trains its adapter "
+    "with fresh DP noise (bias at two codes measured 0.871 / 0.811 and 0.871 / 0.804, TF-IDF accuracy 0.642 and 0.623).",
+    "bias (code bee0e90, then the default): 2,000 texts. The adapter trained in 580 s; decoding took 752 s for 5,270 "
+    "candidates (7.0 a second; keep rate 0.380: fidelity 1,693, label 1,346, degenerate 119), and the whole command "
+    "1,659 s, alone on the 2 cores. The same command at code caf414b, when decoding was `model.generate` on the whole "
+    "prompt in batches of 32: adapter 594 s, decoding 3,142 s for 4,948 candidates (1.6 a second), whole command "
+    "4,135 s (its last 19 minutes beside a test run). Decoding now reads the prompt's fixed start once per batch, "
+    "drops a text from the batch when it ends and decodes 128 vectors at once (throughput.md).",
+    "Why 15 minutes is out of reach on 2 cores with an adapter (arithmetic on these cells): bias adapted in 580 s, "
+    "leaving 320 s, which at 7.0 candidates a second decodes about 2,240, about 850 texts at a keep rate of 0.38, not "
+    "2,000; lora's 853 s leave 47 s. The adapter's 30 DP-SGD steps take per-text gradients through the 135M LM; the "
+    "filters drop about six decodes in ten (sampled texts that drift from their vector, or read as the other class).",
+    "lora (code b96e8c5; `--adapter lora`, then decoded at T 1.0, top-p 0.9): the adapter trained in 861 s; decoding "
+    "took 978 s for 5,600 candidates (5.7 a second), keep rate 0.358; the whole command 2,179 s; peak memory 6,614 "
+    "MiB against bias's 4,790. Detection 0.811 / 0.724 (the embedding goal met), distinct bigrams 0.96x, TF-IDF "
+    "accuracy 0.640, but 1.61x the real texts' non-words: the default policy's fluency rule warned "
+    "(synthetic-texts-as-fluent-as-real: 1.612, above 1.5).",
+    "no-voice-greedy (code b96e8c5; `--no-adapt-voice`, greedy until 6a2c013): 1,983 texts; decoding took 493 s for "
+    "3,684 candidates (430 near-copy mixes skipped), keep rate 0.538; the whole command 763 s, under 13 minutes: the "
+    "only cell within the 15-minute and keep-rate goals. Fluent (non-words 0.73x real), TF-IDF accuracy 0.6675 "
+    "(2.25 points below real), but the easiest to tell from real (0.979 / 0.934) and the least varied (distinct "
+    "bigrams 0.52x, 61% repeated openings against 6%). The shipped bridge now samples at T 1.0 in a 0.9 nucleus: on "
+    "300 texts of this split that was 0.876 / 0.822 against greedy's 0.955 / 0.888, with distinct bigrams 0.92x "
+    "against 0.66x and the same TF-IDF accuracy (decoding_fluency.md); the no-voice cell at full size is not run yet.",
+    "The default policy blocked every release: 2 to 4 members' PII values (by Presidio's types, PERSON and URL) were "
+    "replayed in the synthetic texts. The gate works as meant; on this public corpus of named film people it is a "
+    "policy's allowlist to write, not a leak to fix here.",
 ]
 
 

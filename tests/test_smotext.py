@@ -42,7 +42,8 @@ def test_greedy_runs_decode_no_near_copy_of_a_vector_decoded_before(encoder, lm,
     runs = {}
     for near in (0.99, 1.0):
         sampler = SMOTExT(sampling_strategy={"billing": 4, "symptom": 4}, random_state=0, encoder=encoder, lm=lm,
-                          bridge=tiny, max_new_tokens=4, filters=["dedupe"], k_neighbors=3, near_copy=near, max_rounds=2)
+                          bridge=tiny, max_new_tokens=4, filters=["dedupe"], k_neighbors=3, near_copy=near, max_rounds=2,
+                          temperature=0)
         with pytest.warns(SmotextWarning):  # near-copies of a few texts: the run falls short, and says so
             sampler.fit_resample(texts, labels)
         runs[near] = sampler
