@@ -228,7 +228,7 @@ def test_plan_says_how_many_texts_a_budget_needs():
     with pytest.raises(SmotextError, match="needs about"):
         VoiceAdaptation(4.0).train_config(100)
     cfg, plan = VoiceAdaptation(4.0).train_config(20_000)
-    assert cfg.adapter == "bias" and cfg.batch_size == plan.batch_size == 512 and cfg.dp.target_epsilon == 4.0
+    assert cfg.adapter == DEFAULT_ADAPTER and cfg.batch_size == plan.batch_size == 512 and cfg.dp.target_epsilon == 4.0
 
 
 def test_cli_refuses_a_corpus_too_small_for_dp_adaptation(tmp_path, capsys, monkeypatch):
