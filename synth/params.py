@@ -109,8 +109,8 @@ GENERATION_PARAMS: dict[str, Param] = {
                     _model, flag="--bridge", cli={"type": str}),
     "filters": Param(DEFAULT_FILTERS, "filters to run, by registry name", _names),
     "filter_params": Param(None, "per-filter parameters: {filter name: {parameter: value}}", _mapping_or_none),
-    "num_candidates": Param(1, "best-of-n: draw n per vector, keep the closest that passes the filters (1: one text per vector)",
-                            int_at_least(1), flag="--num-candidates"),
+    "num_candidates": Param(1, "best-of-n: draw n per vector, keep the closest that passes the filters "
+                            "(1: one text per vector)", int_at_least(1), flag="--num-candidates"),
     "segment_tokens": Param(SEGMENT_TOKENS, "with n > 1: sample n continuations this many tokens at a time and go on "
                             "from the closest (None, or 0 on the command line: n whole samples)",
                             int_at_least(1, none_ok=True), flag="--segment-tokens", cli={"type": int}),
@@ -126,8 +126,9 @@ GENERATION_PARAMS: dict[str, Param] = {
     "max_new_tokens": Param(40, "most tokens per synthetic text", int_at_least(1), flag="--max-new-tokens"),
     "batch_size": Param(DECODE_BATCH, "vectors decoded at once (on a GPU at least 256)", int_at_least(1), flag="--batch-size"),
     "max_rounds": Param(5, "rounds of drawing more when filters drop outputs", int_at_least(1), flag="--max-rounds"),
-    "near_copy": Param(NEAR_COPY_COSINE, "with greedy decoding (temperature 0), a planned mix whose vector has cosine above this to one "
-                       "planned before in the run is not decoded: greedy decoding would write the same text again "
+    "near_copy": Param(NEAR_COPY_COSINE, "with greedy decoding (temperature 0), a planned mix whose vector has "
+                       "cosine above this to one planned before in the run is not decoded: greedy decoding would "
+                       "write the same text again "
                        "(1: decode every mix)", number_in(0, 1), flag="--near-copy"),
     "oversample": Param(1.3, "vectors drawn per wanted text in the first round", number_in(1.0)),
     "progress": Param(False, "show progress bars", is_bool),

@@ -88,10 +88,11 @@ class SMOTExT(BaseEstimator):
     After ``fit_resample``: ``synthetic_`` (text, label), ``provenance_`` (private: parents,
     weights, filter scores) and ``report_`` (counts per class and per filter).
 
-    ``num_candidates`` = 1 samples one text per vector (at ``params.single_decoding``'s temperature and
-    nucleus unless ``temperature`` / ``top_p`` are given; ``temperature`` 0 decodes greedily); n > 1 keeps, of n candidates per target, the closest that
-    passes the filters. With ``segment_tokens`` set they come from segment search (n continuations of
-    that many tokens at a time, the closest kept each time); None samples n whole texts.
+    ``num_candidates`` = 1 samples one text per vector (at ``params.single_decoding``'s temperature
+    and nucleus unless ``temperature`` / ``top_p`` are given; ``temperature`` 0 decodes greedily);
+    n > 1 keeps, of n candidates per target, the closest that passes the filters. With
+    ``segment_tokens`` set they come from segment search (n continuations of that many tokens at a
+    time, the closest kept each time); None samples n whole texts.
 
     ``dp`` (a ``DPGeneration``) switches to DP generation: the real records only vote, with noise, on
     candidates written from public information, and the mixes are among those candidates
