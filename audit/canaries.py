@@ -208,3 +208,26 @@ def canary_parented(parents, first_canary_row: int) -> np.ndarray:
     """Per output: does any of its parents (row numbers in the generator's input) lie at or beyond
     ``first_canary_row``, i.e. is it a canary's child?"""
     return np.array([any(int(p) >= first_canary_row for p in ps) for ps in parents], bool)
+
+
+ECHO_OVERLAP = 0.5  # an output whose word 4-grams are at least this share a canary's carries that canary
+
+
+def carries_canary(canaries: list[Canary], texts: list[str], canary_emb: np.ndarray | None = None,
+                   text_emb: np.ndarray | None = None, member_emb: np.ndarray | None = None, n: int = 4) -> np.ndarray:
+    """Per output of a generator whose provenance is unknown: does it carry a canary? Yes when it
+    writes any canary's secret (the suffix or a fake PII value) again, when at least ``ECHO_OVERLAP``
+    of its word ``n``-grams are a canary's, or (given embeddings) when its nearest input record is a
+    canary rather than a member. Such outputs are held back from a release: fake records and their
+    secrets never go public. Outputs a never-seen canary happens to be nearest are held back too;
+    that costs a few texts, never privacy."""
+    lengths = {len(value_tokens(v)) for c in canaries for v in c.secrets}
+    secrets = {value_tokens(v) for c in canaries for v in c.secrets} - {()}
+    index = ngram_index([c.text for c in canaries], n)
+    out = np.array([bool(secrets & value_grams([t], lengths)) or ngram_containment(t, index, n) >= ECHO_OVERLAP
+                    for t in texts], bool)
+    if canary_emb is not None and text_emb is not None and member_emb is not None and len(texts):
+        to_canary = topk_cosine(np.asarray(text_emb), np.asarray(canary_emb), k=1)[0][:, 0]
+        to_member = topk_cosine(np.asarray(text_emb), np.asarray(member_emb), k=1)[0][:, 0]
+        out |= to_canary > to_member
+    return out

@@ -187,6 +187,12 @@ def privacy_line(results: dict) -> str:
         error = entry.get("error") if isinstance(entry, dict) else None
         return f"formal guarantee not assessed ({error or 'plug-in not run'})"
     eps, mode = _num(d.get("epsilon")), d.get("mode")
+    from smotext.synth.manifest import outside_generator
+
+    foreign = outside_generator(results["generation"]) if isinstance(results.get("generation"), dict) else None
+    if foreign is not None:
+        return f"ε = {eps} claimed by the {foreign}" + (f" at δ = {_num(d.get('delta'))}; the canaries test the claim"
+                                                       if mode == "dp" else " (none: the attacks are the evidence)")
     if mode == "dp":
         return f"ε = {eps} at δ = {_num(d.get('delta'))} (DP generation; add/remove one record)"
     if mode == "non-dp":

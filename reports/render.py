@@ -88,11 +88,18 @@ def view(results: dict) -> dict:
         "r": results, "gate": results.get("gate"), "policy": results.get("policy"), "generation": results.get("generation"),
         "plots": plots, "pairs": pairs, "attacks": attacks, "utility": details("utility"), "pii": details("pii"),
         "recon": recon, "decoder": details("decoder_privacy"), "formal": details("generation_privacy"), "realism": realism,
-        "canary": details("canary"),
+        "canary": details("canary"), "generator": _generator(results.get("generation")),
         "realism_pairs": [(real[i] if i < len(real) else None, t) for i, t in enumerate(side.get("synthetic", []))],
         "internal": (results.get("run") or {}).get("real_examples") is True, "samples": overview.get("samples", {}),
         "plugins": plugins, "fmt": _fmt, "pct": _pct,
     }
+
+
+def _generator(generation) -> str | None:
+    """The report's name for a generator smotext did not run itself (None for SMOTExT's own run)."""
+    from smotext.synth.manifest import outside_generator
+
+    return outside_generator(generation) if isinstance(generation, dict) else None
 
 
 REPORT_MARK = "<!DOCTYPE html>\n<!-- smotext report -->"  # how every report starts; only such a file is replaced

@@ -7,7 +7,9 @@ One front door per job::
 ``SMOTExT`` generates (a scikit-learn / imbalanced-learn style sampler; ``SMOTExT(dp=DPGeneration(...))``
 with a formal (ε, δ) guarantee), ``Auditor`` measures what
 the synthetic texts leak and what they are worth, ``Gate`` decides RELEASE or BLOCK under a policy
-(``load_policy("default")``), ``generate`` and ``release`` run those jobs end to end on files.
+(``load_policy("default")``), ``generate`` and ``release`` run those jobs end to end on files;
+``release(corpus, generator=...)`` runs them for any ``Generator`` plug-in, and ``prepare`` then
+``release(prepared=..., synthetic=...)`` for a generator that runs elsewhere.
 The stages live in ``smotext.synth``, ``smotext.audit`` and ``smotext.reports``. Importing this
 package loads no model library: names are resolved on first use.
 """
@@ -33,6 +35,10 @@ _EXPORTS = {
     "shipped_policies": "smotext.reports.policy",
     "generate": "smotext.pipeline",
     "release": "smotext.pipeline",
+    "prepare": "smotext.pipeline",
+    "PreparedResult": "smotext.pipeline",
+    "Generator": "smotext.synth.generators",
+    "GENERATORS": "smotext.synth.generators",
     "audit_files": "smotext.pipeline",
     "gate_files": "smotext.pipeline",
     "report_file": "smotext.pipeline",

@@ -9,6 +9,7 @@ library and torch-free parts of smotext are imported at start-up, so `smotext --
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import re
@@ -20,7 +21,8 @@ from pathlib import Path
 from smotext.engine import ENGINE_PARAMS
 from smotext.errors import SmotextError, SmotextWarning
 from smotext.params import add_declared, flag_names, given
-from smotext.pipeline import (AUDIT_FILES_PARAMS, FIT_DECODER_PARAMS, GATE_PARAMS, GENERATE_PARAMS, RELEASE_PARAMS)
+from smotext.pipeline import (AUDIT_FILES_PARAMS, FIT_DECODER_PARAMS, GATE_PARAMS, GENERATE_PARAMS, GENERATOR_PARAMS,
+                              OUTSIDE_PARAMS, PREPARE_PARAMS, RELEASE_PARAMS)
 from smotext.synth.budget import BUDGET_PARAMS, PrivacyBudget
 from smotext.synth.dp import DPSGD_PARAMS
 from smotext.synth.params import COLUMN_PARAMS, GENERATION_PARAMS, STRATEGIES, TRAIN_PARAMS, VOICE_PARAMS
@@ -37,7 +39,7 @@ def _filters():
 
 def _audit_plugins() -> dict:
     """Each audit plug-in's declared parameters with a flag: its own, or --PLUGIN-PARAMETER."""
-    import dataclasses
+
 
     from smotext.audit.registry import PLUGINS
 
@@ -65,7 +67,7 @@ def _auditor_params() -> dict:
 def _declarations() -> list[dict]:
     """Every declaration a command's flags come from, in the order a parameter name is looked up."""
     return [GENERATION_PARAMS, COLUMN_PARAMS, BUDGET_PARAMS, DP_GENERATION_PARAMS, ENGINE_PARAMS, RELEASE_PARAMS,
-            _auditor_params(), GENERATE_PARAMS, AUDIT_FILES_PARAMS, GATE_PARAMS, FIT_DECODER_PARAMS, TRAIN_PARAMS,
+            OUTSIDE_PARAMS, GENERATOR_PARAMS, PREPARE_PARAMS, _auditor_params(), GENERATE_PARAMS, AUDIT_FILES_PARAMS, GATE_PARAMS, FIT_DECODER_PARAMS, TRAIN_PARAMS,
             VOICE_PARAMS, DPSGD_PARAMS, *[cls.params for cls in _filters().values()], *_audit_plugins().values()]
 
 
@@ -200,11 +202,26 @@ def audit_options_from_args(args, leave_out=()) -> dict:
 def release_from_args(args, strategy=None):
     """``release`` with everything the release flags describe."""
     from smotext.pipeline import release
+    from smotext.synth.generators import GENERATORS
 
+    say = (lambda line: None) if args.quiet else (lambda line: print(line, file=sys.stderr))
+    name = getattr(args, "generator", "smotext")
+    outside = given(args, OUTSIDE_PARAMS)
+    if outside.get("prepared") is not None or name not in ("smotext", "smotext-dp"):
+        if args.corpus is not None and outside.get("prepared") is not None:
+            raise SmotextError("give --corpus or --prepared, not both")
+        return release(args.corpus, args.out, generator=None if outside.get("prepared") else name, seed=args.seed,
+                       synthetic=getattr(args, "synthetic", None), **outside, **given(args, COLUMN_PARAMS), **given(args, RELEASE_PARAMS),
+                       **audit_options_from_args(args, leave_out=("seed", "holdout_test_fraction")))
+    if name == "smotext-dp":  # SMOTExT's DP generation: --dp, at the plug-in's ε unless --target-epsilon says
+        args.dp = True
+        if args.target_epsilon is None:
+            args.target_epsilon = GENERATORS.get(name).params["target_epsilon"].default
+    if args.corpus is None:
+        raise SmotextError("release needs --corpus (or --prepared DIR --synthetic FILE)")
     sampler = sampler_from_args(args, strategy)
     voice = budget_from_args(args).voice_part(**{k: v for k, v in given(args, VOICE_PARAMS, changed=True).items()
                                                 if k in ("kind", "size")})
-    say = (lambda line: None) if args.quiet else (lambda line: print(line, file=sys.stderr))
     return release(args.corpus, args.out, sampler=sampler, seed=args.seed, voice=voice, engine=sampler.engine, say=say,
                    **given(args, COLUMN_PARAMS), **given(args, RELEASE_PARAMS),
                    **audit_options_from_args(args, leave_out=("seed", "holdout_test_fraction", "engine")))
@@ -247,11 +264,21 @@ def cmd_export_bridge(args) -> int:
     return EXIT_OK
 
 
+def cmd_prepare(args) -> int:
+    from smotext.pipeline import prepare
+
+    run = prepare(args.corpus, **given(args, PREPARE_PARAMS), **given(args, COLUMN_PARAMS), progress=not args.quiet)
+    print(f"wrote {run.train} ({run.rows} texts: the members and {run.added} of {run.canaries} canaries, shuffled): "
+          f"train your generator on it alone, then\n  smotext audit --prepared {run.out} --synthetic YOURS.csv --out AUDIT\n"
+          f"{run.out / 'private'} holds the splits, canaries and their secret: never share it")
+    return EXIT_OK
+
+
 def cmd_audit(args) -> int:
     from smotext.pipeline import audit_files
 
-    result = audit_files(**given(args, AUDIT_FILES_PARAMS), **given(args, COLUMN_PARAMS), encoder=args.encoder,
-                         **audit_options_from_args(args))
+    result = audit_files(**given(args, AUDIT_FILES_PARAMS), **given(args, OUTSIDE_PARAMS), **given(args, COLUMN_PARAMS),
+                         encoder=args.encoder, **audit_options_from_args(args))
     print(result.summary())
     for name, entry in result.plugins.items():
         if entry["status"] != "ok":
@@ -383,8 +410,16 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--half", action="store_true", help="store weights as float16 (half the size)")
     e.set_defaults(func=cmd_export_bridge, needs_models=True)
 
+    pp = sub.add_parser("prepare", help="split a corpus and plant canaries for a generator smotext does not run: writes "
+                                        "train.csv for it, and private/ for `audit --prepared`")
+    pp.add_argument("--corpus", required=True, help="the real labelled corpus (CSV, JSONL or Parquet)")
+    add_declared(pp, [("", {**PREPARE_PARAMS, **COLUMN_PARAMS})])
+    pp.add_argument("--quiet", action="store_true", help="no progress bars")
+    pp.set_defaults(func=cmd_prepare, needs_models=True)
+
     a = sub.add_parser("audit", help="measure utility and leakage of a synthetic set: members vs holdout")
-    add_declared(a, [("inputs and outputs", AUDIT_FILES_PARAMS), ("", COLUMN_PARAMS),
+    add_declared(a, [("inputs and outputs", AUDIT_FILES_PARAMS),
+                     ("an outside generator (after `smotext prepare`)", OUTSIDE_PARAMS), ("", COLUMN_PARAMS),
                      ("models", {"encoder": GENERATION_PARAMS["encoder"]}), ("engine (where the heavy work runs)",
                                                                              ENGINE_PARAMS)])
     _audit_args(a, release=False)
@@ -392,9 +427,11 @@ def build_parser() -> argparse.ArgumentParser:
     a.set_defaults(func=cmd_audit, needs_models=True)
 
     r = sub.add_parser("release", help="split, generate, audit, gate and report in one go; exit 0 RELEASE, 1 BLOCK, 2 error")
-    r.add_argument("--corpus", required=True, help="the real labelled corpus (CSV, JSONL or Parquet)")
+    r.add_argument("--corpus", help="the real labelled corpus (CSV, JSONL or Parquet); or --prepared with --synthetic")
     r.add_argument("--out", required=True, help="folder for report.html, results.json, synthetic.csv, release/")
-    add_declared(r, [("", COLUMN_PARAMS)])
+    add_declared(r, [("", COLUMN_PARAMS), ("which generator", GENERATOR_PARAMS),
+                     ("an outside generator (after `smotext prepare`)",
+                      {**OUTSIDE_PARAMS, "synthetic": dataclasses.replace(AUDIT_FILES_PARAMS["synthetic"], cli={})})])
     _release_args(r)
     r.set_defaults(func=cmd_release, needs_models=True, default_strategy="all")
 

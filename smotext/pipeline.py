@@ -50,8 +50,40 @@ RELEASE_PARAMS: dict[str, Param] = {
                           "generic)", None, flag="--canary-topic", cli={"metavar": "TEXT"}),
 }
 _R = RELEASE_PARAMS
-
 _REQUIRED = {"required": True}
+
+
+def _claimed(v) -> str | None:
+    return None if v is None else number_in(0, low_open=True)(v)
+
+
+# Auditing a generator smotext did not run (``prepare``, then ``audit``/``release`` with ``prepared``).
+OUTSIDE_PARAMS: dict[str, Param] = {
+    "prepared": Param(None, "a folder `smotext prepare` wrote: audit what an outside generator made from its train.csv "
+                      "(with --synthetic; the splits and canaries come from the folder)", None, flag="--prepared",
+                      cli={"metavar": "DIR"}),
+    "claimed_epsilon": Param(None, "the formal ε the outside generator claims (None: none), checked against the "
+                             "canaries by the policy's dp-claim rule", _claimed, flag="--claimed-epsilon",
+                             cli={"type": float, "metavar": "E"}),
+    "claimed_delta": Param(1e-5, "the δ that goes with --claimed-epsilon", number_in(0, 1, low_open=True, high_open=True),
+                           flag="--claimed-delta"),
+}
+GENERATOR_PARAMS: dict[str, Param] = {
+    "generator": Param("smotext", "which generator a release runs: smotext, smotext-dp, eda, paraphrase, copy (a "
+                       "self-test that must block) or one a package registers (entry-point group smotext.generators)",
+                       None, flag="--generator", cli={"metavar": "NAME"}),
+}
+# prepare: the release's split and canaries, for a generator that runs elsewhere
+PREPARE_PARAMS: dict[str, Param] = {
+    "out": Param(None, "folder for train.csv (what the outside generator may see) and private/ (never share it)", None,
+                 flag="--out", cli=_REQUIRED),
+    "seed": Param(0, "seed of the split (the canaries come from their own secret)", int_at_least(0), flag="--seed"),
+    "holdout_fraction": _R["holdout_fraction"], "test_fraction": _R["test_fraction"],
+    "canaries": Param(200, _R["canaries"].help.replace("; outputs with a canary parent are held back", ""),
+                      _R["canaries"].check, flag="--canaries", cli={"metavar": "M"}),
+    "canary_secret": _R["canary_secret"], "canary_topic": _R["canary_topic"],
+}
+
 # The file jobs' own inputs and outputs, declared once for the commands that run them.
 GENERATE_PARAMS: dict[str, Param] = {
     "out": Param(None, "synthetic dataset to write (.csv, .jsonl or .parquet)", None, flag="--out", cli=_REQUIRED),
@@ -62,9 +94,9 @@ GENERATE_PARAMS: dict[str, Param] = {
     "manifest": Param(None, "run manifest (None: OUT-stem.manifest.json)", None, flag="--manifest"),
 }
 AUDIT_FILES_PARAMS: dict[str, Param] = {
-    "members": Param(None, "the real records generation drew from", None, flag="--members", cli=_REQUIRED),
-    "holdout": Param(None, "real records from the same source that generation never saw", None, flag="--holdout",
-                     cli=_REQUIRED),
+    "members": Param(None, "the real records generation drew from (not with --prepared)", None, flag="--members"),
+    "holdout": Param(None, "real records from the same source that generation never saw (not with --prepared)", None,
+                     flag="--holdout"),
     "synthetic": Param(None, "the synthetic dataset", None, flag="--synthetic", cli=_REQUIRED),
     "test": Param(None, "real test texts for utility (None: holdout_test_fraction of the holdout)", None, flag="--test"),
     "provenance": Param(None, "generation provenance file: also scores members that served as parents", None,
@@ -269,23 +301,165 @@ def shard_folder(out: PathLike) -> Path:
     return out.parent / f".{out.stem}.shards"
 
 
+# ---------------------------------------------------------------- prepare (for a generator smotext does not run)
+
+@dataclass
+class PreparedResult:
+    """What ``prepare`` wrote: the folder, train.csv (all the outside generator may see) and counts."""
+
+    out: Path
+    train: Path
+    rows: int
+    canaries: int
+    added: int
+
+
+def _canary_lm(lm):
+    from smotext.synth.models import load_lm
+
+    return lm if hasattr(lm, "model") else load_lm(lm)
+
+
+def _write_canaries(lm, members: Corpus, m: int, secret: int | None, topic: str | None, progress: bool):
+    """``m`` canaries for the members' classes, written by ``lm`` (the base LM: it never saw the
+    corpus) from the class names and ``topic`` only, and the secret they came from."""
+    import secrets as secrets_module
+
+    from smotext.audit.canaries import make_canaries
+
+    secret = secrets_module.randbits(63) if secret is None else secret
+    try:
+        return make_canaries(lm, sorted(set(members.labels)), m, secret, topic, progress=progress), secret
+    except ValueError as e:
+        raise SmotextError(f"can't plant {m} canaries: {e}", params="canaries") from None
+
+
+def prepare(corpus: Corpus | PathLike | pd.DataFrame, out: PathLike, *, canaries: int = PREPARE_PARAMS["canaries"].default,
+            canary_secret: int | None = None, canary_topic: str | None = None, seed: int = 0,
+            holdout_fraction: float = _R["holdout_fraction"].default, test_fraction: float = _R["test_fraction"].default,
+            text_col: str = "text", label_col: str | None = None, lm=None, progress: bool = False) -> PreparedResult:
+    """Split ``corpus`` as ``release`` does (members / holdout / test, stratified, seeded), plant
+    ``canaries`` = M fake records into the members by secret coins and write ``out``:
+    ``out/train.csv`` (the members and the added canaries, shuffled, nothing marking a canary: all an
+    outside generator may train on), ``out/prepared.json`` (what the folder is) and ``out/private/``
+    (the splits, the canaries with coins and secret; never share it). Then audit what the generator
+    wrote with ``audit_files(prepared=out, synthetic=...)`` or ``release(prepared=out, synthetic=...)``.
+    ``lm``: the LM that writes the canary starts (None: the shipped one; it never saw the corpus)."""
+    from smotext.outputs import atomic_folder, check_outputs, check_owned_folder
+    from smotext.prepared import MARKER_KIND, write_prepared
+    from smotext.reports.release import split_corpus
+    from smotext.synth.corpus import Corpus
+
+    check_all(PREPARE_PARAMS, {"canaries": canaries, "canary_secret": canary_secret, "canary_topic": canary_topic,
+                               "seed": seed, "holdout_fraction": holdout_fraction, "test_fraction": test_fraction})
+    check_outputs({"out": (out, "folder")}, {"corpus": None if _is_corpus(corpus) else corpus})
+    check_owned_folder("out", out)
+    corpus = _corpus(corpus, text_col, label_col)
+    members, holdout, test = split_corpus(corpus, holdout_fraction, test_fraction, seed)
+    made, secret = _write_canaries(_canary_lm(lm), members, canaries, canary_secret, canary_topic, progress) \
+        if canaries else ([], None)
+    settings = {"seed": seed, "holdout_fraction": holdout_fraction, "test_fraction": test_fraction,
+                "corpus": {"path": corpus.source, "sha256": corpus.sha256, "texts": len(corpus)}}
+    with atomic_folder(out, MARKER_KIND) as work:
+        public = write_prepared(work, members, holdout, test, made, secret, settings, canary_topic)
+    out = Path(out)
+    return PreparedResult(out, out / "train.csv", public["train"]["rows"], len(made), sum(c.added for c in made))
+
+
+@dataclass
+class _Outside:
+    """A generator's output, split into what may be released and what is held back for carrying a
+    canary, with the manifest and the canary experiment the audit scores."""
+
+    synthetic: Corpus
+    held: list[int]
+    manifest: dict
+    run: object  # CanaryRun | None
+
+
+def _outside_outputs(texts: list[str], labels: list[str], members: Corpus, canaries: list | None, secret: int | None,
+                     parents: list | None, generator: dict, claim: dict, seed: int | None, seconds: float | None,
+                     encoder, source: str, sha256: str | None, labelled: bool) -> _Outside:
+    """Hold back the outputs that carry a canary (a canary parent where the generator says its
+    parents, else an echo of one: ``carries_canary``) and describe the rest."""
+    import numpy as np
+
+    from smotext.audit.canaries import CanaryRun, canary_parented, carries_canary
+    from smotext.prepared import outside_manifest
+    from smotext.synth.corpus import Corpus
+
+    held = np.zeros(len(texts), bool)
+    run = None
+    if canaries:
+        if parents is not None:
+            held = canary_parented(parents, len(members))
+        else:
+            held = carries_canary(canaries, texts, encoder.embed([c.text for c in canaries]), encoder.embed(texts),
+                                  encoder.embed(members.texts))
+        run = CanaryRun(canaries, secret, list(texts), held_back=int(held.sum()))
+    keep = [i for i in range(len(texts)) if not held[i]]
+    if not held.any() and sha256 is not None:
+        synthetic = Corpus(list(texts), list(labels), labelled, source, sha256)
+    else:
+        synthetic = Corpus.from_texts([texts[i] for i in keep], [labels[i] for i in keep] if labelled else None,
+                                      source=source if not held.any() else f"{source} less {int(held.sum())} held back")
+    manifest = outside_manifest(generator, claim, members, synthetic.labels, int(held.sum()), seconds, seed, encoder)
+    return _Outside(synthetic, [i for i in range(len(texts)) if held[i]], manifest, run)
+
+
+def _from_prepared(prepared: PathLike, synthetic: PathLike, text_col: str, label_col: str | None, claim: dict, encoder):
+    """(the prepared folder, the outside generator's output checked against it) for an audit."""
+    from smotext.prepared import read_prepared
+    from smotext.synth.corpus import file_sha256
+
+    state = read_prepared(prepared)
+    made = _corpus(synthetic, text_col, label_col)
+    if not made.labelled and state.members.labelled:
+        raise SmotextError(f"synthetic {synthetic}: no label column; the prepared corpus has classes, so the generator's "
+                           "texts need theirs", params="synthetic")
+    generator = {"name": "outside", "outside": True, "file": Path(synthetic).name, "sha256": file_sha256(synthetic)}
+    outside = _outside_outputs(made.texts, made.labels, state.members, state.canaries, state.secret, None, generator,
+                               claim, None, None, encoder, made.source, made.sha256, made.labelled)
+    return state, outside
+
+
 # ---------------------------------------------------------------- audit
 
-def audit_files(members: Corpus | PathLike, holdout: Corpus | PathLike, synthetic: Corpus | PathLike, *,
-                test: Corpus | PathLike | None = None, provenance: PathLike | None = None,
-                manifest: PathLike | None = None, out: PathLike | None = None, text_col: str = "text",
+def audit_files(members: Corpus | PathLike | None = None, holdout: Corpus | PathLike | None = None,
+                synthetic: Corpus | PathLike | None = None, *, test: Corpus | PathLike | None = None,
+                provenance: PathLike | None = None, manifest: PathLike | None = None, out: PathLike | None = None,
+                prepared: PathLike | None = None, claimed_epsilon: float | None = None,
+                claimed_delta: float = OUTSIDE_PARAMS["claimed_delta"].default, text_col: str = "text",
                 label_col: str | None = None, **auditor_options: Any) -> AuditResult:
     """Audit a synthetic dataset on disk against members vs holdout (paths or Corpus objects).
 
     The generation manifest is ``manifest`` or the one beside the synthetic file; its encoder is
     used unless ``encoder`` is given. ``provenance`` also scores the members that were parents.
     ``auditor_options`` go to ``Auditor`` (plugins, plugin_params, encoder, seed, n_boot, ...).
-    With ``out``, results.json and scores.npz are written there."""
+    With ``out``, results.json and scores.npz are written there.
+
+    With ``prepared`` (a folder ``prepare`` wrote) the members, holdout, test and canaries come from
+    it and ``synthetic`` is what an outside generator made from its train.csv: every canary is scored
+    against all of it (the one-run bound), and the natural-record attacks run on the texts that carry
+    no canary (those are held back: results.json says how many). ``claimed_epsilon`` (and
+    ``claimed_delta``) state the formal ε the generator claims, which the canaries then test."""
     from smotext.audit.auditor import RESULTS_FILE, SCORES_FILE, Auditor
     from smotext.outputs import check_outputs, check_owned_folder, refuse_links
     from smotext.synth.corpus import file_sha256
     from smotext.synth.manifest import encoder_from_manifest, manifest_path_for, read_manifest, read_parent_rows
 
+    check_all(OUTSIDE_PARAMS, {"claimed_epsilon": claimed_epsilon, "claimed_delta": claimed_delta})
+    if prepared is not None:
+        return _audit_prepared(prepared, synthetic, out, claimed_epsilon, claimed_delta, text_col, label_col,
+                               {"members": members, "holdout": holdout, "test": test, "provenance": provenance,
+                                "manifest": manifest}, auditor_options)
+    if claimed_epsilon is not None:
+        raise SmotextError("`claimed_epsilon` applies to an outside generator's texts audited with `prepared`; a "
+                           "smotext run's manifest states its own ε", params="claimed_epsilon")
+    if members is None or holdout is None or synthetic is None:
+        missing = [n for n, v in (("members", members), ("holdout", holdout), ("synthetic", synthetic)) if v is None]
+        raise SmotextError(f"the audit needs {', '.join(f'`{n}`' for n in missing)} (or `prepared` with `synthetic`)",
+                           params=tuple(missing))
     if out is not None:  # the audit writes two files into out, a folder of its own; neither may be an input
         given = {"members": members, "holdout": holdout, "synthetic": synthetic, "test": test,
                  "provenance": provenance, "manifest": manifest}
@@ -309,6 +483,42 @@ def audit_files(members: Corpus | PathLike, holdout: Corpus | PathLike, syntheti
         result.inputs["manifest"] = {"path": str(manifest_file), "sha256": file_sha256(manifest_file)}
     if out is not None:
         result.save(out)  # claims the folder (its marker) first
+    return result
+
+
+def _audit_prepared(prepared, synthetic, out, claimed_epsilon, claimed_delta, text_col, label_col, others: dict,
+                    auditor_options: dict) -> AuditResult:
+    from smotext.audit.auditor import RESULTS_FILE, SCORES_FILE, Auditor
+    from smotext.outputs import check_outputs, check_owned_folder, refuse_links
+    from smotext.synth.encoder import Encoder
+    from smotext.synth.generators import claim_for
+
+    extra = [n for n, v in others.items() if v is not None]
+    if extra:
+        raise SmotextError(f"`{extra[0]}` comes from the prepared folder; leave it out with `prepared`", params=extra[0])
+    if synthetic is None:
+        raise SmotextError("`prepared` needs `synthetic`: the texts the outside generator wrote", params="synthetic")
+    if _is_corpus(synthetic):
+        raise SmotextError("with `prepared`, `synthetic` is the generator's file (its sha256 names the generator)",
+                           params="synthetic")
+    if out is not None:
+        check_outputs({f"out ({RESULTS_FILE})": (Path(out) / RESULTS_FILE, "file"),
+                       f"out ({SCORES_FILE})": (Path(out) / SCORES_FILE, "file")}, {"synthetic": synthetic})
+        check_outputs({"out": (Path(out), "folder")}, {"prepared": prepared})
+        if Path(prepared).resolve() in Path(out).resolve().parents:
+            raise SmotextError(f"out {out} is inside the prepared folder {prepared}; keep the audit apart from it",
+                               params="out")
+        check_owned_folder("out", out)
+        refuse_links("out", out, (RESULTS_FILE, SCORES_FILE, "report.html", "release"))
+    auditor = Auditor(**auditor_options)  # bad options fail before any model loads
+    encoder = auditor.encoder if isinstance(auditor.encoder, Encoder) else Encoder(auditor.encoder)
+    state, outside = _from_prepared(prepared, synthetic, text_col, label_col, claim_for(claimed_epsilon, claimed_delta),
+                                    encoder)
+    result = auditor.run(state.members, state.holdout, outside.synthetic, test=state.test, generation=outside.manifest,
+                         canaries=outside.run, models=(encoder, None))
+    result.inputs["prepared"] = {"train_sha256": state.train_sha256, "held_back": len(outside.held)}
+    if out is not None:
+        result.save(out)
     return result
 
 
@@ -470,7 +680,9 @@ def _hold_back_canary_children(sampler: SMOTExT, run, first_canary_row: int):
     return held
 
 
-def release(corpus: Corpus | PathLike | pd.DataFrame, out: PathLike, *,
+def release(corpus: Corpus | PathLike | pd.DataFrame | None = None, out: PathLike | None = None, *,
+            generator=None, prepared: PathLike | None = None, synthetic: PathLike | None = None,
+            claimed_epsilon: float | None = None, claimed_delta: float = OUTSIDE_PARAMS["claimed_delta"].default,
             policy: Policy | str | os.PathLike = _R["policy"].default, sampler: SMOTExT | None = None, seed: int = 0,
             holdout_fraction: float = _R["holdout_fraction"].default, test_fraction: float = _R["test_fraction"].default,
             text_col: str = "text", label_col: str | None = None, canaries: int = _R["canaries"].default,
@@ -501,8 +713,18 @@ def release(corpus: Corpus | PathLike | pd.DataFrame, out: PathLike, *,
     ``synth.dp.DEFAULT_VOICE_EPSILON`` when the members are enough for it, the bridge is the shipped
     one and generation is not DP; ``say`` gets one line saying whether it adapts (and, if not, how
     many members it would need). None never adapts. ``voice_secret`` seeds its sampling and noise
-    (None: a fresh secret)."""
+    (None: a fresh secret).
+
+    ``generator`` runs another generator in SMOTExT's place (a registered name such as "eda",
+    "paraphrase" or "copy", a ``synth.generators.Generator``, an object with ``fit_resample(texts,
+    labels)`` or such a callable): the same split, canaries (written by the base LM), audit and gate;
+    outputs with a canary parent (or, where the generator does not say its parents, that carry a
+    canary) are held back. ``prepared`` with ``synthetic`` releases what an outside generator made
+    from a ``prepare`` folder's train.csv instead (``corpus`` is then left out; ``claimed_epsilon``
+    and ``claimed_delta`` state its claim)."""
     import pandas as pd
+
+    from smotext.synth.generators import _SMOTExTBase, as_generator
 
     from smotext.audit.auditor import Auditor
     from smotext.outputs import atomic_folder, check_outputs, check_owned_folder
@@ -511,6 +733,24 @@ def release(corpus: Corpus | PathLike | pd.DataFrame, out: PathLike, *,
     from smotext.synth.corpus import Corpus, file_sha256, write_json, write_table
     from smotext.synth.manifest import parent_rows, versions
 
+    if out is None:
+        raise SmotextError("release needs `out`: the folder for the report, results and release", params="out")
+    if (corpus is None) == (prepared is None):
+        raise SmotextError("give release either a `corpus` or a `prepared` folder with `synthetic`",
+                           params=("corpus", "prepared"))
+    check_all(OUTSIDE_PARAMS, {"claimed_epsilon": claimed_epsilon, "claimed_delta": claimed_delta})
+    if (synthetic is not None or claimed_epsilon is not None) and prepared is None:
+        raise SmotextError("`synthetic` and `claimed_epsilon` go with `prepared`", params=("synthetic", "prepared"))
+    gen = None if generator is None else as_generator(generator, **({"random_state": seed} if generator in (
+        "eda", "paraphrase", "smotext", "smotext-dp") else {}))
+    if prepared is not None or (gen is not None and not isinstance(gen, _SMOTExTBase)):
+        if sampler is not None:
+            raise SmotextError("`sampler` is SMOTExT's; this release runs another generator", params="sampler")
+        return _release_other(corpus, out, gen, prepared, synthetic, claimed_epsilon, claimed_delta, policy, seed,
+                              holdout_fraction, test_fraction, text_col, label_col, canaries, canary_secret,
+                              canary_topic, audit_options)
+    if gen is not None and sampler is None:
+        sampler = gen.sampler()
     out = Path(out)
     sampler = _sampler(sampler, seed, "all")  # a release is a replacement dataset: one text per member by default
     check_all(RELEASE_PARAMS, {"holdout_fraction": holdout_fraction, "test_fraction": test_fraction, "canaries": canaries,
@@ -564,6 +804,93 @@ def release(corpus: Corpus | PathLike | pd.DataFrame, out: PathLike, *,
             write_table(held, private / "held_back.jsonl", "jsonl")
         audit.inputs["manifest"] = {"path": str(out / manifest_path.name), "sha256": file_sha256(manifest_path)}
         results = {**audit.to_json(), "generation": manifest, "versions": versions()}
+        decision = apply_gate(results, policy)
+        publish(results, work, decision, [syn_path, manifest_path])
+    return ReleaseResult(decision.verdict, decision.exit_code, out, out / "report.html", results, decision,
+                         out / "synthetic.csv", out / "synthetic.manifest.json", out / "private",
+                         out / RELEASE_DIR if decision.verdict == "RELEASE" else None)
+
+
+def _release_other(corpus, out, gen, prepared, synthetic, claimed_epsilon, claimed_delta, policy, seed,
+                   holdout_fraction, test_fraction, text_col, label_col, canaries, canary_secret, canary_topic,
+                   audit_options) -> ReleaseResult:
+    """``release`` for a generator that is not SMOTExT: a plug-in run here, or an outside generator's
+    file made from a ``prepare`` folder."""
+    import pandas as pd
+
+    from smotext.audit.auditor import Auditor
+    from smotext.outputs import atomic_folder, check_outputs, check_owned_folder
+    from smotext.reports.policy import load_policy, policy_file
+    from smotext.reports.release import RELEASE_DIR, apply_gate, publish, split_corpus
+    from smotext.synth.corpus import file_sha256, write_json, write_table
+    from smotext.synth.encoder import Encoder
+    from smotext.synth.generators import claim_for
+    from smotext.synth.manifest import versions
+
+    out = Path(out)
+    check_all(RELEASE_PARAMS, {"holdout_fraction": holdout_fraction, "test_fraction": test_fraction, "canaries": canaries,
+                               "canary_secret": canary_secret, "canary_topic": canary_topic})
+    if prepared is not None and (canaries or canary_secret is not None or canary_topic is not None):
+        raise SmotextError("the canaries of a prepared folder were planted by `smotext prepare`; leave `canaries` out "
+                           "here", params="canaries")
+    if prepared is not None and synthetic is None:
+        raise SmotextError("`prepared` needs `synthetic`: the texts the outside generator wrote", params="synthetic")
+    policy_path = policy_file(policy)
+    policy = load_policy(policy)
+    check_outputs({"out": (out, "folder")}, {"corpus": None if _is_corpus(corpus) else corpus, "prepared": prepared,
+                                             "synthetic": synthetic, "policy": policy_path,
+                                             "policy's allowlist": policy.pii.allowlist_path})
+    check_owned_folder("out", out)
+    auditor = Auditor(**{"seed": seed, **_with_policy_pii(audit_options, policy)})
+    encoder = auditor.encoder if isinstance(auditor.encoder, Encoder) else Encoder(auditor.encoder)
+    if canaries and "canary" not in [p.name for p in auditor.plugins]:
+        raise SmotextError("canaries would be planted but the audit leaves out the canary plug-in that scores them; "
+                           "select it, or plant none", params="canaries")
+    lm = None
+    if prepared is not None:
+        state, outside = _from_prepared(prepared, synthetic, text_col, label_col,
+                                        claim_for(claimed_epsilon, claimed_delta), encoder)
+        members, holdout, test, secret = state.members, state.holdout, state.test, state.secret
+    else:
+        corpus = _corpus(corpus, text_col, label_col)
+        members, holdout, test = split_corpus(corpus, holdout_fraction, test_fraction, seed)
+        auditor.check_disjoint(members, holdout, test)
+        made, secret = [], None
+        if canaries:
+            lm = _canary_lm(None)
+            made, secret = _write_canaries(lm, members, canaries, canary_secret, canary_topic, auditor.progress)
+        from smotext.audit.canaries import plant
+
+        texts, labels = plant(members.texts, members.labels, made)
+        t0 = time.perf_counter()
+        out_texts, out_labels = gen.fit_resample(texts, labels)
+        seconds = time.perf_counter() - t0
+        if len(out_texts) < 2:
+            raise SmotextError(f"generator {gen.describe()['name']} wrote {len(out_texts)} text(s); nothing to audit")
+        outside = _outside_outputs([str(t) for t in out_texts], [str(v) for v in out_labels], members, made or None,
+                                   secret, gen.parents_, gen.describe(), gen.claim(), seed, seconds, encoder,
+                                   "synthetic.csv", None, members.labelled)
+    with atomic_folder(out) as work, auditor.engine.session():
+        private = work / "private"
+        private.mkdir(mode=0o700)
+        for name, split in (("members", members), ("holdout", holdout), ("test", test)):
+            write_table(pd.DataFrame({"text": split.texts, "label": split.labels}), private / f"{name}.csv")
+        syn_path, manifest_path = work / "synthetic.csv", work / "synthetic.manifest.json"
+        write_table(pd.DataFrame({"text": outside.synthetic.texts, "label": outside.synthetic.labels}), syn_path)
+        write_json(outside.manifest, manifest_path)
+        synthetic_c = type(outside.synthetic)(outside.synthetic.texts, outside.synthetic.labels, outside.synthetic.labelled,
+                                              str(out / syn_path.name), file_sha256(syn_path))
+        audit = auditor.run(members, holdout, synthetic_c, test=test, generation=outside.manifest, canaries=outside.run,
+                            models=(encoder, lm))
+        audit.save_scores(work)
+        if outside.run is not None:  # the coins and the secret, and the outputs that carried a canary
+            write_json(outside.run.private_json(), private / "canaries.json")
+            write_table(pd.DataFrame({"row": outside.held, "text": [outside.run.generated_texts[i] for i in outside.held]}),
+                        private / "held_back.jsonl", "jsonl")
+        audit.inputs["manifest"] = {"path": str(out / manifest_path.name), "sha256": file_sha256(manifest_path)}
+        if prepared is not None:
+            audit.inputs["prepared"] = {"train_sha256": state.train_sha256, "held_back": len(outside.held)}
+        results = {**audit.to_json(), "generation": outside.manifest, "versions": versions()}
         decision = apply_gate(results, policy)
         publish(results, work, decision, [syn_path, manifest_path])
     return ReleaseResult(decision.verdict, decision.exit_code, out, out / "report.html", results, decision,

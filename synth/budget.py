@@ -123,18 +123,19 @@ class PrivacyBudget:
         return VoiceAdaptation(epsilon, **{"delta": self.delta, "accountant": self.accountant, **settings})
 
 
-def compose(privacy: Mapping | None, bridge: Mapping) -> dict:
+def compose(privacy: Mapping | None, bridge: Mapping | None) -> dict:
     """The release's ε and δ about the corpus from its parts: DP generation's (``privacy``, the
     manifest's section; ∞ for a non-DP run) and the decoder's (``bridge``, the manifest's entry for a
     bridge adapted on sensitive texts: its card's ``training`` and ``dp``). They add up (basic
-    composition: conservative, it assumes the bridge saw these very records); δs add the same way."""
+    composition: conservative, it assumes the bridge saw these very records); δs add the same way.
+    ``bridge`` None: a generator with no smotext decoder, whose claim (``privacy``) covers all of it."""
     privacy = privacy or {"mode": "non-dp"}  # a manifest from before DP generation: non-DP
-    decoder_eps, _ = decoder_epsilon(dict(bridge["training"]))
+    decoder_eps = 0.0 if bridge is None else decoder_epsilon(dict(bridge["training"]))[0]
     mode = privacy.get("mode", "non-dp")
     gen_eps = float(privacy.get("epsilon", math.inf)) if mode != "non-dp" else math.inf
     delta = privacy.get("delta") if mode != "non-dp" else None
     if decoder_eps > 0 and math.isfinite(decoder_eps):
-        dec_delta = ((bridge.get("dp") or {}).get("delta")) or 0.0
+        dec_delta = (((bridge or {}).get("dp") or {}).get("delta")) or 0.0
         delta = None if delta is None else delta + dec_delta
     return {"epsilon": gen_eps + decoder_eps, "generation_epsilon": gen_eps, "decoder_epsilon": decoder_eps,
             "delta": delta, "mode": mode}

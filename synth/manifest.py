@@ -66,6 +66,17 @@ def generation_manifest(sampler, corpus, outputs: dict | None = None, seconds: f
     }
 
 
+def outside_generator(generation: dict) -> str | None:
+    """How the report names a generator smotext did not run itself (None for SMOTExT's own manifest):
+    a plug-in's name, or "outside: FILE (sha256 …)" for a file audited through ``--prepared``."""
+    g = generation.get("generator")
+    if not isinstance(g, dict):
+        return None
+    if g.get("outside"):
+        return f"outside generator (file {g.get('file')}, sha256 {str(g.get('sha256'))[:12]}…)"
+    return f"generator {g.get('name')!s}"
+
+
 def parent_rows(sampler) -> set[int]:
     """Corpus rows that served as parents in a fitted sampler's run."""
     return {int(i) for ps in sampler.provenance_["parents"] for i in ps}

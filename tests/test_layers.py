@@ -9,7 +9,7 @@ PACKAGES = {"smotext": "smotext", "smotext.synth": "synth", "smotext.audit": "au
             "smotext.policies": "policies"}
 GROUND = {"smotext.errors", "smotext.params", "smotext.registry", "smotext.outputs", "smotext.strict_yaml",
           "smotext.text", "smotext.neighbors"}
-TOP = {"smotext", "smotext.pipeline", "smotext.cli", "smotext.__main__"}
+TOP = {"smotext", "smotext.pipeline", "smotext.prepared", "smotext.cli", "smotext.__main__"}
 ORDER = ["ground", "runtime", "synth", "audit", "reports", "top"]
 
 

@@ -7,6 +7,7 @@ import math
 from smotext.audit.registry import Metric, Plugin, PluginResult, register
 from smotext.outputs import json_safe
 from smotext.synth.budget import compose
+from smotext.synth.manifest import outside_generator
 
 
 def release_privacy(generation: dict) -> dict:
@@ -15,12 +16,17 @@ def release_privacy(generation: dict) -> dict:
     composition: conservative, it assumes the bridge saw these very records). δs add the same way."""
     privacy = generation.get("privacy") or {"mode": "non-dp"}  # a manifest from before DP generation: non-DP
     bridge = (generation.get("models") or {}).get("bridge") or {}
-    if "training" not in bridge:
+    foreign = outside_generator(generation)
+    if foreign is None and "training" not in bridge:
         raise ValueError("the generation manifest does not describe the bridge's training (made by an older smotext?)")
-    parts = compose(privacy, bridge)
+    parts = compose(privacy, None if foreign is not None else bridge)
     mode, gen_eps, decoder_eps, delta, total = (parts[k] for k in ("mode", "generation_epsilon", "decoder_epsilon",
                                                                   "delta", "epsilon"))
-    if mode == "non-dp":
+    if foreign is not None:
+        summary = (f"{foreign}: no formal guarantee claimed (ε = ∞); only the attacks below bound what its texts reveal"
+                   if mode != "dp" else f"{foreign} claims ε = {_eps(total)} at δ = {delta:.2g}; smotext did not check "
+                   "its code: the canaries below test the claim")
+    elif mode == "non-dp":
         summary = ("no formal guarantee: the synthetic texts were decoded from mixes of real records' embeddings "
                    "(ε = ∞); only the attacks below bound what they reveal")
     elif mode != "dp":
