@@ -1,4 +1,4 @@
-"""The plug-in contract, checked on every registered filter and audit plug-in (built-in or installed):
+"""The plug-in contract, checked on every registered filter, audit plug-in and generator (built-in or installed):
 parameters declared and validated, bad parameters refused with one line naming them, declared
 metrics in their declared ranges, and the same output for the same seed."""
 
@@ -107,3 +107,37 @@ def test_every_audit_plugin_gives_the_same_metrics_for_the_same_seed_within_thei
         assert (x.value == y.value or (math.isnan(x.value) and math.isnan(y.value))) and x.ci == y.ci, metric
         low, high = cls.produces[metric][1]
         assert low <= x.value <= high, (metric, x.value)
+
+
+# SMOTExT's own generators run through test_smotext and the release tests (they load the bridge);
+# the contract's behaviour check runs every other generator here.
+HEAVY_GENERATORS = ("smotext", "smotext-dp")
+
+
+@pytest.mark.parametrize("name", __import__("smotext.synth.generators", fromlist=["GENERATORS"]).GENERATORS.names())
+def test_every_generator_keeps_the_contract(name, lm):
+    from smotext.synth.generators import GENERATORS
+
+    cls = GENERATORS.get(name)
+    contract(cls)
+    refuses_bad_parameters(cls)
+    if name in HEAVY_GENERATORS:
+        return
+    texts = [t for t, _ in CANDIDATES if len(t.split()) > 3]
+    labels = [c for t, c in CANDIDATES if len(t.split()) > 3]
+    extra = {"lm": lm} if "lm" in cls.params else {}
+    runs = [cls(**extra).fit_resample(texts, labels) for _ in range(2)]
+    out_texts, out_labels = runs[0]
+    assert runs[0] == runs[1], "the same seed must give the same output"
+    assert len(out_texts) == len(out_labels) and all(isinstance(t, str) for t in out_texts)
+    assert set(out_labels) <= set(labels)
+    made = cls(**extra)
+    made.fit_resample(texts, labels)
+    claim = made.claim()
+    assert claim["mode"] in ("dp", "non-dp") and (claim["mode"] != "dp" or claim["epsilon"] > 0)
+    if made.parents_ is not None:  # parents, where a generator says them, are rows of its input
+        assert len(made.parents_) == len(out_texts)
+        assert all(0 <= i < len(texts) for ps in made.parents_ for i in ps)
+    if "random_state" in cls.params:
+        other = cls(**extra, random_state=1).fit_resample(texts, labels)
+        assert other != runs[0], "another seed must change the output"

@@ -199,6 +199,17 @@ import numpy as np
 from smotext.params import Param, int_at_least
 from smotext.synth.filters import Filter, FilterResult
 from smotext.audit.registry import Metric, Plugin, PluginResult
+from smotext.synth.generators import Generator
+
+
+class Reverse(Generator):
+    name = "reverse"
+    description = "writes every text's words backwards"
+    params = {"times": Param(1, "outputs per input", int_at_least(1))}
+
+    def fit_resample(self, texts, labels):
+        n = self.settings["times"]
+        return [" ".join(t.split()[::-1]) for t in texts for _ in range(n)], [c for c in labels for _ in range(n)]
 
 
 class ShortFilter(Filter):
@@ -242,12 +253,19 @@ def test_third_party_plugins_join_through_entry_points(tmp_path, monkeypatch, en
     from smotext.synth.filters import FILTERS, Candidates, FilterChain, FilterContext
 
     site = _fake_distribution(tmp_path, "[smotext.filters]\nshort = smotext_fake_plugins:ShortFilter\n\n"
-                                        "[smotext.audit_plugins]\nmean_length = smotext_fake_plugins:LengthPlugin\n")
+                                        "[smotext.audit_plugins]\nmean_length = smotext_fake_plugins:LengthPlugin\n\n"
+                                        "[smotext.generators]\nreverse = smotext_fake_plugins:Reverse\n")
     monkeypatch.syspath_prepend(str(site))
-    for registry in (FILTERS, PLUGINS):
+    from smotext.synth.generators import GENERATORS, as_generator
+
+    for registry in (FILTERS, PLUGINS, GENERATORS):
         monkeypatch.setattr(registry, "_classes", dict(registry._classes))  # leave the real registries as they were
         registry.load_entry_points()
-    assert "short" in FILTERS.names() and "mean_length" in PLUGINS.names()
+    assert "short" in FILTERS.names() and "mean_length" in PLUGINS.names() and "reverse" in GENERATORS.names()
+    made = as_generator("reverse", times=2).fit_resample(["a b c"], ["x"])
+    assert made == (["c b a", "c b a"], ["x", "x"])
+    with pytest.raises(SmotextError, match="times must be an int >= 1"):
+        as_generator("reverse", times=0)
 
     chain = FilterChain.build(["short"], {"short": {"max_words": 8}})
     emb = encoder.embed(texts)
