@@ -1,0 +1,200 @@
+"""Auditing generators smotext did not write: the canaries' one-run bound on ε, through the product.
+
+    python benchmarks/outside_generators.py                    # every cell (resumable)
+    python benchmarks/outside_generators.py --cells copy eda   # some cells
+    python benchmarks/outside_generators.py --render           # rewrite the markdown only
+
+Rotten Tomatoes, a seeded draw of 2,400 snippets (the default split: 1,200 members, 720 holdout,
+480 test). One `smotext prepare --canaries 1000` plants M = 1,000 canaries (an LM-written start
+for 'fresh' or 'rotten', then a secret suffix; half with fake PII) into train.csv by secret coins.
+Each generator then runs as an outside command on train.csv alone (copy: `cp`; eda and paraphrase:
+the built-in plug-ins called from a separate Python process; SMOTExT: `smotext generate --n 600`;
+DP generation: the same with `--dp --target-epsilon 4`), and `smotext audit --prepared` scores what it
+wrote (DP generation with `--claimed-epsilon`, its manifest's ε and δ). The `release` cells run the
+same generator through `smotext release --generator NAME --canaries 1000` with the same seed and
+canary secret (the same split and canaries; the generator's input order differs: members, then
+canaries). Numbers come from each run's public results.json; each cell is kept under --work.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import rotten_tomatoes as rt
+from rt_benchmark import run_facts
+
+RESULTS = Path(__file__).parent / "results"
+OUT = "outside_generators"
+CORPUS, M, SECRET, SEED = 2400, 1000, 40_400_040, 0
+TOPIC = "movie reviews"
+PLUGIN = ("import sys, pandas as pd; from smotext.synth.generators import GENERATORS; "
+          "d = pd.read_csv(sys.argv[1]); g = GENERATORS.create(sys.argv[3], random_state=0, **({'progress': True} "
+          "if sys.argv[3] == 'paraphrase' else {})); t, l = g.fit_resample(d['text'].tolist(), d['label'].tolist()); "
+          "pd.DataFrame({'text': t, 'label': l}).to_csv(sys.argv[2], index=False)")
+# cell -> (how the outside generator runs: a function of (train.csv, out.csv) -> argv or None for a copy, what it is)
+OUTSIDE = {
+    "copy": (None, "copy: the training file itself (cp)"),
+    "eda": (lambda i, o: [sys.executable, "-c", PLUGIN, i, o, "eda"], "EDA-style word operations, one per record"),
+    "paraphrase": (lambda i, o: [sys.executable, "-c", PLUGIN, i, o, "paraphrase"],
+                   "LLM paraphrase (SmolLM2-135M), one per record"),
+    "smotext": (lambda i, o: ["smotext", "generate", i, "--out", o, "--n", "600", "--seed", "0", "--quiet"],
+                "non-DP SMOTExT, 600 texts (`smotext generate --n 600`)"),
+    "smotext-dp": (lambda i, o: ["smotext", "generate", i, "--out", o, "--n", "600", "--seed", "0", "--dp",
+                                 "--target-epsilon", "4", "--dp-topic", TOPIC, "--quiet"],
+                   "DP generation at ε = 4, 600 texts (`smotext generate --dp --target-epsilon 4 --n 600`)"),
+}
+RELEASE = {"release-copy": "copy", "release-eda": "eda"}
+METRICS = {"bound": "canary.epsilon_lower_bound", "ceiling": "canary.max_provable_epsilon",
+           "secret_replay": "canary.secret_replay", "mia_auc": "mia_synthetic_embedding.auc",
+           "dcr_share": "reconstruction.dcr_share", "acc_tfidf": "utility.tfidf.synthetic.accuracy",
+           "acc_tfidf_real": "utility.tfidf.real.accuracy", "detection_tfidf": "realism.detection_auc.tfidf",
+           "claimed": "generation_privacy.epsilon"}
+
+
+def corpus_file(work: Path) -> Path:
+    path = work / "rt.csv"
+    if not path.exists():
+        work.mkdir(parents=True, exist_ok=True)
+        rt.draw(rt.load(), {"corpus": CORPUS}, seed=0)["corpus"][["text", "label"]].to_csv(path, index=False)
+    return path
+
+
+def run(cmd: list[str]) -> float:
+    print("$", " ".join(cmd), flush=True)
+    t0 = time.perf_counter()
+    proc = subprocess.run(cmd, capture_output=True, text=True)
+    if proc.returncode not in (0, 1):  # 1: a release that blocked
+        raise SystemExit(f"exit {proc.returncode}:\n{proc.stderr[-3000:]}")
+    return round(time.perf_counter() - t0, 1)
+
+
+def prepared(work: Path) -> tuple[Path, float]:
+    folder, stamp = work / "prepared", work / "prepare.json"
+    if not stamp.exists():
+        seconds = run(["smotext", "prepare", "--corpus", str(corpus_file(work)), "--out", str(folder), "--canaries", str(M),
+                       "--canary-secret", str(SECRET), "--canary-topic", TOPIC, "--seed", str(SEED), "--quiet"])
+        stamp.write_text(json.dumps({"seconds": seconds}))
+    return folder, json.loads(stamp.read_text())["seconds"]
+
+
+def facts(results: dict) -> dict:
+    metric = lambda k: (results["metrics"].get(k) or {}).get("value")
+    canary = results["plugins"]["canary"].get("details") or {}
+    gate = results.get("gate") or {}
+    gen = results.get("generation") or {}
+    return {**{k: metric(v) for k, v in METRICS.items()}, "strongest": canary.get("strongest_attack"),
+            "right": {a: f"{b['correct']}/{b['guesses']}" for a, b in (canary.get("per_attack") or {}).items()},
+            "per_attack": {a: b["epsilon"] for a, b in (canary.get("per_attack") or {}).items()},
+            "added": canary.get("added"), "generated": canary.get("generated"), "held_back": canary.get("held_back"),
+            "released": results["inputs"]["synthetic"]["texts"], "verdict": gate.get("verdict"),
+            "deciding": gate.get("deciding"), "generator": gen.get("generator")}
+
+
+def run_cell(work: Path, name: str) -> dict:
+    done = work / "cells" / f"{name}.json"
+    if done.exists():
+        return json.loads(done.read_text())
+    out = work / "runs" / name
+    if out.exists():
+        shutil.rmtree(out)
+    out.mkdir(parents=True)
+    row = {"cell": name}
+    if name in OUTSIDE:
+        folder, row["prepare_seconds"] = prepared(work)
+        how, row["what"] = OUTSIDE[name]
+        synthetic = out / "synthetic.csv"
+        t0 = time.perf_counter()
+        if how is None:
+            shutil.copy(folder / "train.csv", synthetic)
+        else:
+            run(how(str(folder / "train.csv"), str(synthetic)))
+        row["generate_seconds"] = round(time.perf_counter() - t0, 1)
+        claim = []
+        manifest = out / "synthetic.manifest.json"
+        if manifest.exists() and json.loads(manifest.read_text()).get("mode") == "dp":
+            privacy = json.loads(manifest.read_text())["privacy"]
+            claim = ["--claimed-epsilon", str(privacy["epsilon"]), "--claimed-delta", str(privacy["delta"])]
+        row["audit_seconds"] = run(["smotext", "audit", "--prepared", str(folder), "--synthetic", str(synthetic),
+                                    "--out", str(out / "audit"), "--quiet", *claim])
+        results = json.loads((out / "audit" / "results.json").read_text())
+        row["path"] = "prepare → outside command → audit --prepared"
+    else:
+        generator = RELEASE[name]
+        row["what"] = OUTSIDE[generator][1]
+        row["wall_seconds"] = run(["smotext", "release", "--corpus", str(corpus_file(work)), "--out", str(out / "release"),
+                                   "--generator", generator, "--canaries", str(M), "--canary-secret", str(SECRET),
+                                   "--canary-topic", TOPIC, "--seed", str(SEED), "--quiet"])
+        results = json.loads((out / "release" / "results.json").read_text())
+        row["path"] = f"release --generator {generator}"
+    row.update(facts(results), **run_facts(Path(__file__).name, ["--cells", name]))
+    done.parent.mkdir(parents=True, exist_ok=True)
+    done.write_text(json.dumps(row, indent=1, default=str))
+    return row
+
+
+def fmt(v, digits: int = 3) -> str:
+    if v is None:
+        return "–"
+    if v == "inf" or (isinstance(v, float) and v == float("inf")):
+        return "∞"
+    return f"{v:.{digits}f}" if isinstance(v, float) else str(v)
+
+
+def render(rows: list[dict]) -> None:
+    if not rows:
+        return
+    head = rows[0]
+    lines = [f"# Auditing generators smotext did not write: the canaries' bound through the product", "",
+             f"{head['date']} · {head['machine']} · `python benchmarks/{Path(__file__).name}` · code "
+             f"{', '.join(sorted({r['code_version'] for r in rows}))}", "",
+             __doc__.split("\n\n", 2)[2].strip().replace("\n", " "), "",
+             "| cell | path | generator | claimed ε | ε lower bound | most M can prove | strongest attack | secrets echoed "
+             "(of added) | generated | held back | MIA AUC | DCR share | TF-IDF acc (real) | verdict | s |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+    for r in rows:
+        seconds = r.get("wall_seconds") or round((r.get("generate_seconds") or 0) + (r.get("audit_seconds") or 0), 1)
+        lines.append(f"| {r['cell']} | {r['path']} | {r['what']} | {fmt(r['claimed'])} | **{fmt(r['bound'], 2)}** | "
+                     f"{fmt(r['ceiling'], 2)} | {r['strongest'] if r['bound'] else '–'} | {fmt(r['secret_replay'], 0)} "
+                     f"({r['added']}) | {r['generated']} | {r['held_back']} | {fmt(r['mia_auc'])} | {fmt(r['dcr_share'])} "
+                     f"| {fmt(r['acc_tfidf'])} ({fmt(r['acc_tfidf_real'])}) | {r['verdict'] or 'audit only'} | {seconds} |")
+    prep = next((r["prepare_seconds"] for r in rows if r.get("prepare_seconds")), None)
+    lines += ["", "Per attack (bound, right guesses of the strongest k):", "",
+              "| cell | " + " | ".join(rows[0]["per_attack"]) + " |", "|---|" + "---|" * len(rows[0]["per_attack"])]
+    for r in rows:
+        lines.append(f"| {r['cell']} | " + " | ".join(f"{fmt(r['per_attack'][a], 2)} ({r['right'][a]})"
+                                                      for a in rows[0]["per_attack"]) + " |")
+    if prep:
+        lines += ["", f"`smotext prepare` with M = {M:,} (writing the canaries with the LM on 2 cores, splitting, "
+                      f"writing the folder): {prep} s."]
+    (RESULTS / f"{OUT}.md").write_text("\n".join(lines) + "\n")
+    (RESULTS / f"{OUT}.json").write_text(json.dumps(rows, indent=1, default=str) + "\n")
+
+
+def main(argv=None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--cells", nargs="+", default=[*OUTSIDE, *RELEASE], choices=[*OUTSIDE, *RELEASE])
+    ap.add_argument("--work", default="/tmp/smotext-outside", help="cache of runs (resumable)")
+    ap.add_argument("--render", action="store_true", help="rewrite the results from the cached cells only")
+    args = ap.parse_args(argv)
+    work = Path(args.work)
+    if not args.render:
+        for name in args.cells:
+            row = run_cell(work, name)
+            print(f"{name}: bound {row['bound']} (ceiling {row['ceiling']}), verdict {row['verdict']}", flush=True)
+    rows = [json.loads((work / "cells" / f"{n}.json").read_text()) for n in [*OUTSIDE, *RELEASE]
+            if (work / "cells" / f"{n}.json").exists()]
+    render(rows)
+
+
+if __name__ == "__main__":
+    main()
