@@ -59,14 +59,16 @@ class AuditResult:
     arrays: dict[str, dict] = field(default_factory=dict)
     inputs: dict = field(default_factory=dict)
     run: dict = field(default_factory=dict)
+    generation: dict | None = None  # the manifest of a generator smotext did not run (audit --prepared)
 
     @property
     def failed(self) -> dict[str, str]:
         return {n: p["error"] for n, p in self.plugins.items() if p["status"] == "failed"}
 
     def to_json(self) -> dict:
-        return {"format": "smotext-audit/1", "inputs": self.inputs, "run": self.run,
-                "metrics": {k: m.to_json() for k, m in sorted(self.metrics.items())}, "plugins": self.plugins}
+        out = {"format": "smotext-audit/1", "inputs": self.inputs, "run": self.run,
+               "metrics": {k: m.to_json() for k, m in sorted(self.metrics.items())}, "plugins": self.plugins}
+        return out if self.generation is None else {**out, "generation": self.generation}
 
     def save_scores(self, folder: str | os.PathLike, name: str = SCORES_FILE) -> Path:
         """Write scores.npz (the numeric per-record arrays, no pickle) into ``folder``."""
@@ -133,7 +135,8 @@ class AuditResult:
                 for key in z.files:
                     plugin, name = key.split("/", 1)
                     arrays.setdefault(plugin, {})[name] = z[key]
-        return cls(metrics, data["plugins"], arrays, data.get("inputs", {}), data.get("run", {}))
+        generation = data.get("generation") if isinstance(data.get("generation"), dict) else None
+        return cls(metrics, data["plugins"], arrays, data.get("inputs", {}), data.get("run", {}), generation)
 
 
 def _describe(c: Corpus) -> dict:

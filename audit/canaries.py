@@ -68,6 +68,9 @@ def fake_pii(rng: np.random.Generator) -> dict[str, str]:
 
 
 MIN_REWRITE_WORDS = 4  # a rewrite shorter than this (a stub) keeps the LM's own prefix
+# A canary's start is one sentence: the secret follows it. Asked for more, the LM runs past its token
+# budget, the cut-off reply is dropped and asked for again, which made 1,000 canaries slow.
+CANARY_LENGTHS = ("one sentence",)
 
 
 def make_canaries(lm, classes: list[str], m: int, secret: int, topic: str | None = None,
@@ -94,7 +97,7 @@ def make_canaries(lm, classes: list[str], m: int, secret: int, topic: str | None
         missing = {c: per_class - len(prefixes[c]) for c in classes}
         asks = [pair for c in classes if missing[c] > 0
                 for pair in start_prompts([c], missing[c] if attempt == 0 else 2 * missing[c] + 4, topic,
-                                          int(rng.integers(2**31)))]
+                                          int(rng.integers(2**31)), CANARY_LENGTHS)]
         if not asks:
             break
         written = write_texts(lm, [p for _, p in asks], int(rng.integers(2**31)), progress=progress, desc="writing canaries")
@@ -159,15 +162,17 @@ def canary_scores(canaries: list[Canary], synthetic_texts: list[str], population
 
 
 def canary_audit(canaries: list[Canary], scores: dict[str, np.ndarray], delta: float, level: float = 0.95,
-                 seed: int = 0) -> dict:
+                 seed: int = 0, repeats: int = 1) -> dict:
     """The one-run bound per attack (each tested at its share of 1 - ``level``, so their maximum holds
-    at ``level``), the maximum, and the secret replay count among added canaries."""
+    at ``level``), the maximum, and the secret replay count among added canaries. ``repeats``: how
+    many times each added canary was added (group privacy keeps the bound one about one record)."""
     added = np.array([c.added for c in canaries])
-    bounds: dict[str, CanaryBound] = {name: audit_bound(s, added, delta, level, tests=len(scores), seed=seed)
+    bounds: dict[str, CanaryBound] = {name: audit_bound(s, added, delta, level, tests=len(scores), seed=seed,
+                                                        group=repeats)
                                       for name, s in scores.items()}
     worst = max(bounds, key=lambda k: bounds[k].epsilon)
     replay = scores.get("secret_replay", np.zeros(len(canaries)))
-    return {"canaries": len(canaries), "added": int(added.sum()), "delta": delta, "level": level,
+    return {"canaries": len(canaries), "added": int(added.sum()), "repeats": repeats, "delta": delta, "level": level,
             "per_attack": {k: b.to_json() for k, b in bounds.items()},
             "epsilon_lower_bound": bounds[worst].epsilon, "strongest_attack": worst,
             "secret_replay": int((replay[added] > 0).sum()), "secret_replay_not_added": int((replay[~added] > 0).sum())}
@@ -187,6 +192,7 @@ class CanaryRun:
     generated_texts: list[str] = field(repr=False)
     held_back: int = 0
     topic: str | None = None
+    repeats: int = 1
     scores: dict[str, np.ndarray] = field(default_factory=dict, repr=False)
 
     def private_json(self) -> dict:
@@ -194,13 +200,14 @@ class CanaryRun:
         rows = [{**c.to_json(), "scores": {k: float(v[i]) for k, v in self.scores.items()}}
                 for i, c in enumerate(self.canaries)]
         return {"secret": self.secret, "count": len(self.canaries), "added": sum(c.added for c in self.canaries),
-                "topic": self.topic, "held_back": self.held_back, "generated": len(self.generated_texts), "canaries": rows}
+                "repeats": self.repeats, "topic": self.topic, "held_back": self.held_back, "generated": len(self.generated_texts), "canaries": rows}
 
 
-def plant(texts: list[str], labels: list[str], canaries: list[Canary]) -> tuple[list[str], list[str]]:
-    """The generator's input: the members, then the canaries whose coin came up 'added' (rows from
-    ``len(texts)`` on are canaries, which is how the provenance tells their children)."""
-    added = [c for c in canaries if c.added]
+def plant(texts: list[str], labels: list[str], canaries: list[Canary], repeats: int = 1) -> tuple[list[str], list[str]]:
+    """The generator's input: the members, then the canaries whose coin came up 'added', each
+    ``repeats`` times (rows from ``len(texts)`` on are canaries, which is how the provenance tells
+    their children)."""
+    added = [c for c in canaries if c.added for _ in range(repeats)]
     return list(texts) + [c.text for c in added], list(labels) + [c.label for c in added]
 
 

@@ -8,6 +8,11 @@ plus a δ term (their Theorem 5.2), so a count that is too high at level β rule
 is the largest ε that cannot have produced v. Trying several k is a choice made after seeing
 the scores, so each k is tested at β divided by the number tried (Bonferroni), and so is each
 attack when the maximum over attacks is reported.
+
+A canary added R times (``group`` = R) is a group of R records: a mechanism that is (ε, δ)-DP about
+one record is (Rε, R·e^((R-1)ε)·δ)-DP about the group (group privacy), so a count is tested against
+that and the bound stays one about a single record. Repeats make a canary easier to echo; the
+bound they give is divided by about R for it.
 """
 
 from __future__ import annotations
@@ -38,21 +43,34 @@ def p_value(m: int, r: int, v: int, eps: float, delta: float) -> float:
     return min(tail + alpha * delta * 2 * m, 1.0)
 
 
-def epsilon_lower_bound(m: int, r: int, v: int, delta: float, beta: float = 0.05) -> float:
+def group_p_value(m: int, r: int, v: int, eps: float, delta: float, group: int = 1) -> float:
+    """``p_value`` for canaries each added ``group`` times, under (ε, δ)-DP about one record: the
+    group is (group·ε, group·e^((group-1)ε)·δ)-DP."""
+    if group < 1:
+        raise ValueError(f"group must be >= 1, got {group}")
+    if group == 1:
+        return p_value(m, r, v, eps, delta)
+    group_delta = min(1.0, group * math.exp(min((group - 1) * eps, 700.0)) * delta)
+    return p_value(m, r, v, group * eps, group_delta)
+
+
+def epsilon_lower_bound(m: int, r: int, v: int, delta: float, beta: float = 0.05, group: int = 1) -> float:
     """The largest ε for which v correct guesses of r would have probability below ``beta`` under
-    (ε, δ)-DP: no such mechanism produces this count at confidence 1 - β. 0 when even ε = 0 does."""
+    (ε, δ)-DP about one record, with each canary added ``group`` times: no such mechanism produces
+    this count at confidence 1 - β. 0 when even ε = 0 does."""
     if not 0 < beta < 1:
         raise ValueError(f"beta must be in (0, 1), got {beta}")
-    if p_value(m, r, v, 0.0, delta) >= beta:
+    p = lambda eps: group_p_value(m, r, v, eps, delta, group)
+    if p(0.0) >= beta:
         return 0.0
     lo, hi = 0.0, 1.0
-    while p_value(m, r, v, hi, delta) < beta:  # p grows with ε; find a bracket, then bisect
+    while p(hi) < beta:  # p grows with ε; find a bracket, then bisect
         lo, hi = hi, hi * 2
         if hi > 1e3:
             return math.inf
     for _ in range(60):
         mid = (lo + hi) / 2
-        lo, hi = (mid, hi) if p_value(m, r, v, mid, delta) < beta else (lo, mid)
+        lo, hi = (mid, hi) if p(mid) < beta else (lo, mid)
     return lo
 
 
@@ -82,16 +100,18 @@ class CanaryBound:
     level: float
     ks_tried: tuple[int, ...]
     delta: float
+    group: int = 1
 
     def to_json(self) -> dict:
         return asdict(self)
 
 
 def audit_bound(scores, added, delta: float, level: float = 0.95, tests: int = 1, seed: int = 0,
-                k_shares: tuple[float, ...] = K_SHARES) -> CanaryBound:
+                k_shares: tuple[float, ...] = K_SHARES, group: int = 1) -> CanaryBound:
     """The best one-run bound over k = share·M for each share in ``k_shares``, every k tested at
     (1 - level) / (len(ks) · tests): ``tests`` counts the other bounds the caller will take a
-    maximum with (several attacks), so the reported maximum holds at ``level`` as a whole."""
+    maximum with (several attacks), so the reported maximum holds at ``level`` as a whole.
+    ``group``: how many times each added canary was added (the bound is about one record)."""
     added = np.asarray(added, bool)
     m = len(added)
     ks = tuple(sorted({min(m // 2, max(1, round(s * m))) for s in k_shares})) if m >= 2 else ()
@@ -101,14 +121,14 @@ def audit_bound(scores, added, delta: float, level: float = 0.95, tests: int = 1
     best = None
     for k in ks:
         r, v = guesses(scores, added, k, seed)
-        eps = epsilon_lower_bound(m, r, v, delta, beta)
+        eps = epsilon_lower_bound(m, r, v, delta, beta, group)
         if best is None or eps > best.epsilon:
-            best = CanaryBound(eps, m, k, r, v, level, ks, delta)
+            best = CanaryBound(eps, m, k, r, v, level, ks, delta, group)
     return best
 
 
-def max_provable(added, delta: float, level: float = 0.95, tests: int = 1, seed: int = 0) -> CanaryBound:
+def max_provable(added, delta: float, level: float = 0.95, tests: int = 1, seed: int = 0, group: int = 1) -> CanaryBound:
     """The bound a perfect attack would reach with these coins (every guess right), tested as
     ``audit_bound`` tests: the largest ε an audit with these canaries could ever rule out."""
     added = np.asarray(added, bool)
-    return audit_bound(added.astype(float), added, delta, level, tests=tests, seed=seed)
+    return audit_bound(added.astype(float), added, delta, level, tests=tests, seed=seed, group=group)

@@ -186,3 +186,32 @@ def allowlist_file(path: str) -> list[str]:
         return list(read_allowlist(path))
     except ValueError as e:
         raise argparse.ArgumentTypeError(str(e)) from None
+
+
+NAME_CONTEXT = "I was talking about {first}"  # a neutral sentence: nothing in it asks for a famous name
+PUBLIC_NAME_LOGPROB = -3.0  # mean log-probability per token of a name's later words: public figures lie above
+
+
+def name_familiarity(lm, names: list[str]) -> list[float]:
+    """How readily the base LM (a model that never saw the corpus) completes each name: the mean
+    log-probability per token of its words after the first, following ``NAME_CONTEXT`` with the
+    first word. A public figure's surname follows its first name (Albert → Einstein); an invented or
+    private person's does not. Names of one word get -inf (nothing to complete)."""
+    import torch
+
+    tok, model = lm.tokenizer, lm.model
+    out = []
+    for name in names:
+        words = name.split()
+        if len(words) < 2:
+            out.append(float("-inf"))
+            continue
+        head = NAME_CONTEXT.format(first=words[0])
+        start = len(tok(head, add_special_tokens=False)["input_ids"])
+        ids = tok(f"{head} {' '.join(words[1:])}", return_tensors="pt", add_special_tokens=False)["input_ids"].to(lm.device)
+        with torch.no_grad():
+            logp = model(ids).logits[0, :-1].float().log_softmax(-1)
+        target = ids[0, 1:]
+        picked = logp[torch.arange(len(target)), target][start - 1:]
+        out.append(float(picked.mean()) if len(picked) else float("-inf"))
+    return out

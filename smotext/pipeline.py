@@ -1,6 +1,6 @@
 """The jobs end to end, one function each: ``generate`` (the dataset, its provenance and manifest on
-disk), ``audit_files`` (an audit of files on disk) and ``release`` (split, generate, audit, gate,
-report). The CLI's sub-commands are thin adapters over these."""
+disk), ``prepare`` (a split and canaries for a generator smotext does not run), ``audit_files`` (an
+audit of files on disk) and ``release`` (split, generate with any generator, audit, gate, report). The CLI's sub-commands are thin adapters over these."""
 
 from __future__ import annotations
 
@@ -46,6 +46,9 @@ RELEASE_PARAMS: dict[str, Param] = {
     "canary_secret": Param(None, "seed of the canaries and their coins (None: a fresh secret, kept in "
                            "private/canaries.json)", int_at_least(0, none_ok=True), flag="--canary-secret",
                            cli={"type": int, "metavar": "S"}),
+    "canary_repeats": Param(1, "add each added canary R times (easier to echo; the bound counts it as a group of R "
+                            "records and stays one about a single record)", int_at_least(1), flag="--canary-repeats",
+                            cli={"metavar": "R"}),
     "canary_topic": Param(None, "what the corpus's texts are, for writing canary starts (None: the DP topic, else "
                           "generic)", None, flag="--canary-topic", cli={"metavar": "TEXT"}),
 }
@@ -81,7 +84,7 @@ PREPARE_PARAMS: dict[str, Param] = {
     "holdout_fraction": _R["holdout_fraction"], "test_fraction": _R["test_fraction"],
     "canaries": Param(200, _R["canaries"].help.replace("; outputs with a canary parent are held back", ""),
                       _R["canaries"].check, flag="--canaries", cli={"metavar": "M"}),
-    "canary_secret": _R["canary_secret"], "canary_topic": _R["canary_topic"],
+    "canary_secret": _R["canary_secret"], "canary_topic": _R["canary_topic"], "canary_repeats": _R["canary_repeats"],
 }
 
 # The file jobs' own inputs and outputs, declared once for the commands that run them.
@@ -335,13 +338,14 @@ def _write_canaries(lm, members: Corpus, m: int, secret: int | None, topic: str 
 
 
 def prepare(corpus: Corpus | PathLike | pd.DataFrame, out: PathLike, *, canaries: int = PREPARE_PARAMS["canaries"].default,
-            canary_secret: int | None = None, canary_topic: str | None = None, seed: int = 0,
+            canary_secret: int | None = None, canary_topic: str | None = None, canary_repeats: int = 1, seed: int = 0,
             holdout_fraction: float = _R["holdout_fraction"].default, test_fraction: float = _R["test_fraction"].default,
             text_col: str = "text", label_col: str | None = None, lm=None, progress: bool = False) -> PreparedResult:
     """Split ``corpus`` as ``release`` does (members / holdout / test, stratified, seeded), plant
     ``canaries`` = M fake records into the members by secret coins and write ``out``:
     ``out/train.csv`` (the members and the added canaries, shuffled, nothing marking a canary: all an
-    outside generator may train on), ``out/prepared.json`` (what the folder is) and ``out/private/``
+    outside generator may train on; each added canary ``canary_repeats`` times), ``out/prepared.json``
+    (what the folder is) and ``out/private/``
     (the splits, the canaries with coins and secret; never share it). Then audit what the generator
     wrote with ``audit_files(prepared=out, synthetic=...)`` or ``release(prepared=out, synthetic=...)``.
     ``lm``: the LM that writes the canary starts (None: the shipped one; it never saw the corpus)."""
@@ -351,6 +355,7 @@ def prepare(corpus: Corpus | PathLike | pd.DataFrame, out: PathLike, *, canaries
     from smotext.synth.corpus import Corpus
 
     check_all(PREPARE_PARAMS, {"canaries": canaries, "canary_secret": canary_secret, "canary_topic": canary_topic,
+                               "canary_repeats": canary_repeats,
                                "seed": seed, "holdout_fraction": holdout_fraction, "test_fraction": test_fraction})
     check_outputs({"out": (out, "folder")}, {"corpus": None if _is_corpus(corpus) else corpus})
     check_owned_folder("out", out)
@@ -361,7 +366,7 @@ def prepare(corpus: Corpus | PathLike | pd.DataFrame, out: PathLike, *, canaries
     settings = {"seed": seed, "holdout_fraction": holdout_fraction, "test_fraction": test_fraction,
                 "corpus": {"path": corpus.source, "sha256": corpus.sha256, "texts": len(corpus)}}
     with atomic_folder(out, MARKER_KIND) as work:
-        public = write_prepared(work, members, holdout, test, made, secret, settings, canary_topic)
+        public = write_prepared(work, members, holdout, test, made, secret, settings, canary_topic, canary_repeats)
     out = Path(out)
     return PreparedResult(out, out / "train.csv", public["train"]["rows"], len(made), sum(c.added for c in made))
 
@@ -379,7 +384,7 @@ class _Outside:
 
 def _outside_outputs(texts: list[str], labels: list[str], members: Corpus, canaries: list | None, secret: int | None,
                      parents: list | None, generator: dict, claim: dict, seed: int | None, seconds: float | None,
-                     encoder, source: str, sha256: str | None, labelled: bool) -> _Outside:
+                     encoder, source: str, sha256: str | None, labelled: bool, repeats: int = 1) -> _Outside:
     """Hold back the outputs that carry a canary (a canary parent where the generator says its
     parents, else an echo of one: ``carries_canary``) and describe the rest."""
     import numpy as np
@@ -396,7 +401,7 @@ def _outside_outputs(texts: list[str], labels: list[str], members: Corpus, canar
         else:
             held = carries_canary(canaries, texts, encoder.embed([c.text for c in canaries]), encoder.embed(texts),
                                   encoder.embed(members.texts))
-        run = CanaryRun(canaries, secret, list(texts), held_back=int(held.sum()))
+        run = CanaryRun(canaries, secret, list(texts), held_back=int(held.sum()), repeats=repeats)
     keep = [i for i in range(len(texts)) if not held[i]]
     if not held.any() and sha256 is not None:
         synthetic = Corpus(list(texts), list(labels), labelled, source, sha256)
@@ -419,7 +424,7 @@ def _from_prepared(prepared: PathLike, synthetic: PathLike, text_col: str, label
                            "texts need theirs", params="synthetic")
     generator = {"name": "outside", "outside": True, "file": Path(synthetic).name, "sha256": file_sha256(synthetic)}
     outside = _outside_outputs(made.texts, made.labels, state.members, state.canaries, state.secret, None, generator,
-                               claim, None, None, encoder, made.source, made.sha256, made.labelled)
+                               claim, None, None, encoder, made.source, made.sha256, made.labelled, state.repeats)
     return state, outside
 
 
@@ -517,6 +522,7 @@ def _audit_prepared(prepared, synthetic, out, claimed_epsilon, claimed_delta, te
     result = auditor.run(state.members, state.holdout, outside.synthetic, test=state.test, generation=outside.manifest,
                          canaries=outside.run, models=(encoder, None))
     result.inputs["prepared"] = {"train_sha256": state.train_sha256, "held_back": len(outside.held)}
+    result.generation = outside.manifest  # so that the gate's report names the generator
     if out is not None:
         result.save(out)
     return result
@@ -650,7 +656,8 @@ def _in_the_decoders_voice(sampler: SMOTExT) -> Callable[[list[str], int], list[
     return rewrite
 
 
-def _plant_canaries(sampler: SMOTExT, members: Corpus, m: int, secret: int | None, topic: str | None):
+def _plant_canaries(sampler: SMOTExT, members: Corpus, m: int, secret: int | None, topic: str | None,
+                    repeats: int = 1):
     """Make ``m`` canaries for the members' classes with the sampler's LM (loaded here, before
     generation), in the voice of its bridge's adapter if it has one, and return (CanaryRun, generator
     input texts, labels)."""
@@ -667,15 +674,15 @@ def _plant_canaries(sampler: SMOTExT, members: Corpus, m: int, secret: int | Non
                              voice=_in_the_decoders_voice(sampler))
     except ValueError as e:
         raise SmotextError(f"can't plant {m} canaries: {e}", params="canaries") from None
-    texts, labels = plant(members.texts, members.labels, made)
-    return CanaryRun(made, secret, [], topic=topic), texts, labels
+    texts, labels = plant(members.texts, members.labels, made, repeats)
+    return CanaryRun(made, secret, [], topic=topic, repeats=repeats), texts, labels
 
 
 def _hold_back_canary_children(sampler: SMOTExT, run, first_canary_row: int):
     """Keep every generated text in ``run`` (the audit's bound is about all of them), then hold back
     the outputs with a canary parent: they are never released. Returns their provenance (private)."""
     run.generated_texts = sampler.synthetic_["text"].tolist()
-    held = sampler.hold_back(range(first_canary_row, first_canary_row + len(run.canaries)))
+    held = sampler.hold_back(range(first_canary_row, first_canary_row + run.repeats * len(run.canaries)))
     run.held_back = len(held)
     return held
 
@@ -687,6 +694,7 @@ def release(corpus: Corpus | PathLike | pd.DataFrame | None = None, out: PathLik
             holdout_fraction: float = _R["holdout_fraction"].default, test_fraction: float = _R["test_fraction"].default,
             text_col: str = "text", label_col: str | None = None, canaries: int = _R["canaries"].default,
             canary_secret: int | None = _R["canary_secret"].default, canary_topic: str | None = _R["canary_topic"].default,
+            canary_repeats: int = _R["canary_repeats"].default,
             voice="auto", voice_secret: int | None = None, say: Callable[[str], None] = lambda line: None,
             **audit_options: Any) -> ReleaseResult:
     """Split ``corpus`` (a CSV/JSONL/Parquet path, a pandas DataFrame with ``text_col`` and ``label_col``,
@@ -748,13 +756,14 @@ def release(corpus: Corpus | PathLike | pd.DataFrame | None = None, out: PathLik
             raise SmotextError("`sampler` is SMOTExT's; this release runs another generator", params="sampler")
         return _release_other(corpus, out, gen, prepared, synthetic, claimed_epsilon, claimed_delta, policy, seed,
                               holdout_fraction, test_fraction, text_col, label_col, canaries, canary_secret,
-                              canary_topic, audit_options)
+                              canary_topic, canary_repeats, audit_options)
     if gen is not None and sampler is None:
         sampler = gen.sampler()
     out = Path(out)
     sampler = _sampler(sampler, seed, "all")  # a release is a replacement dataset: one text per member by default
     check_all(RELEASE_PARAMS, {"holdout_fraction": holdout_fraction, "test_fraction": test_fraction, "canaries": canaries,
-                               "canary_secret": canary_secret, "canary_topic": canary_topic})
+                               "canary_secret": canary_secret, "canary_topic": canary_topic,
+                               "canary_repeats": canary_repeats})
     policy_path = policy_file(policy)
     policy = load_policy(policy)  # a bad policy stops everything before work starts
     inputs = {"corpus": None if _is_corpus(corpus) else corpus, "policy": policy_path,
@@ -780,7 +789,7 @@ def release(corpus: Corpus | PathLike | pd.DataFrame | None = None, out: PathLik
             _adapt_voice(sampler, members.texts, voice_config, work / "bridge", voice_secret)
         with sampler.using_bridge(adapted, recorded_as=out / "bridge") if adapted else contextlib.nullcontext():
             run, texts, labels = (None, members.texts, members.labels) if not canaries else \
-                _plant_canaries(sampler, members, canaries, canary_secret, canary_topic)
+                _plant_canaries(sampler, members, canaries, canary_secret, canary_topic, canary_repeats)
             sampler.fit_resample(texts, labels if members.labelled or run else None)
         held = None if run is None else _hold_back_canary_children(sampler, run, len(members))
         _require_output(sampler, 2)
@@ -813,7 +822,7 @@ def release(corpus: Corpus | PathLike | pd.DataFrame | None = None, out: PathLik
 
 def _release_other(corpus, out, gen, prepared, synthetic, claimed_epsilon, claimed_delta, policy, seed,
                    holdout_fraction, test_fraction, text_col, label_col, canaries, canary_secret, canary_topic,
-                   audit_options) -> ReleaseResult:
+                   canary_repeats, audit_options) -> ReleaseResult:
     """``release`` for a generator that is not SMOTExT: a plug-in run here, or an outside generator's
     file made from a ``prepare`` folder."""
     import pandas as pd
@@ -829,8 +838,9 @@ def _release_other(corpus, out, gen, prepared, synthetic, claimed_epsilon, claim
 
     out = Path(out)
     check_all(RELEASE_PARAMS, {"holdout_fraction": holdout_fraction, "test_fraction": test_fraction, "canaries": canaries,
-                               "canary_secret": canary_secret, "canary_topic": canary_topic})
-    if prepared is not None and (canaries or canary_secret is not None or canary_topic is not None):
+                               "canary_secret": canary_secret, "canary_topic": canary_topic,
+                               "canary_repeats": canary_repeats})
+    if prepared is not None and (canaries or canary_secret is not None or canary_topic is not None or canary_repeats != 1):
         raise SmotextError("the canaries of a prepared folder were planted by `smotext prepare`; leave `canaries` out "
                            "here", params="canaries")
     if prepared is not None and synthetic is None:
@@ -861,7 +871,7 @@ def _release_other(corpus, out, gen, prepared, synthetic, claimed_epsilon, claim
             made, secret = _write_canaries(lm, members, canaries, canary_secret, canary_topic, auditor.progress)
         from smotext.audit.canaries import plant
 
-        texts, labels = plant(members.texts, members.labels, made)
+        texts, labels = plant(members.texts, members.labels, made, canary_repeats)
         t0 = time.perf_counter()
         out_texts, out_labels = gen.fit_resample(texts, labels)
         seconds = time.perf_counter() - t0
@@ -869,7 +879,7 @@ def _release_other(corpus, out, gen, prepared, synthetic, claimed_epsilon, claim
             raise SmotextError(f"generator {gen.describe()['name']} wrote {len(out_texts)} text(s); nothing to audit")
         outside = _outside_outputs([str(t) for t in out_texts], [str(v) for v in out_labels], members, made or None,
                                    secret, gen.parents_, gen.describe(), gen.claim(), seed, seconds, encoder,
-                                   "synthetic.csv", None, members.labelled)
+                                   "synthetic.csv", None, members.labelled, canary_repeats)
     with atomic_folder(out) as work, auditor.engine.session():
         private = work / "private"
         private.mkdir(mode=0o700)

@@ -36,20 +36,21 @@ class Prepared:
     secret: int | None
     settings: dict
     train_sha256: str
+    repeats: int = 1
 
 
-def training_rows(members, canaries: list, secret: int) -> tuple[list[str], list[str]]:
-    """What the outside generator may train on: the members and the added canaries, in an order
-    shuffled by the secret (a canary's place must not tell it)."""
+def training_rows(members, canaries: list, secret: int, repeats: int = 1) -> tuple[list[str], list[str]]:
+    """What the outside generator may train on: the members and the added canaries (each ``repeats``
+    times), in an order shuffled by the secret (a canary's place must not tell it)."""
     from smotext.audit.canaries import plant
 
-    texts, labels = plant(members.texts, members.labels, canaries)
+    texts, labels = plant(members.texts, members.labels, canaries, repeats)
     order = np.random.default_rng([secret, 0x5EED]).permutation(len(texts))
     return [texts[i] for i in order], [labels[i] for i in order]
 
 
 def write_prepared(work: Path, members, holdout, test, canaries: list, secret: int | None, settings: dict,
-                   topic: str | None) -> dict:
+                   topic: str | None, repeats: int = 1) -> dict:
     """Fill ``work`` (a folder smotext is building) with train.csv, prepared.json and private/."""
     import pandas as pd
 
@@ -61,8 +62,8 @@ def write_prepared(work: Path, members, holdout, test, canaries: list, secret: i
     for name, split in zip(SPLITS, (members, holdout, test)):
         write_table(pd.DataFrame({"text": split.texts, "label": split.labels}), private / f"{name}.csv")
     if canaries:
-        texts, labels = training_rows(members, canaries, secret)
-        write_json(CanaryRun(canaries, secret, [], topic=topic).private_json(), private / CANARIES_FILE)
+        texts, labels = training_rows(members, canaries, secret, repeats)
+        write_json(CanaryRun(canaries, secret, [], topic=topic, repeats=repeats).private_json(), private / CANARIES_FILE)
     else:
         texts, labels = list(members.texts), list(members.labels)
     write_table(pd.DataFrame({"text": texts, "label": labels}), work / TRAIN_FILE)
@@ -86,7 +87,7 @@ def _split(folder: Path, name: str):
     return read_corpus(path, "text", "label", require_label=True)
 
 
-def _canaries(folder: Path) -> tuple[list, int]:
+def _canaries(folder: Path) -> tuple[list, int, int]:
     from smotext.audit.canaries import Canary
     from smotext.outputs import load_user_json, read_user_text
 
@@ -106,9 +107,10 @@ def _canaries(folder: Path) -> tuple[list, int]:
                 and all(isinstance(k, str) and isinstance(v, str) for k, v in fields["pii"].items())):
             raise bad
         out.append(Canary(**fields))
-    if len(out) < 2:
+    repeats = data.get("repeats", 1)
+    if len(out) < 2 or not isinstance(repeats, int) or isinstance(repeats, bool) or repeats < 1:
         raise bad
-    return out, data["secret"]
+    return out, data["secret"], repeats
 
 
 def read_prepared(folder: str | os.PathLike) -> Prepared:
@@ -130,12 +132,12 @@ def read_prepared(folder: str | os.PathLike) -> Prepared:
         raise SmotextError(f"prepared {p}: {PRIVATE}/{SETTINGS_FILE} is not what `smotext prepare` writes",
                            params="prepared")
     members, holdout, test = (_split(p, name) for name in SPLITS)
-    canaries, secret = _canaries(p) if settings["canaries"] else (None, None)
+    canaries, secret, repeats = _canaries(p) if settings["canaries"] else (None, None, 1)
     train = p / TRAIN_FILE
     if train.is_file() and not train.is_symlink() and file_sha256(train) != settings["train_sha256"]:
         raise SmotextError(f"prepared {p}: {TRAIN_FILE} changed since `smotext prepare` wrote it; the audit would not "
                            "know what the generator saw. Prepare again", params="prepared")
-    return Prepared(p, members, holdout, test, canaries, secret, settings, settings["train_sha256"])
+    return Prepared(p, members, holdout, test, canaries, secret, settings, settings["train_sha256"], repeats)
 
 
 def outside_manifest(generator: dict, claim: dict, members, made: list[str], held_back: int, seconds: float | None,

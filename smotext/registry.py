@@ -1,9 +1,9 @@
-"""One plug-in contract for generation filters and audit plug-ins.
+"""One plug-in contract for generation filters, audit plug-ins and generators.
 
 A plug-in is a class with a ``name``, a ``description`` and declared ``params`` (name -> ``Param``).
 It joins a ``Registry`` with ``@registry.register``; a second class under the same name is an
 error. Third-party packages add plug-ins through an entry-point group (``smotext.filters``,
-``smotext.audit_plugins``): the entry point's name is the plug-in's name and it points at the class.
+``smotext.audit_plugins``, ``smotext.generators``): the entry point's name is the plug-in's name and it points at the class.
 """
 
 from __future__ import annotations

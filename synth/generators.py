@@ -153,8 +153,10 @@ class Paraphrase(Generator):
                     out.append(_PREAMBLE.sub("", line).strip().strip('"').strip())
         finally:
             tok.padding_side = side
-        _per_record(self, texts)
-        return out, list(labels)
+        # a reply that was only a preamble leaves nothing: no text for that record
+        kept = [i for i, t in enumerate(out) if t]
+        self.parents_ = [[i] for i in kept]
+        return [out[i] for i in kept], [labels[i] for i in kept]
 
 
 class _SMOTExTBase(Generator):

@@ -38,14 +38,15 @@ LENGTHS = ("one sentence", "one or two sentences", "two sentences")
 DEFAULT_TOPIC = "short text"
 
 
-def start_prompts(classes: list[str], per_class: int, topic: str | None, seed: int) -> list[tuple[str, str]]:
+def start_prompts(classes: list[str], per_class: int, topic: str | None, seed: int,
+                  lengths: tuple[str, ...] = LENGTHS) -> list[tuple[str, str]]:
     """(class, prompt) pairs from public information only: the class names and the topic."""
     rng = random.Random(seed)
     what = topic or DEFAULT_TOPIC
     out = []
     for cls in classes:
         for _ in range(per_class):
-            length = rng.choice(LENGTHS)
+            length = rng.choice(lengths)
             about = "" if cls == UNLABELLED else f" in the category \"{cls}\""
             out.append((cls, f"Write one {what}{about}, {length} long. Reply with the text only."))
     return out

@@ -206,7 +206,8 @@ def test_a_name_the_lm_writes_without_the_corpus_is_not_a_replay(encoder, lm, se
     members = [(f"{members[0][0]} I met {public} there.", members[0][1]),
                (f"{members[1][0]} Write to amelia.quist@example.com.", members[1][1])] + members[2:]
     syn = [(planted(public), synthetic[0][1]), ("Mail amelia.quist@example.com today.", synthetic[1][1])]
-    r = Auditor(["pii"], plugin_params={"pii": {"reference_texts": 16, "topic": topic}}, encoder=encoder, lm=lm).run(
+    r = Auditor(["pii"], plugin_params={"pii": {"reference_texts": 16, "topic": topic, "public_names": None}},
+                encoder=encoder, lm=lm).run(
         corpus(members, "members"), corpus(holdout, "holdout"), corpus(syn + synthetic[2:], "pii"), test=test)
     details = r.plugins["pii"]["details"]
     assert details["excused"]["written_without_the_corpus"] == 1 and details["reference"]["texts"] == len(ref)
@@ -374,3 +375,30 @@ def test_gate_releases_the_clean_set_and_blocks_planted_leaks(tmp_path, auditor,
     assert "blocked by rule: no-excess-near-copies" in out
     report = (tmp_path / "leaky" / "report.html").read_text()
     assert "BLOCK" in report and "no-excess-near-copies" in report
+
+
+def test_a_public_figures_name_is_not_a_replay_but_an_invented_persons_is(encoder, lm, sets):
+    """The base LM, which never saw the corpus, finishes "Albert" with "Einstein" but not a made-up
+    patient's surname: the famous name replayed from a member is excused as a public figure's, the
+    invented one still counts (and blocks)."""
+    members, holdout, synthetic, test = sets
+    names = ["Albert Einstein", "Amelia Quist"]
+    members = [(f"{t} I saw {n} yesterday.", y) for (t, y), n in zip(members, names)] + members[2:]
+    syn = [(f"Then {n} called the office about it.", synthetic[i][1]) for i, n in enumerate(names)]
+    run = lambda **p: Auditor(["pii"], plugin_params={"pii": {"reference_texts": 0, **p}}, encoder=encoder, lm=lm).run(
+        corpus(members, "members"), corpus(holdout, "holdout"), corpus(syn + synthetic[2:], "pii"), test=test)
+    r = run()
+    assert r.plugins["pii"]["details"]["excused"]["public_figure"] == 1
+    assert value(r, "pii.replay.values") == 1  # Amelia Quist: a private person, still a leak
+    assert value(run(public_names=None), "pii.replay.values") == 2  # switched off: both count
+
+
+def test_name_familiarity_tells_public_figures_from_invented_and_planted_names(lm):
+    from smotext.audit.pii import PUBLIC_NAME_LOGPROB, name_familiarity
+    from smotext.synth.demo_corpus import FIRST, LAST
+
+    public = ["Albert Einstein", "Barack Obama", "William Shakespeare", "Steven Spielberg", "Marie Curie"]
+    planted = [f"{f} {l}" for f, l in zip(FIRST, LAST)]  # the demo corpus's patients: must never pass for public
+    pub, other = name_familiarity(lm, public), name_familiarity(lm, planted + ["Amelia Quist", "Rafael Varga"])
+    assert min(pub) >= PUBLIC_NAME_LOGPROB > max(other), (pub, other)
+    assert name_familiarity(lm, ["Einstein"]) == [float("-inf")]  # one word: nothing to complete

@@ -85,3 +85,21 @@ def test_what_a_perfect_attack_could_show_grows_with_the_canaries():
         right = lambda k: min(k, coins.sum()) + min(k, m - coins.sum())
         assert b.epsilon == pytest.approx(max(pure_bound(2 * k, right(k), beta) for k in b.ks_tried), abs=1e-6)
     assert found[50].epsilon < found[200].epsilon < found[1000].epsilon
+
+
+def test_repeated_canaries_are_counted_as_groups_so_the_bound_stays_one_about_a_record():
+    """A canary added R times is a group of R records: (ε, δ)-DP about one record is (Rε, R·e^((R-1)ε)·δ)-DP
+    about the group. Without δ the bound about one record is the group's divided by R exactly; with δ
+    it is lower still (the group's δ grows)."""
+    from smotext.audit.canary_bound import max_provable
+
+    m, r, v = 1000, 600, 560
+    plain = epsilon_lower_bound(m, r, v, 0.0)
+    assert plain > 1
+    for group in (2, 4):
+        assert epsilon_lower_bound(m, r, v, 0.0, group=group) == pytest.approx(plain / group, rel=1e-6)
+        assert epsilon_lower_bound(m, r, v, 1e-5, group=group) <= epsilon_lower_bound(m, r, v, 0.0, group=group)
+    coins = np.random.default_rng(0).random(m) < 0.5
+    assert max_provable(coins, 1e-5, group=3).epsilon < max_provable(coins, 1e-5).epsilon / 2.9
+    with pytest.raises(ValueError, match="group must be >= 1"):
+        epsilon_lower_bound(m, r, v, 0.0, group=0)

@@ -74,12 +74,28 @@ def _error_case(tmp_path, name):
     if name == "unknown filter":
         write_corpus(corpus, rows)
         return ["generate", corpus, "--out", out, "--n", "2", "--k-neighbors", "2", "--filters", "dedupe,spellcheck"], "unknown filter"
+    if name == "prepare: one canary":
+        write_corpus(corpus, rows)
+        return ["prepare", "--corpus", corpus, "--out", tmp_path / "out" / "p", "--canaries", "1"], "--canaries must be 0 or"
+    if name == "audit: prepared is not a prepared folder":
+        write_corpus(corpus, rows)
+        return ["audit", "--prepared", tmp_path, "--synthetic", corpus, "--out", tmp_path / "out" / "a"], \
+            "not a folder `smotext prepare` made"
+    if name == "release: unknown generator":
+        write_corpus(corpus, rows)
+        return ["release", "--corpus", corpus, "--out", tmp_path / "out" / "r", "--generator", "nope"], \
+            "unknown generator 'nope'"
+    if name == "release: a claim without a prepared folder":
+        write_corpus(corpus, rows)
+        return ["release", "--corpus", corpus, "--out", tmp_path / "out" / "r", "--generator", "eda",
+                "--claimed-epsilon", "2"], "--synthetic and --claimed-epsilon go with --prepared"
     raise AssertionError(name)
 
 
 CASES = ["missing file", "missing text column", "missing label column", "empty corpus", "small class", "non-text",
          "bad encoding", "encoder not a model", "lm not a model", "bridge not a bridge", "bad output extension",
-         "two strategies", "unknown filter"]
+         "two strategies", "unknown filter", "prepare: one canary", "audit: prepared is not a prepared folder",
+         "release: unknown generator", "release: a claim without a prepared folder"]
 
 
 @pytest.mark.parametrize("name", CASES)

@@ -18,7 +18,8 @@ def declarations():
     from smotext.audit.auditor import AUDITOR_PARAMS
     from smotext.audit.plugins.pii import Pii
     from smotext.engine import ENGINE_PARAMS
-    from smotext.pipeline import AUDIT_FILES_PARAMS, FIT_DECODER_PARAMS, GATE_PARAMS, GENERATE_PARAMS, RELEASE_PARAMS
+    from smotext.pipeline import (AUDIT_FILES_PARAMS, FIT_DECODER_PARAMS, GATE_PARAMS, GENERATE_PARAMS, GENERATOR_PARAMS,
+                                  OUTSIDE_PARAMS, PREPARE_PARAMS, RELEASE_PARAMS)
     from smotext.synth.budget import BUDGET_PARAMS
     from smotext.synth.dp import DPSGD_PARAMS
     from smotext.synth.filters import FILTERS
@@ -33,6 +34,9 @@ def declarations():
         "dp generation": (DP_GENERATION_PARAMS, ("generate", *release)),
         "engine": (ENGINE_PARAMS, ("generate", "audit", *release)),
         "release": (RELEASE_PARAMS, release),
+        "an outside generator": (OUTSIDE_PARAMS, ("audit", "release")),
+        "which generator": (GENERATOR_PARAMS, ("release",)),
+        "prepare": (PREPARE_PARAMS, ("prepare",)),
         "auditor": (AUDITOR_PARAMS, ("audit", *release)),
         "generate's files": (GENERATE_PARAMS, ("generate",)),
         "audit's files": (AUDIT_FILES_PARAMS, ("audit",)),

@@ -106,6 +106,10 @@ def test_a_generator_that_never_saw_the_training_file_bounds_nothing(prepared, t
     assert canary["epsilon_lower_bound"] < 1 and canary["secret_replay"] == 0
     assert canary["max_provable_epsilon"] >= 2  # the same canaries could have shown a leak
     assert result.plugins["generation_privacy"]["details"]["mode"] == "non-dp"
+    from smotext.synth.corpus import file_sha256
+
+    assert result.to_json()["generation"]["generator"] == {"name": "outside", "outside": True, "file": "never.csv",
+                                                           "sha256": file_sha256(never)}
     assert_no_canary_leaks(tmp_path / "audit", *canaries_of(prepared))
 
 
@@ -127,6 +131,20 @@ def test_a_changed_training_file_or_a_mixed_up_call_is_refused(prepared, tmp_pat
     with pytest.raises(SmotextError, match="inside the prepared folder"):
         audit_files(prepared=prepared, synthetic=corpus, out=prepared / "audit")
     assert not (prepared / "audit").exists()
+
+
+def test_repeated_canaries_go_into_the_training_file_as_often_as_asked(corpus, lm, tmp_path):
+    from smotext.pipeline import audit_files, prepare
+
+    run = prepare(corpus, tmp_path / "p", canaries=6, canary_secret=SECRET, canary_repeats=3, lm=lm)
+    canaries, _ = canaries_of(tmp_path / "p")
+    train = pd.read_csv(tmp_path / "p" / "train.csv")["text"].tolist()
+    assert json.loads((tmp_path / "p" / "private" / "canaries.json").read_text())["repeats"] == 3
+    assert all(train.count(c["text"]) == (3 if c["added"] else 0) for c in canaries)
+    assert run.rows == len(train)
+    result = audit_files(prepared=tmp_path / "p", synthetic=tmp_path / "p" / "train.csv", plugins=("canary",))
+    assert result.plugins["canary"]["details"]["repeats"] == 3
+    assert result.plugins["canary"]["details"]["per_attack"]["secret_replay"]["group"] == 3
 
 
 def test_release_runs_any_generator_plugin_and_holds_back_canary_children(corpus, tmp_path):

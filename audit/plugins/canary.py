@@ -63,12 +63,14 @@ class CanaryAudit(Plugin):
         scores = canary_scores(run.canaries, run.generated_texts, ctx.test.texts,
                                ctx.cache.embed(texts), ctx.cache.embed(run.generated_texts, ctx.progress))
         run.scores = scores  # per canary: for the private folder, never results.json or scores.npz
-        found = canary_audit(run.canaries, scores, float(delta), float(self.settings["level"]), seed=ctx.seed)
+        repeats = int(getattr(run, "repeats", 1))
+        found = canary_audit(run.canaries, scores, float(delta), float(self.settings["level"]), seed=ctx.seed,
+                             repeats=repeats)
         bound = found["epsilon_lower_bound"]
         above = claimed is not None and bound > claimed
         # what a perfect attack would show with these coins: the most this audit could ever rule out
         ceiling = max_provable([c.added for c in run.canaries], float(delta), float(self.settings["level"]),
-                               tests=len(scores), seed=ctx.seed).epsilon
+                               tests=len(scores), seed=ctx.seed, group=repeats).epsilon
         details = {**found, "claimed_epsilon": "inf" if claimed is not None and math.isinf(claimed) else claimed,
                    "mode": (claim or {}).get("mode"), "generated": len(run.generated_texts), "held_back": run.held_back, "bound_above_claim": above,
                    "max_provable_epsilon": ceiling, "sentence": claim_sentence(bound, claimed, ceiling)}

@@ -7,7 +7,7 @@ from collections import Counter, defaultdict
 
 import numpy as np
 
-from smotext.audit.pii import allowlist_file, value_grams, value_tokens
+from smotext.audit.pii import PUBLIC_NAME_LOGPROB, allowlist_file, name_familiarity, value_grams, value_tokens
 from smotext.params import Param, int_at_least, number_in
 from smotext.audit.registry import Metric, Plugin, PluginResult, register
 
@@ -46,6 +46,10 @@ def strings(v) -> str | None:
     return None if ok else "a list of non-empty strings"
 
 
+def optional_logprob(v) -> str | None:
+    return None if v is None else number_in(-20, 0)(v) and "None or a number between -20 and 0"
+
+
 def optional_text(v) -> str | None:
     return None if v is None or (isinstance(v, str) and v.strip()) else "None or a non-empty string"
 
@@ -71,6 +75,10 @@ class Pii(Plugin):
               "reference_texts": Param(128, "texts the LM writes from the class names (and the DP topic) when a member's "
                                             "value reappears: a value the LM also writes without the corpus is public, "
                                             "not a leak (0: no reference)", int_at_least(0)),
+              "public_names": Param(PUBLIC_NAME_LOGPROB, "a replayed full name the base LM (which never saw the corpus) "
+                                    "completes at least this readily (mean log-probability per token of the words after "
+                                    "the first, in a neutral sentence) is a public figure's, not a leak (None: off)",
+                                    optional_logprob, flag="--pii-public-names", cli={"type": float, "metavar": "LOGP"}),
               "topic": Param(None, "public description of the corpus for the reference prompts (default: the DP "
                                    "generation topic in the manifest, if any)", optional_text),
               "ignore_types": Param((), "an entity type never counted as replayed PII (repeatable); the gate's policy "
@@ -111,7 +119,8 @@ class Pii(Plugin):
         holdout_grams = value_grams(ctx.nonmembers.texts + ctx.test.texts, lengths)
         # A value also in the holdout is common (a frequent name, a clinic's phone): no evidence of a leak.
         replayed = {v for v in found if v in member_grams and v not in holdout_grams}
-        excused, reference = self.excuse(ctx, replayed, found)
+        written = {value_tokens(e.text): e.text.strip() for ents in syn for e in ents}  # as the text writes it
+        excused, reference = self.excuse(ctx, replayed, found, written)
         replayed -= set().union(*excused.values())
         records = [i for i, vals in enumerate(per_record) if replayed & vals.keys()]
         examples = [{"type": found[v], "synthetic_rows": [i for i in records if v in per_record[i]][:5]}
@@ -140,14 +149,23 @@ class Pii(Plugin):
         m["pii.replay.records_rate"] = Metric(len(records) / n, "lower", "share of synthetic texts carrying a replayed member PII value", ideal=0.0)
         return res
 
-    def excuse(self, ctx, replayed: set, found: dict) -> tuple[dict[str, set], dict | None]:
-        """Member-only values that are not a leak: of an ignored type, allowlisted, or written by the LM
-        without the corpus (the public reference is written only when some value needs it)."""
+    def excuse(self, ctx, replayed: set, found: dict, written: dict | None = None) -> tuple[dict[str, set], dict | None]:
+        """Member-only values that are not a leak: of an ignored type, allowlisted, a full name the base
+        LM completes unprompted (a public figure), or written by the LM without the corpus (the public
+        reference is written only when some value needs it)."""
+        written = written or {}
         ignore = {t.upper() for t in self.settings["ignore_types"]}
         allow = {value_tokens(v) for v in self.settings["allowlist"]}
         out = {"ignored_type": {v for v in replayed if found[v] in ignore},
                "allowlisted": {v for v in replayed if v in allow}}
         rest = replayed - out["ignored_type"] - out["allowlisted"]
+        floor = self.settings["public_names"]
+        people = sorted(v for v in rest if found[v] == "PERSON" and len(v) >= 2)
+        if people and floor is not None:  # famous names: the base LM finishes them unprompted
+            # value tokens are lower-cased; the LM knows names as written
+            familiar = name_familiarity(ctx.lm, [written.get(v) or " ".join(w.capitalize() for w in v) for v in people])
+            out["public_figure"] = {v for v, f in zip(people, familiar) if f >= floor}
+            rest -= out["public_figure"]
         n = int(self.settings["reference_texts"])
         reference = None
         if rest and n:
