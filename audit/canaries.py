@@ -200,7 +200,8 @@ class CanaryRun:
         rows = [{**c.to_json(), "scores": {k: float(v[i]) for k, v in self.scores.items()}}
                 for i, c in enumerate(self.canaries)]
         return {"secret": self.secret, "count": len(self.canaries), "added": sum(c.added for c in self.canaries),
-                "repeats": self.repeats, "topic": self.topic, "held_back": self.held_back, "generated": len(self.generated_texts), "canaries": rows}
+                "repeats": self.repeats, "topic": self.topic, "held_back": self.held_back,
+                "generated": len(self.generated_texts), "canaries": rows}
 
 
 def plant(texts: list[str], labels: list[str], canaries: list[Canary], repeats: int = 1) -> tuple[list[str], list[str]]:

@@ -177,7 +177,9 @@ def render(rows: list[dict]) -> None:
         lines += ["", f"`smotext prepare` with M = {M:,} (writing the canaries with the LM on 2 cores, splitting, "
                       f"writing the folder): {prep} s."]
     (RESULTS / f"{OUT}.md").write_text("\n".join(lines) + "\n")
-    (RESULTS / f"{OUT}.json").write_text(json.dumps(rows, indent=1, default=str) + "\n")
+    summary = {"date": head["date"], "machine": head["machine"], "command": f"python benchmarks/{Path(__file__).name}",
+               "code_version": ", ".join(sorted({r["code_version"] for r in rows})), "cells": rows}
+    (RESULTS / f"{OUT}.json").write_text(json.dumps(summary, indent=1, default=str) + "\n")
 
 
 def main(argv=None) -> None:

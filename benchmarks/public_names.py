@@ -28,6 +28,7 @@ import numpy as np
 from rt_benchmark import run_facts
 
 RESULTS = Path(__file__).parent / "results"
+SWEEP = (-1.0, -1.5, -2.0, -2.5, -3.0, -3.5)
 OUT = "public_names"
 PUBLIC = [
     "Albert Einstein", "Marie Curie", "Isaac Newton", "Charles Darwin", "Stephen Hawking", "Ada Lovelace", "Alan Turing",
@@ -98,9 +99,11 @@ def main() -> None:
         rows.append({"list": k, "names": len(s), "called_public": called, "median": float(np.median(s)),
                      "auc_public_vs_this": auc, "called_public_examples": above[:8],
                      "missed_examples": below[:8] if k == "public figures" else []})
+    sweep = [{"threshold": t, **{k: int((s >= t).sum()) for k, s in scores.items()}} for t in SWEEP]
     facts = run_facts(Path(__file__).name, [])
     result = {**facts, "threshold": PUBLIC_NAME_LOGPROB, "context": NAME_CONTEXT, "lm": lm.name,
-              "seconds": seconds, "rows": rows}
+              "seconds": seconds, "rows": rows, "sweep": sweep,
+              "scores": {k: dict(zip(lists[k], map(float, s))) for k, s in scores.items()}}
     (RESULTS / f"{OUT}.json").write_text(json.dumps(result, indent=1) + "\n")
     lines = ["# Public figures' names: what the base LM completes unprompted", "",
              f"{facts['date']} · {facts['machine']} · `{facts['command']}` · code {facts['code_version']}", "",
@@ -112,6 +115,9 @@ def main() -> None:
         auc = "–" if r["auc_public_vs_this"] is None else f"{r['auc_public_vs_this']:.3f}"
         lines.append(f"| {r['list']} | {r['names']} | {r['called_public']} ({r['called_public'] / r['names']:.0%}) | "
                      f"{r['median']:.2f} | {auc} |")
+    lines += ["", "Called public at other thresholds (names of each list scoring at least the threshold):", "",
+              "| threshold | " + " | ".join(lists) + " |", "|---|" + "---|" * len(lists)]
+    lines += [f"| {s['threshold']} | " + " | ".join(f"{s[k]} of {len(lists[k])}" for k in lists) + " |" for s in sweep]
     lines += ["", "Highest-scoring names each list has above the threshold, and public figures it misses (a miss "
                   "keeps a replayed famous name counted: a false alarm, never a leak let through):", ""]
     for r in rows:

@@ -88,21 +88,10 @@ def classify(train_emb, train_y, test_emb, test_y, seed) -> dict:
 # ---------------------------------------------------------------- text-producing baselines
 
 def eda(text: str, rng: np.random.Generator, alpha: float = 0.15) -> str:
-    """EDA-style word operations (random swap, deletion, insertion of a word of the text itself).
-    EDA's synonym replacement needs WordNet, which no package here ships offline, so it is left out."""
-    words = text.split()
-    if len(words) < 2:
-        return text
-    for _ in range(max(1, int(alpha * len(words)))):
-        op = rng.integers(3)
-        if op == 0 and len(words) >= 2:
-            i, j = rng.choice(len(words), 2, replace=False)
-            words[i], words[j] = words[j], words[i]
-        elif op == 1 and len(words) > 2:
-            del words[int(rng.integers(len(words)))]
-        else:
-            words.insert(int(rng.integers(len(words) + 1)), words[int(rng.integers(len(words)))])
-    return " ".join(words)
+    """EDA-style word operations: the ``eda`` generator's (``smotext.synth.generators.eda_text``)."""
+    from smotext.synth.generators import eda_text
+
+    return eda_text(text, rng, alpha)
 
 
 PARAPHRASE_PROMPT = "Paraphrase this movie review snippet in one sentence, keeping its opinion:\n\n{text}"

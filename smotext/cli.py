@@ -39,8 +39,6 @@ def _filters():
 
 def _audit_plugins() -> dict:
     """Each audit plug-in's declared parameters with a flag: its own, or --PLUGIN-PARAMETER."""
-
-
     from smotext.audit.registry import PLUGINS
 
     def flagged(plugin, name, p):
@@ -67,7 +65,8 @@ def _auditor_params() -> dict:
 def _declarations() -> list[dict]:
     """Every declaration a command's flags come from, in the order a parameter name is looked up."""
     return [GENERATION_PARAMS, COLUMN_PARAMS, BUDGET_PARAMS, DP_GENERATION_PARAMS, ENGINE_PARAMS, RELEASE_PARAMS,
-            OUTSIDE_PARAMS, GENERATOR_PARAMS, PREPARE_PARAMS, _auditor_params(), GENERATE_PARAMS, AUDIT_FILES_PARAMS, GATE_PARAMS, FIT_DECODER_PARAMS, TRAIN_PARAMS,
+            OUTSIDE_PARAMS, GENERATOR_PARAMS, PREPARE_PARAMS, _auditor_params(), GENERATE_PARAMS, AUDIT_FILES_PARAMS,
+            GATE_PARAMS, FIT_DECODER_PARAMS, TRAIN_PARAMS,
             VOICE_PARAMS, DPSGD_PARAMS, *[cls.params for cls in _filters().values()], *_audit_plugins().values()]
 
 
@@ -211,7 +210,8 @@ def release_from_args(args, strategy=None):
         if args.corpus is not None and outside.get("prepared") is not None:
             raise SmotextError("give --corpus or --prepared, not both")
         return release(args.corpus, args.out, generator=None if outside.get("prepared") else name, seed=args.seed,
-                       synthetic=getattr(args, "synthetic", None), **outside, **given(args, COLUMN_PARAMS), **given(args, RELEASE_PARAMS),
+                       synthetic=getattr(args, "synthetic", None), **outside, **given(args, COLUMN_PARAMS),
+                       **given(args, RELEASE_PARAMS),
                        **audit_options_from_args(args, leave_out=("seed", "holdout_test_fraction")))
     if name == "smotext-dp":  # SMOTExT's DP generation: --dp, at the plug-in's ε unless --target-epsilon says
         args.dp = True

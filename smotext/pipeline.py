@@ -1,6 +1,7 @@
 """The jobs end to end, one function each: ``generate`` (the dataset, its provenance and manifest on
 disk), ``prepare`` (a split and canaries for a generator smotext does not run), ``audit_files`` (an
-audit of files on disk) and ``release`` (split, generate with any generator, audit, gate, report). The CLI's sub-commands are thin adapters over these."""
+audit of files on disk) and ``release`` (split, generate with any generator, audit, gate, report).
+The CLI's sub-commands are thin adapters over these."""
 
 from __future__ import annotations
 
@@ -506,6 +507,9 @@ def _audit_prepared(prepared, synthetic, out, claimed_epsilon, claimed_delta, te
     if _is_corpus(synthetic):
         raise SmotextError("with `prepared`, `synthetic` is the generator's file (its sha256 names the generator)",
                            params="synthetic")
+    from smotext.prepared import check_prepared_folder
+
+    check_prepared_folder(prepared)  # the first thing wrong with such a call, before where its output goes
     if out is not None:
         check_outputs({f"out ({RESULTS_FILE})": (Path(out) / RESULTS_FILE, "file"),
                        f"out ({SCORES_FILE})": (Path(out) / SCORES_FILE, "file")}, {"synthetic": synthetic})
@@ -847,6 +851,12 @@ def _release_other(corpus, out, gen, prepared, synthetic, claimed_epsilon, claim
         raise SmotextError("`prepared` needs `synthetic`: the texts the outside generator wrote", params="synthetic")
     policy_path = policy_file(policy)
     policy = load_policy(policy)
+    if prepared is not None:
+        from smotext.prepared import check_prepared_folder
+
+        if check_prepared_folder(prepared).resolve() in out.resolve().parents:
+            raise SmotextError(f"out {out} is inside the prepared folder {prepared}; keep the run apart from it",
+                               params="out")
     check_outputs({"out": (out, "folder")}, {"corpus": None if _is_corpus(corpus) else corpus, "prepared": prepared,
                                              "synthetic": synthetic, "policy": policy_path,
                                              "policy's allowlist": policy.pii.allowlist_path})

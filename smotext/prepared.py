@@ -113,11 +113,9 @@ def _canaries(folder: Path) -> tuple[list, int, int]:
     return out, data["secret"], repeats
 
 
-def read_prepared(folder: str | os.PathLike) -> Prepared:
-    """A folder ``smotext prepare`` wrote, read back and checked: its marker, the splits, the canaries
-    and that train.csv is still what the generator was given."""
-    from smotext.outputs import load_user_json, read_marker, read_user_text
-    from smotext.synth.corpus import file_sha256
+def check_prepared_folder(folder: str | os.PathLike) -> Path:
+    """``folder`` if it is a real folder carrying ``prepare``'s marker; else one clear error."""
+    from smotext.outputs import read_marker
 
     p = Path(folder)
     if p.is_symlink() or not p.is_dir():
@@ -125,6 +123,16 @@ def read_prepared(folder: str | os.PathLike) -> Prepared:
     marker = read_marker(p)
     if marker is None or marker.get("kind") != MARKER_KIND:
         raise SmotextError(f"prepared {p}: not a folder `smotext prepare` made (no prepare marker)", params="prepared")
+    return p
+
+
+def read_prepared(folder: str | os.PathLike) -> Prepared:
+    """A folder ``smotext prepare`` wrote, read back and checked: its marker, the splits, the canaries
+    and that train.csv is still what the generator was given."""
+    from smotext.outputs import load_user_json, read_user_text
+    from smotext.synth.corpus import file_sha256
+
+    p = check_prepared_folder(folder)
     settings_path = p / PRIVATE / SETTINGS_FILE
     settings = load_user_json(read_user_text(settings_path, "prepare settings"), str(settings_path))
     if not isinstance(settings, dict) or not isinstance(settings.get("train_sha256"), str) \

@@ -130,7 +130,9 @@ def test_a_changed_training_file_or_a_mixed_up_call_is_refused(prepared, tmp_pat
         audit_files(prepared=tmp_path, synthetic=corpus)
     with pytest.raises(SmotextError, match="inside the prepared folder"):
         audit_files(prepared=prepared, synthetic=corpus, out=prepared / "audit")
-    assert not (prepared / "audit").exists()
+    with pytest.raises(SmotextError, match="inside the prepared folder"):
+        release(prepared=prepared, synthetic=corpus, out=prepared / "run")
+    assert not (prepared / "audit").exists() and not (prepared / "run").exists()
 
 
 def test_repeated_canaries_go_into_the_training_file_as_often_as_asked(corpus, lm, tmp_path):
