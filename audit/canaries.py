@@ -68,8 +68,8 @@ def fake_pii(rng: np.random.Generator) -> dict[str, str]:
 
 
 MIN_REWRITE_WORDS = 4  # a rewrite shorter than this (a stub) keeps the LM's own prefix
-# A canary's start is one sentence: the secret follows it. Asked for more, the LM runs past its token
-# budget, the cut-off reply is dropped and asked for again, which made 1,000 canaries slow.
+# A canary's start is one sentence: the secret follows it. Asked for one or two, the LM writes longer
+# and runs past its token budget more often (128 canaries on 2 cores: 97.6 s, against 71.9 s now).
 CANARY_LENGTHS = ("one sentence",)
 
 
