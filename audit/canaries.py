@@ -219,6 +219,11 @@ def canary_parented(parents, first_canary_row: int) -> np.ndarray:
 
 
 ECHO_OVERLAP = 0.5  # an output whose word 4-grams are at least this share a canary's carries that canary
+# ... and one whose nearest input is a canary this close. On Rotten Tomatoes with 1,000 canaries, EDA's
+# shuffled copies of canaries that kept no secret and few 4-grams lay at cosine 0.738 or more; SMOTExT's
+# and DP generation's texts nearer a canary than a member mostly lay below 0.7 (LM-written texts near
+# LM-written canary starts): without the floor they held back 182 and 235 of 600 texts, with it 7 and 14.
+ECHO_COSINE = 0.7
 
 
 def carries_canary(canaries: list[Canary], texts: list[str], canary_emb: np.ndarray | None = None,
@@ -226,9 +231,9 @@ def carries_canary(canaries: list[Canary], texts: list[str], canary_emb: np.ndar
     """Per output of a generator whose provenance is unknown: does it carry a canary? Yes when it
     writes any canary's secret (the suffix or a fake PII value) again, when at least ``ECHO_OVERLAP``
     of its word ``n``-grams are a canary's, or (given embeddings) when its nearest input record is a
-    canary rather than a member. Such outputs are held back from a release: fake records and their
-    secrets never go public. Outputs a never-seen canary happens to be nearest are held back too;
-    that costs a few texts, never privacy."""
+    canary rather than a member and at cosine ``ECHO_COSINE`` or more. Such outputs are held back from
+    a release: fake records and their secrets never go public. Outputs a never-seen canary happens
+    to be nearest are held back too; that costs a few texts, never privacy."""
     lengths = {len(value_tokens(v)) for c in canaries for v in c.secrets}
     secrets = {value_tokens(v) for c in canaries for v in c.secrets} - {()}
     index = ngram_index([c.text for c in canaries], n)
@@ -237,5 +242,5 @@ def carries_canary(canaries: list[Canary], texts: list[str], canary_emb: np.ndar
     if canary_emb is not None and text_emb is not None and member_emb is not None and len(texts):
         to_canary = topk_cosine(np.asarray(text_emb), np.asarray(canary_emb), k=1)[0][:, 0]
         to_member = topk_cosine(np.asarray(text_emb), np.asarray(member_emb), k=1)[0][:, 0]
-        out |= to_canary > to_member
+        out |= (to_canary > to_member) & (to_canary >= ECHO_COSINE)
     return out
