@@ -324,16 +324,17 @@ def _canary_lm(lm):
     return lm if hasattr(lm, "model") else load_lm(lm)
 
 
-def _write_canaries(lm, members: Corpus, m: int, secret: int | None, topic: str | None, progress: bool):
-    """``m`` canaries for the members' classes, written by ``lm`` (the base LM: it never saw the
-    corpus) from the class names and ``topic`` only, and the secret they came from."""
+def _write_canaries(lm, members: Corpus, m: int, secret: int | None, topic: str | None, progress: bool, voice=None):
+    """``m`` canaries for the members' classes, written by ``lm`` from the class names and ``topic``
+    only (``voice``: rewritten in a decoder's voice, see ``make_canaries``), and the secret they
+    came from (None: a fresh one)."""
     import secrets as secrets_module
 
     from smotext.audit.canaries import make_canaries
 
     secret = secrets_module.randbits(63) if secret is None else secret
     try:
-        return make_canaries(lm, sorted(set(members.labels)), m, secret, topic, progress=progress), secret
+        return make_canaries(lm, sorted(set(members.labels)), m, secret, topic, progress=progress, voice=voice), secret
     except ValueError as e:
         raise SmotextError(f"can't plant {m} canaries: {e}", params="canaries") from None
 
@@ -353,7 +354,6 @@ def prepare(corpus: Corpus | PathLike | pd.DataFrame, out: PathLike, *, canaries
     from smotext.outputs import atomic_folder, check_outputs, check_owned_folder
     from smotext.prepared import MARKER_KIND, write_prepared
     from smotext.reports.release import split_corpus
-    from smotext.synth.corpus import Corpus
 
     check_all(PREPARE_PARAMS, {"canaries": canaries, "canary_secret": canary_secret, "canary_topic": canary_topic,
                                "canary_repeats": canary_repeats,
@@ -403,14 +403,15 @@ def _outside_outputs(texts: list[str], labels: list[str], members: Corpus, canar
             held = carries_canary(canaries, texts, encoder.embed([c.text for c in canaries]), encoder.embed(texts),
                                   encoder.embed(members.texts))
         run = CanaryRun(canaries, secret, list(texts), held_back=int(held.sum()), repeats=repeats)
-    keep = [i for i in range(len(texts)) if not held[i]]
-    if not held.any() and sha256 is not None:
+    held_rows = np.flatnonzero(held).tolist()
+    if not held_rows and sha256 is not None:  # the file as given: its sha256 is what a gate may release
         synthetic = Corpus(list(texts), list(labels), labelled, source, sha256)
     else:
+        keep = np.flatnonzero(~held)
         synthetic = Corpus.from_texts([texts[i] for i in keep], [labels[i] for i in keep] if labelled else None,
-                                      source=source if not held.any() else f"{source} less {int(held.sum())} held back")
-    manifest = outside_manifest(generator, claim, members, synthetic.labels, int(held.sum()), seconds, seed, encoder)
-    return _Outside(synthetic, [i for i in range(len(texts)) if held[i]], manifest, run)
+                                      source=f"{source} less {len(held_rows)} held back" if held_rows else source)
+    manifest = outside_manifest(generator, claim, members, synthetic.labels, len(held_rows), seconds, seed, encoder)
+    return _Outside(synthetic, held_rows, manifest, run)
 
 
 def _from_prepared(prepared: PathLike, synthetic: PathLike, text_col: str, label_col: str | None, claim: dict, encoder):
@@ -665,19 +666,13 @@ def _plant_canaries(sampler: SMOTExT, members: Corpus, m: int, secret: int | Non
     """Make ``m`` canaries for the members' classes with the sampler's LM (loaded here, before
     generation), in the voice of its bridge's adapter if it has one, and return (CanaryRun, generator
     input texts, labels)."""
-    import secrets as secrets_module
+    from smotext.audit.canaries import CanaryRun, plant
 
-    from smotext.audit.canaries import CanaryRun, make_canaries, plant
-
-    secret = secrets_module.randbits(63) if secret is None else secret
     if topic is None and sampler.dp is not None:
         topic = sampler.dp.topic
     sampler.load_models()
-    try:
-        made = make_canaries(sampler.lm_, sorted(set(members.labels)), m, secret, topic, progress=sampler.progress,
-                             voice=_in_the_decoders_voice(sampler))
-    except ValueError as e:
-        raise SmotextError(f"can't plant {m} canaries: {e}", params="canaries") from None
+    made, secret = _write_canaries(sampler.lm_, members, m, secret, topic, sampler.progress,
+                                   _in_the_decoders_voice(sampler))
     texts, labels = plant(members.texts, members.labels, made, repeats)
     return CanaryRun(made, secret, [], topic=topic, repeats=repeats), texts, labels
 
@@ -734,13 +729,13 @@ def release(corpus: Corpus | PathLike | pd.DataFrame | None = None, out: PathLik
     canary) are held back. ``prepared`` with ``synthetic`` releases what an outside generator made
     from a ``prepare`` folder's train.csv instead (``corpus`` is then left out; ``claimed_epsilon``
     and ``claimed_delta`` state its claim)."""
-    import pandas as pd
 
     from smotext.synth.generators import _SMOTExTBase, as_generator
 
     from smotext.audit.auditor import Auditor
     from smotext.outputs import atomic_folder, check_outputs, check_owned_folder
     from smotext.reports.policy import load_policy, policy_file
+    from smotext.prepared import write_private_splits
     from smotext.reports.release import RELEASE_DIR, apply_gate, publish, split_corpus
     from smotext.synth.corpus import Corpus, file_sha256, write_json, write_table
     from smotext.synth.manifest import parent_rows, versions
@@ -797,11 +792,7 @@ def release(corpus: Corpus | PathLike | pd.DataFrame | None = None, out: PathLik
             sampler.fit_resample(texts, labels if members.labelled or run else None)
         held = None if run is None else _hold_back_canary_children(sampler, run, len(members))
         _require_output(sampler, 2)
-        private = work / "private"
-        private.mkdir(mode=0o700)  # owner-only: the splits, provenance and canary secrets
-        for split in (members, holdout, test):  # the user's own data, kept for re-auditing; never released
-            name = split.source.rsplit("#", 1)[1]
-            write_table(pd.DataFrame({"text": split.texts, "label": split.labels}), private / f"{name}.csv")
+        private = write_private_splits(work, members, holdout, test)  # + provenance and canary secrets below
         syn_path, manifest_path = work / "synthetic.csv", work / "synthetic.manifest.json"
         manifest = write_generation(sampler, members, syn_path, private / "synthetic.provenance.jsonl", manifest_path,
                                     "csv", time.perf_counter() - t0, final=lambda p: out / p.relative_to(work),
@@ -833,6 +824,7 @@ def _release_other(corpus, out, gen, prepared, synthetic, claimed_epsilon, claim
 
     from smotext.audit.auditor import Auditor
     from smotext.outputs import atomic_folder, check_outputs, check_owned_folder
+    from smotext.prepared import write_private_splits
     from smotext.reports.policy import load_policy, policy_file
     from smotext.reports.release import RELEASE_DIR, apply_gate, publish, split_corpus
     from smotext.synth.corpus import file_sha256, write_json, write_table
@@ -891,10 +883,7 @@ def _release_other(corpus, out, gen, prepared, synthetic, claimed_epsilon, claim
                                    secret, gen.parents_, gen.describe(), gen.claim(), seed, seconds, encoder,
                                    "synthetic.csv", None, members.labelled, canary_repeats)
     with atomic_folder(out) as work, auditor.engine.session():
-        private = work / "private"
-        private.mkdir(mode=0o700)
-        for name, split in (("members", members), ("holdout", holdout), ("test", test)):
-            write_table(pd.DataFrame({"text": split.texts, "label": split.labels}), private / f"{name}.csv")
+        private = write_private_splits(work, members, holdout, test)
         syn_path, manifest_path = work / "synthetic.csv", work / "synthetic.manifest.json"
         write_table(pd.DataFrame({"text": outside.synthetic.texts, "label": outside.synthetic.labels}), syn_path)
         write_json(outside.manifest, manifest_path)

@@ -49,6 +49,20 @@ def training_rows(members, canaries: list, secret: int, repeats: int = 1) -> tup
     return [texts[i] for i in order], [labels[i] for i in order]
 
 
+def write_private_splits(work: Path, members, holdout, test) -> Path:
+    """Make ``work``/private/ (owner-only) and write the three splits into it: the user's own data,
+    kept for re-auditing, never released. Returns the folder."""
+    import pandas as pd
+
+    from smotext.synth.corpus import write_table
+
+    private = work / PRIVATE
+    private.mkdir(mode=0o700)
+    for name, split in zip(SPLITS, (members, holdout, test)):
+        write_table(pd.DataFrame({"text": split.texts, "label": split.labels}), private / f"{name}.csv")
+    return private
+
+
 def write_prepared(work: Path, members, holdout, test, canaries: list, secret: int | None, settings: dict,
                    topic: str | None, repeats: int = 1) -> dict:
     """Fill ``work`` (a folder smotext is building) with train.csv, prepared.json and private/."""
@@ -57,10 +71,7 @@ def write_prepared(work: Path, members, holdout, test, canaries: list, secret: i
     from smotext.audit.canaries import CanaryRun
     from smotext.synth.corpus import file_sha256, write_json, write_table
 
-    private = work / PRIVATE
-    private.mkdir(mode=0o700)
-    for name, split in zip(SPLITS, (members, holdout, test)):
-        write_table(pd.DataFrame({"text": split.texts, "label": split.labels}), private / f"{name}.csv")
+    private = write_private_splits(work, members, holdout, test)
     if canaries:
         texts, labels = training_rows(members, canaries, secret, repeats)
         write_json(CanaryRun(canaries, secret, [], topic=topic, repeats=repeats).private_json(), private / CANARIES_FILE)
