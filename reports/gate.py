@@ -57,16 +57,25 @@ class Decision:
 PER_SYNTHETIC_TEXT = {"reconstruction.near_verbatim.excess_rate"}
 
 
-def _metrics_and_failures(audit) -> tuple[dict, dict[str, str], dict[str, int | None]]:
+def _metrics_and_failures(audit) -> tuple[dict, dict[str, str], dict]:
     """(metrics as in results.json, failed plug-ins -> error, sample sizes: holdout records
-    evaluated and synthetic texts) from an AuditResult or a results.json dict."""
+    evaluated and synthetic texts, and for a rotated release the pooled metrics and their holdout)
+    from an AuditResult or a results.json dict."""
     data = audit.to_json() if hasattr(audit, "to_json") else audit
     if not isinstance(data, Mapping) or not isinstance(data.get("metrics"), Mapping):
         raise SmotextError("the gate decides on an audit result: an AuditResult or a results.json dict with 'metrics'")
     failed = {n: p.get("error", "") for n, p in (data.get("plugins") or {}).items() if p.get("status") == "failed"}
     inputs = data.get("inputs") or {}
     sizes = {"holdout": (inputs.get("evaluated") or {}).get("nonmembers"), "synthetic": (inputs.get("synthetic") or {}).get("texts")}
-    return dict(data["metrics"]), failed, {k: n if isinstance(n, int) and n > 0 else None for k, n in sizes.items()}
+    sizes = {k: n if isinstance(n, int) and n > 0 else None for k, n in sizes.items()}
+    rotation = (data.get("run") or {}).get("rotation")
+    if isinstance(rotation, Mapping) and isinstance(rotation.get("pooled_metrics"), list):
+        # the metrics pooled over rotations: their holdout is every rotation's (results.json is untrusted)
+        n, k = rotation.get("nonmembers"), rotation.get("rotations")
+        sizes["pooled"] = {m for m in rotation["pooled_metrics"] if isinstance(m, str)}
+        sizes["pooled_holdout"] = n if isinstance(n, int) and n > 0 else None
+        sizes["rotations"] = k if isinstance(k, int) and k > 1 else None
+    return dict(data["metrics"]), failed, sizes
 
 
 def records_needed(value: float, across: float, threshold: float, n: int | None) -> int | None:
@@ -164,7 +173,7 @@ class Gate:
         return "; ".join(said)
 
     @staticmethod
-    def _measured_or_undecided(o: RuleOutcome, rule, sizes: dict[str, int | None]) -> None:
+    def _measured_or_undecided(o: RuleOutcome, rule, sizes: dict) -> None:
         """A failing interval rule: a measured breach when the whole interval is on the unsafe side,
         else the audit can't tell at this size (it blocks all the same: no evidence, no release)."""
         safe_end = float(o.ci[0] if rule.bound == "ci_upper" else o.ci[1])
@@ -175,6 +184,9 @@ class Gate:
         o.status = "undecided"
         sample, unit = ("synthetic", "synthetic texts") if rule.metric in PER_SYNTHETIC_TEXT else ("holdout", "holdout records")
         n = sizes.get(sample)
+        pooled = rule.metric in sizes.get("pooled", ()) and sample == "holdout"
+        if pooled:
+            n, unit = sizes.get("pooled_holdout"), "holdout records pooled over the rotations"
         needed = records_needed(o.value, o.compared if value_ok else safe_end, rule.threshold, n)
         setattr(o, f"{sample}_needed", needed)
         lo, hi = sorted((float(o.ci[0]), float(o.ci[1])))
@@ -183,4 +195,7 @@ class Gate:
                   f"more {unit} would decide it")
         o.reason = (f"cannot tell at this size: {rule.metric} = {o.value:.4g} with interval [{lo:.4g}, {hi:.4g}] "
                     f"straddles {rule.comparison} {rule.threshold:g}; {decide}"
-                    + (f" (now {n}; an interval narrows about as 1/√n)" if n else ""))
+                    + (f" (now {n}; an interval narrows about as 1/√n)" if n else "")
+                    + (f"; pooled over {sizes.get('rotations')} rotations" if pooled else
+                       "; `--rotations k` generates k times so every record outside the test split is a non-member once"
+                       if sample == "holdout" else ""))

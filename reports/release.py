@@ -19,6 +19,36 @@ from smotext.errors import SmotextError
 RELEASE_DIR = "release"
 
 
+def _parts(corpus: Corpus, fractions: list[tuple[str, float]], rest: str, seed: int) -> dict[str, list[int]]:
+    """Row numbers per part, stratified by label (seeded): each class's rows are permuted and the parts
+    in ``fractions`` filled in order up to their share of the class; what is left goes to ``rest``.
+    Copies of one text (same words after normalising case and whitespace) go to the same part."""
+    rng = np.random.default_rng(seed)
+    labels = np.asarray(corpus.labels, dtype=object)
+    parts: dict[str, list[int]] = {name: [] for name, _ in fractions} | {rest: []}
+    for cls in sorted(set(corpus.labels)):
+        rows = rng.permutation(np.flatnonzero(labels == cls))
+        groups: dict[str, list[int]] = {}  # copies of a text, in the order the permutation meets them
+        for i in rows.tolist():
+            groups.setdefault(same_text_key(corpus.texts[i]), []).append(i)
+        want = [(name, int(round(f * len(rows)))) for name, f in fractions]
+        got: dict[str, list[int]] = {name: [] for name, _ in fractions}
+        for group in groups.values():
+            into = next((name for name, n in want if len(got[name]) < n), None)
+            (got[into] if into else parts[rest]).extend(group)
+        for name in got:
+            parts[name] += got[name]
+    return parts
+
+
+def _subset(corpus: Corpus, rows: list[int], name: str) -> Corpus:
+    rows = sorted(rows)
+    if len(rows) < 2:
+        raise SmotextError(f"the corpus is too small: the {name} split would hold {len(rows)} text(s)")
+    return Corpus([corpus.texts[i] for i in rows], [corpus.labels[i] for i in rows], corpus.labelled,
+                  f"{corpus.source}#{name}", corpus.sha256)
+
+
 def split_corpus(corpus: Corpus, holdout_fraction: float = 0.3, test_fraction: float = 0.2,
                  seed: int = 0) -> tuple[Corpus, Corpus, Corpus]:
     """Members / holdout / test, stratified by label (seeded). Members are what generation may see.
@@ -28,34 +58,26 @@ def split_corpus(corpus: Corpus, holdout_fraction: float = 0.3, test_fraction: f
     if not (0 < holdout_fraction < 1 and 0 < test_fraction < 1 and holdout_fraction + test_fraction < 1):
         raise SmotextError("holdout_fraction and test_fraction must be in (0, 1) and leave room for members",
                            params=("holdout_fraction", "test_fraction"))
-    rng = np.random.default_rng(seed)
-    labels = np.asarray(corpus.labels, dtype=object)
-    parts: dict[str, list[int]] = {"members": [], "holdout": [], "test": []}
-    for cls in sorted(set(corpus.labels)):
-        rows = rng.permutation(np.flatnonzero(labels == cls))
-        n_hold, n_test = int(round(holdout_fraction * len(rows))), int(round(test_fraction * len(rows)))
-        groups: dict[str, list[int]] = {}  # copies of a text, in the order the permutation meets them
-        for i in rows.tolist():
-            groups.setdefault(same_text_key(corpus.texts[i]), []).append(i)
-        hold: list[int] = []
-        test: list[int] = []
-        for group in groups.values():
-            if len(hold) < n_hold:
-                hold += group
-            elif len(test) < n_test:
-                test += group
-            else:
-                parts["members"] += group
-        parts["holdout"] += hold
-        parts["test"] += test
-    out = []
-    for name in ("members", "holdout", "test"):
-        rows = sorted(parts[name])
-        if len(rows) < 2:
-            raise SmotextError(f"the corpus is too small: the {name} split would hold {len(rows)} text(s)")
-        out.append(Corpus([corpus.texts[i] for i in rows], [corpus.labels[i] for i in rows], corpus.labelled,
-                          f"{corpus.source}#{name}", corpus.sha256))
-    return tuple(out)
+    parts = _parts(corpus, [("holdout", holdout_fraction), ("test", test_fraction)], "members", seed)
+    return tuple(_subset(corpus, parts[name], name) for name in ("members", "holdout", "test"))
+
+
+def rotation_splits(corpus: Corpus, rotations: int, test_fraction: float = 0.2,
+                    seed: int = 0) -> tuple[list[tuple[Corpus, Corpus]], Corpus]:
+    """(members, holdout) for each of ``rotations`` runs, and the test split: what the test split leaves
+    is cut into ``rotations`` folds (stratified, seeded) and run r holds out fold r, so every record
+    outside the test split is a non-member once. The first run is ``split_corpus`` with a holdout
+    fraction of (1 - test_fraction) / rotations."""
+    if not (0 < test_fraction < 1 and rotations >= 2):
+        raise SmotextError("rotation needs a test fraction in (0, 1) and at least 2 rotations",
+                           params=("test_fraction", "rotations"))
+    share = (1 - test_fraction) / rotations
+    fractions = [("fold 1", share), ("test", test_fraction)] + [(f"fold {r}", share) for r in range(2, rotations)]
+    parts = _parts(corpus, fractions, f"fold {rotations}", seed)
+    folds = [parts[f"fold {r}"] for r in range(1, rotations + 1)]
+    runs = [(_subset(corpus, [i for j, f in enumerate(folds) if j != r for i in f], "members"),
+             _subset(corpus, folds[r], "holdout")) for r in range(rotations)]
+    return runs, _subset(corpus, parts["test"], "test")
 
 
 def apply_gate(results: dict, policy: Policy) -> Decision:

@@ -89,6 +89,7 @@ def view(results: dict) -> dict:
         "plots": plots, "pairs": pairs, "attacks": attacks, "utility": details("utility"), "pii": details("pii"),
         "recon": recon, "decoder": details("decoder_privacy"), "formal": details("generation_privacy"), "realism": realism,
         "canary": details("canary"), "generator": _generator(results.get("generation")),
+        "rotation": _rotation((results.get("run") or {}).get("rotation")),
         "realism_pairs": [(real[i] if i < len(real) else None, t) for i, t in enumerate(side.get("synthetic", []))],
         "internal": (results.get("run") or {}).get("real_examples") is True, "samples": overview.get("samples", {}),
         "plugins": plugins, "fmt": _fmt, "pct": _pct,
@@ -100,6 +101,14 @@ def _generator(generation) -> str | None:
     from smotext.synth.manifest import outside_generator
 
     return outside_generator(generation) if isinstance(generation, dict) else None
+
+
+def _rotation(rotation) -> dict | None:
+    """A rotated release's pooling (``audit.rotation.pool``), if results.json says so in a shape we read."""
+    if not isinstance(rotation, dict) or not isinstance(rotation.get("rotations"), int):
+        return None
+    pooled = rotation.get("pooled_metrics")
+    return {**rotation, "pooled_metrics": [m for m in pooled if isinstance(m, str)] if isinstance(pooled, list) else []}
 
 
 REPORT_MARK = "<!DOCTYPE html>\n<!-- smotext report -->"  # how every report starts; only such a file is replaced

@@ -210,7 +210,7 @@ def release_from_args(args, strategy=None):
         if args.corpus is not None and outside.get("prepared") is not None:
             raise SmotextError("give --corpus or --prepared, not both")
         return release(args.corpus, args.out, generator=None if outside.get("prepared") else name, seed=args.seed,
-                       synthetic=getattr(args, "synthetic", None), **outside, **given(args, COLUMN_PARAMS),
+                       synthetic=getattr(args, "synthetic", None), say=say, **outside, **given(args, COLUMN_PARAMS),
                        **given(args, RELEASE_PARAMS),
                        **audit_options_from_args(args, leave_out=("seed", "holdout_test_fraction")))
     if name == "smotext-dp":  # SMOTExT's DP generation: --dp, at the plug-in's ε unless --target-epsilon says

@@ -8,6 +8,7 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
+import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -33,6 +34,8 @@ def _fraction(v) -> str | None:
     return number_in(0, 1, low_open=True, high_open=True)(v) and "a number between 0 and 1"
 
 
+MAX_ROTATIONS = 20  # each rotation is a whole generation
+
 # A release's own parameters, declared once (``release`` and the release/demo flags).
 RELEASE_PARAMS: dict[str, Param] = {
     "policy": Param("default", "a shipped policy's name (default, strict, research; see `smotext policies`) or a policy "
@@ -52,6 +55,11 @@ RELEASE_PARAMS: dict[str, Param] = {
                             cli={"metavar": "R"}),
     "canary_topic": Param(None, "what the corpus's texts are, for writing canary starts (None: the DP topic, else "
                           "generic)", None, flag="--canary-topic", cli={"metavar": "TEXT"}),
+    "rotations": Param(1, "for a small corpus: generate k times, each run holding out another 1/k of what the test "
+                       "split leaves (holdout_fraction is then unused), and pool the attacks' scores over the runs, so "
+                       "every record is a non-member once; the release is the first run's texts; k times the "
+                       "generation time; 1: one run", lambda v: int_at_least(1)(v) or (None if v <= MAX_ROTATIONS else f"at most {MAX_ROTATIONS}"),
+                       flag="--rotations", cli={"metavar": "K"}),
 }
 _R = RELEASE_PARAMS
 _REQUIRED = {"required": True}
@@ -686,6 +694,42 @@ def _hold_back_canary_children(sampler: SMOTExT, run, first_canary_row: int):
     return held
 
 
+def _split(corpus: Corpus, rotations: int, holdout_fraction: float, test_fraction: float, seed: int):
+    """(the rotations' (members, holdout) pairs or None, members, holdout, test): the first run's split."""
+    from smotext.reports.release import rotation_splits, split_corpus
+
+    if rotations == 1:
+        return (None, *split_corpus(corpus, holdout_fraction, test_fraction, seed))
+    runs, test = rotation_splits(corpus, rotations, test_fraction, seed)
+    return runs, *runs[0], test
+
+
+def _rotate(audit, runs: list, test: Corpus, generate: Callable, auditor, say: Callable[[str], None]) -> None:
+    """Runs 2..k of a rotated release: ``generate(members)`` -> (synthetic Corpus, (encoder, LM)) from
+    each rotation's members, the attacks and reconstruction scored against its holdout, and their
+    scores pooled with the first run's into ``audit`` (``audit.rotation.pool``)."""
+    import numpy as np
+
+    from smotext.audit.auditor import Auditor
+    from smotext.audit.rotation import pool, pooled_plugins
+
+    names = pooled_plugins(audit)
+    if not names:
+        raise SmotextError("rotations pool the attacks' scores over the runs, and this audit runs no attack",
+                           params="rotations")
+    scorer = Auditor(plugins=names, plugin_params={p.name: dict(p.settings) for p in auditor.plugins if p.name in names},
+                     encoder=auditor.encoder, seed=auditor.seed, n_boot=auditor.n_boot, progress=auditor.progress,
+                     cache=auditor.cache, allow_overlap=auditor.allow_overlap, precision=auditor.precision)
+    others = []
+    for r, (members, holdout) in enumerate(runs[1:], start=2):
+        say(f"rotation {r} of {len(runs)}: generating from {len(members):,} members, {len(holdout):,} held out")
+        synthetic, models = generate(members)
+        if len(synthetic) < 2:
+            raise SmotextError(f"rotation {r} generated {len(synthetic)} text(s); nothing to score")
+        others.append(scorer.run(members, holdout, synthetic, test=test, models=models))
+    audit.run["rotation"] = pool(audit, others, np.random.default_rng([auditor.seed, len(runs)]), auditor.n_boot)
+
+
 def release(corpus: Corpus | PathLike | pd.DataFrame | None = None, out: PathLike | None = None, *,
             generator=None, prepared: PathLike | None = None, synthetic: PathLike | None = None,
             claimed_epsilon: float | None = None, claimed_delta: float = OUTSIDE_PARAMS["claimed_delta"].default,
@@ -693,7 +737,7 @@ def release(corpus: Corpus | PathLike | pd.DataFrame | None = None, out: PathLik
             holdout_fraction: float = _R["holdout_fraction"].default, test_fraction: float = _R["test_fraction"].default,
             text_col: str = "text", label_col: str | None = None, canaries: int = _R["canaries"].default,
             canary_secret: int | None = _R["canary_secret"].default, canary_topic: str | None = _R["canary_topic"].default,
-            canary_repeats: int = _R["canary_repeats"].default,
+            canary_repeats: int = _R["canary_repeats"].default, rotations: int = _R["rotations"].default,
             voice="auto", voice_secret: int | None = None, say: Callable[[str], None] = lambda line: None,
             **audit_options: Any) -> ReleaseResult:
     """Split ``corpus`` (a CSV/JSONL/Parquet path, a pandas DataFrame with ``text_col`` and ``label_col``,
@@ -728,15 +772,22 @@ def release(corpus: Corpus | PathLike | pd.DataFrame | None = None, out: PathLik
     outputs with a canary parent (or, where the generator does not say its parents, that carry a
     canary) are held back. ``prepared`` with ``synthetic`` releases what an outside generator made
     from a ``prepare`` folder's train.csv instead (``corpus`` is then left out; ``claimed_epsilon``
-    and ``claimed_delta`` state its claim)."""
+    and ``claimed_delta`` state its claim).
+
+    ``rotations`` = k >= 2 is for a corpus too small for one holdout to decide: what the test split
+    leaves is cut into k folds, run r generates from all folds but r (with the same canaries, and a
+    voice adapter of its own), and the attacks' per-record scores are pooled over the k runs, so
+    every record is a non-member once (``audit.rotation``). The release is the first run's; the
+    gate decides the pooled metrics on the pooled holdout; the others are the first run's."""
 
     from smotext.synth.generators import _SMOTExTBase, as_generator
 
     from smotext.audit.auditor import Auditor
+    from smotext.audit.canaries import plant
     from smotext.outputs import atomic_folder, check_outputs, check_owned_folder
     from smotext.reports.policy import load_policy, policy_file
     from smotext.prepared import write_private_splits
-    from smotext.reports.release import RELEASE_DIR, apply_gate, publish, split_corpus
+    from smotext.reports.release import RELEASE_DIR, apply_gate, publish
     from smotext.synth.corpus import Corpus, file_sha256, write_json, write_table
     from smotext.synth.manifest import parent_rows, versions
 
@@ -755,14 +806,14 @@ def release(corpus: Corpus | PathLike | pd.DataFrame | None = None, out: PathLik
             raise SmotextError("`sampler` is SMOTExT's; this release runs another generator", params="sampler")
         return _release_other(corpus, out, gen, prepared, synthetic, claimed_epsilon, claimed_delta, policy, seed,
                               holdout_fraction, test_fraction, text_col, label_col, canaries, canary_secret,
-                              canary_topic, canary_repeats, audit_options)
+                              canary_topic, canary_repeats, rotations, audit_options, say)
     if gen is not None and sampler is None:
         sampler = gen.sampler()
     out = Path(out)
     sampler = _sampler(sampler, seed, "all")  # a release is a replacement dataset: one text per member by default
     check_all(RELEASE_PARAMS, {"holdout_fraction": holdout_fraction, "test_fraction": test_fraction, "canaries": canaries,
                                "canary_secret": canary_secret, "canary_topic": canary_topic,
-                               "canary_repeats": canary_repeats})
+                               "canary_repeats": canary_repeats, "rotations": rotations})
     policy_path = policy_file(policy)
     policy = load_policy(policy)  # a bad policy stops everything before work starts
     inputs = {"corpus": None if _is_corpus(corpus) else corpus, "policy": policy_path,
@@ -770,7 +821,7 @@ def release(corpus: Corpus | PathLike | pd.DataFrame | None = None, out: PathLik
     check_outputs({"out": (out, "folder")}, inputs)
     check_owned_folder("out", out)  # an earlier run (its marker) is replaced whole; someone else's folder never
     corpus = _corpus(corpus, text_col, label_col)
-    members, holdout, test = split_corpus(corpus, holdout_fraction, test_fraction, seed)
+    rotated, members, holdout, test = _split(corpus, rotations, holdout_fraction, test_fraction, seed)
     if audit_options.get("engine") is None and sampler.engine is not None:  # one pool of workers for the whole job
         audit_options = {**audit_options, "engine": sampler.engine}
     auditor = Auditor(**{"seed": seed, **_with_policy_pii(audit_options, policy)})  # bad plug-ins fail before generation
@@ -803,6 +854,23 @@ def release(corpus: Corpus | PathLike | pd.DataFrame | None = None, out: PathLik
         audit = auditor.run(members, holdout, synthetic, test=test, parent_rows=parent_rows(sampler), generation=manifest,
                             canaries=run, models=(sampler.encoder_, sampler.lm_))
         audit.save_scores(work)
+        if rotated:
+            def again(members_r: Corpus):
+                """Another rotation: the same generation (its own voice adapter, the same canaries) from members_r."""
+                with tempfile.TemporaryDirectory() as tmp:
+                    bridge = None if voice_config is None else \
+                        _adapt_voice(sampler, members_r.texts, voice_config, Path(tmp) / "bridge", voice_secret)
+                    with sampler.using_bridge(bridge) if bridge else contextlib.nullcontext():
+                        texts, labels = (members_r.texts, members_r.labels) if run is None else \
+                            plant(members_r.texts, members_r.labels, run.canaries, run.repeats)
+                        sampler.fit_resample(texts, labels if members.labelled or run else None)
+                if run is not None:
+                    sampler.hold_back(range(len(members_r), len(members_r) + run.repeats * len(run.canaries)))
+                frame = sampler.synthetic_
+                return Corpus.from_texts(frame["text"].tolist(), frame["label"].tolist() if members.labelled else None,
+                                         source="<rotation>"), (sampler.encoder_, sampler.lm_)
+
+            _rotate(audit, rotated, test, again, auditor, say)
         if run is not None:  # the coins and the secret: whoever reads them can tell which canaries were added
             write_json(run.private_json(), private / "canaries.json")
             write_table(held, private / "held_back.jsonl", "jsonl")
@@ -817,7 +885,7 @@ def release(corpus: Corpus | PathLike | pd.DataFrame | None = None, out: PathLik
 
 def _release_other(corpus, out, gen, prepared, synthetic, claimed_epsilon, claimed_delta, policy, seed,
                    holdout_fraction, test_fraction, text_col, label_col, canaries, canary_secret, canary_topic,
-                   canary_repeats, audit_options) -> ReleaseResult:
+                   canary_repeats, rotations, audit_options, say) -> ReleaseResult:
     """``release`` for a generator that is not SMOTExT: a plug-in run here, or an outside generator's
     file made from a ``prepare`` folder."""
     import pandas as pd
@@ -826,8 +894,8 @@ def _release_other(corpus, out, gen, prepared, synthetic, claimed_epsilon, claim
     from smotext.outputs import atomic_folder, check_outputs, check_owned_folder
     from smotext.prepared import write_private_splits
     from smotext.reports.policy import load_policy, policy_file
-    from smotext.reports.release import RELEASE_DIR, apply_gate, publish, split_corpus
-    from smotext.synth.corpus import file_sha256, write_json, write_table
+    from smotext.reports.release import RELEASE_DIR, apply_gate, publish
+    from smotext.synth.corpus import Corpus, file_sha256, write_json, write_table
     from smotext.synth.encoder import Encoder
     from smotext.synth.generators import claim_for
     from smotext.synth.manifest import versions
@@ -835,7 +903,10 @@ def _release_other(corpus, out, gen, prepared, synthetic, claimed_epsilon, claim
     out = Path(out)
     check_all(RELEASE_PARAMS, {"holdout_fraction": holdout_fraction, "test_fraction": test_fraction, "canaries": canaries,
                                "canary_secret": canary_secret, "canary_topic": canary_topic,
-                               "canary_repeats": canary_repeats})
+                               "canary_repeats": canary_repeats, "rotations": rotations})
+    if prepared is not None and rotations != 1:
+        raise SmotextError("a prepared folder holds one split; rotations need the corpus: run `release --generator` "
+                           "with it", params="rotations")
     if prepared is not None and (canaries or canary_secret is not None or canary_topic is not None or canary_repeats != 1):
         raise SmotextError("the canaries of a prepared folder were planted by `smotext prepare`; leave `canaries` out "
                            "here", params="canaries")
@@ -863,9 +934,10 @@ def _release_other(corpus, out, gen, prepared, synthetic, claimed_epsilon, claim
         state, outside = _from_prepared(prepared, synthetic, text_col, label_col,
                                         claim_for(claimed_epsilon, claimed_delta), encoder)
         members, holdout, test, secret = state.members, state.holdout, state.test, state.secret
+        rotated = None
     else:
         corpus = _corpus(corpus, text_col, label_col)
-        members, holdout, test = split_corpus(corpus, holdout_fraction, test_fraction, seed)
+        rotated, members, holdout, test = _split(corpus, rotations, holdout_fraction, test_fraction, seed)
         auditor.check_disjoint(members, holdout, test)
         made, secret = [], None
         if canaries:
@@ -873,15 +945,20 @@ def _release_other(corpus, out, gen, prepared, synthetic, claimed_epsilon, claim
             made, secret = _write_canaries(lm, members, canaries, canary_secret, canary_topic, auditor.progress)
         from smotext.audit.canaries import plant
 
-        texts, labels = plant(members.texts, members.labels, made, canary_repeats)
-        t0 = time.perf_counter()
-        out_texts, out_labels = gen.fit_resample(texts, labels)
-        seconds = time.perf_counter() - t0
-        if len(out_texts) < 2:
-            raise SmotextError(f"generator {gen.describe()['name']} wrote {len(out_texts)} text(s); nothing to audit")
-        outside = _outside_outputs([str(t) for t in out_texts], [str(v) for v in out_labels], members, made or None,
-                                   secret, gen.parents_, gen.describe(), gen.claim(), seed, seconds, encoder,
-                                   "synthetic.csv", None, members.labelled, canary_repeats)
+
+        def generate(members_r: Corpus):
+            """``gen`` on members_r with the canaries planted; its outputs, those carrying a canary held back."""
+            texts, labels = plant(members_r.texts, members_r.labels, made, canary_repeats)
+            t0 = time.perf_counter()
+            out_texts, out_labels = gen.fit_resample(texts, labels)
+            seconds = time.perf_counter() - t0
+            if len(out_texts) < 2:
+                raise SmotextError(f"generator {gen.describe()['name']} wrote {len(out_texts)} text(s); nothing to audit")
+            return _outside_outputs([str(t) for t in out_texts], [str(v) for v in out_labels], members_r, made or None,
+                                    secret, gen.parents_, gen.describe(), gen.claim(), seed, seconds, encoder,
+                                    "synthetic.csv", None, members_r.labelled, canary_repeats)
+
+        outside = generate(members)
     with atomic_folder(out) as work, auditor.engine.session():
         private = write_private_splits(work, members, holdout, test)
         syn_path, manifest_path = work / "synthetic.csv", work / "synthetic.manifest.json"
@@ -892,6 +969,8 @@ def _release_other(corpus, out, gen, prepared, synthetic, claimed_epsilon, claim
         audit = auditor.run(members, holdout, synthetic_c, test=test, generation=outside.manifest, canaries=outside.run,
                             models=(encoder, lm))
         audit.save_scores(work)
+        if prepared is None and rotated:
+            _rotate(audit, rotated, test, lambda m: (generate(m).synthetic, (encoder, lm)), auditor, say)
         if outside.run is not None:  # the coins and the secret, and the outputs that carried a canary
             write_json(outside.run.private_json(), private / "canaries.json")
             write_table(pd.DataFrame({"row": outside.held, "text": [outside.run.generated_texts[i] for i in outside.held]}),

@@ -74,7 +74,9 @@ class Reconstruction(Plugin):
                 "cosine": float(syn.embeddings[i] @ ctx.members.embeddings[j]), "word_similarity": float(mem_sim[i]),
                 "shared_span": " ".join(member_words[at : at + size]),  # also in the synthetic text: nothing new
             })
-        res = PluginResult(details={
+        res = PluginResult(arrays={  # per record, for pooling over rotations (audit.rotation)
+            "member_nn": m_nn, "nonmember_nn": n_nn,
+            "near_verbatim_counts": np.array([mem_near.sum(), non_near.sum(), len(syn)], float)}, details={
             "dcr_share": dcr,
             "nearest_synthetic_cosine": {"bins": bins.tolist(), "members": histogram(m_nn, bins), "nonmembers": histogram(n_nn, bins),
                                          "members_mean": float(m_nn.mean()), "nonmembers_mean": float(n_nn.mean())},
