@@ -13,7 +13,8 @@ DP generation: the same with `--dp --target-epsilon 4`), and `smotext audit --pr
 wrote (DP generation with `--claimed-epsilon`, its manifest's ε and δ). The `release` cells run the
 same generator through `smotext release --generator NAME --canaries 1000` with the same seed and
 canary secret (the same split and canaries; the generator's input order differs: members, then
-canaries). Numbers come from each run's public results.json; each cell is kept under --work.
+canaries). Numbers come from each run's public results.json; each cell is kept under --work, and a
+cell not run this time keeps its row from the committed results (each row names its code and date).
 """
 
 from __future__ import annotations
@@ -153,26 +154,31 @@ def fmt(v, digits: int = 3) -> str:
 def render(rows: list[dict]) -> None:
     if not rows:
         return
-    head = rows[0]
+    newest = sorted(rows, key=lambda r: r["date"], reverse=True)
+    head = newest[0]
     lines = [f"# Auditing generators smotext did not write: the canaries' bound through the product", "",
-             f"{head['date']} · {head['machine']} · `python benchmarks/{Path(__file__).name}` · code "
+             f"{', '.join(sorted({r['date'] for r in rows}))} · {head['machine']} · `python benchmarks/{Path(__file__).name}` · code "
              f"{', '.join(sorted({r['code_version'] for r in rows}))}", "",
              __doc__.split("\n\n", 2)[2].strip().replace("\n", " "), "",
              "| cell | path | generator | claimed ε | ε lower bound | most M can prove | strongest attack | secrets echoed "
-             "(of added) | generated | held back | MIA AUC | DCR share | TF-IDF acc (real) | verdict | s |",
-             "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+             "(of added) | generated | held back | MIA AUC | DCR share | TF-IDF acc (real) | verdict | s | code (date) |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
         seconds = r.get("wall_seconds") or round((r.get("generate_seconds") or 0) + (r.get("audit_seconds") or 0), 1)
         lines.append(f"| {r['cell']} | {r['path']} | {r['what']} | {fmt(r['claimed'])} | **{fmt(r['bound'], 2)}** | "
                      f"{fmt(r['ceiling'], 2)} | {r['strongest'] if r['bound'] else '–'} | {fmt(r['secret_replay'], 0)} "
                      f"({r['added']}) | {r['generated']} | {r['held_back']} | {fmt(r['mia_auc'])} | {fmt(r['dcr_share'])} "
-                     f"| {fmt(r['acc_tfidf'])} ({fmt(r['acc_tfidf_real'])}) | {r['verdict'] or 'audit only'} | {seconds} |")
-    prep = next((r["prepare_seconds"] for r in rows if r.get("prepare_seconds")), None)
+                     f"| {fmt(r['acc_tfidf'])} ({fmt(r['acc_tfidf_real'])}) | {r['verdict'] or 'audit only'} | {seconds} "
+                     f"| {r['code_version']} ({r['date']}) |")
+    prep = next((r["prepare_seconds"] for r in newest if r.get("prepare_seconds")), None)
     lines += ["", "Per attack (bound, right guesses of the strongest k):", "",
               "| cell | " + " | ".join(rows[0]["per_attack"]) + " |", "|---|" + "---|" * len(rows[0]["per_attack"])]
     for r in rows:
         lines.append(f"| {r['cell']} | " + " | ".join(f"{fmt(r['per_attack'][a], 2)} ({r['right'][a]})"
                                                       for a in rows[0]["per_attack"]) + " |")
+    if len({r["code_version"] for r in rows}) > 1:
+        lines += ["", "Rows of different code versions come from different runs, each with its own `prepare` (the "
+                      "same secret and seed; the canary writer may differ between versions): compare within a version."]
     if prep:
         lines += ["", f"`smotext prepare` with M = {M:,} (writing the canaries with the LM on 2 cores, splitting, "
                       f"writing the folder): {prep} s."]
@@ -193,9 +199,18 @@ def main(argv=None) -> None:
         for name in args.cells:
             row = run_cell(work, name)
             print(f"{name}: bound {row['bound']} (ceiling {row['ceiling']}), verdict {row['verdict']}", flush=True)
-    rows = [json.loads((work / "cells" / f"{n}.json").read_text()) for n in [*OUTSIDE, *RELEASE]
-            if (work / "cells" / f"{n}.json").exists()]
-    render(rows)
+            render(collect(work))  # what has run so far
+    render(collect(work))
+
+
+def collect(work: Path) -> list[dict]:
+    """The cached cells, and for a cell not run here its row from the committed results."""
+    committed = RESULTS / f"{OUT}.json"
+    before = {r["cell"]: r for r in json.loads(committed.read_text())["cells"]} if committed.exists() else {}
+    cached = {n: json.loads((work / "cells" / f"{n}.json").read_text()) for n in [*OUTSIDE, *RELEASE]
+              if (work / "cells" / f"{n}.json").exists()}
+    rows = [cached.get(n) or before.get(n) for n in [*OUTSIDE, *RELEASE]]
+    return [r for r in rows if r]
 
 
 if __name__ == "__main__":

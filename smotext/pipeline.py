@@ -58,7 +58,8 @@ RELEASE_PARAMS: dict[str, Param] = {
     "rotations": Param(1, "for a small corpus: generate k times, each run holding out another 1/k of what the test "
                        "split leaves (holdout_fraction is then unused), and pool the attacks' scores over the runs, so "
                        "every record is a non-member once; the release is the first run's texts; k times the "
-                       "generation time; 1: one run", lambda v: int_at_least(1)(v) or (None if v <= MAX_ROTATIONS else f"at most {MAX_ROTATIONS}"),
+                       "generation time; 1: one run",
+                       lambda v: int_at_least(1)(v) or (None if v <= MAX_ROTATIONS else f"at most {MAX_ROTATIONS}"),
                        flag="--rotations", cli={"metavar": "K"}),
 }
 _R = RELEASE_PARAMS
@@ -704,6 +705,13 @@ def _split(corpus: Corpus, rotations: int, holdout_fraction: float, test_fractio
     return runs, *runs[0], test
 
 
+def _check_rotations(auditor, rotations: int) -> None:
+    """Before any work: rotations pool the attacks' and reconstruction's scores, so the audit needs one."""
+    if rotations > 1 and not any(p.kind == "attack" or p.name == "reconstruction" for p in auditor.plugins):
+        raise SmotextError("rotations pool the attacks' scores over the runs, and this audit runs no attack",
+                           params="rotations")
+
+
 def _rotate(audit, runs: list, test: Corpus, generate: Callable, auditor, say: Callable[[str], None]) -> None:
     """Runs 2..k of a rotated release: ``generate(members)`` -> (synthetic Corpus, (encoder, LM)) from
     each rotation's members, the attacks and reconstruction scored against its holdout, and their
@@ -713,10 +721,9 @@ def _rotate(audit, runs: list, test: Corpus, generate: Callable, auditor, say: C
     from smotext.audit.auditor import Auditor
     from smotext.audit.rotation import pool, pooled_plugins
 
-    names = pooled_plugins(audit)
-    if not names:
-        raise SmotextError("rotations pool the attacks' scores over the runs, and this audit runs no attack",
-                           params="rotations")
+    names = pooled_plugins(audit)  # those that ran: a failed one stays failed
+    if not names:  # each one failed in the first run, which blocks the release already
+        return
     scorer = Auditor(plugins=names, plugin_params={p.name: dict(p.settings) for p in auditor.plugins if p.name in names},
                      encoder=auditor.encoder, seed=auditor.seed, n_boot=auditor.n_boot, progress=auditor.progress,
                      cache=auditor.cache, allow_overlap=auditor.allow_overlap, precision=auditor.precision)
@@ -826,6 +833,7 @@ def release(corpus: Corpus | PathLike | pd.DataFrame | None = None, out: PathLik
         audit_options = {**audit_options, "engine": sampler.engine}
     auditor = Auditor(**{"seed": seed, **_with_policy_pii(audit_options, policy)})  # bad plug-ins fail before generation
     auditor.check_disjoint(members, holdout, test)
+    _check_rotations(auditor, rotations)
     if canaries and "canary" not in [p.name for p in auditor.plugins]:
         raise SmotextError("canaries would be planted but the audit leaves out the canary plug-in that scores them; "
                            "select it, or plant none", params="canaries")
@@ -870,7 +878,12 @@ def release(corpus: Corpus | PathLike | pd.DataFrame | None = None, out: PathLik
                 return Corpus.from_texts(frame["text"].tolist(), frame["label"].tolist() if members.labelled else None,
                                          source="<rotation>"), (sampler.encoder_, sampler.lm_)
 
-            _rotate(audit, rotated, test, again, auditor, say)
+            # the caller's sampler keeps the released run's fit, not the last rotation's
+            fitted = {k: v for k, v in vars(sampler).items() if k.endswith("_") and not k.startswith("_")}
+            try:
+                _rotate(audit, rotated, test, again, auditor, say)
+            finally:
+                vars(sampler).update(fitted)
         if run is not None:  # the coins and the secret: whoever reads them can tell which canaries were added
             write_json(run.private_json(), private / "canaries.json")
             write_table(held, private / "held_back.jsonl", "jsonl")
@@ -926,6 +939,7 @@ def _release_other(corpus, out, gen, prepared, synthetic, claimed_epsilon, claim
     check_owned_folder("out", out)
     auditor = Auditor(**{"seed": seed, **_with_policy_pii(audit_options, policy)})
     encoder = auditor.encoder if isinstance(auditor.encoder, Encoder) else Encoder(auditor.encoder)
+    _check_rotations(auditor, rotations)
     if canaries and "canary" not in [p.name for p in auditor.plugins]:
         raise SmotextError("canaries would be planted but the audit leaves out the canary plug-in that scores them; "
                            "select it, or plant none", params="canaries")
