@@ -3,6 +3,7 @@ non-member once, the attacks' per-record scores are pooled over the runs, and th
 pooled metrics on the pooled holdout."""
 
 import json
+import re
 
 import numpy as np
 import pandas as pd
@@ -133,8 +134,11 @@ def test_a_rotated_release_pools_every_fold_and_says_so_in_the_report(small_corp
     lines = []
     run = release(small_corpus, tmp_path / "run", generator="copy", rotations=3, say=lines.append,
                   plugins=["mia_synthetic_embedding", "reconstruction"])
-    assert run.verdict == "BLOCK" and lines == ["rotation 2 of 3: generating from 160 members, 80 held out",
-                                                "rotation 3 of 3: generating from 160 members, 80 held out"]
+    said = [re.fullmatch(r"rotation ([23]) of 3: generating from (\d+) members, (\d+) held out", line) for line in lines]
+    assert run.verdict == "BLOCK" and len(said) == 2 and all(said) and [m[1] for m in said] == ["2", "3"]
+    assert all(int(m[2]) + int(m[3]) == 240 for m in said)  # 300 texts less 60 for the test split
+    first = len(pd.read_csv(run.private / "holdout.csv"))  # the release is the first run's
+    assert first + sum(int(m[3]) for m in said) == 240 and 70 <= first <= 90
     rotation = run.results["run"]["rotation"]
     assert rotation["rotations"] == 3 and rotation["nonmembers"] == 240
     assert {"mia_synthetic_embedding.auc", "reconstruction.dcr_share"} <= set(rotation["pooled_metrics"])
@@ -143,7 +147,6 @@ def test_a_rotated_release_pools_every_fold_and_says_so_in_the_report(small_corp
     assert auc["value"] > 0.95 and "pooled over 3 rotations" in auc["description"]
     outcome = next(o for o in run.decision.outcomes if o.metric == "mia_synthetic_embedding.auc")
     assert outcome.status == "fail" and "measured" in outcome.reason
-    assert len(pd.read_csv(run.private / "holdout.csv")) == 80  # the release is the first run's
     html = run.report.read_text()
     assert "Rotated holdout: 3 generations" in html and "240 records were non-members once" in html
     saved = json.loads((tmp_path / "run" / "results.json").read_text())
