@@ -11,6 +11,7 @@ not the average one. Everything random here comes from the secret, never the pub
 from __future__ import annotations
 
 import math
+import re
 import string
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
@@ -24,7 +25,9 @@ from smotext.audit.text_overlap import ngram_containment
 from smotext.text import ngram_index
 from smotext.neighbors import topk_cosine
 
-CANARY_ATTACKS = ("embedding", "attribution", "lexical", "ngram", "secret_replay")
+# The attacks the bound is taken over. ``fragments`` finds whatever ``secret_replay`` finds (a whole
+# secret brings all its pieces), and more; the replay count is kept as a metric, not as a sixth test.
+CANARY_ATTACKS = ("embedding", "attribution", "lexical", "ngram", "fragments")
 _VOWELS, _CONSONANTS = "aeiou", "bcdfghklmnprstvz"
 
 
@@ -121,6 +124,24 @@ def make_canaries(lm, classes: list[str], m: int, secret: int, topic: str | None
     return out
 
 
+_TEMPLATE_WORDS = frozenset({"reference", "contact", "example"})  # every canary's fixed wording, not its secret
+FRAGMENT_CHARS = 5  # shorter pieces (a phone number's groups, a year) turn up in any text
+_ALNUM = re.compile(r"[a-z0-9]+")
+
+
+def fragments(canary: Canary) -> set[str]:
+    """The made-up pieces of a canary's secrets, lowercased: its invented words and code, the fake
+    name and the email's local part. No corpus or LM writes one by chance, so finding one anywhere
+    in generated text says the generator saw that canary, even where it rewrote the rest."""
+    return {t for v in canary.secrets for t in _ALNUM.findall(v.lower()) if len(t) >= FRAGMENT_CHARS} - _TEMPLATE_WORDS
+
+
+def fragment_scores(canaries: list[Canary], texts: list[str]) -> np.ndarray:
+    """Per canary: how many of its ``fragments`` occur as a word anywhere in ``texts``."""
+    seen = {t for text in texts for t in _ALNUM.findall(text.lower()) if len(t) >= FRAGMENT_CHARS}
+    return np.array([len(fragments(c) & seen) for c in canaries], float)
+
+
 def echoed(value: str, index: set[tuple[str, ...]]) -> bool:
     toks = value_tokens(value)
     return bool(toks) and toks in index
@@ -144,8 +165,11 @@ def canary_scores(canaries: list[Canary], synthetic_texts: list[str], population
                   lexical_n: int = 4, ngram_n: int = 3) -> dict[str, np.ndarray]:
     """Every data-only attack's score for every canary (higher = 'added'): cosine to the nearest
     synthetic text and the attribution score (when embeddings are given), the share of its word n-grams in synthetic texts,
-    the synthetic-fitted n-gram LM over the population-fitted one, and how many of its secrets
-    (suffix, PII values) reappear verbatim."""
+    the synthetic-fitted n-gram LM over the population-fitted one, how many of its secrets
+    (suffix, PII values) reappear verbatim, and ``fragments``: how many made-up pieces of its secrets
+    reappear anywhere, ties broken by the attribution score (a paraphraser that rewrites a canary
+    often keeps one invented word of it and nothing whole; the tie-break ranks the rest, so the
+    'not added' guesses are as good as attribution's)."""
     texts = [c.text for c in canaries]
     out: dict[str, np.ndarray] = {}
     if canary_emb is not None and synthetic_emb is not None:
@@ -158,18 +182,22 @@ def canary_scores(canaries: list[Canary], synthetic_texts: list[str], population
     lengths = {len(value_tokens(v)) for c in canaries for v in c.secrets}
     grams = value_grams(synthetic_texts, lengths)
     out["secret_replay"] = np.array([sum(echoed(v, grams) for v in c.secrets) for c in canaries], float)
+    # attribution is a cosine, at most 1: half of it never outranks one more fragment found
+    tie = 0.5 * np.clip(out["attribution"], 0.0, 1.0) if "attribution" in out else 0.0
+    out["fragments"] = fragment_scores(canaries, synthetic_texts) + tie
     return out
 
 
 def canary_audit(canaries: list[Canary], scores: dict[str, np.ndarray], delta: float, level: float = 0.95,
                  seed: int = 0, repeats: int = 1) -> dict:
-    """The one-run bound per attack (each tested at its share of 1 - ``level``, so their maximum holds
-    at ``level``), the maximum, and the secret replay count among added canaries. ``repeats``: how
+    """The one-run bound per attack of ``CANARY_ATTACKS`` (each tested at its share of 1 - ``level``, so
+    their maximum holds at ``level``), the maximum, and the secret replay count among added canaries. ``repeats``: how
     many times each added canary was added (group privacy keeps the bound one about one record)."""
     added = np.array([c.added for c in canaries])
-    bounds: dict[str, CanaryBound] = {name: audit_bound(s, added, delta, level, tests=len(scores), seed=seed,
+    tested = {name: s for name, s in scores.items() if name in CANARY_ATTACKS}
+    bounds: dict[str, CanaryBound] = {name: audit_bound(s, added, delta, level, tests=len(tested), seed=seed,
                                                         group=repeats)
-                                      for name, s in scores.items()}
+                                      for name, s in tested.items()}
     worst = max(bounds, key=lambda k: bounds[k].epsilon)
     replay = scores.get("secret_replay", np.zeros(len(canaries)))
     return {"canaries": len(canaries), "added": int(added.sum()), "repeats": repeats, "delta": delta, "level": level,
@@ -229,16 +257,18 @@ ECHO_COSINE = 0.7
 def carries_canary(canaries: list[Canary], texts: list[str], canary_emb: np.ndarray | None = None,
                    text_emb: np.ndarray | None = None, member_emb: np.ndarray | None = None, n: int = 4) -> np.ndarray:
     """Per output of a generator whose provenance is unknown: does it carry a canary? Yes when it
-    writes any canary's secret (the suffix or a fake PII value) again, when at least ``ECHO_OVERLAP``
+    writes any canary's secret (the suffix or a fake PII value) again, or any made-up piece of one
+    (``fragments``), when at least ``ECHO_OVERLAP``
     of its word ``n``-grams are a canary's, or (given embeddings) when its nearest input record is a
     canary rather than a member and at cosine ``ECHO_COSINE`` or more. Such outputs are held back from
     a release: fake records and their secrets never go public. Outputs a never-seen canary happens
     to be nearest are held back too; that costs a few texts, never privacy."""
     lengths = {len(value_tokens(v)) for c in canaries for v in c.secrets}
     secrets = {value_tokens(v) for c in canaries for v in c.secrets} - {()}
+    pieces = set().union(*map(fragments, canaries))
     index = ngram_index([c.text for c in canaries], n)
-    out = np.array([bool(secrets & value_grams([t], lengths)) or ngram_containment(t, index, n) >= ECHO_OVERLAP
-                    for t in texts], bool)
+    out = np.array([bool(secrets & value_grams([t], lengths)) or not pieces.isdisjoint(_ALNUM.findall(t.lower()))
+                    or ngram_containment(t, index, n) >= ECHO_OVERLAP for t in texts], bool)
     if canary_emb is not None and text_emb is not None and member_emb is not None and len(texts):
         to_canary = topk_cosine(np.asarray(text_emb), np.asarray(canary_emb), k=1)[0][:, 0]
         to_member = topk_cosine(np.asarray(text_emb), np.asarray(member_emb), k=1)[0][:, 0]

@@ -174,11 +174,12 @@ def render(rows: list[dict]) -> None:
                      f"| {fmt(r['acc_tfidf'])} ({fmt(r['acc_tfidf_real'])}) | {r['verdict'] or 'audit only'} | {seconds} "
                      f"| {r['code_version']} ({r['date']}) |")
     prep = next((r["prepare_seconds"] for r in newest if r.get("prepare_seconds")), None)
-    lines += ["", "Per attack (bound, right guesses of the strongest k):", "",
-              "| cell | " + " | ".join(rows[0]["per_attack"]) + " |", "|---|" + "---|" * len(rows[0]["per_attack"])]
+    attacks = list(dict.fromkeys(a for r in rows for a in r["per_attack"]))  # code versions differ in their attacks
+    lines += ["", "Per attack (bound, right guesses of the strongest k; – where that code had no such attack):", "",
+              "| cell | " + " | ".join(attacks) + " |", "|---|" + "---|" * len(attacks)]
     for r in rows:
         lines.append(f"| {r['cell']} | " + " | ".join(f"{fmt(r['per_attack'][a], 2)} ({r['right'][a]})"
-                                                      for a in rows[0]["per_attack"]) + " |")
+                                                      if a in r["per_attack"] else "–" for a in attacks) + " |")
     if len({r["code_version"] for r in rows}) > 1:
         lines += ["", "Rows of different code versions come from different runs, each with its own `prepare` (the "
                       "same secret and seed; the canary writer may differ between versions): compare within a version."]

@@ -70,7 +70,7 @@ class CanaryAudit(Plugin):
         above = claimed is not None and bound > claimed
         # what a perfect attack would show with these coins: the most this audit could ever rule out
         ceiling = max_provable([c.added for c in run.canaries], float(delta), float(self.settings["level"]),
-                               tests=len(scores), seed=ctx.seed, group=repeats).epsilon
+                               tests=len(found["per_attack"]), seed=ctx.seed, group=repeats).epsilon
         details = {**found, "claimed_epsilon": "inf" if claimed is not None and math.isinf(claimed) else claimed,
                    "mode": (claim or {}).get("mode"), "generated": len(run.generated_texts), "held_back": run.held_back, "bound_above_claim": above,
                    "max_provable_epsilon": ceiling, "sentence": claim_sentence(bound, claimed, ceiling)}
