@@ -46,7 +46,7 @@ LABELS = {"nodp": "non-DP SMOTExT", "eda": "EDA-style word operations (one per r
           "eps4": "DP generation, ε = 4", "eps8": "DP generation, ε = 8"}
 ATTACKS = ("mia_synthetic_embedding", "mia_synthetic_lexical", "mia_synthetic_ngram")
 CEILING_M = (50, 100, 200, 500, 1000, 2000)
-CANARY_ATTACKS = ("embedding", "attribution", "lexical", "ngram")
+CANARY_ATTACKS = ("embedding", "attribution", "lexical", "ngram", "secret_replay", "fragments")  # secret_replay: older code
 
 
 def ceiling(m: int, delta: float = 1e-5, attacks: int = 5) -> dict:
@@ -174,8 +174,9 @@ def write_results(result: dict) -> None:
         runs = sorted({(c.get("command", result["command"]), c["code_version"]) for c in cells})
         lines += [f"## M = {m} canaries\n", "Run by " + "; ".join(f"`{cmd}` at code {v}" for cmd, v in runs) + ".\n",
                   "| generator | claimed ε | ε lower bound | strongest attack | right guesses (strongest) | embedding | attribution | "
-                  "lexical | n-gram LM | secret replay | secrets echoed (added / not added) | generated | held back | generation, s |",
-                  "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+                  "lexical | n-gram LM | secret replay | fragments | secrets echoed (added / not added) | generated | held back | "
+                  "generation, s |",
+                  "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
         for name in GENERATORS:
             for c in (c for c in cells if c["generator"] == name):
                 pa = c["per_attack"]
@@ -185,7 +186,7 @@ def write_results(result: dict) -> None:
                     f"{c['strongest_attack'] if c['epsilon_lower_bound'] > 0 else '–'} | {best['correct']}/{best['guesses']} | "
                     + " | ".join(f"{pa[a]['epsilon']:.2f} ({pa[a]['correct']}/{pa[a]['guesses']})" if a in pa else "–"
                                for a in CANARY_ATTACKS)
-                    + f" | {pa['secret_replay']['epsilon']:.2f} | {c['secret_replay']} / {c['added']} · "
+                    + f" | {c['secret_replay']} / {c['added']} · "
                       f"{c['secret_replay_not_added']} / {c['canaries'] - c['added']} | {c['generated']} | {c['held_back']} | "
                       f"{c['generation_seconds']:.0f} |")
         lines.append("")

@@ -79,8 +79,30 @@ def test_a_generator_that_copies_its_inputs_is_bounded_above_2(canaries, natural
     audit = canary_audit(canaries, scores, delta=1e-5)
     # every attack sees it; the k that gives the best bound may reach past the added ones, so nearly every guess is right
     assert audit["epsilon_lower_bound"] >= 2
-    assert all(b["correct"] >= b["guesses"] - 2 for name, b in audit["per_attack"].items() if name != "secret_replay")
+    assert all(b["correct"] >= b["guesses"] - 2 for b in audit["per_attack"].values())
     assert audit["secret_replay"] == len(added) and audit["secret_replay_not_added"] == 0
+
+
+def test_fragments_find_a_rewritten_canary_by_one_made_up_word(canaries, natural, encoder):
+    """A paraphraser keeps a made-up word of a canary's secret and drops the rest: no whole secret
+    comes back, yet the fragments attack ranks exactly those canaries first, and holds their outputs back."""
+    from smotext.audit.canaries import carries_canary, fragments
+
+    members, population = natural
+    added = [c for c in canaries if c.added]
+    kept = added[: len(added) // 2]
+    # one invented word of each, inside a sentence about something else
+    rewrites = [f"A quiet film, and {sorted(w for w in fragments(c) if w.isalpha())[0].capitalize()} plays the lead." for c in kept]
+    synthetic = members + rewrites
+    scores = canary_scores(canaries, synthetic, population, encoder.embed([c.text for c in canaries]), encoder.embed(synthetic))
+    assert scores["secret_replay"].sum() == 0
+    top = set(np.argsort(-scores["fragments"])[: len(kept)])
+    assert top == {canaries.index(c) for c in kept}
+    not_added = [i for i, c in enumerate(canaries) if not c.added]
+    assert scores["fragments"][not_added].max() < 1  # only the attribution tie-break, below one fragment
+    assert carries_canary(canaries, rewrites).all()  # they share no 4-gram with a canary: the fragment holds them back
+    audit = canary_audit(canaries, scores, delta=1e-5)
+    assert audit["per_attack"]["fragments"]["epsilon"] > audit["per_attack"]["lexical"]["epsilon"]
 
 
 def test_a_generator_that_never_saw_the_canaries_bounds_nothing(canaries, natural, encoder):
@@ -89,7 +111,7 @@ def test_a_generator_that_never_saw_the_canaries_bounds_nothing(canaries, natura
     audit = canary_audit(canaries, scores, delta=1e-5)
     # its outputs do not depend on the coins: each attack's guesses are coin flips
     assert audit["epsilon_lower_bound"] < 1 and audit["secret_replay"] == 0
-    assert set(audit["per_attack"]) == {"embedding", "attribution", "lexical", "ngram", "secret_replay"}
+    assert set(audit["per_attack"]) == {"embedding", "attribution", "lexical", "ngram", "fragments"}
 
 
 # ---------------------------------------------------------------- the plug-in and the gate
@@ -126,7 +148,8 @@ def test_a_bound_above_the_claimed_epsilon_blocks_under_every_shipped_policy(can
     details = result.plugins["canary"]["details"]
     assert "the DP code is wrong" in details["sentence"] and details["claimed_epsilon"] == 0.5
     # per-canary scores go to the private folder through the run, never into results or scores.npz
-    assert set(run.scores) == {"embedding", "attribution", "lexical", "ngram", "secret_replay"} and "canary" not in result.arrays
+    assert set(run.scores) == {"embedding", "attribution", "lexical", "ngram", "fragments", "secret_replay"}
+    assert "canary" not in result.arrays
     text = json.dumps(result.to_json())
     assert not any(c.secret in text or c.prefix in text for c in canaries)
     for policy in ("default", "research", "strict"):

@@ -146,7 +146,7 @@ def test_repeated_canaries_go_into_the_training_file_as_often_as_asked(corpus, l
     assert run.rows == len(train)
     result = audit_files(prepared=tmp_path / "p", synthetic=tmp_path / "p" / "train.csv", plugins=("canary",))
     assert result.plugins["canary"]["details"]["repeats"] == 3
-    assert result.plugins["canary"]["details"]["per_attack"]["secret_replay"]["group"] == 3
+    assert result.plugins["canary"]["details"]["per_attack"]["fragments"]["group"] == 3
 
 
 def test_release_runs_any_generator_plugin_and_holds_back_canary_children(corpus, tmp_path):
