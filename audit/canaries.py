@@ -192,7 +192,9 @@ def canary_audit(canaries: list[Canary], scores: dict[str, np.ndarray], delta: f
                  seed: int = 0, repeats: int = 1) -> dict:
     """The one-run bound per attack of ``CANARY_ATTACKS`` (each tested at its share of 1 - ``level``, so
     their maximum holds at ``level``), the maximum, and the secret replay count among added canaries. ``repeats``: how
-    many times each added canary was added (group privacy keeps the bound one about one record)."""
+    many times each added canary was added (group privacy keeps the bound one about one record).
+    Also counts, added and not, the canaries with a secret written again whole (``secret_replay``)
+    and with at least one made-up piece of a secret found (``fragment_echo``)."""
     added = np.array([c.added for c in canaries])
     tested = {name: s for name, s in scores.items() if name in CANARY_ATTACKS}
     bounds: dict[str, CanaryBound] = {name: audit_bound(s, added, delta, level, tests=len(tested), seed=seed,
@@ -200,10 +202,12 @@ def canary_audit(canaries: list[Canary], scores: dict[str, np.ndarray], delta: f
                                       for name, s in tested.items()}
     worst = max(bounds, key=lambda k: bounds[k].epsilon)
     replay = scores.get("secret_replay", np.zeros(len(canaries)))
+    pieces = np.floor(scores.get("fragments", np.zeros(len(canaries))))  # whole fragments; the tie-break is below 1
     return {"canaries": len(canaries), "added": int(added.sum()), "repeats": repeats, "delta": delta, "level": level,
             "per_attack": {k: b.to_json() for k, b in bounds.items()},
             "epsilon_lower_bound": bounds[worst].epsilon, "strongest_attack": worst,
-            "secret_replay": int((replay[added] > 0).sum()), "secret_replay_not_added": int((replay[~added] > 0).sum())}
+            "secret_replay": int((replay[added] > 0).sum()), "secret_replay_not_added": int((replay[~added] > 0).sum()),
+            "fragment_echo": int((pieces[added] > 0).sum()), "fragment_echo_not_added": int((pieces[~added] > 0).sum())}
 
 
 @dataclass

@@ -103,6 +103,7 @@ def test_fragments_find_a_rewritten_canary_by_one_made_up_word(canaries, natural
     assert carries_canary(canaries, rewrites).all()  # they share no 4-gram with a canary: the fragment holds them back
     audit = canary_audit(canaries, scores, delta=1e-5)
     assert audit["per_attack"]["fragments"]["epsilon"] > audit["per_attack"]["lexical"]["epsilon"]
+    assert (audit["fragment_echo"], audit["fragment_echo_not_added"], audit["secret_replay"]) == (len(kept), 0, 0)
 
 
 def test_a_generator_that_never_saw_the_canaries_bounds_nothing(canaries, natural, encoder):
@@ -247,3 +248,6 @@ def test_the_same_seed_and_secret_give_the_same_canary_audit(canary_release):
         {k: v for k, v in b.results["metrics"].items() if k.startswith("canary.")}
     report = a.report.read_text(encoding="utf-8")
     assert "The worst case: canaries" in report and a.results["plugins"]["canary"]["details"]["sentence"][1:] in report
+    d = a.results["plugins"]["canary"]["details"]
+    assert f"a made-up word of the secret came back for {d['fragment_echo']} of the added " \
+           f"({d['fragment_echo_not_added']} of the others)" in report
