@@ -168,8 +168,8 @@ def canary_scores(canaries: list[Canary], synthetic_texts: list[str], population
     the synthetic-fitted n-gram LM over the population-fitted one, how many of its secrets
     (suffix, PII values) reappear verbatim, and ``fragments``: how many made-up pieces of its secrets
     reappear anywhere, ties broken by the attribution score (a paraphraser that rewrites a canary
-    often keeps one invented word of it and nothing whole; the tie-break ranks the rest, so the
-    'not added' guesses are as good as attribution's)."""
+    keeps one invented word of it more often than a whole secret; the tie-break ranks the canaries
+    with none, which the 'not added' guesses come from)."""
     texts = [c.text for c in canaries]
     out: dict[str, np.ndarray] = {}
     if canary_emb is not None and synthetic_emb is not None:
@@ -191,10 +191,10 @@ def canary_scores(canaries: list[Canary], synthetic_texts: list[str], population
 def canary_audit(canaries: list[Canary], scores: dict[str, np.ndarray], delta: float, level: float = 0.95,
                  seed: int = 0, repeats: int = 1) -> dict:
     """The one-run bound per attack of ``CANARY_ATTACKS`` (each tested at its share of 1 - ``level``, so
-    their maximum holds at ``level``), the maximum, and the secret replay count among added canaries. ``repeats``: how
-    many times each added canary was added (group privacy keeps the bound one about one record).
-    Also counts, added and not, the canaries with a secret written again whole (``secret_replay``)
-    and with at least one made-up piece of a secret found (``fragment_echo``)."""
+    their maximum holds at ``level``) and the maximum. ``repeats``: how many times each added canary
+    was added (group privacy keeps the bound one about one record). Also counts, added and not, the
+    canaries with a secret written again whole (``secret_replay``) and with at least one made-up
+    piece of a secret found (``fragment_echo``)."""
     added = np.array([c.added for c in canaries])
     tested = {name: s for name, s in scores.items() if name in CANARY_ATTACKS}
     bounds: dict[str, CanaryBound] = {name: audit_bound(s, added, delta, level, tests=len(tested), seed=seed,
@@ -262,8 +262,7 @@ def carries_canary(canaries: list[Canary], texts: list[str], canary_emb: np.ndar
                    text_emb: np.ndarray | None = None, member_emb: np.ndarray | None = None, n: int = 4) -> np.ndarray:
     """Per output of a generator whose provenance is unknown: does it carry a canary? Yes when it
     writes any canary's secret (the suffix or a fake PII value) again, or any made-up piece of one
-    (``fragments``), when at least ``ECHO_OVERLAP``
-    of its word ``n``-grams are a canary's, or (given embeddings) when its nearest input record is a
+    (``fragments``), when at least ``ECHO_OVERLAP`` of its word ``n``-grams are a canary's, or (given embeddings) when its nearest input record is a
     canary rather than a member and at cosine ``ECHO_COSINE`` or more. Such outputs are held back from
     a release: fake records and their secrets never go public. Outputs a never-seen canary happens
     to be nearest are held back too; that costs a few texts, never privacy."""

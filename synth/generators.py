@@ -119,8 +119,8 @@ class Paraphrase(Generator):
                               lambda v: None if isinstance(v, str) and "{text}" in v else "a string with {text}"),
               "batch_size": Param(32, "texts per LM batch", int_at_least(1)),
               "max_new_tokens": Param(40, "longest paraphrase, in tokens", int_at_least(1)),
-              # 0.8 let the 135M LM drift off its input (invented words, other films); 0.3 keeps to it, as a
-              # paraphraser is meant to (96 canaries: a made-up word of the secret kept in 12, against 6)
+              # at 0.8 the 135M LM drifted off its input (other films, invented words); at 0.3 it keeps to it,
+              # as a paraphraser is meant to (benchmarks/results/outside_generators.md, the paraphrase note)
               "temperature": Param(0.3, "sampling temperature (0: greedy)", number_in(0, 2)),
               "progress": Param(False, "show a progress bar", None),
               "random_state": _SEED}
