@@ -154,7 +154,7 @@ def run_cell(work: Path, name: str) -> dict:
     return row
 
 
-# What a row's numbers don't say by themselves, by (cell, code version).
+# What a row's numbers don't say by themselves, by cell (shown for rows measured with the fragments attack).
 NOTES = {
     "paraphrase": "The paraphrase row this replaces (code d09d7dc, 2026-12-05) sampled at T 0.8 and had no fragments "
                   "attack: bound 0.61 (attribution, 150 of 200 guesses right), 6 secrets echoed whole. At T 0.8 the "
