@@ -28,6 +28,10 @@ from smotext.neighbors import topk_cosine
 # The attacks the bound is taken over. ``fragments`` finds whatever ``secret_replay`` finds (a whole
 # secret brings all its pieces), and more; the replay count is kept as a metric, not as a sixth test.
 CANARY_ATTACKS = ("embedding", "attribution", "lexical", "ngram", "fragments")
+# Attacks that guess 'added' only. A made-up word found again says 'added'; none found says little
+# about a generator that rewrites (most added canaries leave no word behind either), so 'not added'
+# guesses from it would be near coin flips and drag the count down.
+ONE_SIDED = frozenset({"fragments"})
 _VOWELS, _CONSONANTS = "aeiou", "bcdfghklmnprstvz"
 
 
@@ -168,8 +172,8 @@ def canary_scores(canaries: list[Canary], synthetic_texts: list[str], population
     the synthetic-fitted n-gram LM over the population-fitted one, how many of its secrets
     (suffix, PII values) reappear verbatim, and ``fragments``: how many made-up pieces of its secrets
     reappear anywhere, ties broken by the attribution score (a paraphraser that rewrites a canary
-    keeps one invented word of it more often than a whole secret; the tie-break ranks the canaries
-    with none, which the 'not added' guesses come from)."""
+    keeps one invented word of it more often than a whole secret; it guesses 'added' only, see
+    ``ONE_SIDED``, and the tie-break picks its guesses past the canaries with a word found)."""
     texts = [c.text for c in canaries]
     out: dict[str, np.ndarray] = {}
     if canary_emb is not None and synthetic_emb is not None:
@@ -191,14 +195,14 @@ def canary_scores(canaries: list[Canary], synthetic_texts: list[str], population
 def canary_audit(canaries: list[Canary], scores: dict[str, np.ndarray], delta: float, level: float = 0.95,
                  seed: int = 0, repeats: int = 1) -> dict:
     """The one-run bound per attack of ``CANARY_ATTACKS`` (each tested at its share of 1 - ``level``, so
-    their maximum holds at ``level``) and the maximum. ``repeats``: how many times each added canary
-    was added (group privacy keeps the bound one about one record). Also counts, added and not, the
-    canaries with a secret written again whole (``secret_replay``) and with at least one made-up
-    piece of a secret found (``fragment_echo``)."""
+    their maximum holds at ``level``; those in ``ONE_SIDED`` guess 'added' only) and the maximum.
+    ``repeats``: how many times each added canary was added (group privacy keeps the bound one
+    about one record). Also counts, added and not, the canaries with a secret written again whole
+    (``secret_replay``) and with at least one made-up piece of a secret found (``fragment_echo``)."""
     added = np.array([c.added for c in canaries])
     tested = {name: s for name, s in scores.items() if name in CANARY_ATTACKS}
     bounds: dict[str, CanaryBound] = {name: audit_bound(s, added, delta, level, tests=len(tested), seed=seed,
-                                                        group=repeats)
+                                                        group=repeats, sides="added" if name in ONE_SIDED else "both")
                                       for name, s in tested.items()}
     worst = max(bounds, key=lambda k: bounds[k].epsilon)
     replay = scores.get("secret_replay", np.zeros(len(canaries)))

@@ -7,7 +7,10 @@ its correct guesses v out of r = 2k. Under (ε, δ)-DP the count is dominated by
 plus a δ term (their Theorem 5.2), so a count that is too high at level β rules ε out: the bound
 is the largest ε that cannot have produced v. Trying several k is a choice made after seeing
 the scores, so each k is tested at β divided by the number tried (Bonferroni), and so is each
-attack when the maximum over attacks is reported.
+attack when the maximum over attacks is reported. An attack may also guess one way only ('added'
+for its k highest, abstaining on the rest): the theorem counts the guesses made, whatever their
+number, so an attack whose evidence only ever points to 'added' (a made-up word found again) is
+not forced into k guesses of 'not added' it has no grounds for.
 
 A canary added R times (``group`` = R) is a group of R records: a mechanism that is (ε, δ)-DP about
 one record is (Rε, R·e^((R-1)ε)·δ)-DP about the group (group privacy), so a count is tested against
@@ -74,9 +77,14 @@ def epsilon_lower_bound(m: int, r: int, v: int, delta: float, beta: float = 0.05
     return lo
 
 
-def guesses(scores: np.ndarray, added: np.ndarray, k: int, seed: int = 0) -> tuple[int, int]:
-    """(r, v): 'added' for the k highest scores, 'not added' for the k lowest; ties are broken by a
-    seeded shuffle so the canaries' order cannot leak into the count."""
+SIDES = ("both", "added")  # guess both ways (k each), or 'added' only (k, abstaining on the rest)
+
+
+def guesses(scores: np.ndarray, added: np.ndarray, k: int, seed: int = 0, sides: str = "both") -> tuple[int, int]:
+    """(r, v): 'added' for the k highest scores and, with ``sides`` 'both', 'not added' for the k
+    lowest; ties are broken by a seeded shuffle so the canaries' order cannot leak into the count."""
+    if sides not in SIDES:
+        raise ValueError(f"sides must be one of {SIDES}, got {sides!r}")
     scores, added = np.asarray(scores, float), np.asarray(added, bool)
     if len(scores) != len(added):
         raise ValueError(f"{len(scores)} scores for {len(added)} coins")
@@ -84,6 +92,8 @@ def guesses(scores: np.ndarray, added: np.ndarray, k: int, seed: int = 0) -> tup
         raise ValueError(f"k must be between 1 and M/2 = {len(scores) // 2}, got {k}")
     perm = np.random.default_rng(seed).permutation(len(scores))
     order = perm[np.argsort(scores[perm], kind="stable")]
+    if sides == "added":
+        return k, int(added[order[-k:]].sum())
     v = int(added[order[-k:]].sum() + (~added[order[:k]]).sum())
     return 2 * k, v
 
@@ -101,17 +111,19 @@ class CanaryBound:
     ks_tried: tuple[int, ...]
     delta: float
     group: int = 1
+    sides: str = "both"
 
     def to_json(self) -> dict:
         return asdict(self)
 
 
 def audit_bound(scores, added, delta: float, level: float = 0.95, tests: int = 1, seed: int = 0,
-                k_shares: tuple[float, ...] = K_SHARES, group: int = 1) -> CanaryBound:
+                k_shares: tuple[float, ...] = K_SHARES, group: int = 1, sides: str = "both") -> CanaryBound:
     """The best one-run bound over k = share·M for each share in ``k_shares``, every k tested at
     (1 - level) / (len(ks) · tests): ``tests`` counts the other bounds the caller will take a
     maximum with (several attacks), so the reported maximum holds at ``level`` as a whole.
-    ``group``: how many times each added canary was added (the bound is about one record)."""
+    ``group``: how many times each added canary was added (the bound is about one record).
+    ``sides``: see ``guesses``."""
     added = np.asarray(added, bool)
     m = len(added)
     ks = tuple(sorted({min(m // 2, max(1, round(s * m))) for s in k_shares})) if m >= 2 else ()
@@ -120,10 +132,10 @@ def audit_bound(scores, added, delta: float, level: float = 0.95, tests: int = 1
     beta = (1 - level) / (len(ks) * max(1, tests))
     best = None
     for k in ks:
-        r, v = guesses(scores, added, k, seed)
+        r, v = guesses(scores, added, k, seed, sides)
         eps = epsilon_lower_bound(m, r, v, delta, beta, group)
         if best is None or eps > best.epsilon:
-            best = CanaryBound(eps, m, k, r, v, level, ks, delta, group)
+            best = CanaryBound(eps, m, k, r, v, level, ks, delta, group, sides)
     return best
 
 

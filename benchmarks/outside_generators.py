@@ -3,6 +3,7 @@
     python benchmarks/outside_generators.py                    # every cell (resumable)
     python benchmarks/outside_generators.py --cells copy eda   # some cells
     python benchmarks/outside_generators.py --render           # rewrite the markdown only
+    python benchmarks/outside_generators.py --cells paraphrase --secret 123 --work /tmp/other  # fresh canaries
 
 Rotten Tomatoes, a seeded draw of 2,400 snippets (the default split: 1,200 members, 720 holdout,
 480 test). One `smotext prepare --canaries 1000` plants M = 1,000 canaries (an LM-written start
@@ -82,14 +83,16 @@ def run(cmd: list[str]) -> float:
     return round(time.perf_counter() - t0, 1)
 
 
-def prepared(work: Path) -> tuple[Path, dict]:
+def prepared(work: Path, secret: int) -> tuple[Path, dict]:
     """The prepared folder, and its stamp: the seconds ``prepare`` took, and ``shared``: true when
     other jobs shared the cores meanwhile (set by hand; such a time is not reported)."""
     folder, stamp = work / "prepared", work / "prepare.json"
     if not stamp.exists():
         seconds = run(["smotext", "prepare", "--corpus", str(corpus_file(work)), "--out", str(folder), "--canaries", str(M),
-                       "--canary-secret", str(SECRET), "--canary-topic", TOPIC, "--seed", str(SEED), "--quiet"])
-        stamp.write_text(json.dumps({"seconds": seconds}))
+                       "--canary-secret", str(secret), "--canary-topic", TOPIC, "--seed", str(SEED), "--quiet"])
+        stamp.write_text(json.dumps({"seconds": seconds, "secret": secret}))
+    if json.loads(stamp.read_text()).get("secret", SECRET) != secret:
+        raise SystemExit(f"{folder} was prepared with another canary secret: use another --work")
     return folder, json.loads(stamp.read_text())
 
 
@@ -108,7 +111,7 @@ def facts(results: dict) -> dict:
             "deciding": gate.get("deciding"), "generator": gen.get("generator")}
 
 
-def run_cell(work: Path, name: str) -> dict:
+def run_cell(work: Path, name: str, secret: int = SECRET) -> dict:
     done = work / "cells" / f"{name}.json"
     if done.exists():
         return json.loads(done.read_text())
@@ -117,9 +120,9 @@ def run_cell(work: Path, name: str) -> dict:
         if (out / stale).exists():
             shutil.rmtree(out / stale)
     out.mkdir(parents=True, exist_ok=True)
-    row = {"cell": name}
+    row = {"cell": name, "canary_secret": secret}
     if name in OUTSIDE:
-        folder, stamp = prepared(work)
+        folder, stamp = prepared(work, secret)
         row["prepare_seconds"], row["prepare_shared"] = stamp["seconds"], bool(stamp.get("shared"))
         how, row["what"] = OUTSIDE[name]
         synthetic, stamp = out / "synthetic.csv", out / "generate.json"
@@ -144,7 +147,7 @@ def run_cell(work: Path, name: str) -> dict:
         generator = RELEASE[name]
         row["what"] = RELEASE_WHAT.get(generator) or OUTSIDE[generator][1]
         row["wall_seconds"] = run(["smotext", "release", "--corpus", str(corpus_file(work)), "--out", str(out / "release"),
-                                   "--generator", generator, "--canaries", str(M), "--canary-secret", str(SECRET),
+                                   "--generator", generator, "--canaries", str(M), "--canary-secret", str(secret),
                                    "--canary-topic", TOPIC, "--seed", str(SEED), "--quiet"])
         results = json.loads((out / "release" / "results.json").read_text())
         row["path"] = f"release --generator {generator}"
@@ -208,9 +211,13 @@ def render(rows: list[dict]) -> None:
              and r.get("fragment_echo") is not None]
     if notes:
         lines += ["", "Notes:", "", *notes]
+    secrets = {r.get("canary_secret", SECRET) for r in rows}
     if len({r["code_version"] for r in rows}) > 1:
         lines += ["", "Rows of different code versions come from different runs, each with its own `prepare` (the "
-                      "same secret and seed; the canary writer may differ between versions): compare within a version."]
+                      "same seed; the canary writer may differ between versions): compare within a version."]
+    if len(secrets) > 1:
+        lines += ["", "Canary secrets (other secrets draw other canaries and coins): " + "; ".join(
+            f"{s} for {', '.join(r['cell'] for r in rows if r.get('canary_secret', SECRET) == s)}" for s in sorted(secrets)) + "."]
     if prep:
         lines += ["", f"`smotext prepare` with M = {M:,} (writing the canaries with the LM on 2 cores, splitting, "
                       f"writing the folder): {prep['prepare_seconds']} s at code {prep['code_version']}."]
@@ -228,11 +235,13 @@ def main(argv=None) -> None:
     ap.add_argument("--cells", nargs="+", default=[*OUTSIDE, *RELEASE], choices=[*OUTSIDE, *RELEASE])
     ap.add_argument("--work", default="/tmp/smotext-outside", help="cache of runs (resumable)")
     ap.add_argument("--render", action="store_true", help="rewrite the results from the cached cells only")
+    ap.add_argument("--secret", type=int, default=SECRET, help="the canary secret (another draws other canaries and "
+                    "coins; use a --work of its own)")
     args = ap.parse_args(argv)
     work = Path(args.work)
     if not args.render:
         for name in args.cells:
-            row = run_cell(work, name)
+            row = run_cell(work, name, args.secret)
             print(f"{name}: bound {row['bound']} (ceiling {row['ceiling']}), verdict {row['verdict']}", flush=True)
             render(collect(work))  # what has run so far
     render(collect(work))

@@ -102,7 +102,9 @@ def test_fragments_find_a_rewritten_canary_by_one_made_up_word(canaries, natural
     assert scores["fragments"][not_added].max() < 1  # only the attribution tie-break, below one fragment
     assert carries_canary(canaries, rewrites).all()  # they share no 4-gram with a canary: the fragment holds them back
     audit = canary_audit(canaries, scores, delta=1e-5)
-    assert audit["per_attack"]["fragments"]["epsilon"] > audit["per_attack"]["lexical"]["epsilon"]
+    frag = audit["per_attack"]["fragments"]
+    assert frag["epsilon"] > audit["per_attack"]["lexical"]["epsilon"]
+    assert frag["sides"] == "added" and frag["guesses"] == frag["k"]  # it guesses 'added' only
     assert (audit["fragment_echo"], audit["fragment_echo_not_added"], audit["secret_replay"]) == (len(kept), 0, 0)
 
 

@@ -47,8 +47,10 @@ def test_coin_flip_guesses_rarely_bound_anything():
     # an attack that knows nothing: its scores are independent of the coins; at 95% confidence the
     # bound may exceed 0 in at most ~5% of runs (Bonferroni over k makes it rarer still)
     rng = np.random.default_rng(0)
-    positive = [audit_bound(rng.random(200), rng.random(200) < 0.5, delta=1e-5, seed=i).epsilon > 0 for i in range(200)]
-    assert np.mean(positive) <= 0.05
+    for sides in ("both", "added"):
+        positive = [audit_bound(rng.random(200), rng.random(200) < 0.5, delta=1e-5, seed=i, sides=sides).epsilon > 0
+                    for i in range(200)]
+        assert np.mean(positive) <= 0.05, sides
 
 
 def test_a_perfect_attack_on_200_canaries_bounds_epsilon_above_2():
@@ -68,6 +70,23 @@ def test_guesses_count_both_ends_and_break_ties_by_seed_not_order():
     assert guesses(tied, added, 3, seed=5) == guesses(tied, added, 3, seed=5)
     with pytest.raises(ValueError):
         guesses(tied, added, 4)
+
+
+def test_an_attack_with_evidence_for_added_only_bounds_more_guessing_one_way():
+    """Evidence for a tenth of the added canaries (a word found again) and nothing about the rest:
+    guessing 'not added' from the lowest scores is a coin flip, so guessing 'added' only, abstaining
+    on the rest, counts the same right guesses without the noise and bounds more."""
+    rng = np.random.default_rng(3)
+    added = rng.random(1000) < 0.5
+    scores = rng.random(1000)
+    scores[np.flatnonzero(added)[:50]] += 1  # 50 of ~500 added found
+    assert guesses(scores, added, 50, sides="added") == (50, 50)
+    r, v = guesses(scores, added, 50)
+    assert r == 100 and v < 85  # the 50 lowest are about half added
+    one, both = (audit_bound(scores, added, delta=1e-5, sides=s) for s in ("added", "both"))
+    assert one.sides == "added" and one.guesses == one.k and one.epsilon >= 1 > both.epsilon
+    with pytest.raises(ValueError):
+        guesses(scores, added, 50, sides="not added")
 
 
 def test_what_a_perfect_attack_could_show_grows_with_the_canaries():
