@@ -159,17 +159,18 @@ def run_cell(work: Path, name: str, secret: int = SECRET) -> dict:
 
 # What a row's numbers don't say by themselves, by cell (shown for rows measured with the fragments attack).
 NOTES = {
-    "paraphrase": "The paraphrase row this replaces (code d09d7dc, 2026-12-05) sampled at T 0.8 and had no fragments "
-                  "attack: bound 0.61 (attribution, 150 of 200 guesses right), 6 secrets echoed whole. At T 0.8 the "
-                  "135M LM drifted off its input (other films, invented words), so its outputs said less about each "
-                  "record; at T 0.3 it keeps to the record, as a paraphraser is meant to. The fragments attack found a "
-                  "made-up word of the secret for {fragment_echo} of the {added} added canaries and {fragment_echo_not_added} "
-                  "of the others: each such guess was right, but too few to lift the bound past the embedding attack's.",
-    "release-paraphrase": "The same paraphraser through `release`: its input comes in another order (members, then "
-                          "canaries), so each record falls in another seeded batch and is rewritten otherwise. Bound "
-                          "{bound:.2f}, the strongest attack {strongest}; a made-up word came "
-                          "back for {fragment_echo} of the {added} added canaries and {fragment_echo_not_added} of the "
-                          "others. The paraphraser's two runs landed on either side of 1.",
+    "paraphrase": "Fresh canaries (secret {canary_secret}, drawn after the fragments attack was made to guess 'added' "
+                  "only, code 5535326): a made-up word of a secret came back for {fragment_echo} of the {added} added "
+                  "canaries and {fragment_echo_not_added} of the others, and the fragments attack's 'added' guesses "
+                  "were {right[fragments]} right; the two-way attacks stayed near 1 (embedding "
+                  "{per_attack[embedding]:.2f}, attribution {per_attack[attribution]:.2f}). The rows this replaces "
+                  "(code b522358, secret 40400040, fragments guessing both ways) gave 1.00 here and 0.97 through "
+                  "`release`: the fragments attack's 100 'not added' guesses, from canaries with no word found, were "
+                  "right 51 and 58 times (recomputed from those runs' scores), near coin flips.",
+    "release-paraphrase": "The same paraphraser and canaries through `release`: its input comes in another order "
+                          "(members, then canaries), so each record falls in another seeded batch and is rewritten "
+                          "otherwise. A made-up word came back for {fragment_echo} of the {added} added canaries and "
+                          "{fragment_echo_not_added} of the others; fragments {right[fragments]} right.",
 }
 
 
