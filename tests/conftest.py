@@ -34,6 +34,36 @@ def lm():
     return load_lm(device="cpu")
 
 
+OUTSIDE_CANARIES, OUTSIDE_SECRET = 200, 918_273_645_519  # the secret: long enough that its digits appear nowhere by chance
+
+
+@pytest.fixture(scope="session")
+def corpus(tmp_path_factory):
+    """400 texts of the demo corpus, as a CSV file."""
+    import pandas as pd
+
+    from smotext.synth.demo_corpus import demo_corpus_path
+
+    path = tmp_path_factory.mktemp("outside") / "corpus.csv"
+    pd.read_csv(demo_corpus_path()).sample(400, random_state=3).to_csv(path, index=False)
+    return path
+
+
+@pytest.fixture(scope="session")
+def prepared(corpus, lm):
+    """``corpus`` prepared with 200 canaries, shared by the canary and outside-generator tests: the LM
+    takes over a minute to write them."""
+    import pandas as pd
+
+    from smotext.pipeline import prepare
+
+    out = corpus.parent / "prepared"
+    run = prepare(corpus, out, canaries=OUTSIDE_CANARIES, canary_secret=OUTSIDE_SECRET,
+                  canary_topic="a patient portal message", lm=lm)
+    assert run.canaries == OUTSIDE_CANARIES and run.rows == len(pd.read_csv(out / "train.csv"))
+    return out
+
+
 @pytest.fixture(scope="session")
 def tiny_bridge_dir(tmp_path_factory, encoder, lm):
     """A bridge trained for 2 steps: real weights and card, decoding quality irrelevant."""

@@ -10,8 +10,9 @@ import pytest
 
 from smotext.audit.canaries import canary_audit, canary_scores, make_canaries
 
+from conftest import OUTSIDE_CANARIES as M  # the shared `prepared` fixture's canaries
+
 DATA = Path(__file__).parent / "data" / "lm_texts.jsonl"
-M = 200
 
 
 @pytest.fixture(scope="module")
@@ -22,12 +23,20 @@ def natural():
 
 
 @pytest.fixture(scope="module")
-def canaries(lm):
-    return make_canaries(lm, ["review", "service"], M, secret=7, topic="short customer text")
+def canaries(prepared):
+    """The 200 canaries ``prepare`` wrote with the LM for the demo corpus's classes (shared with
+    test_outside: writing them takes over a minute)."""
+    from smotext.audit.canaries import Canary
+
+    return [Canary(**{k: c[k] for k in ("text", "label", "prefix", "secret", "added", "pii")})
+            for c in json.loads((prepared / "private" / "canaries.json").read_text())["canaries"]]
 
 
-def test_canaries_are_made_for_the_classes_with_secret_coins(canaries, lm):
-    assert len(canaries) == M and {c.label for c in canaries} == {"review", "service"}
+def test_canaries_are_made_for_the_classes_with_secret_coins(canaries, prepared, lm):
+    import pandas as pd
+
+    classes = set(pd.read_csv(prepared / "private" / "members.csv")["label"])
+    assert len(canaries) == M and {c.label for c in canaries} == classes
     assert 70 <= sum(c.added for c in canaries) <= 130  # fair coins (a 1-in-10^4 draw falls outside)
     assert len({c.secret for c in canaries}) == M  # every secret suffix is its own
     assert all(c.text.startswith(c.prefix) and c.secret in c.text for c in canaries)

@@ -13,28 +13,7 @@ import pytest
 
 from smotext.errors import SmotextError
 
-M = 200
-SECRET = 918_273_645_519  # long enough that its digits appear nowhere by chance
-
-
-@pytest.fixture(scope="module")
-def corpus(tmp_path_factory):
-    from smotext.synth.demo_corpus import demo_corpus_path
-
-    frame = pd.read_csv(demo_corpus_path())
-    path = tmp_path_factory.mktemp("outside") / "corpus.csv"
-    frame.sample(400, random_state=3).to_csv(path, index=False)
-    return path
-
-
-@pytest.fixture(scope="module")
-def prepared(corpus, lm):
-    from smotext.pipeline import prepare
-
-    out = corpus.parent / "prepared"
-    run = prepare(corpus, out, canaries=M, canary_secret=SECRET, canary_topic="a patient portal message", lm=lm)
-    assert run.canaries == M and run.rows == len(pd.read_csv(out / "train.csv"))
-    return out
+from conftest import OUTSIDE_CANARIES as M, OUTSIDE_SECRET as SECRET  # the `prepared` fixture's
 
 
 def canaries_of(folder):
