@@ -6,7 +6,10 @@ whole vote histogram (all classes together) is released with Gaussian noise N(0,
 Adding or removing one record changes one bin by 1, so the histogram's L2 sensitivity is 1;
 replacing a record moves one vote, √2. The ε here is for add/remove adjacency. With the class
 counts (one record changes one class count by 1: sensitivity 1 too) released the same way unless
-declared public, a run is T (or T + 1) Gaussian mechanisms of sensitivity 1 and noise σ.
+declared public, a run is T (or T + 1) Gaussian mechanisms of sensitivity 1 and noise σ. The
+label model adds one more: the per-class sums of the records' unit embeddings (one record moves one
+class's sum by at most its norm, 1), released with the same noise; the outputs take the class of the
+nearest noisy centroid, which is post-processing.
 
 Accounting uses Opacus' accountants with sample rate 1: with no subsampling the "subsampled"
 Gaussian mechanism is the Gaussian mechanism itself, and ``steps`` of it is exactly the adaptive
@@ -34,6 +37,7 @@ FIX = ("target_epsilon", "iterations")
 
 ABLATIONS = ("no_noise", "no_votes")  # benchmark baselines, not modes to release with
 VOTES = ("contrast", "own_class")
+LABELS = ("centroids", "evolved")
 
 
 def _topic(v) -> str | None:
@@ -65,6 +69,9 @@ DP_GENERATION_PARAMS: dict[str, Param] = {
     "ablation": Param(None, "benchmarks only: 'no_noise' or 'no_votes'", _none_or(ABLATIONS)),
     "votes": Param("own_class", "how records vote: 'own_class' (nearest candidate of their class) or 'contrast'",
                    one_of(*VOTES)),
+    "labels": Param("centroids", "the class each output is released with: 'centroids' (its nearest class centroid, "
+                    "the centroids released once with noise: one more Gaussian release) or 'evolved' (the class it "
+                    "was evolved for, which the LM's texts often contradict)", one_of(*LABELS), flag="--dp-labels"),
 }
 _G = DP_GENERATION_PARAMS
 
@@ -78,10 +85,16 @@ class VoteBudget:
     delta: float | None = None  # None: 1 / (10 N), below 1/N
     public_class_counts: bool = False  # True: the user declares the class sizes public (no noise spent on them)
     accountant: str = _G["accountant"].default
+    label_model: bool = False  # True: the noisy class centroids are released too
 
     def check(self) -> None:
         check_budget(self.target_epsilon, self.delta, self.accountant)
         check_value("iterations", self.iterations, int_at_least(1))
+
+    @property
+    def releases(self) -> int:
+        """Gaussian releases of sensitivity 1: the voting rounds, the class counts unless public, the label model."""
+        return self.iterations + (0 if self.public_class_counts else 1) + int(self.label_model)
 
 
 @dataclass
@@ -111,9 +124,13 @@ class DPGeneration:
     secret: int | None = field(default=_G["secret"].default, repr=False)
     ablation: str | None = _G["ablation"].default
     votes: str = _G["votes"].default
+    labels: str = _G["labels"].default
 
-    def budget(self) -> "VoteBudget":
-        return VoteBudget(self.target_epsilon, self.iterations, self.delta, self.public_class_counts, self.accountant)
+    def budget(self, classes: int = 2) -> "VoteBudget":
+        """The releases this run makes about ``classes`` classes: a label model only where there are
+        classes to tell apart and real records to vote ('no_votes' evolves blind)."""
+        return VoteBudget(self.target_epsilon, self.iterations, self.delta, self.public_class_counts, self.accountant,
+                          label_model=self.labels == "centroids" and self.ablation != "no_votes" and classes > 1)
 
     def check(self) -> None:
         self.budget().check()
@@ -122,7 +139,8 @@ class DPGeneration:
     def settings(self) -> dict:
         """The public settings, for the manifest (never the secret)."""
         return {"iterations": self.iterations, "population": self.population, "threshold": self.threshold,
-                "elite_share": self.elite_share, "topic": self.topic, "votes": self.votes, "ablation": self.ablation}
+                "elite_share": self.elite_share, "topic": self.topic, "votes": self.votes, "labels": self.labels,
+                "ablation": self.ablation}
 
 
 @dataclass
@@ -137,11 +155,13 @@ class VotePlan:
     target_epsilon: float
     records: int
     secret: int = field(default_factory=lambda: secrets.randbits(63), repr=False)
+    label_model: bool = False
 
     @property
     def mechanisms(self) -> int:
-        """Gaussian releases of sensitivity 1: one per iteration, plus the class counts unless public."""
-        return self.iterations + (0 if self.public_class_counts else 1)
+        """Gaussian releases of sensitivity 1: one per iteration, plus the class counts unless public,
+        plus the label model's centroids."""
+        return self.iterations + (0 if self.public_class_counts else 1) + int(self.label_model)
 
     def epsilon(self) -> float:
         """ε the whole run spends (the accountant's composition of all releases); ∞ without noise."""
@@ -160,12 +180,15 @@ class VotePlan:
 
         counts = 0 if self.public_class_counts else 1
         voted = 0 if ablation == "no_votes" else self.iterations
-        per_part = {"iterations": self._epsilon(voted), "class_counts": self._epsilon(counts)}
+        labelled = int(self.label_model and ablation != "no_votes")
+        per_part = {"iterations": self._epsilon(voted), "class_counts": self._epsilon(counts),
+                    "label_model": self._epsilon(labelled)}
         mode = "dp" if ablation is None else f"ablation: {ablation.replace('_', ' ')}"
-        return {"mode": mode, "epsilon": self._epsilon(voted + counts), "epsilon_per_part": per_part,
+        return {"mode": mode, "epsilon": self._epsilon(voted + counts + labelled), "epsilon_per_part": per_part,
                 "epsilon_per_part_note": "each part alone; together they compose to less than their sum",
                 "delta": self.delta, "sigma": self.sigma, "iterations": self.iterations,
-                "mechanisms": voted + counts, "public_class_counts": self.public_class_counts,
+                "mechanisms": voted + counts + labelled, "public_class_counts": self.public_class_counts,
+                "label_model": "class centroids" if labelled else None,
                 "sensitivity": 1.0, "adjacency": ADJACENCY, "accountant": self.accountant,
                 "target_epsilon": self.target_epsilon, "records": self.records,
                 "library": f"opacus {opacus.__version__}"}
@@ -179,9 +202,10 @@ def calibrate_votes(budget: VoteBudget, records: int, secret: int | None = None)
     if records < 1:
         raise SmotextError("DP generation needs at least one real record to vote")
     delta = resolve_delta(budget.delta, records)
-    steps = budget.iterations + (0 if budget.public_class_counts else 1)
+    steps = budget.releases
     where = (f"ε = {budget.target_epsilon:g} at δ = {delta:g} over {steps} Gaussian releases "
-             f"({budget.iterations} voting rounds{'' if budget.public_class_counts else ' + the class counts'})")
+             f"({budget.iterations} voting rounds{'' if budget.public_class_counts else ' + the class counts'}"
+             f"{' + the label model' if budget.label_model else ''})")
     fix = "Raise target_epsilon, vote in fewer iterations, or bring more records."
     sigma = noise_multiplier(budget.target_epsilon, delta, 1.0, steps, budget.accountant, where, fix, FIX)
     if sigma > records:
@@ -189,7 +213,7 @@ def calibrate_votes(budget: VoteBudget, records: int, secret: int | None = None)
                            f"{records} records that vote, so no candidate's votes could clear the noise. {fix}", params=FIX)
     return VotePlan(sigma=sigma, iterations=budget.iterations, public_class_counts=budget.public_class_counts, delta=delta,
                     accountant=budget.accountant, target_epsilon=float(budget.target_epsilon), records=records,
-                    **({} if secret is None else {"secret": secret}))
+                    label_model=budget.label_model, **({} if secret is None else {"secret": secret}))
 
 
 
@@ -229,7 +253,8 @@ def vote_histogram(real: np.ndarray, real_classes, candidates: np.ndarray, candi
 
 def noise(plan: VotePlan, size: int, release: int) -> np.ndarray:
     """N(0, σ²) noise for release number ``release`` (0.. iterations - 1: the voting rounds;
-    ``plan.iterations``: the class counts), drawn from the plan's secret alone."""
+    ``plan.iterations``: the class counts; ``plan.iterations + 1``: the label model), drawn from the
+    plan's secret alone."""
     return np.random.default_rng([plan.secret, release, 0x9E]).normal(0.0, plan.sigma, size)
 
 
@@ -248,6 +273,38 @@ def noisy_class_counts(plan: VotePlan, counts: dict[str, int]) -> dict[str, floa
     keys = sorted(counts)
     noisy = np.array([counts[k] for k in keys], float) + noise(plan, len(keys), plan.iterations)
     return {k: float(max(0.0, v)) for k, v in zip(keys, noisy)}
+
+
+def noisy_centroids(plan: VotePlan, real: np.ndarray, real_classes, classes: list[str]) -> np.ndarray:
+    """The label model: per class of ``classes``, the sum of its records' embeddings (each scaled to
+    norm at most 1, so one record moves one sum by at most 1: L2 sensitivity 1) plus N(0, σ²) per
+    coordinate, normalised. A record of a class not in ``classes`` adds to no sum."""
+    if not plan.label_model:
+        raise ValueError("this plan's budget does not cover the label model")
+    real = np.asarray(real, np.float64)
+    real = real / np.maximum(1.0, np.linalg.norm(real, axis=1, keepdims=True))
+    real_classes = np.asarray(real_classes)
+    sums = np.stack([real[real_classes == c].sum(axis=0) for c in classes])
+    sums = sums + noise(plan, sums.size, plan.iterations + 1).reshape(sums.shape)
+    return sums / np.maximum(np.linalg.norm(sums, axis=1, keepdims=True), 1e-12)
+
+
+def assign_classes(emb: np.ndarray, centroids: np.ndarray, counts: list[int]) -> np.ndarray:
+    """Each row of ``emb`` (unit embeddings) gets a class index, ``counts[c]`` rows to class c where
+    there are enough rows: pairs (row, class) are taken in order of the row's cosine to that
+    centroid above its mean over the centroids (what sets the classes apart, not how typical the
+    text is), best first. Rows left over (more rows than counts) go to their nearest centroid."""
+    scores = np.asarray(emb, np.float64) @ np.asarray(centroids, np.float64).T
+    scores = scores - scores.mean(axis=1, keepdims=True)
+    out = np.full(len(scores), -1)
+    room = np.asarray(counts, int).copy()
+    for flat in np.argsort(-scores, axis=None, kind="stable"):
+        row, c = divmod(int(flat), scores.shape[1])
+        if out[row] < 0 and room[c] > 0:
+            out[row], room[c] = c, room[c] - 1
+    rest = out < 0
+    out[rest] = scores[rest].argmax(axis=1)
+    return out
 
 
 def gaussian_composition_epsilon(sigma: float, releases: int, delta: float) -> float:

@@ -8,8 +8,9 @@ import pytest
 
 from smotext.errors import SmotextError
 from smotext.synth.dp import epsilon_spent
-from smotext.synth.pe_privacy import (VoteBudget, calibrate_votes, gaussian_composition_epsilon, noisy_class_counts,
-                                      noisy_votes, vote_histogram)
+from smotext.synth.pe_privacy import (DPGeneration, VoteBudget, assign_classes, calibrate_votes,
+                                      gaussian_composition_epsilon, noise, noisy_centroids, noisy_class_counts, noisy_votes,
+                                      vote_histogram)
 
 
 def unit(x):
@@ -84,6 +85,46 @@ def test_noise_comes_from_the_secret_alone():
         noisy_votes(p1, hist, 3)
     counts = noisy_class_counts(p1, {"a": 300, "b": 200})
     assert set(counts) == {"a", "b"} and counts != {"a": 300.0, "b": 200.0} and min(counts.values()) >= 0
+
+
+def test_the_label_model_is_one_more_release_of_sensitivity_one():
+    """The centroids are the per-class sums of the records' embeddings, each scaled to norm <= 1, plus
+    noise from the secret: adding any one record moves the noiseless sums by at most 1, and the
+    budget counts the release."""
+    plain = calibrate_votes(VoteBudget(target_epsilon=4, iterations=2), records=1000, secret=5)
+    plan = calibrate_votes(DPGeneration(target_epsilon=4, iterations=2).budget(classes=2), records=1000, secret=5)
+    assert plan.label_model and plan.mechanisms == plain.mechanisms + 1 == 4 and plan.sigma > plain.sigma
+    assert plan.epsilon() == pytest.approx(epsilon_spent("prv", plan.sigma, 1.0, 4, plan.delta), rel=1e-9)
+    assert plan.epsilon() <= 4 + 1e-6
+    assert plan.facts()["label_model"] == "class centroids" and plain.facts()["label_model"] is None
+    # one class, blind evolution or labels='evolved': no label model, nothing spent on it
+    for dp, classes in ((DPGeneration(target_epsilon=4), 1), (DPGeneration(target_epsilon=4, ablation="no_votes"), 2),
+                        (DPGeneration(target_epsilon=4, labels="evolved"), 2)):
+        assert not dp.budget(classes).label_model
+    with pytest.raises(ValueError, match="does not cover the label model"):
+        noisy_centroids(plain, np.eye(3), ["a", "b", "a"], ["a", "b"])
+
+    rng = np.random.default_rng(0)
+    real, classes = unit(rng.normal(size=(50, 8))), np.array(["a", "b"] * 25)
+    exact = lambda r, c: np.stack([r[c == k].sum(0) for k in ("a", "b")])  # the sums without noise, as released
+    one = 30 * unit(rng.normal(size=(1, 8)))  # an outsized embedding: clipped to norm 1
+    wider = np.concatenate([real, one]) / np.maximum(1, np.linalg.norm(np.concatenate([real, one]), axis=1))[:, None]
+    moved = exact(wider, np.append(classes, "b")) - exact(real, classes)
+    assert np.linalg.norm(moved) == pytest.approx(1.0)
+    # released = normalised (sums + the secret's noise for the release after the class counts)
+    expected = exact(real, classes) + noise(plan, 16, plan.iterations + 1).reshape(2, 8)
+    got = noisy_centroids(plan, real, classes, ["a", "b"])
+    assert np.allclose(got, unit(expected))
+    again = calibrate_votes(DPGeneration(target_epsilon=4, iterations=2).budget(2), records=1000, secret=6)
+    assert not np.allclose(noisy_centroids(again, real, classes, ["a", "b"]), got)
+
+
+def test_outputs_take_the_class_their_centroid_sets_apart_as_many_as_each_class_asked_for():
+    centroids = unit(np.array([[1.0, 0.2, 0.0], [0.2, 1.0, 0.0]]))
+    emb = unit(np.array([[1, 0, 0.5], [0.9, 0.1, 0], [0, 1, 0], [0.6, 0.5, 3], [0.1, 0.9, 0]], float))
+    assert assign_classes(emb, centroids, [2, 3]).tolist() == [0, 0, 1, 1, 1]
+    assert assign_classes(emb, centroids, [3, 2]).tolist() == [0, 0, 1, 0, 1]  # the least clear row fills class 0
+    assert assign_classes(emb, centroids, [1, 1]).tolist() == [0, 0, 1, 0, 1]  # more rows than asked: the nearest
 
 
 def test_impossible_budgets_are_refused_with_the_fix():

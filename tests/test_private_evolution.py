@@ -38,9 +38,11 @@ def dp_sampler(encoder, lm, bridge, secret=11, **dp):
 @pytest.fixture(scope="module")
 def spied(encoder, lm, tiny):
     """One DP run with spies on everything real records could reach."""
-    seen = {"embed": [], "prompts": [], "decoded": [], "filtered": [], "contexts": [], "votes": [], "archived": []}
+    seen = {"embed": [], "prompts": [], "decoded": [], "filtered": [], "contexts": [], "votes": [], "archived": [],
+            "centroids": []}
     mp = pytest.MonkeyPatch()
     embed, decode, write, vote, add = Encoder.embed, Decoder.decode, lm_writer.write_batch, pe.vote_histogram, pe._Archive.add
+    centroids = pe.noisy_centroids
 
     def spy_embed(self, texts, progress=False):
         out = embed(self, texts, progress)
@@ -59,6 +61,10 @@ def spied(encoder, lm, tiny):
         seen["votes"].append((real, np.array(candidates)))
         return vote(real, real_classes, candidates, candidate_classes, **kw)
 
+    def spy_centroids(plan, real, real_classes, classes):
+        seen["centroids"].append(real)
+        return centroids(plan, real, real_classes, classes)
+
     def spy_add(self, text, label, emb, info):
         seen["archived"].append((text, np.array(emb)))
         return add(self, text, label, emb, info)
@@ -68,6 +74,7 @@ def spied(encoder, lm, tiny):
     mp.setattr(Decoder, "decode", spy_decode)
     mp.setattr(lm_writer, "write_batch", spy_write)
     mp.setattr(pe, "vote_histogram", spy_vote)
+    mp.setattr(pe, "noisy_centroids", spy_centroids)
     for cls in FILTERS.classes().values():
         def spy_apply(self, cand, ctx, _apply=cls.apply):
             seen["filtered"] += list(cand.texts)
@@ -87,10 +94,10 @@ def spied(encoder, lm, tiny):
 def test_real_records_only_vote(spied):
     sampler, seen = spied
     real = set(TEXTS)
-    # embedded once, for the votes, and that array went nowhere else
+    # embedded once, for the votes and the label model's centroids, and that array went nowhere else
     real_calls = [out for texts, out in seen["embed"] if set(texts) & real]
-    assert len(real_calls) == 1 and len(seen["votes"]) == 2
-    assert all(r is real_calls[0] for r, _ in seen["votes"])
+    assert len(real_calls) == 1 and len(seen["votes"]) == 2 and len(seen["centroids"]) == 1
+    assert all(r is real_calls[0] for r, _ in seen["votes"]) and seen["centroids"][0] is real_calls[0]
     # the LM was prompted with class names and the topic only
     assert seen["prompts"] and not any(t in p for p in seen["prompts"] for t in real)
     assert all(TOPIC in p for p in seen["prompts"])
@@ -113,8 +120,13 @@ def test_real_records_only_vote(spied):
 def test_the_manifest_records_what_a_fresh_opacus_computation_spends(spied):
     sampler, _ = spied
     p = sampler.privacy_
-    assert p["mode"] == "dp" and p["iterations"] == 2 and p["mechanisms"] == 3 and not p["public_class_counts"]
-    assert p["epsilon"] == pytest.approx(epsilon_spent("prv", p["sigma"], 1.0, 3, p["delta"]), rel=1e-9)
+    # two voting rounds, the class counts and the label model's centroids
+    assert p["mode"] == "dp" and p["iterations"] == 2 and p["mechanisms"] == 4 and not p["public_class_counts"]
+    assert p["label_model"] == "class centroids" and p["settings"]["labels"] == "centroids"
+    assert p["epsilon"] == pytest.approx(epsilon_spent("prv", p["sigma"], 1.0, 4, p["delta"]), rel=1e-9)
+    assert p["epsilon_per_part"]["label_model"] == pytest.approx(epsilon_spent("prv", p["sigma"], 1.0, 1, p["delta"]))
+    prov = sampler.provenance_  # each output keeps the class it was evolved for beside the one it is released with
+    assert (prov["label"] == sampler.synthetic_["label"]).all() and set(prov["evolved_label"]) <= set(LABELS)
     assert 3.9 < p["epsilon"] <= 4.0 and p["delta"] == pytest.approx(1 / (10 * len(TEXTS)))
     assert "add/remove" in p["adjacency"] and "secret" not in json.dumps(p)
     assert [r["iteration"] for r in p["rounds"]] == [1, 2]
