@@ -266,8 +266,9 @@ def carries_canary(canaries: list[Canary], texts: list[str], canary_emb: np.ndar
                    text_emb: np.ndarray | None = None, member_emb: np.ndarray | None = None, n: int = 4) -> np.ndarray:
     """Per output of a generator whose provenance is unknown: does it carry a canary? Yes when it
     writes any canary's secret (the suffix or a fake PII value) again, or any made-up piece of one
-    (``fragments``), when at least ``ECHO_OVERLAP`` of its word ``n``-grams are a canary's, or (given embeddings) when its nearest input record is a
-    canary rather than a member and at cosine ``ECHO_COSINE`` or more. Such outputs are held back from
+    (``fragments``), when at least ``ECHO_OVERLAP`` of its word ``n``-grams are a canary's, or (given
+    embeddings) when its nearest input record is a canary rather than a member and at cosine
+    ``ECHO_COSINE`` or more. Such outputs are held back from
     a release: fake records and their secrets never go public. Outputs a never-seen canary happens
     to be nearest are held back too; that costs a few texts, never privacy."""
     lengths = {len(value_tokens(v)) for c in canaries for v in c.secrets}

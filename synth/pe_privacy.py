@@ -76,6 +76,12 @@ DP_GENERATION_PARAMS: dict[str, Param] = {
 _G = DP_GENERATION_PARAMS
 
 
+def gaussian_releases(iterations: int, public_class_counts: bool, label_model: bool) -> int:
+    """Gaussian releases of sensitivity 1 in a run: the voting rounds, the class counts unless
+    public, and the label model's centroids."""
+    return iterations + (0 if public_class_counts else 1) + int(label_model)
+
+
 @dataclass
 class VoteBudget:
     """What the user asks for: a budget over ``iterations`` voting rounds."""
@@ -93,8 +99,7 @@ class VoteBudget:
 
     @property
     def releases(self) -> int:
-        """Gaussian releases of sensitivity 1: the voting rounds, the class counts unless public, the label model."""
-        return self.iterations + (0 if self.public_class_counts else 1) + int(self.label_model)
+        return gaussian_releases(self.iterations, self.public_class_counts, self.label_model)
 
 
 @dataclass
@@ -159,9 +164,7 @@ class VotePlan:
 
     @property
     def mechanisms(self) -> int:
-        """Gaussian releases of sensitivity 1: one per iteration, plus the class counts unless public,
-        plus the label model's centroids."""
-        return self.iterations + (0 if self.public_class_counts else 1) + int(self.label_model)
+        return gaussian_releases(self.iterations, self.public_class_counts, self.label_model)
 
     def epsilon(self) -> float:
         """ε the whole run spends (the accountant's composition of all releases); ∞ without noise."""

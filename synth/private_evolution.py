@@ -141,7 +141,8 @@ class PrivateEvolution:
         rows = self._outputs(pop, counts)
         if self.plan.label_model and real_emb is not None:
             t0 = time.perf_counter()
-            centroids = noisy_centroids(self.plan, real_emb, labels, active)  # the last release; the rest is post-processing
+            # the run's last release; assigning classes from it is post-processing
+            centroids = noisy_centroids(self.plan, real_emb, labels, active)
             self.timing["vote"] += time.perf_counter() - t0
             which = assign_classes(self.archive.embeddings([r["candidate"] for r in rows]), centroids,
                                    [counts[c] for c in active])

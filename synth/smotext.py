@@ -315,7 +315,8 @@ class SMOTExT(BaseEstimator):
             raise SmotextError(f"kind={self.kind!r} picks seeds by their real neighbours' classes; DP generation mixes "
                                "public candidates only and takes kind='regular'", params="kind")
         chain = FilterChain.build(check_dp_filters(self.filters, self.filter_params), self.filter_params)
-        plan = calibrate_votes(self.dp.budget(len(set(labels))), len(texts), secret=self.dp.secret)  # an impossible budget fails here
+        # an impossible budget fails here, before any model loads
+        plan = calibrate_votes(self.dp.budget(len(set(labels))), len(texts), secret=self.dp.secret)
         self.load_models()
         report = GenerationReport(requested={})
         self.synthetic_, self.provenance_, self.privacy_ = PrivateEvolution(self, self.dp, plan, chain).run(
