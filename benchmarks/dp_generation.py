@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import sys
 import time
@@ -40,9 +41,25 @@ TOPIC = ("one-sentence movie review snippet by a film critic ('fresh' means the 
          "'rotten' means they did not)")
 VARIANTS = {"no_votes": {"ablation": "no_votes", "target_epsilon": 4.0}, "eps1": {"target_epsilon": 1.0},
             "eps4": {"target_epsilon": 4.0}, "eps8": {"target_epsilon": 8.0},
-            "no_noise": {"ablation": "no_noise", "target_epsilon": 4.0}, "nodp": None}
+            "no_noise": {"ablation": "no_noise", "target_epsilon": 4.0}, "dpft4": {"finetune": True, "target_epsilon": 4.0},
+            "nodp": None}
 LABELS = {"no_votes": "no votes (public start, evolved blind)", "eps1": "DP generation, ε = 1", "eps4": "DP generation, ε = 4",
-          "eps8": "DP generation, ε = 8", "no_noise": "votes without noise (σ = 0, not private)", "nodp": "non-DP SMOTExT"}
+          "eps8": "DP generation, ε = 8", "no_noise": "votes without noise (σ = 0, not private)",
+          "dpft4": "DP fine-tuning (LoRA, DP-SGD), ε = 4", "nodp": "non-DP SMOTExT"}
+# The DP fine-tuning baseline (Yue et al. 2023's recipe at this machine's scale): rank-4 LoRA updates of
+# the LM's q/v layers (the lora voice adapter) trained with DP-SGD on the members, each read from its
+# class's public prompt, then sampled from that prompt. The prompt is the shipped bridge reading a
+# public description of the class (what the topic says the class means), so the LM is asked "write a
+# text like this description" and LoRA learns the members' texts under it.
+CLASS_PROMPTS = {"fresh": "A film critic's one-sentence review of a film they liked.",
+                 "rotten": "A film critic's one-sentence review of a film they did not like."}
+DPFT_STEPS = 24  # DP-SGD steps: about 0.34 s per text's gradient through the 135M LM on 2 cores
+DPFT_SAMPLING = (0.9, 0.9)  # temperature, top-p: the lora voice adapter's (synth/params.py SINGLE_DECODING)
+
+
+def dpft_batch(members: int) -> int:
+    """Expected Poisson batch of the DP fine-tuning baseline: 1/32 of the members, 64 to 256."""
+    return int(min(256, max(64, round(members / 32))))
 SWEEP = [{"iterations": 1, "population": 64}, {"iterations": 2, "population": 64}, {"iterations": 2, "population": 256},
          {"iterations": 4, "population": 64}, {"iterations": 2, "population": 64, "votes": "contrast"},
          {"iterations": 1, "population": 256, "votes": "contrast"}]
@@ -96,20 +113,78 @@ class Bench:
             if info.get("synth_code_sha256") == self.code:
                 return pd.read_csv(path, keep_default_na=False), info
             print(f"{path}: made by other generator code; making it again", file=sys.stderr)
-        dp = None if variant is None else DPGeneration(topic=TOPIC, secret=10_000 + seed, **variant)
-        sampler = SMOTExT(sampling_strategy=n, random_state=seed, encoder=self.enc, lm=self.lm, progress=True, dp=dp)
-        with PeakRSS() as m:
-            sampler.fit_resample(members["text"].tolist(), members["label"].tolist())
-        rep = sampler.report_
-        info = {"seconds": round(m.seconds, 1), "peak_rss_mib": round(m.peak), "texts": len(sampler.synthetic_),
-                "candidates_decoded": rep.candidates_decoded, "dropped_by": dict(rep.dropped_by),
-                "seconds_by_phase": {k: round(v, 1) for k, v in rep.seconds.items()},
-                "privacy": sampler.privacy_ if variant is not None else {"mode": "non-dp"},
-                "synth_code_sha256": self.code}
         path.parent.mkdir(parents=True, exist_ok=True)
-        sampler.synthetic_.to_csv(path, index=False)
+        if variant is not None and variant.get("finetune"):
+            frame, info = self.finetune(members, seed, n, variant["target_epsilon"], path.with_suffix(".bridge"))
+        else:
+            dp = None if variant is None else DPGeneration(topic=TOPIC, secret=10_000 + seed, **variant)
+            sampler = SMOTExT(sampling_strategy=n, random_state=seed, encoder=self.enc, lm=self.lm, progress=True, dp=dp)
+            with PeakRSS() as m:
+                sampler.fit_resample(members["text"].tolist(), members["label"].tolist())
+            rep, frame = sampler.report_, sampler.synthetic_
+            info = {"seconds": round(m.seconds, 1), "peak_rss_mib": round(m.peak), "texts": len(frame),
+                    "candidates_decoded": rep.candidates_decoded, "dropped_by": dict(rep.dropped_by),
+                    "seconds_by_phase": {k: round(v, 1) for k, v in rep.seconds.items()},
+                    "privacy": sampler.privacy_ if variant is not None else {"mode": "non-dp"}}
+        info["synth_code_sha256"] = self.code
+        frame.to_csv(path, index=False)
         meta.write_text(json.dumps(info, indent=1, default=str))
-        return sampler.synthetic_.copy(), info
+        return frame.copy(), info
+
+    def finetune(self, members: pd.DataFrame, seed: int, n: int, epsilon: float, folder: Path) -> tuple[pd.DataFrame, dict]:
+        """The DP fine-tuning baseline: LoRA trained with DP-SGD on the members under their class's
+        prompt (CLASS_PROMPTS), then ``n`` texts sampled from the prompts, the same number a class
+        (the class sizes are taken as public: no budget is spent on them)."""
+        from smotext.synth.bridge import load_bridge
+        from smotext.synth.decoder import Decoder
+        from smotext.synth.dp import DPConfig
+        from smotext.synth.models import weights_fingerprint
+        from smotext.synth.params import ADAPTER_LR
+        from smotext.synth.smotext import default_bridge_path
+        from smotext.synth.train import BridgeTrainer, TrainConfig
+
+        classes = sorted(CLASS_PROMPTS)
+        codes = self.enc.embed([CLASS_PROMPTS[c] for c in classes])
+        texts, labels = members["text"].tolist(), members["label"].tolist()
+        batch = dpft_batch(len(texts))
+        cfg = TrainConfig(steps=DPFT_STEPS, batch_size=batch, lr=ADAPTER_LR["lora"], warmup_steps=max(1, DPFT_STEPS // 10),
+                          adapter="lora", adapter_size=4, seed=seed, dp=DPConfig(epsilon), checkpoint_every=4)
+        start = load_bridge(default_bridge_path(), device="cpu")
+        cfg.init = weights_fingerprint(default_bridge_path() / "bridge.safetensors")
+        with PeakRSS() as m:
+            t0 = time.perf_counter()
+            trainer = BridgeTrainer(self.lm, self.enc.name, self.enc.fingerprint, codes[[classes.index(y) for y in labels]],
+                                    texts, cfg, {"texts": len(texts), "sensitive": True, "description": "members"},
+                                    init=start, dp_secret=20_000 + seed)
+            card = trainer.train(folder, progress=True)
+            train_s = time.perf_counter() - t0
+            bridge, card = load_bridge(folder, device="cpu")
+            dec = Decoder(bridge, card, self.lm, temperature=DPFT_SAMPLING[0], top_p=DPFT_SAMPLING[1])
+            want = {c: n // len(classes) + (i < n % len(classes)) for i, c in enumerate(classes)}
+            rows, decoded = [], 0
+            for k, c in enumerate(classes):
+                seen: set[str] = set()
+                for attempt in range(4):  # sampled again where empty or repeated texts fall short
+                    short = want[c] - len(seen)
+                    if short <= 0:
+                        break
+                    ask = math.ceil(short * 1.25) + 4
+                    out = dec.decode(np.repeat(codes[k][None], ask, 0), seed=1_000 * seed + 100 * k + attempt, progress=True)
+                    decoded += ask
+                    for (t,) in out:
+                        t = t.strip()
+                        if t and t not in seen and len(seen) < want[c]:
+                            seen.add(t)
+                            rows.append((t, c))
+        frame = pd.DataFrame(rows, columns=["text", "label"])
+        dp = card.training["dp"]
+        info = {"seconds": round(m.seconds, 1), "peak_rss_mib": round(m.peak), "texts": len(frame),
+                "candidates_decoded": decoded, "seconds_by_phase": {"train": round(train_s, 1),
+                                                                    "sample": round(m.seconds - train_s, 1)},
+                "schedule": {"steps": DPFT_STEPS, "expected_batch": batch, "lr": cfg.lr, "sampling": DPFT_SAMPLING},
+                "privacy": {"mode": "dp-sgd", "epsilon": dp.get("epsilon"), "delta": dp.get("delta"),
+                            "sigma": dp.get("noise_multiplier"), "dp": dp}}
+        return frame, info
 
     def measure(self, pool: int, seed: int, name: str, n: int = 2600, variant: dict | None | str = "grid",
                 tag: str = "") -> dict:
@@ -128,11 +203,13 @@ class Bench:
                "synthetic_only": classify(s_emb, syn["label"], self.test_emb, ty, seed),
                "real_only": classify(m_emb, members["label"], self.test_emb, ty, seed)}
         corpus = lambda df, tag_: Corpus(df["text"].tolist(), df["label"].tolist(), True, tag_, tag_)
-        res = Auditor(["mia_synthetic_embedding", "reconstruction"], encoder=self.enc, seed=seed, n_boot=200).run(
+        res = Auditor(["mia_synthetic_embedding", "reconstruction", "utility"], encoder=self.enc, seed=seed, n_boot=200).run(
             corpus(members, "members"), corpus(holdout, "holdout"), corpus(syn, name), test=corpus(self.test, "test"))
         val = lambda k: res.metrics[k].value if k in res.metrics else None
         out.update(data_mia_auc=val("mia_synthetic_embedding.auc"), data_mia_tpr_1pct=val("mia_synthetic_embedding.tpr_at_fpr_0.01"),
-                   dcr_share=val("reconstruction.dcr_share"), audit_failed=res.failed)
+                   dcr_share=val("reconstruction.dcr_share"), audit_failed=res.failed,
+                   # the audit's TF-IDF judge: trained on the synthetic texts, and on as many real members
+                   tfidf_accuracy=val("utility.tfidf.synthetic.accuracy"), tfidf_accuracy_real=val("utility.tfidf.real.accuracy"))
         tfidf = TfidfVectorizer(ngram_range=(1, 2), min_df=2).fit(members["text"].tolist() + syn["text"].tolist())
         out["detection_auc_embedding"] = detection_auc(m_emb, s_emb, seed)
         out["detection_auc_tfidf"] = detection_auc(tfidf.transform(members["text"]), tfidf.transform(syn["text"]), seed)
@@ -153,6 +230,14 @@ def fmt(ms, digits=3):
     return f"{mean:.{digits}f} ± {std:.{digits}f}" if n > 1 else f"{mean:.{digits}f}"
 
 
+def tfidf(rows: list[dict]) -> str:
+    """The TF-IDF judge's accuracy on the rows' texts (and on as many real members), '–' for rows
+    measured before it was."""
+    if any(r.get("tfidf_accuracy") is None for r in rows):
+        return "–"
+    return f"{fmt(mean_std([r['tfidf_accuracy'] for r in rows]))} ({fmt(mean_std([r['tfidf_accuracy_real'] for r in rows]))})"
+
+
 def write_results(result: dict) -> None:
     (RESULTS / f"{OUT}.json").write_text(json.dumps(result, indent=1, default=str) + "\n")
     lines = ["# DP generation on Rotten Tomatoes\n",
@@ -167,9 +252,9 @@ def write_results(result: dict) -> None:
         versions = sorted({c.get("code_version", result["code_version"]) for c in cells})
         lines += [f"## {pool:,} members, {n:,} synthetic texts requested{'' if n == 2600 else ' (reduced from the protocol: see notes)'}\n",
                   f"Code: {', '.join(versions)}.\n",
-                  "| variant | n | ε | texts | synthetic-only accuracy | macro-F1 | data MIA AUC | data MIA TPR@1%FPR | "
-                  "DCR share | detection AUC (emb) | detection AUC (TF-IDF) | wall time, s |",
-                  "|---|---|---|---|---|---|---|---|---|---|---|---|"]
+                  "| variant | n | ε | texts | synthetic-only accuracy | macro-F1 | TF-IDF accuracy (as many real) | "
+                  "data MIA AUC | data MIA TPR@1%FPR | DCR share | detection AUC (emb) | detection AUC (TF-IDF) | wall time, s |",
+                  "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
         real = mean_std(list({c["seed"]: c["real_only"]["accuracy"] for c in cells}.values()))  # one per seed
         for name in VARIANTS:
             rows = [c for c in cells if c["variant"] == name]
@@ -180,7 +265,7 @@ def write_results(result: dict) -> None:
             eps = "∞" if eps in ("inf", None) or eps == float("inf") else f"{eps:.2f}"
             lines.append(f"| {LABELS[name]} | {len(rows)} | {eps} | {fmt(ms('texts'), 0)} | "
                          f"{fmt(ms('synthetic_only', 'accuracy'))} | {fmt(ms('synthetic_only', 'macro_f1'))} | "
-                         f"{fmt(ms('data_mia_auc'))} | {fmt(ms('data_mia_tpr_1pct'))} | {fmt(ms('dcr_share'))} | "
+                         f"{tfidf(rows)} | {fmt(ms('data_mia_auc'))} | {fmt(ms('data_mia_tpr_1pct'))} | {fmt(ms('dcr_share'))} | "
                          f"{fmt(ms('detection_auc_embedding'))} | {fmt(ms('detection_auc_tfidf'))} | {fmt(ms('seconds'), 0)} |")
         lines += ["", f"Real members only (same classifier, same test set): accuracy {fmt(real)}.\n"]
         for name in VARIANTS:
