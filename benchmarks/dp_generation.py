@@ -8,9 +8,11 @@ Table 1 protocol: members drawn from the pool (1,000, or 8,000 where votes per c
 the noise), 2,600 synthetic texts requested, a fixed real test set of 2,000 and a disjoint holdout of
 1,000 for the audit. Variants: DP generation at ε = 1, 4, 8; the same evolution without noise
 (σ = 0: not private); without votes (the public start evolved blind: the floor what the private
-data adds to); non-DP SMOTExT. Measured: synthetic-only accuracy and macro-F1 (logistic regression
+data adds to); non-DP SMOTExT; the DP fine-tuning baseline (``finetune``); ε = 4 with a larger
+population or more rounds. Measured: synthetic-only accuracy and macro-F1 (logistic regression
 on all-MiniLM-L6-v2, the audit's classifier), the audit's data MIA (nearest-synthetic cosine: AUC,
-TPR at 1% FPR) and DCR share on members vs holdout, real-vs-synthetic detection AUC (5-fold,
+TPR at 1% FPR) and DCR share on members vs holdout, the audit's TF-IDF accuracy (trained on the synthetic
+texts, and on as many real members), real-vs-synthetic detection AUC (5-fold,
 logistic regression on embeddings and on TF-IDF; 0.5 = indistinguishable), wall time.
 Every cell (pool, seed, variant) is cached under --work with the code that made it; a stopped run
 resumes, and the results file holds whatever cells are done.
@@ -42,10 +44,12 @@ TOPIC = ("one-sentence movie review snippet by a film critic ('fresh' means the 
 VARIANTS = {"no_votes": {"ablation": "no_votes", "target_epsilon": 4.0}, "eps1": {"target_epsilon": 1.0},
             "eps4": {"target_epsilon": 4.0}, "eps8": {"target_epsilon": 8.0},
             "no_noise": {"ablation": "no_noise", "target_epsilon": 4.0}, "dpft4": {"finetune": True, "target_epsilon": 4.0},
+            "eps4_pop256": {"target_epsilon": 4.0, "population": 256}, "eps4_iter4": {"target_epsilon": 4.0, "iterations": 4},
             "nodp": None}
 LABELS = {"no_votes": "no votes (public start, evolved blind)", "eps1": "DP generation, ε = 1", "eps4": "DP generation, ε = 4",
           "eps8": "DP generation, ε = 8", "no_noise": "votes without noise (σ = 0, not private)",
-          "dpft4": "DP fine-tuning (LoRA, DP-SGD), ε = 4", "nodp": "non-DP SMOTExT"}
+          "dpft4": "DP fine-tuning (LoRA, DP-SGD), ε = 4", "eps4_pop256": "DP generation, ε = 4, population 256 a class",
+          "eps4_iter4": "DP generation, ε = 4, 4 rounds", "nodp": "non-DP SMOTExT"}
 # The DP fine-tuning baseline (Yue et al. 2023's recipe at this machine's scale): rank-4 LoRA updates of
 # the LM's q/v layers (the lora voice adapter) trained with DP-SGD on the members, each read from its
 # class's public prompt, then sampled from that prompt. The prompt is the shipped bridge reading a
