@@ -44,11 +44,13 @@ TOPIC = ("one-sentence movie review snippet by a film critic ('fresh' means the 
 VARIANTS = {"no_votes": {"ablation": "no_votes", "target_epsilon": 4.0}, "eps1": {"target_epsilon": 1.0},
             "eps4": {"target_epsilon": 4.0}, "eps8": {"target_epsilon": 8.0},
             "no_noise": {"ablation": "no_noise", "target_epsilon": 4.0}, "dpft4": {"finetune": True, "target_epsilon": 4.0},
+            "dpft4_labels": {"finetune": True, "target_epsilon": 4.0, "label_epsilon": 1.0},
             "eps4_pop256": {"target_epsilon": 4.0, "population": 256}, "eps4_iter4": {"target_epsilon": 4.0, "iterations": 4},
             "nodp": None}
 LABELS = {"no_votes": "no votes (public start, evolved blind)", "eps1": "DP generation, ε = 1", "eps4": "DP generation, ε = 4",
           "eps8": "DP generation, ε = 8", "no_noise": "votes without noise (σ = 0, not private)",
-          "dpft4": "DP fine-tuning (LoRA, DP-SGD), ε = 4", "eps4_pop256": "DP generation, ε = 4, population 256 a class",
+          "dpft4": "DP fine-tuning (LoRA, DP-SGD), ε = 4",
+          "dpft4_labels": "DP fine-tuning at ε = 3 + DP label model at ε = 1", "eps4_pop256": "DP generation, ε = 4, population 256 a class",
           "eps4_iter4": "DP generation, ε = 4, 4 rounds", "nodp": "non-DP SMOTExT"}
 # The DP fine-tuning baseline (Yue et al. 2023's recipe at this machine's scale): rank-4 LoRA updates of
 # the LM's q/v layers (the lora voice adapter) trained with DP-SGD on the members, each read from its
@@ -119,7 +121,8 @@ class Bench:
             print(f"{path}: made by other generator code; making it again", file=sys.stderr)
         path.parent.mkdir(parents=True, exist_ok=True)
         if variant is not None and variant.get("finetune"):
-            frame, info = self.finetune(members, seed, n, variant["target_epsilon"], path.with_suffix(".bridge"))
+            frame, info = self.finetune(members, seed, n, variant["target_epsilon"], path.with_suffix(".bridge"),
+                                        variant.get("label_epsilon"))
         else:
             dp = None if variant is None else DPGeneration(topic=TOPIC, secret=10_000 + seed, **variant)
             sampler = SMOTExT(sampling_strategy=n, random_state=seed, encoder=self.enc, lm=self.lm, progress=True, dp=dp)
@@ -135,14 +138,20 @@ class Bench:
         meta.write_text(json.dumps(info, indent=1, default=str))
         return frame.copy(), info
 
-    def finetune(self, members: pd.DataFrame, seed: int, n: int, epsilon: float, folder: Path) -> tuple[pd.DataFrame, dict]:
+    def finetune(self, members: pd.DataFrame, seed: int, n: int, epsilon: float, folder: Path,
+                 label_epsilon: float | None = None) -> tuple[pd.DataFrame, dict]:
         """The DP fine-tuning baseline: LoRA trained with DP-SGD on the members under their class's
         prompt (CLASS_PROMPTS), then ``n`` texts sampled from the prompts, the same number a class
-        (the class sizes are taken as public: no budget is spent on them)."""
+        (the class sizes are taken as public: no budget is spent on them). With ``label_epsilon``,
+        LoRA gets ε − label_epsilon and δ/2, and the texts are then given classes by DP generation's
+        label model (``noisy_centroids``, one Gaussian release at label_epsilon and δ/2; the class
+        sizes kept): the two add up to ε and δ (basic composition). The prompted class is kept as
+        ``prompted_label``."""
         from smotext.synth.bridge import load_bridge
         from smotext.synth.decoder import Decoder
-        from smotext.synth.dp import DPConfig
+        from smotext.synth.dp import DPConfig, noise_multiplier, resolve_delta
         from smotext.synth.models import weights_fingerprint
+        from smotext.synth.pe_privacy import VotePlan, assign_classes, noisy_centroids
         from smotext.synth.params import ADAPTER_LR
         from smotext.synth.smotext import default_bridge_path
         from smotext.synth.train import BridgeTrainer, TrainConfig
@@ -151,8 +160,10 @@ class Bench:
         codes = self.enc.embed([CLASS_PROMPTS[c] for c in classes])
         texts, labels = members["text"].tolist(), members["label"].tolist()
         batch = dpft_batch(len(texts))
+        delta = resolve_delta(None, len(texts))
+        lora_dp = DPConfig(epsilon) if label_epsilon is None else DPConfig(epsilon - label_epsilon, delta / 2)
         cfg = TrainConfig(steps=DPFT_STEPS, batch_size=batch, lr=ADAPTER_LR["lora"], warmup_steps=max(1, DPFT_STEPS // 10),
-                          adapter="lora", adapter_size=4, seed=seed, dp=DPConfig(epsilon), checkpoint_every=4)
+                          adapter="lora", adapter_size=4, seed=seed, dp=lora_dp, checkpoint_every=4)
         start = load_bridge(default_bridge_path(), device="cpu")
         cfg.init = weights_fingerprint(default_bridge_path() / "bridge.safetensors")
         with PeakRSS() as m:
@@ -182,12 +193,24 @@ class Bench:
                             rows.append((t, c))
         frame = pd.DataFrame(rows, columns=["text", "label"])
         dp = card.training["dp"]
+        privacy = {"mode": "dp-sgd", "epsilon": dp.get("epsilon"), "delta": dp.get("delta"), "sigma": dp.get("noise_multiplier"),
+                   "dp": dp}
+        if label_epsilon is not None:
+            sigma = noise_multiplier(label_epsilon, delta / 2, 1.0, 1, "prv", "the label model", "", ())
+            plan = VotePlan(sigma=sigma, iterations=0, public_class_counts=True, delta=delta / 2, accountant="prv",
+                            target_epsilon=label_epsilon, records=len(texts), secret=30_000 + seed, label_model=True)
+            centroids = noisy_centroids(plan, self.enc.embed(texts), labels, classes)
+            which = assign_classes(self.enc.embed(frame["text"].tolist()), centroids, [want[c] for c in classes])
+            frame["prompted_label"] = frame["label"]
+            frame["label"] = [classes[k] for k in which]
+            spent = plan.epsilon()
+            privacy.update(epsilon=dp.get("epsilon") + spent, delta=delta, lora_epsilon=dp.get("epsilon"),
+                           label_model={"epsilon": spent, "delta": delta / 2, "sigma": sigma})
         info = {"seconds": round(m.seconds, 1), "peak_rss_mib": round(m.peak), "texts": len(frame),
                 "candidates_decoded": decoded, "seconds_by_phase": {"train": round(train_s, 1),
                                                                     "sample": round(m.seconds - train_s, 1)},
                 "schedule": {"steps": DPFT_STEPS, "expected_batch": batch, "lr": cfg.lr, "sampling": DPFT_SAMPLING},
-                "privacy": {"mode": "dp-sgd", "epsilon": dp.get("epsilon"), "delta": dp.get("delta"),
-                            "sigma": dp.get("noise_multiplier"), "dp": dp}}
+                "privacy": privacy}
         return frame, info
 
     def measure(self, pool: int, seed: int, name: str, n: int = 2600, variant: dict | None | str = "grid",
@@ -206,6 +229,8 @@ class Bench:
         out = {"pool": pool, "seed": seed, "variant": name, "texts": len(syn), **{k: info[k] for k in ("seconds", "peak_rss_mib")},
                "synthetic_only": classify(s_emb, syn["label"], self.test_emb, ty, seed),
                "real_only": classify(m_emb, members["label"], self.test_emb, ty, seed)}
+        if "prompted_label" in syn:  # the DP fine-tuning texts with the class they were sampled for
+            out["synthetic_only_prompted"] = classify(s_emb, syn["prompted_label"], self.test_emb, ty, seed)
         corpus = lambda df, tag_: Corpus(df["text"].tolist(), df["label"].tolist(), True, tag_, tag_)
         res = Auditor(["mia_synthetic_embedding", "reconstruction", "utility"], encoder=self.enc, seed=seed, n_boot=200).run(
             corpus(members, "members"), corpus(holdout, "holdout"), corpus(syn, name), test=corpus(self.test, "test"))
