@@ -171,6 +171,14 @@ NOTES = {
                           "(members, then canaries), so each record falls in another seeded batch and is rewritten "
                           "otherwise. A made-up word came back for {fragment_echo} of the {added} added canaries and "
                           "{fragment_echo_not_added} of the others; fragments {right[fragments]} right.",
+    "release-smotext-dp": "DP generation with its label model (code c626205), on the paraphrase rows' fresh canaries "
+                          "(secret {canary_secret}): every attack bounds 0 (the best, lexical, {right[lexical]} right), "
+                          "below the claimed {claimed:.3f} and below {ceiling:.2f}, the most M can prove at DP's δ. No "
+                          "output has a real parent, so none is held back. The gate blocked on `no-replayed-pii`: one "
+                          "PERSON value of one member (in no holdout record) is in one of the {generated} texts, which "
+                          "the LM wrote from public prompts; on this corpus of film people that is the policy's "
+                          "allowlist to write, as for the other releases. The row it replaces (code ba3b8fc, secret "
+                          "40400040, before the label model) also bounded 0 and was RELEASE (MIA AUC 0.511).",
 }
 
 
