@@ -59,13 +59,15 @@ LABELS = {"no_votes": "no votes (public start, evolved blind)", "eps1": "DP gene
 # text like this description" and LoRA learns the members' texts under it.
 CLASS_PROMPTS = {"fresh": "A film critic's one-sentence review of a film they liked.",
                  "rotten": "A film critic's one-sentence review of a film they did not like."}
-DPFT_STEPS = 24  # DP-SGD steps: about 0.34 s per text's gradient through the 135M LM on 2 cores
+DPFT_STEPS = 24  # DP-SGD steps: 0.23-0.26 s per text's gradient through the 135M LM on 2 cores (measured)
 DPFT_SAMPLING = (0.9, 0.9)  # temperature, top-p: the lora voice adapter's (synth/params.py SINGLE_DECODING)
 
 
 def dpft_batch(members: int) -> int:
     """Expected Poisson batch of the DP fine-tuning baseline: 1/32 of the members, 64 to 256."""
     return int(min(256, max(64, round(members / 32))))
+
+
 SWEEP = [{"iterations": 1, "population": 64}, {"iterations": 2, "population": 64}, {"iterations": 2, "population": 256},
          {"iterations": 4, "population": 64}, {"iterations": 2, "population": 64, "votes": "contrast"},
          {"iterations": 1, "population": 256, "votes": "contrast"}]
