@@ -280,6 +280,13 @@ def save_bridge(bridge: Bridge, card: ModelCard, folder: str | os.PathLike, dtyp
     return out
 
 
+def default_bridge_path() -> Path:
+    """The bridge shipped inside the package."""
+    from importlib import resources
+
+    return Path(str(resources.files("smotext.synth") / "assets" / "default_bridge"))
+
+
 def load_bridge(folder: str | os.PathLike, device: str | torch.device = "cpu") -> tuple[Bridge, ModelCard]:
     """Load a bridge folder (safetensors + card); never unpickles anything."""
     from safetensors.torch import load_file

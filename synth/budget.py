@@ -99,6 +99,9 @@ class PrivacyBudget:
         unknown = sorted(set(settings) - set(DP_GENERATION_PARAMS))
         if unknown:
             raise SmotextError(f"DP generation takes no {unknown}")
+        if settings.get("method") == "finetune" and self.adapt_voice:
+            raise SmotextError("DP fine-tuning adapts the decoder to the members itself: leave `adapt_voice` out",
+                               params=("adapt_voice", "method"))
         return DPGeneration(epsilon, **{"delta": self.delta, "accountant": self.accountant, **settings})
 
     def voice_part(self, **settings: Any):

@@ -22,6 +22,7 @@ import numpy as np
 from smotext.errors import SmotextError
 from smotext.params import Param, int_at_least, number_in
 from smotext.registry import Plugin, Registry
+from smotext.synth.pe_privacy import DP_GENERATION_PARAMS
 
 _SEED = Param(0, "seed of the generator's random choices", int_at_least(0))
 
@@ -193,20 +194,26 @@ class SMOTExTGenerator(_SMOTExTBase):
 @GENERATORS.register
 class SMOTExTDP(_SMOTExTBase):
     name = "smotext-dp"
-    description = "DP generation: members only vote, with noise, on public candidates (Private Evolution)"
-    params = {"target_epsilon": Param(4.0, "the release's ε", number_in(0, low_open=True)), "random_state": _SEED}
+    description = ("DP generation: members only vote, with noise, on public candidates (Private Evolution), or with "
+                   "method 'finetune' train the LM with DP-SGD and sample it")
+    params = {"target_epsilon": Param(4.0, "the release's ε", number_in(0, low_open=True)),
+              "method": DP_GENERATION_PARAMS["method"], "random_state": _SEED}
 
     def sampler(self, **options):
         from smotext.synth.budget import PrivacyBudget
 
-        dp = PrivacyBudget(dp=True, target_epsilon=self.settings["target_epsilon"]).generation_part()
+        dp = PrivacyBudget(dp=True, target_epsilon=self.settings["target_epsilon"]).generation_part(
+            method=self.settings["method"])
         return super().sampler(dp=dp, **options)
 
     def claim(self) -> dict:
         p = getattr(self, "_privacy", None)
         if p is None:
             return {"mode": "dp", "epsilon": self.settings["target_epsilon"], "delta": None}
-        return {"mode": "dp", "epsilon": float(p["epsilon"]), "delta": p.get("delta")}
+        # DP fine-tuning's DP-SGD part is the decoder's: it adds to the generation section's (ε, δ)
+        sgd = p.get("dp_sgd") or {}
+        return {"mode": "dp", "epsilon": float(p["epsilon"]) + float(sgd.get("epsilon") or 0.0),
+                "delta": None if p.get("delta") is None else p["delta"] + float(sgd.get("delta") or 0.0)}
 
 
 class _Wrapped(Generator):

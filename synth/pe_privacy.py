@@ -36,6 +36,13 @@ FIX = ("target_epsilon", "iterations")
 
 
 ABLATIONS = ("no_noise", "no_votes")  # benchmark baselines, not modes to release with
+METHODS = ("evolution", "finetune")
+# DP fine-tuning's default split: the class counts and the label model get this share of ε, DP-SGD the rest
+# (ε 3 + 1 at ε = 4 is the split dp_generation.md measured).
+LABEL_SHARE = 0.25
+# What only one method reads: set with the other, they are refused.
+EVOLUTION_ONLY = ("iterations", "population", "threshold", "elite_share", "votes", "ablation")
+FINETUNE_ONLY = ("label_epsilon", "steps", "batch_size")
 VOTES = ("contrast", "own_class")
 LABELS = ("centroids", "evolved")
 
@@ -69,6 +76,20 @@ DP_GENERATION_PARAMS: dict[str, Param] = {
     "ablation": Param(None, "benchmarks only: 'no_noise' or 'no_votes'", _none_or(ABLATIONS)),
     "votes": Param("own_class", "how records vote: 'own_class' (nearest candidate of their class) or 'contrast'",
                    one_of(*VOTES)),
+    "method": Param("evolution", "how DP generation writes: 'evolution' (Private Evolution: the records vote on candidates "
+                    "the LM writes from public prompts; minutes, any corpus size) or 'finetune' (LoRA on the LM trained with "
+                    "DP-SGD on the records, each read from its class's public prompt, then sampled, and the label model "
+                    "gives the classes: texts in the corpus's voice; wants thousands of records and, on CPU, about 0.25 s "
+                    "per record and step of DP-SGD)", one_of(*METHODS), flag="--dp-method", cli={"choices": METHODS}),
+    "label_epsilon": Param(None, f"finetune: the share of target_epsilon spent on the class counts and the label model "
+                           f"(None: {LABEL_SHARE:g} of it); DP-SGD spends the rest",
+                           lambda v: None if v is None else number_in(0, MAX_EPSILON, low_open=True)(v),
+                           flag="--dp-label-epsilon", cli={"type": float, "metavar": "E"}),
+    "steps": Param(None, "finetune: DP-SGD steps (None: 24)", int_at_least(1, none_ok=True), flag="--dp-steps",
+                   cli={"type": int, "metavar": "N"}),
+    "batch_size": Param(None, "finetune: DP-SGD's expected Poisson batch (None: 1/32 of the records, 64 to 256)",
+                        int_at_least(2, none_ok=True), flag="--dp-batch-size",
+                        cli={"type": int, "metavar": "N"}),
     "labels": Param("centroids", "the class each output is released with: 'centroids' (its nearest class centroid, "
                     "the centroids released once with noise: one more Gaussian release) or 'evolved' (the class it "
                     "was evolved for, which the LM's texts often contradict)", one_of(*LABELS), flag="--dp-labels"),
@@ -95,7 +116,7 @@ class VoteBudget:
 
     def check(self) -> None:
         check_budget(self.target_epsilon, self.delta, self.accountant)
-        check_value("iterations", self.iterations, int_at_least(1))
+        check_value("iterations", self.iterations, int_at_least(0))  # 0: DP fine-tuning's labels only
 
     @property
     def releases(self) -> int:
@@ -130,22 +151,57 @@ class DPGeneration:
     ablation: str | None = _G["ablation"].default
     votes: str = _G["votes"].default
     labels: str = _G["labels"].default
+    method: str = _G["method"].default
+    label_epsilon: float | None = _G["label_epsilon"].default
+    steps: int | None = _G["steps"].default
+    batch_size: int | None = _G["batch_size"].default
 
     def budget(self, classes: int = 2) -> "VoteBudget":
-        """The releases this run makes about ``classes`` classes: a label model only where there are
-        classes to tell apart and real records to vote ('no_votes' evolves blind)."""
+        """The Gaussian releases this run makes about ``classes`` classes: a label model only where
+        there are classes to tell apart and real records to vote ('no_votes' evolves blind). With
+        'finetune' they are the class counts and the label model only, at their share of ε
+        (``split``; DP-SGD's part is accounted by the trainer)."""
+        label_model = self.labels == "centroids" and self.ablation != "no_votes" and classes > 1
+        if self.method == "finetune":
+            return VoteBudget(self.split(classes)[1] or self.target_epsilon, 0, self.delta, self.public_class_counts,
+                              self.accountant, label_model=label_model)
         return VoteBudget(self.target_epsilon, self.iterations, self.delta, self.public_class_counts, self.accountant,
-                          label_model=self.labels == "centroids" and self.ablation != "no_votes" and classes > 1)
+                          label_model=label_model)
+
+    def split(self, classes: int = 2) -> tuple[float, float]:
+        """'finetune': (DP-SGD's ε, the class counts' and label model's ε); the second is 0 when
+        neither is released (one class, or no label model, with public class counts)."""
+        if not gaussian_releases(0, self.public_class_counts, self.labels == "centroids" and classes > 1):
+            return float(self.target_epsilon), 0.0
+        share = self.label_epsilon if self.label_epsilon is not None else LABEL_SHARE * self.target_epsilon
+        return float(self.target_epsilon - share), float(share)
 
     def check(self) -> None:
-        self.budget().check()
         check_declared(self, DP_GENERATION_PARAMS)
+        if self.method == "finetune":
+            other = [k for k in EVOLUTION_ONLY if getattr(self, k) != _G[k].default]
+            if other:
+                raise SmotextError(f"{', '.join(f'`{k}`' for k in other)} only appl{'y' if len(other) > 1 else 'ies'} "
+                                   "to DP generation by evolution, not `method` 'finetune'", params=(*other, "method"))
+            if self.label_epsilon is not None and not self.label_epsilon < self.target_epsilon:
+                raise SmotextError(f"`label_epsilon` ({self.label_epsilon:g}) must be below `target_epsilon` "
+                                   f"({self.target_epsilon:g}): DP-SGD spends the rest", params=("label_epsilon",
+                                                                                                  "target_epsilon"))
+        else:
+            other = [k for k in FINETUNE_ONLY if getattr(self, k) is not None]
+            if other:
+                raise SmotextError(f"{', '.join(f'`{k}`' for k in other)} only appl{'y' if len(other) > 1 else 'ies'} "
+                                   "with `method` 'finetune'", params=(*other, "method"))
+        self.budget().check()
 
     def settings(self) -> dict:
         """The public settings, for the manifest (never the secret)."""
-        return {"iterations": self.iterations, "population": self.population, "threshold": self.threshold,
-                "elite_share": self.elite_share, "topic": self.topic, "votes": self.votes, "labels": self.labels,
-                "ablation": self.ablation}
+        if self.method == "finetune":
+            return {"method": self.method, "topic": self.topic, "labels": self.labels, "label_epsilon": self.split()[1],
+                    "steps": self.steps, "batch_size": self.batch_size}
+        return {"method": self.method, "iterations": self.iterations, "population": self.population,
+                "threshold": self.threshold, "elite_share": self.elite_share, "topic": self.topic, "votes": self.votes,
+                "labels": self.labels, "ablation": self.ablation}
 
 
 @dataclass
@@ -206,9 +262,11 @@ def calibrate_votes(budget: VoteBudget, records: int, secret: int | None = None)
         raise SmotextError("DP generation needs at least one real record to vote")
     delta = resolve_delta(budget.delta, records)
     steps = budget.releases
-    where = (f"ε = {budget.target_epsilon:g} at δ = {delta:g} over {steps} Gaussian releases "
-             f"({budget.iterations} voting rounds{'' if budget.public_class_counts else ' + the class counts'}"
-             f"{' + the label model' if budget.label_model else ''})")
+    if steps == 0:
+        raise SmotextError("this budget releases nothing: no voting round, class count or label model")
+    parts = ([f"{budget.iterations} voting rounds"] if budget.iterations else []) + \
+        ([] if budget.public_class_counts else ["the class counts"]) + (["the label model"] if budget.label_model else [])
+    where = f"ε = {budget.target_epsilon:g} at δ = {delta:g} over {steps} Gaussian releases ({' + '.join(parts)})"
     fix = "Raise target_epsilon, vote in fewer iterations, or bring more records."
     sigma = noise_multiplier(budget.target_epsilon, delta, 1.0, steps, budget.accountant, where, fix, FIX)
     if sigma > records:

@@ -38,6 +38,8 @@ from smotext.synth.pe_privacy import (DPGeneration, VotePlan, assign_classes, no
 from smotext.synth.sampling import counts_for_sizes, plan_mixes
 
 DP_FILTERS = ("degenerate", "fidelity", "dedupe")  # the default filters that look at synthetic texts only
+# DP fine-tuning's: fidelity to a class prompt says nothing, every sample reads the same vector
+FINETUNE_FILTERS = ("degenerate", "dedupe")
 LENGTHS = ("one sentence", "one or two sentences", "two sentences")
 DEFAULT_TOPIC = "short text"
 
@@ -56,19 +58,26 @@ def start_prompts(classes: list[str], per_class: int, topic: str | None, seed: i
     return out
 
 
-def check_dp_filters(filters, filter_params) -> tuple[str, ...]:
-    """The filters DP generation runs: the default chain becomes its synthetic-only part; a filter
-    that reads real records (label, privacy, or a plug-in that doesn't declare otherwise) is refused."""
+def default_dp_filters(method: str) -> tuple[str, ...]:
+    """The filters DP generation runs by default with ``method`` (``DPGeneration.method``)."""
+    return FINETUNE_FILTERS if method == "finetune" else DP_FILTERS
+
+
+def check_dp_filters(filters, filter_params, method: str = "evolution") -> tuple[str, ...]:
+    """The filters DP generation runs: the default chain becomes the method's synthetic-only one
+    (``default_dp_filters``); a filter that reads real records (label, privacy, or a plug-in that
+    doesn't declare otherwise) is refused."""
     from smotext.synth.filters import FILTERS
     from smotext.synth.params import DEFAULT_FILTERS
 
-    chosen = DP_FILTERS if tuple(filters) == tuple(DEFAULT_FILTERS) else tuple(filters)
+    default = default_dp_filters(method)
+    chosen = default if tuple(filters) == tuple(DEFAULT_FILTERS) else tuple(filters)
     named = list(chosen) + [n for n in (filter_params or {}) if n not in chosen]
     reading = [n for n in named if n in FILTERS and FILTERS.get(n).reads_real]
     if reading:
         raise SmotextError(f"DP generation can't run the filter(s) {', '.join(reading)}: they read real records after "
                            "the noisy votes, which the (ε, δ) guarantee does not cover. Leave them out (DP generation's "
-                           f"default filters are {', '.join(DP_FILTERS)})", params="filters")
+                           f"default filters are {', '.join(default)})", params="filters")
     return chosen
 
 

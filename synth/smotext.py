@@ -14,14 +14,13 @@ from collections import Counter
 from collections.abc import Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from importlib import resources
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 from sklearn.base import BaseEstimator
 
-from smotext.synth.bridge import Bridge, ModelCard, load_bridge
+from smotext.synth.bridge import Bridge, ModelCard, default_bridge_path, load_bridge  # noqa: F401 (re-exported)
 from smotext.synth.corpus import UNLABELLED
 from smotext.synth.decoder import Decoder, check_compatible
 from smotext.synth.encoder import Encoder
@@ -36,11 +35,6 @@ from smotext.synth.sampling import MixPlan, distinct_rows, plan_mixes, resolve_c
 
 _D = {name: p.default for name, p in GENERATION_PARAMS.items()}
 GPU_DECODE_BATCH = 256  # least decoding batch on a GPU (outputs don't depend on batch boundaries)
-
-
-def default_bridge_path() -> Path:
-    """The bridge shipped inside the package."""
-    return Path(str(resources.files("smotext.synth") / "assets" / "default_bridge"))
 
 
 @dataclass
@@ -306,7 +300,8 @@ class SMOTExT(BaseEstimator):
         return texts + self.synthetic_["text"].tolist(), labels + self.synthetic_["label"].tolist()
 
     def _fit_resample_dp(self, texts: list[str], labels: list[str]) -> tuple[list[str], list[str]]:
-        """DP generation (Private Evolution): checked and calibrated before any model loads."""
+        """DP generation (Private Evolution, or DP fine-tuning with ``dp.method`` 'finetune'):
+        checked and calibrated before any model loads."""
         from smotext.synth.pe_privacy import calibrate_votes
         from smotext.synth.private_evolution import PrivateEvolution, check_dp_filters
 
@@ -314,13 +309,23 @@ class SMOTExT(BaseEstimator):
         if self.kind != "regular":
             raise SmotextError(f"kind={self.kind!r} picks seeds by their real neighbours' classes; DP generation mixes "
                                "public candidates only and takes kind='regular'", params="kind")
-        chain = FilterChain.build(check_dp_filters(self.filters, self.filter_params), self.filter_params)
-        # an impossible budget fails here, before any model loads
-        plan = calibrate_votes(self.dp.budget(len(set(labels))), len(texts), secret=self.dp.secret)
-        self.load_models()
         report = GenerationReport(requested={})
-        self.synthetic_, self.provenance_, self.privacy_ = PrivateEvolution(self, self.dp, plan, chain).run(
-            texts, labels, report)
+        chain = FilterChain.build(check_dp_filters(self.filters, self.filter_params, self.dp.method), self.filter_params)
+        if self.dp.method == "finetune":
+            from smotext.synth.dp_finetune import DPFinetune, check_sampler, plan_finetune
+
+            check_sampler(self)
+            seed = int(np.random.default_rng([self.random_state or 0, 0xF7]).integers(2**31 - 1))  # the adapter's init
+            plan = plan_finetune(self.dp, len(texts), len(set(labels)), seed)  # an impossible budget fails here
+            self.load_models()
+            self.synthetic_, self.provenance_, self.privacy_ = DPFinetune(self, self.dp, plan, chain).run(
+                texts, labels, report)
+        else:
+            # an impossible budget fails here, before any model loads
+            plan = calibrate_votes(self.dp.budget(len(set(labels))), len(texts), secret=self.dp.secret)
+            self.load_models()
+            self.synthetic_, self.provenance_, self.privacy_ = PrivateEvolution(self, self.dp, plan, chain).run(
+                texts, labels, report)
         self.report_ = report
         if msg := report.shortfall_message():
             warnings.warn(msg, SmotextWarning, stacklevel=3)

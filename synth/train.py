@@ -10,6 +10,7 @@ clipping and calibrated noise, and the card records the ε the steps taken spent
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import json
 import logging
 import math
@@ -383,7 +384,8 @@ class BridgeTrainer:
             meta = json.loads((ck / "state.json").read_text(encoding="utf-8"))
             # Settings added since a checkpoint was written count as their defaults, so old runs still resume.
             saved = {**{k: v for k, v in asdict(TrainConfig()).items() if k not in meta["train_config"]}, **meta["train_config"]}
-            if saved != asdict(self.cfg) or meta["data"].get("sha256") != self.data_description.get("sha256"):
+            if saved != asdict(self.cfg) or any(meta["data"].get(k) != self.data_description.get(k)
+                                                for k in ("sha256", "vectors")):
                 raise SmotextError(
                     f"{folder} holds a checkpoint from a run with other settings or data; "
                     "use the same command to resume, or another --out folder (or delete it) to start anew"
@@ -566,19 +568,22 @@ def check_bridge_folder(out: str | os.PathLike) -> None:
 def decoder_trainer(corpus, *, config: TrainConfig | None = None, init: str | os.PathLike | None = None,
                     public: bool = False, description: str = "", instruction: str | None = None,
                     encoder=None, lm=None, text_col: str = "text", progress: bool = False,
-                    dp_secret: int | None = None) -> BridgeTrainer:
+                    dp_secret: int | None = None, vectors: np.ndarray | None = None,
+                    vectors_description: str = "") -> BridgeTrainer:
     """A ``BridgeTrainer`` ready to train a bridge on ``corpus`` (a Corpus or a file; labels unused).
 
     ``init`` adapts an existing bridge (a folder, or "default" for the shipped one) and keeps its
     shape; ``config.dp`` (a ``DPConfig``) trains with DP-SGD. Texts count as sensitive unless
     ``public``; sensitive texts without DP raise a ``SensitiveTrainingWarning``. Bad settings raise
     SmotextError before any model loads. ``trainer.train(out)`` trains and resumes. ``dp_secret``
-    seeds DP-SGD's sampling and noise (default: a fresh secret; pass one only in tests and benchmarks)."""
+    seeds DP-SGD's sampling and noise (default: a fresh secret; pass one only in tests and benchmarks).
+    ``vectors`` (one row per text; default: each text's own embedding) are what the bridge learns to
+    read each text from, e.g. its class's public prompt (``vectors_description`` says which, on the card)."""
     from smotext.synth.bridge import load_bridge
     from smotext.synth.corpus import Corpus, read_corpus
     from smotext.synth.encoder import Encoder
     from smotext.synth.models import load_lm, weights_fingerprint
-    from smotext.synth.smotext import default_bridge_path
+    from smotext.synth.bridge import default_bridge_path
 
     cfg = dataclasses.replace(config) if config is not None else TrainConfig()
     start = init_sha = None
@@ -600,10 +605,18 @@ def decoder_trainer(corpus, *, config: TrainConfig | None = None, init: str | os
                       "them; train with DP-SGD (a DPConfig) or mark the texts public", SensitiveTrainingWarning, stacklevel=2)
     encoder = encoder if isinstance(encoder, Encoder) else Encoder(encoder)
     lm = lm if isinstance(lm, LanguageModel) else load_lm(lm)
-    log.info("embedding %d training texts", len(corpus))
-    emb = encoder.embed(corpus.texts, progress=progress)
     data = {"path": corpus.source, "sha256": corpus.sha256, "texts": len(corpus), "description": description,
             "sensitive": not public}
+    if vectors is None:
+        log.info("embedding %d training texts", len(corpus))
+        emb = encoder.embed(corpus.texts, progress=progress)
+    else:
+        emb = np.asarray(vectors, np.float32)
+        if emb.shape != (len(corpus), encoder.dim):
+            raise SmotextError(f"vectors must be one {encoder.dim}-d row per text: got shape {emb.shape} for "
+                               f"{len(corpus)} texts")
+        # a resumed run must read each text from the same vector
+        data["vectors"] = {"description": vectors_description, "sha256": hashlib.sha256(emb.tobytes()).hexdigest()}
     init_description = {"bridge": str(init), "sha256": init_sha, "card_training": {
         k: start[1].training.get(k) for k in ("steps", "data", "dp", "init")}} if start else None
     return BridgeTrainer(lm, encoder.name, encoder.fingerprint, emb, corpus.texts, cfg, data, instruction=instruction,

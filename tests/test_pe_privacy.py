@@ -131,7 +131,8 @@ def test_impossible_budgets_are_refused_with_the_fix():
     with pytest.raises(SmotextError, match="usefully.*Raise target_epsilon") as e:
         calibrate_votes(VoteBudget(target_epsilon=0.01, iterations=10), records=20)
     assert "target_epsilon" in e.value.params
-    for bad in (dict(target_epsilon=0), dict(target_epsilon=1, iterations=0), dict(target_epsilon=1, delta=1.5),
+    for bad in (dict(target_epsilon=0), dict(target_epsilon=1, iterations=0, public_class_counts=True),
+                dict(target_epsilon=1, iterations=-1), dict(target_epsilon=1, delta=1.5),
                 dict(target_epsilon=1, accountant="gdp")):
         with pytest.raises(SmotextError):
             calibrate_votes(VoteBudget(**bad), records=100)

@@ -1,0 +1,147 @@
+"""DP generation by fine-tuning, end to end with the real encoder, LM and a tiny bridge: the records
+reach only DP-SGD and the label model, and the two parts of the budget add up to the release's ε.
+DP-SGD runs 2 steps of expected batch 8 here: what it learns is not measured (benchmarks/dp_generation.py)."""
+
+import json
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import smotext.synth.dp_finetune as ft
+from smotext.cli import main
+from smotext.errors import SmotextError, SmotextWarning
+from smotext.synth.budget import PrivacyBudget, compose
+from smotext.synth.decoder import Decoder
+from smotext.synth.demo_corpus import build
+from smotext.synth.dp import epsilon_spent
+from smotext.synth.encoder import Encoder
+from smotext.synth.pe_privacy import DPGeneration
+from smotext.synth.smotext import SMOTExT
+from smotext.synth.train import BridgeTrainer
+
+ROWS = build(seed=3)
+TEXTS = [t for t, _ in ROWS]
+LABELS = [label for _, label in ROWS]
+TOPIC = "message a patient writes to their clinic"
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory):
+    """`smotext generate --dp --dp-method finetune` on the demo corpus, with spies on what the records reach."""
+    tmp = tmp_path_factory.mktemp("dp_finetune")
+    corpus = tmp / "c.csv"
+    corpus.write_text("text,label\n" + "".join(f'"{t}",{y}\n' for t, y in ROWS), encoding="utf-8")
+    seen = {"embed": [], "decoded": [], "trained": [], "folders": []}
+    mp = pytest.MonkeyPatch()
+    embed, decode, init, train = Encoder.embed, Decoder.decode, BridgeTrainer.__init__, BridgeTrainer.train
+
+    def spy_embed(self, texts, progress=False):
+        seen["embed"].append(list(texts))
+        return embed(self, texts, progress)
+
+    def spy_decode(self, vectors, **kw):
+        seen["decoded"].append(np.array(vectors))
+        return decode(self, vectors, **kw)
+
+    def spy_init(self, lm, encoder_name, encoder_sha256, embeddings, texts, *a, **kw):
+        seen["trained"].append((list(texts), np.array(embeddings)))
+        return init(self, lm, encoder_name, encoder_sha256, embeddings, texts, *a, **kw)
+
+    def spy_train(self, folder, progress=True):
+        seen["folders"].append(Path(folder))
+        return train(self, folder, progress)
+
+    mp.setattr(Encoder, "embed", spy_embed)
+    mp.setattr(Decoder, "decode", spy_decode)
+    mp.setattr(BridgeTrainer, "__init__", spy_init)
+    mp.setattr(BridgeTrainer, "train", spy_train)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", SmotextWarning)
+            code = main(["generate", str(corpus), "--out", str(tmp / "s.csv"), "--dp", "--target-epsilon", "4",
+                         "--dp-method", "finetune", "--dp-steps", "2", "--dp-batch-size", "8", "--n", "6",
+                         "--max-new-tokens", "24", "--dp-topic", TOPIC, "--quiet"])  # the shipped bridge: texts to keep
+    finally:
+        mp.undo()
+    assert code == 0
+    manifest = json.loads((tmp / "s.manifest.json").read_text())
+    provenance = [json.loads(line) for line in (tmp / "s.provenance.jsonl").read_text().splitlines()]
+    return manifest, provenance, seen, tmp
+
+
+def test_records_reach_only_dp_sgd_and_the_label_model(run):
+    manifest, provenance, seen, tmp = run
+    prompts = manifest["privacy"]["class_prompts"]
+    assert prompts == [ft.class_prompt(c, TOPIC) for c in sorted(set(LABELS))] and all(TOPIC in p for p in prompts)
+    # DP-SGD read every record from its class's prompt vector, never from its own embedding
+    (trained, vectors), = seen["trained"]
+    assert trained == TEXTS
+    assert len(np.unique(vectors.round(6), axis=0)) == len(prompts)
+    # every vector the decoder got is one of those prompt vectors
+    decoded = np.concatenate(seen["decoded"])
+    gap = np.abs(decoded[:, None, :] - np.unique(vectors, axis=0)[None]).max(axis=2).min(axis=1)
+    assert len(decoded) >= 6 and gap.max() < 1e-6
+    # the real texts were embedded once, for the label model's centroids, besides the prompts
+    assert sum(1 for texts in seen["embed"] if set(texts) & set(TEXTS)) == 1
+    assert len(provenance) == 6 and all(r["parents"] == [] for r in provenance)
+    assert {r["prompted_label"] for r in provenance} <= set(LABELS) and {r["label"] for r in provenance} <= set(LABELS)
+
+
+def test_the_two_parts_add_up_to_the_budget(run):
+    manifest, _, _, _ = run
+    p, bridge = manifest["privacy"], manifest["models"]["bridge"]
+    assert p["method"] == "finetune" and p["mode"] == "dp" and p["mechanisms"] == 2  # the class counts, the label model
+    assert p["epsilon"] == pytest.approx(epsilon_spent("prv", p["sigma"], 1.0, 2, p["delta"]), rel=1e-9)
+    assert 0.99 < p["epsilon"] <= 1.0  # a quarter of ε = 4, at δ/2
+    sgd = bridge["dp"]
+    assert sgd["used"] and sgd["epsilon"] == p["dp_sgd"]["epsilon"] and 2.9 < sgd["epsilon"] <= 3.0
+    assert sgd["epsilon"] == pytest.approx(epsilon_spent("prv", sgd["noise_multiplier"], sgd["sample_rate"], 2, sgd["delta"]))
+    assert sgd["delta"] == p["delta"] == pytest.approx(1 / (20 * len(TEXTS)))
+    release = compose(p, bridge)
+    assert 3.98 < release["epsilon"] <= 4.0 and release["delta"] == pytest.approx(1 / (10 * len(TEXTS)))
+    assert bridge["training"]["data"]["sensitive"] and "class prompts" not in json.dumps(p["settings"])
+    assert bridge["training"]["data"]["vectors"]["description"].startswith("the public prompt of the text's class")
+    assert "not kept" in bridge["path"] and "secret" not in json.dumps(manifest)
+    assert [f["name"] for f in manifest["filters"]] == ["degenerate", "dedupe"]
+
+
+def test_nothing_of_the_adapter_is_left_behind(run):
+    _, _, seen, tmp = run
+    folder, = seen["folders"]
+    assert not folder.exists() and not folder.parent.exists()  # the shards folder, with the adapter and its secret
+    assert sorted(p.name for p in tmp.iterdir()) == ["c.csv", "s.csv", "s.manifest.json", "s.provenance.jsonl"]
+
+
+def test_the_budget_splits_as_declared():
+    dp = DPGeneration(4.0, method="finetune")
+    assert dp.split(2) == (3.0, 1.0) and DPGeneration(4.0, method="finetune", label_epsilon=0.5).split(2) == (3.5, 0.5)
+    # one class and public counts: nothing but DP-SGD is released about the records
+    assert DPGeneration(4.0, method="finetune", public_class_counts=True).split(1) == (4.0, 0.0)
+    plan = ft.plan_finetune(DPGeneration(4.0, method="finetune", public_class_counts=True, secret=3), 1000, 1, seed=0)
+    assert plan.labels is None and plan.train.dp.delta == pytest.approx(1e-4) and plan.train.batch_size == 64
+    a, b = (ft.plan_finetune(DPGeneration(4.0, method="finetune", secret=s), 8000, 2, seed=0) for s in (3, 3))
+    c = ft.plan_finetune(DPGeneration(4.0, method="finetune", secret=4), 8000, 2, seed=0)
+    assert (a.dp_secret, a.labels.secret) == (b.dp_secret, b.labels.secret) != (c.dp_secret, c.labels.secret)
+    assert a.dp_secret != a.labels.secret and a.train.batch_size == 250 and a.labels.delta == pytest.approx(1 / 160_000)
+
+
+@pytest.mark.parametrize("kw, sampler, message", [
+    ({"iterations": 3}, {}, "`iterations` only applies to DP generation by evolution"),
+    ({"label_epsilon": 4.0}, {}, "`label_epsilon` .4. must be below `target_epsilon`"),
+    ({"method": "evolution", "steps": 3}, {}, "`steps` only applies with `method` 'finetune'"),
+    ({}, {"num_candidates": 2}, "num_candidates 1"),
+    ({}, {"temperature": 0.0}, "greedy decoding"),
+    ({"target_epsilon": 0.01}, {}, "can't meet ε = 0.0025"),
+    ({"batch_size": 500}, {}, "batch_size below the number of training texts"),
+])
+def test_bad_settings_are_refused_before_models_load(kw, sampler, message):
+    dp = DPGeneration(**{"target_epsilon": 4.0, "method": "finetune", **kw})
+    with pytest.raises(SmotextError, match=message):
+        SMOTExT(lm="/no/such/model", dp=dp, **sampler).fit_resample(TEXTS, LABELS)
+
+
+def test_a_voice_adapter_with_dp_finetuning_is_refused():
+    with pytest.raises(SmotextError, match="adapts the decoder to the members itself"):
+        PrivacyBudget(dp=True, target_epsilon=4.0, adapt_voice=True).generation_part(method="finetune")
