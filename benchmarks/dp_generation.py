@@ -46,12 +46,13 @@ VARIANTS = {"no_votes": {"ablation": "no_votes", "target_epsilon": 4.0}, "eps1":
             "no_noise": {"ablation": "no_noise", "target_epsilon": 4.0}, "dpft4": {"finetune": True, "target_epsilon": 4.0},
             "dpft4_labels": {"finetune": True, "target_epsilon": 4.0, "label_epsilon": 1.0},
             "eps4_pop256": {"target_epsilon": 4.0, "population": 256}, "eps4_iter4": {"target_epsilon": 4.0, "iterations": 4},
-            "nodp": None}
+            "finetune4": {"method": "finetune", "target_epsilon": 4.0}, "nodp": None}
 LABELS = {"no_votes": "no votes (public start, evolved blind)", "eps1": "DP generation, ε = 1", "eps4": "DP generation, ε = 4",
           "eps8": "DP generation, ε = 8", "no_noise": "votes without noise (σ = 0, not private)",
           "dpft4": "DP fine-tuning (LoRA, DP-SGD), ε = 4",
           "dpft4_labels": "DP fine-tuning at ε = 3 + DP label model at ε = 1", "eps4_pop256": "DP generation, ε = 4, population 256 a class",
-          "eps4_iter4": "DP generation, ε = 4, 4 rounds", "nodp": "non-DP SMOTExT"}
+          "eps4_iter4": "DP generation, ε = 4, 4 rounds",
+          "finetune4": "`--dp-method finetune` (DP-SGD ε = 3 + label model ε = 1)", "nodp": "non-DP SMOTExT"}
 # The DP fine-tuning baseline (Yue et al. 2023's recipe at this machine's scale): rank-4 LoRA updates of
 # the LM's q/v layers (the lora voice adapter) trained with DP-SGD on the members, each read from its
 # class's public prompt, then sampled from that prompt. The prompt is the shipped bridge reading a
@@ -131,10 +132,19 @@ class Bench:
             with PeakRSS() as m:
                 sampler.fit_resample(members["text"].tolist(), members["label"].tolist())
             rep, frame = sampler.report_, sampler.synthetic_
+            privacy = sampler.privacy_ if variant is not None else {"mode": "non-dp"}
+            if variant is not None and variant.get("method") == "finetune":
+                from smotext.synth.budget import compose
+
+                # the release's ε: the label releases' and DP-SGD's, which the adapted bridge's card carries
+                card = sampler.decoder_.card.training
+                total = compose(privacy, {"training": card, "dp": card["dp"]})
+                privacy = {**privacy, "generation_epsilon": privacy["epsilon"], "epsilon": total["epsilon"],
+                           "delta": total["delta"]}
+                frame = frame.assign(prompted_label=sampler.provenance_["prompted_label"].to_numpy())
             info = {"seconds": round(m.seconds, 1), "peak_rss_mib": round(m.peak), "texts": len(frame),
                     "candidates_decoded": rep.candidates_decoded, "dropped_by": dict(rep.dropped_by),
-                    "seconds_by_phase": {k: round(v, 1) for k, v in rep.seconds.items()},
-                    "privacy": sampler.privacy_ if variant is not None else {"mode": "non-dp"}}
+                    "seconds_by_phase": {k: round(v, 1) for k, v in rep.seconds.items()}, "privacy": privacy}
         info["synth_code_sha256"] = self.code
         frame.to_csv(path, index=False)
         meta.write_text(json.dumps(info, indent=1, default=str))
