@@ -56,9 +56,11 @@ OUTSIDE = {
                    "DP generation at ε = 4, 600 texts (`smotext generate --dp --target-epsilon 4 --n 600`)"),
 }
 RELEASE = {"release-copy": "copy", "release-eda": "eda", "release-paraphrase": "paraphrase",
-           "release-smotext": "smotext", "release-smotext-dp": "smotext-dp"}
+           "release-smotext": "smotext", "release-smotext-dp": "smotext-dp", "release-smotext-dpft": "smotext-dp"}
 # where release runs a generator otherwise than the outside command does
-RELEASE_WHAT = {"smotext": "SMOTExT as `release` runs it by default", "smotext-dp": "DP generation at ε = 4 as `release` runs it"}
+RELEASE_WHAT = {"smotext": "SMOTExT as `release` runs it by default", "smotext-dp": "DP generation at ε = 4 as `release` runs it",
+                "release-smotext-dpft": "DP fine-tuning at ε = 3 + 1 (`release --generator smotext-dp --dp-method finetune`)"}
+RELEASE_FLAGS = {"release-smotext-dpft": ["--dp-method", "finetune"]}  # more flags for a release cell
 METRICS = {"bound": "canary.epsilon_lower_bound", "ceiling": "canary.max_provable_epsilon",
            "secret_replay": "canary.secret_replay", "mia_auc": "mia_synthetic_embedding.auc",
            "dcr_share": "reconstruction.dcr_share", "acc_tfidf": "utility.tfidf.synthetic.accuracy",
@@ -145,10 +147,10 @@ def run_cell(work: Path, name: str, secret: int = SECRET) -> dict:
         row["path"] = "prepare → outside command → audit --prepared"
     else:
         generator = RELEASE[name]
-        row["what"] = RELEASE_WHAT.get(generator) or OUTSIDE[generator][1]
+        row["what"] = RELEASE_WHAT.get(name) or RELEASE_WHAT.get(generator) or OUTSIDE[generator][1]
         row["wall_seconds"] = run(["smotext", "release", "--corpus", str(corpus_file(work)), "--out", str(out / "release"),
                                    "--generator", generator, "--canaries", str(M), "--canary-secret", str(secret),
-                                   "--canary-topic", TOPIC, "--seed", str(SEED), "--quiet"])
+                                   "--canary-topic", TOPIC, "--seed", str(SEED), "--quiet", *RELEASE_FLAGS.get(name, [])])
         results = json.loads((out / "release" / "results.json").read_text())
         row["path"] = f"release --generator {generator}"
     row.update(facts(results), **run_facts(Path(__file__).name, ["--cells", name]))

@@ -27,8 +27,9 @@ def block() -> str:
     acc = {k: statistics.mean(s[k]["accuracy"] for s in rt["table1"]) for k in ("real only", "real + synthetic",
                                                                                "synthetic only")}
     dp = load("dp_generation")
-    eps4 = [c for c in dp["cells"] if c.get("variant") == "eps4" and c.get("pool") == 8000
-            and c.get("detection_auc_tfidf") is not None]
+    cells = lambda variant: [c for c in dp["cells"] if c.get("variant") == variant and c.get("pool") == 8000
+                             and c.get("detection_auc_tfidf") is not None]
+    eps4, finetune4 = cells("eps4"), cells("finetune4")
     lines = [
         "| what | measured | where |",
         "|---|---|---|",
@@ -39,11 +40,13 @@ def block() -> str:
         f"({len(rt['table1'])} seeds, mean) | {acc['real only']:.3f} / {acc['real + synthetic']:.3f} / "
         f"{acc['synthetic only']:.3f} | rt_benchmark ({rt['date']}) |",
     ]
-    if eps4:
-        mean = lambda get: statistics.mean(get(c) for c in eps4)
-        lines.append(f"| DP generation at ε = 4, 8,000 Rotten Tomatoes members ({len(eps4)} seeds, {eps4[0]['texts']:,} "
-                     "texts a seed): synthetic-only accuracy; real-vs-synthetic detection AUC, TF-IDF / embeddings (0.5 "
-                     f"= indistinguishable) | {mean(lambda c: c['synthetic_only']['accuracy']):.3f}; "
+    for what, rows in (("DP generation", eps4), ("DP fine-tuning (`--dp-method finetune`)", finetune4)):
+        if not rows:
+            continue
+        mean = lambda get: statistics.mean(get(c) for c in rows)
+        lines.append(f"| {what} at ε = 4, 8,000 Rotten Tomatoes members ({len(rows)} seed{'s' * (len(rows) > 1)}, "
+                     f"{rows[0]['texts']:,} texts a seed): synthetic-only accuracy; real-vs-synthetic detection AUC, TF-IDF "
+                     f"/ embeddings (0.5 = indistinguishable) | {mean(lambda c: c['synthetic_only']['accuracy']):.3f}; "
                      f"{mean(lambda c: c['detection_auc_tfidf']):.2f} / {mean(lambda c: c['detection_auc_embedding']):.2f} "
                      f"| dp_generation ({dp['date']}) |")
     return "\n".join(lines)

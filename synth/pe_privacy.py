@@ -133,6 +133,7 @@ class DPGeneration:
     nearest candidate of its class (``votes``: see ``vote_histogram``), the noisy counts keep the candidates that reach ``threshold``·σ
     votes (at least 1), and the next population is the top ``elite_share`` of them unchanged plus
     SMOTExT mixes among them, decoded. After the last vote the mixes are the requested outputs.
+    ``method`` 'finetune' trains the LM with DP-SGD instead and samples it (``synth.dp_finetune``).
     ``secret`` seeds the noise (None: a fresh one; never the published seed). ``ablation`` is for
     benchmarks only: 'no_noise' votes without noise (not private: ε = ∞), 'no_votes' ignores the
     real records (the public start population evolved blind).
@@ -197,7 +198,7 @@ class DPGeneration:
     def settings(self) -> dict:
         """The public settings, for the manifest (never the secret)."""
         if self.method == "finetune":
-            return {"method": self.method, "topic": self.topic, "labels": self.labels, "label_epsilon": self.split()[1],
+            return {"method": self.method, "topic": self.topic, "labels": self.labels, "label_epsilon": self.label_epsilon,
                     "steps": self.steps, "batch_size": self.batch_size}
         return {"method": self.method, "iterations": self.iterations, "population": self.population,
                 "threshold": self.threshold, "elite_share": self.elite_share, "topic": self.topic, "votes": self.votes,

@@ -579,11 +579,10 @@ def decoder_trainer(corpus, *, config: TrainConfig | None = None, init: str | os
     seeds DP-SGD's sampling and noise (default: a fresh secret; pass one only in tests and benchmarks).
     ``vectors`` (one row per text; default: each text's own embedding) are what the bridge learns to
     read each text from, e.g. its class's public prompt (``vectors_description`` says which, on the card)."""
-    from smotext.synth.bridge import load_bridge
+    from smotext.synth.bridge import default_bridge_path, load_bridge
     from smotext.synth.corpus import Corpus, read_corpus
     from smotext.synth.encoder import Encoder
     from smotext.synth.models import load_lm, weights_fingerprint
-    from smotext.synth.bridge import default_bridge_path
 
     cfg = dataclasses.replace(config) if config is not None else TrainConfig()
     start = init_sha = None

@@ -145,3 +145,32 @@ def test_bad_settings_are_refused_before_models_load(kw, sampler, message):
 def test_a_voice_adapter_with_dp_finetuning_is_refused():
     with pytest.raises(SmotextError, match="adapts the decoder to the members itself"):
         PrivacyBudget(dp=True, target_epsilon=4.0, adapt_voice=True).generation_part(method="finetune")
+
+
+def test_the_dp_generator_plugin_runs_either_method_and_claims_both_parts(run):
+    from smotext.synth.generators import GENERATORS
+
+    gen = GENERATORS.create("smotext-dp", method="finetune", target_epsilon=4.0)
+    assert gen.sampler().dp.method == "finetune" and GENERATORS.create("smotext-dp").sampler().dp.method == "evolution"
+    manifest, _, _, _ = run
+    gen._privacy = manifest["privacy"]  # what its fit_resample keeps of a run
+    claim = gen.claim()
+    assert claim["epsilon"] == pytest.approx(compose(manifest["privacy"], manifest["models"]["bridge"])["epsilon"])
+    assert claim["delta"] == pytest.approx(1 / (10 * len(TEXTS)))
+
+
+def test_the_audit_and_report_state_both_parts(run, encoder, texts, tmp_path):
+    from smotext.audit.auditor import Auditor
+    from smotext.reports.render import render_report
+    from smotext.synth.corpus import Corpus
+
+    manifest, _, _, _ = run
+    c = lambda rows, name: Corpus([texts[i] for i in rows], ["a"] * len(rows), False, name, name)
+    result = Auditor(["generation_privacy"], encoder=encoder).run(c(range(3), "m"), c(range(3, 6), "h"),
+                                                                 c(range(6, 8), "s"), generation=manifest)
+    facts = result.to_json()["plugins"]["generation_privacy"]["details"]
+    assert facts["summary"].startswith("DP fine-tuning: ε = 3.99") and "DP-SGD on the decoder: ε = 2.99" in facts["summary"]
+    html = render_report(result.to_json(), tmp_path / "r.html").read_text()
+    section = html[html.index("<h2>Formal privacy guarantee</h2>"):html.index("<h2>The worst case: canaries</h2>")]
+    assert "DP-SGD ε (the decoder)" in section and "reached the LM only through DP-SGD" in section
+    assert "embedded only to vote" not in section and TOPIC in section

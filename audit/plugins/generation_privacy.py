@@ -31,6 +31,10 @@ def release_privacy(generation: dict) -> dict:
                    "(ε = ∞); only the attacks below bound what they reveal")
     elif mode != "dp":
         summary = f"a benchmark ablation ({mode}), not a private release: ε = {_eps(gen_eps)}"
+    elif privacy.get("method") == "finetune":
+        summary = (f"DP fine-tuning: ε = {_eps(total)} at δ = {delta:.2g} about any one real record (DP-SGD on the "
+                   f"decoder: ε = {_eps(decoder_eps)}; the class sizes and the label model: ε = {_eps(gen_eps)}, "
+                   f"σ = {privacy.get('sigma') or 0:.3g}; adjacency: add or remove one record)")
     else:
         summary = (f"DP generation: ε = {_eps(total)} at δ = {delta:.2g} about any one real record "
                    f"({privacy['iterations']} noisy voting round(s){'' if privacy.get('public_class_counts') else ' + the class sizes'}, "
@@ -59,7 +63,7 @@ class GenerationPrivacy(Plugin):
         privacy = ctx.generation.get("privacy") or {}
         details = {**json_safe(facts), "manifest": {k: privacy.get(k) for k in ("sigma", "iterations", "mechanisms", "accountant",
                                                              "public_class_counts", "adjacency", "epsilon_per_part",
-                                                             "settings", "records") if k in privacy}}
+                                                             "settings", "records", "method", "dp_sgd") if k in privacy}}
         return PluginResult(
             metrics={"generation_privacy.epsilon": Metric(facts["epsilon"], "lower", "the release's total ε about any one "
                                                           "real record (DP generation + decoder; ∞: no guarantee)", ideal=0.0)},
