@@ -29,6 +29,7 @@ from collections import Counter
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -42,6 +43,9 @@ from smotext.synth.pe_privacy import (DPGeneration, VotePlan, assign_classes, ca
                                       noisy_class_counts)
 from smotext.synth.private_evolution import DEFAULT_TOPIC
 from smotext.synth.sampling import counts_for_sizes
+
+if TYPE_CHECKING:
+    from smotext.synth.train import TrainConfig
 
 FINETUNE_STEPS = 24  # DP-SGD steps: 0.23-0.26 s per record's gradient through the 135M LM on 2 cores
 BATCH_SHARE, MIN_BATCH, MAX_BATCH = 1 / 32, 64, 256  # the default expected batch: this share of the records, clamped
@@ -68,7 +72,7 @@ def _part_secret(secret: int, part: int) -> int:
 class FinetunePlan:
     """DP fine-tuning's calibrated mechanisms, fixed before any model loads."""
 
-    train: object  # the adapter's TrainConfig (with its DPConfig)
+    train: "TrainConfig"  # the adapter's schedule, with its DPConfig
     dpsgd: DPPlan
     labels: VotePlan | None  # the class counts and the label model; None when neither is released
     dp_secret: int = dataclasses.field(repr=False)
