@@ -636,13 +636,13 @@ def _resolve_voice(voice, sampler: SMOTExT, members: int, say: Callable[[str], N
     if voice.optional:
         if sampler.dp is not None or sampler.bridge is not None:  # a budget to split, or a bridge the user chose
             return None
-    elif sampler.dp is not None and sampler.dp.method == "finetune":
-        raise SmotextError("DP fine-tuning adapts the decoder to the members itself: give no voice adaptation",
-                           params="voice")
         adapt, line = voice.decide(members)
         say(line)
         if not adapt:
             return None
+    elif sampler.dp is not None and sampler.dp.method == "finetune":
+        raise SmotextError("DP fine-tuning adapts the decoder to the members itself: give no voice adaptation",
+                           params="voice")
     return voice
 
 

@@ -7,6 +7,7 @@ import warnings
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 
 import smotext.synth.dp_finetune as ft
@@ -174,3 +175,14 @@ def test_the_audit_and_report_state_both_parts(run, encoder, texts, tmp_path):
     section = html[html.index("<h2>Formal privacy guarantee</h2>"):html.index("<h2>The worst case: canaries</h2>")]
     assert "DP-SGD ε (the decoder)" in section and "reached the LM only through DP-SGD" in section
     assert "embedded only to vote" not in section and TOPIC in section
+
+
+def test_a_release_with_dp_finetuning_refuses_a_voice_adapter_before_work(tmp_path):
+    from smotext.pipeline import release
+    from smotext.synth.train import VoiceAdaptation
+
+    sampler = SMOTExT(lm="/no/such/model", dp=DPGeneration(4.0, method="finetune"))
+    with pytest.raises(SmotextError, match="give no voice adaptation"):
+        release(pd.DataFrame({"text": TEXTS, "label": LABELS}), out=tmp_path / "run", label_col="label",
+                sampler=sampler, voice=VoiceAdaptation(4.0))
+    assert not (tmp_path / "run").exists()
