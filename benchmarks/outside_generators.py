@@ -181,6 +181,13 @@ NOTES = {
                           "the LM wrote from public prompts; on this corpus of film people that is the policy's "
                           "allowlist to write, as for the other releases. The row it replaces (code ba3b8fc, secret "
                           "40400040, before the label model) also bounded 0 and was RELEASE (MIA AUC 0.511).",
+    "release-smotext-dpft": "DP fine-tuning (code {code_version}), on the same canaries (secret {canary_secret}): the "
+                            "{added} added canaries are members, so DP-SGD trained on them; every attack bounds 0 (the "
+                            "best, embedding, {right[embedding]} right), below the claimed {claimed:.3f} (DP-SGD 3.0 + "
+                            "the class sizes and label model 0.994) and below {ceiling:.2f}. Its 1,720 texts ({held_back} "
+                            "held back: none has a real parent) are told from real with AUC {detection_tfidf:.3f} "
+                            "(TF-IDF) at this size: about 1,700 training records give expected batch 64, as at 1,000 "
+                            "members in dp_generation.md. BLOCK on `no-replayed-pii`, as for the DP generation row.",
 }
 
 
