@@ -137,7 +137,7 @@ class DPFinetune:
         prompts = [class_prompt(c, dp.topic) for c in classes]
         codes = s.encoder_.embed(prompts)
         with self._folder() as folder:
-            card = self._train(texts, labels, classes, codes, folder)
+            card = self._train(texts, labels, classes, prompts, codes, folder)
             with s.using_bridge(folder, recorded_as="(adapted with DP-SGD in this run; not kept)"):
                 s.load_models()
                 rows = self._sample(active, counts, codes[[classes.index(c) for c in active]], report)
@@ -170,7 +170,7 @@ class DPFinetune:
         with tempfile.TemporaryDirectory(prefix="smotext-dp-finetune-") as tmp:
             yield Path(tmp) / "bridge"
 
-    def _train(self, texts, labels, classes, codes, folder: Path):
+    def _train(self, texts, labels, classes, prompts, codes, folder: Path):
         from smotext.synth.corpus import Corpus
         from smotext.synth.train import decoder_trainer
 
@@ -180,8 +180,7 @@ class DPFinetune:
                                   config=self.plan.train, init=s.bridge or "default", encoder=s.encoder_, lm=s.lm_,
                                   description="the records DP generation draws from, each read from its class's prompt",
                                   vectors=codes[[classes.index(y) for y in labels]],
-                                  vectors_description="the public prompt of the text's class: " + " | ".join(
-                                      class_prompt(c, self.dp.topic) for c in classes),
+                                  vectors_description="the public prompt of the text's class: " + " | ".join(prompts),
                                   progress=s.progress, dp_secret=self.plan.dp_secret)
         card = trainer.train(folder, progress=s.progress)
         self.timing["train"] += time.perf_counter() - t0
