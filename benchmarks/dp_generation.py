@@ -8,8 +8,8 @@ Table 1 protocol: members drawn from the pool (1,000, or 8,000 where votes per c
 the noise), 2,600 synthetic texts requested, a fixed real test set of 2,000 and a disjoint holdout of
 1,000 for the audit. Variants: DP generation at ε = 1, 4, 8; the same evolution without noise
 (σ = 0: not private); without votes (the public start evolved blind: the floor what the private
-data adds to); non-DP SMOTExT; the DP fine-tuning baseline (``finetune``); ε = 4 with a larger
-population or more rounds. Measured: synthetic-only accuracy and macro-F1 (logistic regression
+data adds to); non-DP SMOTExT; the DP fine-tuning baseline (``finetune``) and evolution from a
+DP-adapted decoder (``adapted``); ε = 4 with a larger population or more rounds. Measured: synthetic-only accuracy and macro-F1 (logistic regression
 on all-MiniLM-L6-v2, the audit's classifier), the audit's data MIA (nearest-synthetic cosine: AUC,
 TPR at 1% FPR) and DCR share on members vs holdout, the audit's TF-IDF accuracy (trained on the synthetic
 texts, and on as many real members), real-vs-synthetic detection AUC (5-fold,
@@ -46,13 +46,16 @@ VARIANTS = {"no_votes": {"ablation": "no_votes", "target_epsilon": 4.0}, "eps1":
             "no_noise": {"ablation": "no_noise", "target_epsilon": 4.0}, "dpft4": {"finetune": True, "target_epsilon": 4.0},
             "dpft4_labels": {"finetune": True, "target_epsilon": 4.0, "label_epsilon": 1.0},
             "eps4_pop256": {"target_epsilon": 4.0, "population": 256}, "eps4_iter4": {"target_epsilon": 4.0, "iterations": 4},
-            "finetune4": {"method": "finetune", "target_epsilon": 4.0}, "nodp": None}
+            "finetune4": {"method": "finetune", "target_epsilon": 4.0},
+            "adapted4": {"method": "adapted-evolution", "target_epsilon": 4.0}, "nodp": None}
 LABELS = {"no_votes": "no votes (public start, evolved blind)", "eps1": "DP generation, ε = 1", "eps4": "DP generation, ε = 4",
           "eps8": "DP generation, ε = 8", "no_noise": "votes without noise (σ = 0, not private)",
           "dpft4": "DP fine-tuning (LoRA, DP-SGD), ε = 4",
           "dpft4_labels": "DP fine-tuning at ε = 3 + DP label model at ε = 1", "eps4_pop256": "DP generation, ε = 4, population 256 a class",
           "eps4_iter4": "DP generation, ε = 4, 4 rounds",
-          "finetune4": "`--dp-method finetune` (DP-SGD ε = 3 + label model ε = 1)", "nodp": "non-DP SMOTExT"}
+          "finetune4": "`--dp-method finetune` (DP-SGD ε = 3 + label model ε = 1)",
+          "adapted4": "`--dp-method adapted-evolution` (DP-SGD ε = 3 + votes and label model ε = 1)",
+          "nodp": "non-DP SMOTExT"}
 # The DP fine-tuning baseline (Yue et al. 2023's recipe at this machine's scale): rank-4 LoRA updates of
 # the LM's q/v layers (the lora voice adapter) trained with DP-SGD on the members, each read from its
 # class's public prompt, then sampled from that prompt. The prompt is the shipped bridge reading a
@@ -133,7 +136,7 @@ class Bench:
                 sampler.fit_resample(members["text"].tolist(), members["label"].tolist())
             rep, frame = sampler.report_, sampler.synthetic_
             privacy = sampler.privacy_ if variant is not None else {"mode": "non-dp"}
-            if variant is not None and variant.get("method") == "finetune":
+            if variant is not None and variant.get("method") in ("finetune", "adapted-evolution"):
                 from smotext.synth.budget import compose
 
                 # the release's ε: the label releases' and DP-SGD's, which the adapted bridge's card carries
@@ -141,7 +144,8 @@ class Bench:
                 total = compose(privacy, {"training": card, "dp": card["dp"]})
                 privacy = {**privacy, "generation_epsilon": privacy["epsilon"], "epsilon": total["epsilon"],
                            "delta": total["delta"]}
-                frame = frame.assign(prompted_label=sampler.provenance_["prompted_label"].to_numpy())
+                if "prompted_label" in sampler.provenance_:
+                    frame = frame.assign(prompted_label=sampler.provenance_["prompted_label"].to_numpy())
             info = {"seconds": round(m.seconds, 1), "peak_rss_mib": round(m.peak), "texts": len(frame),
                     "candidates_decoded": rep.candidates_decoded, "dropped_by": dict(rep.dropped_by),
                     "seconds_by_phase": {k: round(v, 1) for k, v in rep.seconds.items()}, "privacy": privacy}

@@ -640,7 +640,7 @@ def _resolve_voice(voice, sampler: SMOTExT, members: int, say: Callable[[str], N
         say(line)
         if not adapt:
             return None
-    elif sampler.dp is not None and sampler.dp.method == "finetune":
+    elif sampler.dp is not None and sampler.dp.trains_decoder:
         raise SmotextError("DP fine-tuning adapts the decoder to the members itself: give no voice adaptation",
                            params="voice")
     return voice
@@ -911,7 +911,7 @@ def _release_other(corpus, out, gen, prepared, synthetic, claimed_epsilon, claim
     from smotext.prepared import write_private_splits
     from smotext.reports.policy import load_policy, policy_file
     from smotext.reports.release import RELEASE_DIR, apply_gate, publish
-    from smotext.synth.corpus import Corpus, file_sha256, write_json, write_table
+    from smotext.synth.corpus import file_sha256, write_json, write_table
     from smotext.synth.encoder import Encoder
     from smotext.synth.generators import claim_for
     from smotext.synth.manifest import versions

@@ -15,7 +15,7 @@ from typing import Any
 from smotext.errors import SmotextError
 from smotext.params import Param, check_declared, is_bool
 from smotext.synth.dp import ACCOUNTANT, DEFAULT_VOICE_EPSILON, DELTA, EPSILON, decoder_epsilon, noise_multiplier
-from smotext.synth.pe_privacy import DP_GENERATION_PARAMS, DPGeneration
+from smotext.synth.pe_privacy import DP_GENERATION_PARAMS, DPSGD_METHODS, DPGeneration
 from smotext.synth.params import VOICE_PARAMS
 
 BUDGET_PARAMS: dict[str, Param] = {
@@ -99,7 +99,7 @@ class PrivacyBudget:
         unknown = sorted(set(settings) - set(DP_GENERATION_PARAMS))
         if unknown:
             raise SmotextError(f"DP generation takes no {unknown}")
-        if settings.get("method") == "finetune" and self.adapt_voice:
+        if settings.get("method") in DPSGD_METHODS and self.adapt_voice:
             raise SmotextError("DP fine-tuning adapts the decoder to the members itself: leave `adapt_voice` out",
                                params=("adapt_voice", "method"))
         return DPGeneration(epsilon, **{"delta": self.delta, "accountant": self.accountant, **settings})

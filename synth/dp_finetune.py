@@ -10,12 +10,17 @@
              the noisy class centroid it sits nearest, as many per class as were sampled for it (the
              prompt's class shows weakly in the samples: 0.53 accuracy as prompted on Rotten Tomatoes)
 
+With ``method='adapted-evolution'`` the adapted decoder instead samples Private Evolution's start
+population from the class prompts and decodes its variations (``private_evolution``): the records
+vote on what the adapted LM writes.
+
 The budget, split by ``DPGeneration.split``: DP-SGD spends ``target_epsilon - label_epsilon`` at δ/2,
-stated on the adapted bridge's card (the manifest's ``models.bridge``); the class counts and the
-label model spend ``label_epsilon`` at δ/2 (the manifest's ``privacy``). The release composes the two
-(``budget.compose``: basic composition, they add up). Records reach only DP-SGD and the label model;
-sampling, filtering and labelling are post-processing. This is the standard DP fine-tuning recipe
-(Yue et al., ACL 2023) at this project's scale: a 135M LM and a rank-4 adapter.
+stated on the adapted bridge's card (the manifest's ``models.bridge``); the Gaussian releases (the
+class counts, the label model and any votes) spend ``label_epsilon`` at δ/2 (the manifest's
+``privacy``). The release composes the two (``budget.compose``: basic composition, they add up).
+Records reach only DP-SGD and those releases; sampling, filtering, evolving and labelling are
+post-processing. This is the standard DP fine-tuning recipe (Yue et al., ACL 2023) at this
+project's scale: a 135M LM and a rank-4 adapter.
 """
 
 from __future__ import annotations
@@ -41,7 +46,7 @@ from smotext.synth.filters import Candidates, FilterChain, FilterContext
 from smotext.synth.params import ADAPTER_LR
 from smotext.synth.pe_privacy import (DPGeneration, VotePlan, assign_classes, calibrate_votes, noisy_centroids,
                                       noisy_class_counts)
-from smotext.synth.private_evolution import DEFAULT_TOPIC
+from smotext.synth.private_evolution import DEFAULT_TOPIC, PrivateEvolution
 from smotext.synth.sampling import counts_for_sizes
 
 if TYPE_CHECKING:
@@ -116,7 +121,7 @@ def check_sampler(sampler) -> None:
 
 class DPFinetune:
     """One DP fine-tuning run for a loaded ``SMOTExT`` sampler and a ``DPGeneration`` with method
-    'finetune'; ``run`` returns what ``fit_resample`` keeps."""
+    'finetune' or 'adapted-evolution'; ``run`` returns what ``fit_resample`` keeps."""
 
     def __init__(self, sampler, dp: DPGeneration, plan: FinetunePlan, chain: FilterChain):
         self.s, self.dp, self.plan, self.chain = sampler, dp, plan, chain
@@ -126,21 +131,45 @@ class DPFinetune:
     def run(self, texts: list[str], labels: list[str], report) -> tuple[pd.DataFrame, pd.DataFrame, dict]:
         s, dp, plan = self.s, self.dp, self.plan
         real_counts = Counter(labels)
+        # the class sizes' release, before training: a run that would ask for nothing fails here
         sizes = noisy_class_counts(plan.labels, real_counts) if plan.labels is not None else \
-            {c: float(n) for c, n in real_counts.items()}  # declared public (no label release at all)
+            {c: float(n) for c, n in real_counts.items()}  # declared public (no Gaussian release at all)
         counts = counts_for_sizes(s.sampling_strategy, {c: int(round(v)) for c, v in sizes.items()})
-        report.requested = counts
-        active = [c for c in sorted(counts) if counts[c] > 0]
-        if not active:
+        if not any(counts.values()):
             raise SmotextError("the noisy class sizes ask for no synthetic texts at all: ask for a number (--n)")
         classes = sorted(real_counts)
         prompts = [class_prompt(c, dp.topic) for c in classes]
-        codes = s.encoder_.embed(prompts)
+        codes = dict(zip(classes, s.encoder_.embed(prompts)))
         with self._folder() as folder:
-            card = self._train(texts, labels, classes, prompts, codes, folder)
+            card = self._train(texts, labels, prompts, codes, folder)
             with s.using_bridge(folder, recorded_as="(adapted with DP-SGD in this run; not kept)"):
                 s.load_models()
-                rows = self._sample(active, counts, codes[[classes.index(c) for c in active]], report)
+                if dp.method == "finetune":
+                    frame, provenance, facts = self._finetuned(texts, labels, sizes, counts, codes, report)
+                else:  # the records vote on what the adapted decoder writes from the class prompts
+                    def start(active, per, report_):
+                        rows = self._sample(active, {c: per for c in active}, codes, report_)
+                        return [(r["label"], r["text"], r["_emb"]) for r in rows]
+
+                    frame, provenance, facts = PrivateEvolution(s, dp, plan.labels, self.chain, start=start).run(
+                        texts, labels, report, sizes=sizes)
+                    report.seconds["train"] = self.timing["train"]
+        sgd = card.training.get("dp") or {}
+        return frame, provenance, {
+            **facts, "method": dp.method, "class_prompts": prompts,
+            "dp_sgd": {k: sgd.get(k) for k in ("epsilon", "delta", "noise_multiplier", "sample_rate", "steps",
+                                              "max_grad_norm", "accountant")},
+            "dp_sgd_note": "DP-SGD trained the decoder on these records: its ε is the decoder's (models.bridge), "
+                           "which adds to this section's ε in the release's"}
+
+    def _finetuned(self, texts: list[str], labels: list[str], sizes: dict[str, float], counts: dict[str, int],
+                   codes: dict[str, np.ndarray], report) -> tuple[pd.DataFrame, pd.DataFrame, dict]:
+        """'finetune': ``counts`` texts per class (from the released class ``sizes``), sampled from
+        the class's prompt, then given classes by the label model."""
+        s, plan = self.s, self.plan
+        report.requested = counts
+        active = [c for c in sorted(counts) if counts[c] > 0]
+        rows = self._sample(active, counts, codes, report)
         if plan.labels is not None and plan.labels.label_model and rows:
             t0 = time.perf_counter()
             centroids = noisy_centroids(plan.labels, s.encoder_.embed(texts, progress=s.progress), labels, active)
@@ -157,7 +186,14 @@ class DPFinetune:
         frame = pd.DataFrame({"text": [r["text"] for r in rows], "label": [r["label"] for r in rows]})
         provenance = pd.DataFrame(rows, columns=["text", "label", "prompted_label", "parents", "round"])
         provenance.insert(0, "synthetic_row", np.arange(len(rows)))
-        return frame, provenance, self._privacy(card, sizes, prompts)
+        if plan.labels is not None:
+            facts = plan.labels.facts()
+        else:
+            facts = {"mode": "dp", "epsilon": 0.0, "delta": 0.0, "mechanisms": 0, "label_model": None,
+                     "public_class_counts": True, "accountant": self.dp.accountant}
+        return frame, provenance, {**facts, "settings": self.dp.settings(),
+                                   "class_sizes": {"public": plan.labels is None or plan.labels.public_class_counts,
+                                                   "released": {c: round(v, 2) for c, v in sizes.items()}}}
 
     @contextmanager
     def _folder(self):
@@ -170,7 +206,7 @@ class DPFinetune:
         with tempfile.TemporaryDirectory(prefix="smotext-dp-finetune-") as tmp:
             yield Path(tmp) / "bridge"
 
-    def _train(self, texts, labels, classes, prompts, codes, folder: Path):
+    def _train(self, texts, labels, prompts, codes: dict[str, np.ndarray], folder: Path):
         from smotext.synth.corpus import Corpus
         from smotext.synth.train import decoder_trainer
 
@@ -179,14 +215,14 @@ class DPFinetune:
         trainer = decoder_trainer(Corpus.from_texts(texts, labels, source="<DP generation's records>"),
                                   config=self.plan.train, init=s.bridge or "default", encoder=s.encoder_, lm=s.lm_,
                                   description="the records DP generation draws from, each read from its class's prompt",
-                                  vectors=codes[[classes.index(y) for y in labels]],
+                                  vectors=np.stack([codes[y] for y in labels]),
                                   vectors_description="the public prompt of the text's class: " + " | ".join(prompts),
                                   progress=s.progress, dp_secret=self.plan.dp_secret)
         card = trainer.train(folder, progress=s.progress)
         self.timing["train"] += time.perf_counter() - t0
         return card
 
-    def _sample(self, active: list[str], counts: dict[str, int], codes: np.ndarray, report) -> list[dict]:
+    def _sample(self, active: list[str], counts: dict[str, int], codes: dict[str, np.ndarray], report) -> list[dict]:
         """``counts[c]`` texts per class sampled from its prompt's vector, filtered on synthetic texts
         only; asked again (up to the sampler's max_rounds) where the filters left a class short."""
         from smotext.synth.shards import decode_round
@@ -200,7 +236,7 @@ class DPFinetune:
                 short = counts[c] - made
                 if short <= 0:
                     break
-                targets = np.repeat(codes[k][None], math.ceil(short * (1.25 if attempt == 0 else 2.0)) + 4, axis=0)
+                targets = np.repeat(codes[c][None], math.ceil(short * (1.25 if attempt == 0 else 2.0)) + 4, axis=0)
                 t0 = time.perf_counter()
                 flat, emb = decode_round(s, targets, self.seed + 1000 * k + attempt, s._store, s.engine_.pool(),
                                          progress=s.progress)
@@ -219,21 +255,3 @@ class DPFinetune:
                           "_emb": emb[j]} for j in keep]
                 made += len(keep)
         return rows
-
-    def _privacy(self, card, sizes: dict[str, float], prompts: list[str]) -> dict:
-        """The manifest's privacy section: the label releases' (ε, δ) as DP generation states its own,
-        and DP-SGD's, which the adapted bridge's card carries into the release's composition."""
-        plan = self.plan
-        if plan.labels is not None:
-            facts = plan.labels.facts()
-        else:
-            facts = {"mode": "dp", "epsilon": 0.0, "delta": 0.0, "mechanisms": 0, "label_model": None,
-                     "public_class_counts": True, "accountant": self.dp.accountant}
-        sgd = card.training.get("dp") or {}
-        return {**facts, "method": "finetune", "settings": self.dp.settings(), "class_prompts": prompts,
-                "class_sizes": {"public": plan.labels is None or plan.labels.public_class_counts,
-                                "released": {c: round(v, 2) for c, v in sizes.items()}},
-                "dp_sgd": {k: sgd.get(k) for k in ("epsilon", "delta", "noise_multiplier", "sample_rate", "steps",
-                                                  "max_grad_norm", "accountant")},
-                "dp_sgd_note": "DP-SGD trained the decoder on these records: its ε is the decoder's (models.bridge), "
-                               "which adds to this section's ε in the release's"}

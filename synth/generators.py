@@ -195,7 +195,8 @@ class SMOTExTGenerator(_SMOTExTBase):
 class SMOTExTDP(_SMOTExTBase):
     name = "smotext-dp"
     description = ("DP generation: members only vote, with noise, on public candidates (Private Evolution), or with "
-                   "method 'finetune' train the LM with DP-SGD and sample it")
+                   "with method 'finetune' train the LM with DP-SGD and sample it ('adapted-evolution': and evolve "
+                   "what it writes)")
     params = {"target_epsilon": Param(4.0, "the release's ε", number_in(0, low_open=True)),
               "method": DP_GENERATION_PARAMS["method"], "random_state": _SEED}
 

@@ -36,11 +36,12 @@ FIX = ("target_epsilon", "iterations")
 
 
 ABLATIONS = ("no_noise", "no_votes")  # benchmark baselines, not modes to release with
-METHODS = ("evolution", "finetune")
-# DP fine-tuning's default split: the class counts and the label model get this share of ε, DP-SGD the rest
-# (ε 3 + 1 at ε = 4 is the split dp_generation.md measured).
+METHODS = ("evolution", "finetune", "adapted-evolution")
+DPSGD_METHODS = ("finetune", "adapted-evolution")  # the methods that adapt the decoder to the records with DP-SGD
+# The DP-SGD methods' default split: the Gaussian releases (class counts, label model, adapted-evolution's
+# votes) get this share of ε, DP-SGD the rest (ε 3 + 1 at ε = 4 is the split dp_generation.md measured).
 LABEL_SHARE = 0.25
-# What only one method reads: set with the other, they are refused.
+# What only some methods read: set with another, they are refused.
 EVOLUTION_ONLY = ("iterations", "population", "threshold", "elite_share", "votes", "ablation")
 FINETUNE_ONLY = ("label_epsilon", "steps", "batch_size")
 VOTES = ("contrast", "own_class")
@@ -77,17 +78,20 @@ DP_GENERATION_PARAMS: dict[str, Param] = {
     "votes": Param("own_class", "how records vote: 'own_class' (nearest candidate of their class) or 'contrast'",
                    one_of(*VOTES)),
     "method": Param("evolution", "how DP generation writes: 'evolution' (Private Evolution: the records vote on candidates "
-                    "the LM writes from public prompts; minutes, any corpus size) or 'finetune' (LoRA on the LM trained with "
+                    "the LM writes from public prompts; minutes, any corpus size), 'finetune' (LoRA on the LM trained with "
                     "DP-SGD on the records, each read from its class's public prompt, then sampled, and the label model "
                     "gives the classes: texts in the corpus's voice; wants thousands of records and, on CPU, about 0.25 s "
-                    "per record and step of DP-SGD)", one_of(*METHODS), flag="--dp-method", cli={"choices": METHODS}),
-    "label_epsilon": Param(None, f"finetune: the share of target_epsilon spent on the class counts and the label model "
-                           f"(None: {LABEL_SHARE:g} of it); DP-SGD spends the rest",
+                    "per record and step of DP-SGD) or 'adapted-evolution' (the same DP-SGD, then evolution whose start "
+                    "and variations the adapted LM writes)", one_of(*METHODS), flag="--dp-method",
+                    cli={"choices": METHODS}),
+    "label_epsilon": Param(None, f"finetune, adapted-evolution: the share of target_epsilon spent on the Gaussian releases "
+                           f"(class counts, label model, adapted-evolution's votes; None: {LABEL_SHARE:g} of it); "
+                           "DP-SGD spends the rest",
                            lambda v: None if v is None else number_in(0, MAX_EPSILON, low_open=True)(v),
                            flag="--dp-label-epsilon", cli={"type": float, "metavar": "E"}),
-    "steps": Param(None, "finetune: DP-SGD steps (None: 24)", int_at_least(1, none_ok=True), flag="--dp-steps",
+    "steps": Param(None, "finetune, adapted-evolution: DP-SGD steps (None: 24)", int_at_least(1, none_ok=True), flag="--dp-steps",
                    cli={"type": int, "metavar": "N"}),
-    "batch_size": Param(None, "finetune: DP-SGD's expected Poisson batch (None: 1/32 of the records, 64 to 256)",
+    "batch_size": Param(None, "finetune, adapted-evolution: DP-SGD's expected Poisson batch (None: 1/32 of the records, 64 to 256)",
                         int_at_least(2, none_ok=True), flag="--dp-batch-size",
                         cli={"type": int, "metavar": "N"}),
     "labels": Param("centroids", "the class each output is released with: 'centroids' (its nearest class centroid, "
@@ -133,7 +137,8 @@ class DPGeneration:
     nearest candidate of its class (``votes``: see ``vote_histogram``), the noisy counts keep the candidates that reach ``threshold``·σ
     votes (at least 1), and the next population is the top ``elite_share`` of them unchanged plus
     SMOTExT mixes among them, decoded. After the last vote the mixes are the requested outputs.
-    ``method`` 'finetune' trains the LM with DP-SGD instead and samples it (``synth.dp_finetune``).
+    ``method`` 'finetune' trains the LM with DP-SGD instead and samples it; 'adapted-evolution' trains
+    it the same way, then evolves candidates it writes (``synth.dp_finetune``).
     ``secret`` seeds the noise (None: a fresh one; never the published seed). ``ablation`` is for
     benchmarks only: 'no_noise' votes without noise (not private: ε = ∞), 'no_votes' ignores the
     real records (the public start population evolved blind).
@@ -157,33 +162,43 @@ class DPGeneration:
     steps: int | None = _G["steps"].default
     batch_size: int | None = _G["batch_size"].default
 
+    @property
+    def trains_decoder(self) -> bool:
+        """Whether the method adapts the decoder to the records with DP-SGD (``DPSGD_METHODS``)."""
+        return self.method in DPSGD_METHODS
+
+    @property
+    def voting_rounds(self) -> int:
+        """The rounds in which the records vote: none with 'finetune'."""
+        return 0 if self.method == "finetune" else self.iterations
+
     def budget(self, classes: int = 2) -> "VoteBudget":
         """The Gaussian releases this run makes about ``classes`` classes: a label model only where
         there are classes to tell apart and real records to vote ('no_votes' evolves blind). With
-        'finetune' they are the class counts and the label model only, at their share of ε
-        (``split``; DP-SGD's part is accounted by the trainer)."""
+        a DP-SGD method they spend their share of ε (``split``; DP-SGD's part is accounted by the
+        trainer)."""
         label_model = self.labels == "centroids" and self.ablation != "no_votes" and classes > 1
-        if self.method == "finetune":
-            return VoteBudget(self.split(classes)[1] or self.target_epsilon, 0, self.delta, self.public_class_counts,
-                              self.accountant, label_model=label_model)
-        return VoteBudget(self.target_epsilon, self.iterations, self.delta, self.public_class_counts, self.accountant,
+        epsilon = (self.split(classes)[1] or self.target_epsilon) if self.trains_decoder else self.target_epsilon
+        return VoteBudget(epsilon, self.voting_rounds, self.delta, self.public_class_counts, self.accountant,
                           label_model=label_model)
 
     def split(self, classes: int = 2) -> tuple[float, float]:
-        """'finetune': (DP-SGD's ε, the class counts' and label model's ε); the second is 0 when
-        neither is released (one class, or no label model, with public class counts)."""
-        if not gaussian_releases(0, self.public_class_counts, self.labels == "centroids" and classes > 1):
+        """A DP-SGD method's (DP-SGD's ε, the Gaussian releases' ε); the second is 0 when nothing
+        else is released (no votes, one class or no label model, and public class counts)."""
+        if not gaussian_releases(self.voting_rounds, self.public_class_counts, self.labels == "centroids" and classes > 1):
             return float(self.target_epsilon), 0.0
         share = self.label_epsilon if self.label_epsilon is not None else LABEL_SHARE * self.target_epsilon
         return float(self.target_epsilon - share), float(share)
 
     def check(self) -> None:
         check_declared(self, DP_GENERATION_PARAMS)
-        if self.method == "finetune":
-            other = [k for k in EVOLUTION_ONLY if getattr(self, k) != _G[k].default]
+        if self.trains_decoder:
+            fixed = EVOLUTION_ONLY if self.method == "finetune" else ("ablation",)
+            other = [k for k in fixed if getattr(self, k) != _G[k].default]
             if other:
                 raise SmotextError(f"{', '.join(f'`{k}`' for k in other)} only appl{'y' if len(other) > 1 else 'ies'} "
-                                   "to DP generation by evolution, not `method` 'finetune'", params=(*other, "method"))
+                                   f"to DP generation by evolution, not `method` {self.method!r}",
+                                   params=(*other, "method"))
             if self.label_epsilon is not None and not self.label_epsilon < self.target_epsilon:
                 raise SmotextError(f"`label_epsilon` ({self.label_epsilon:g}) must be below `target_epsilon` "
                                    f"({self.target_epsilon:g}): DP-SGD spends the rest", params=("label_epsilon",
@@ -192,17 +207,18 @@ class DPGeneration:
             other = [k for k in FINETUNE_ONLY if getattr(self, k) is not None]
             if other:
                 raise SmotextError(f"{', '.join(f'`{k}`' for k in other)} only appl{'y' if len(other) > 1 else 'ies'} "
-                                   "with `method` 'finetune'", params=(*other, "method"))
+                                   "with `method` 'finetune' or 'adapted-evolution'", params=(*other, "method"))
         self.budget().check()
 
     def settings(self) -> dict:
         """The public settings, for the manifest (never the secret)."""
+        dpsgd = {"label_epsilon": self.label_epsilon, "steps": self.steps, "batch_size": self.batch_size}
         if self.method == "finetune":
-            return {"method": self.method, "topic": self.topic, "labels": self.labels, "label_epsilon": self.label_epsilon,
-                    "steps": self.steps, "batch_size": self.batch_size}
-        return {"method": self.method, "iterations": self.iterations, "population": self.population,
-                "threshold": self.threshold, "elite_share": self.elite_share, "topic": self.topic, "votes": self.votes,
-                "labels": self.labels, "ablation": self.ablation}
+            return {"method": self.method, "topic": self.topic, "labels": self.labels, **dpsgd}
+        evolution = {"method": self.method, "iterations": self.iterations, "population": self.population,
+                     "threshold": self.threshold, "elite_share": self.elite_share, "topic": self.topic, "votes": self.votes,
+                     "labels": self.labels}
+        return {**evolution, **dpsgd} if self.trains_decoder else {**evolution, "ablation": self.ablation}
 
 
 @dataclass

@@ -24,6 +24,7 @@ import random
 import time
 from collections import Counter
 from dataclasses import dataclass, field
+from typing import Callable
 
 import numpy as np
 import pandas as pd
@@ -105,8 +106,11 @@ class PrivateEvolution:
     """One DP generation run for a loaded ``SMOTExT`` sampler (its decoder, encoder, LM, mixing
     settings and seed) and a ``DPGeneration`` request; ``run`` returns what ``fit_resample`` keeps."""
 
-    def __init__(self, sampler, dp: DPGeneration, plan: VotePlan, chain: FilterChain):
-        self.s, self.dp, self.chain = sampler, dp, chain
+    def __init__(self, sampler, dp: DPGeneration, plan: VotePlan, chain: FilterChain,
+                 start: Callable[[list[str], int, object], list[tuple[str, str, np.ndarray]]] | None = None):
+        """``start`` (classes, per class, report) → (class, text, embedding) rows replaces the LM's
+        writing of the start population from public prompts (``_start``); it must read no record."""
+        self.s, self.dp, self.chain, self.start = sampler, dp, chain, start
         # 'no_noise' (a benchmark baseline) votes without noise; the manifest then says ε = ∞
         self.plan = plan if dp.ablation != "no_noise" else VotePlan(**{**plan.__dict__, "sigma": 0.0})
         self.archive = _Archive()
@@ -117,9 +121,12 @@ class PrivateEvolution:
 
     # ------------------------------------------------------------ the run
 
-    def run(self, texts: list[str], labels: list[str], report) -> tuple[pd.DataFrame, pd.DataFrame, dict]:
+    def run(self, texts: list[str], labels: list[str], report,
+            sizes: dict[str, float] | None = None) -> tuple[pd.DataFrame, pd.DataFrame, dict]:
+        """Evolve; ``sizes``: the class sizes as this plan already released them (None: release them here)."""
         s, dp = self.s, self.dp
-        sizes = noisy_class_counts(self.plan, Counter(labels))  # a Gaussian release unless declared public
+        if sizes is None:
+            sizes = noisy_class_counts(self.plan, Counter(labels))  # a Gaussian release unless declared public
         counts = counts_for_sizes(s.sampling_strategy, {c: int(round(v)) for c, v in sizes.items()})
         report.requested = counts
         active = [c for c in sorted(counts) if counts[c] > 0]
@@ -170,9 +177,17 @@ class PrivateEvolution:
     # ------------------------------------------------------------ start population
 
     def _start(self, classes: list[str], report) -> list[int]:
-        """``population`` candidates per class written by the LM from public prompts; a few rounds
-        of asking again when cleaning, the degenerate filter or dedupe drop some."""
+        """``population`` candidates per class written by the LM from public prompts (or by the
+        ``start`` given); a few rounds of asking again when cleaning, the degenerate filter or
+        dedupe drop some."""
         s, per = self.s, self.dp.population
+        if self.start is not None:
+            t0 = time.perf_counter()
+            have = {c: [] for c in classes}
+            for c, text, emb in self.start(classes, per, report):
+                have[c].append(self.archive.add(text, c, emb, {"origin": "start", "round": 0, "parents": []}))
+            self.timing["write_start"] += time.perf_counter() - t0
+            return self._enough(have)
         ctx = FilterContext(real_texts=[], real_labels=[], real_embeddings=np.zeros((0, s.encoder_.dim), np.float32))
         have: dict[str, list[int]] = {c: [] for c in classes}
         for attempt in range(s.max_rounds):
@@ -199,13 +214,18 @@ class PrivateEvolution:
                 if len(have[c]) < per:
                     have[c].append(self.archive.add(texts[i], c, emb[i], {"origin": "start", "round": 0, "parents": []}))
                     ctx.accept([texts[i]], emb[i][None])
+        return self._enough(have)
+
+    @staticmethod
+    def _enough(have: dict[str, list[int]]) -> list[int]:
+        """The start population's archive ids, class by class; fewer than 2 in a class is an error."""
         short = {c: len(v) for c, v in have.items() if len(v) < 2}
         if short:
             c, n = sorted(short.items())[0]
             raise SmotextError(f"the LM wrote {n} usable start candidate(s) for class {c!r} from its name and the topic; "
                                "DP generation needs at least 2 a class: give a --dp-topic that describes the corpus, or "
                                "raise max_rounds")
-        return [i for c in classes for i in have[c]]
+        return [i for c in have for i in have[c]]
 
     # ------------------------------------------------------------ one iteration's variation
 

@@ -300,7 +300,8 @@ class SMOTExT(BaseEstimator):
         return texts + self.synthetic_["text"].tolist(), labels + self.synthetic_["label"].tolist()
 
     def _fit_resample_dp(self, texts: list[str], labels: list[str]) -> tuple[list[str], list[str]]:
-        """DP generation (Private Evolution, or DP fine-tuning with ``dp.method`` 'finetune'):
+        """DP generation (Private Evolution, or with ``dp.method`` 'finetune' or 'adapted-evolution'
+        DP fine-tuning first):
         checked and calibrated before any model loads."""
         from smotext.synth.pe_privacy import calibrate_votes
         from smotext.synth.private_evolution import PrivateEvolution, check_dp_filters
@@ -311,7 +312,7 @@ class SMOTExT(BaseEstimator):
                                "public candidates only and takes kind='regular'", params="kind")
         report = GenerationReport(requested={})
         chain = FilterChain.build(check_dp_filters(self.filters, self.filter_params, self.dp.method), self.filter_params)
-        if self.dp.method == "finetune":
+        if self.dp.trains_decoder:
             from smotext.synth.dp_finetune import DPFinetune, check_sampler, plan_finetune
 
             check_sampler(self)

@@ -30,7 +30,7 @@ def test_the_default_adapter_says_whether_it_runs():
     auto = PrivacyBudget().voice_part()
     need = auto.plan(100).min_texts
     runs, line = auto.decide(100)
-    assert not runs and f"100 members are too few" in line and f"needs about {need:,}" in line
+    assert not runs and "100 members are too few" in line and f"needs about {need:,}" in line
     runs, line = auto.decide(need + 200)
     assert runs and f"at ε = {DEFAULT_VOICE_EPSILON:g}" in line and "--no-adapt-voice" in line
 

@@ -1,6 +1,7 @@
-"""DP generation by fine-tuning, end to end with the real encoder, LM and a tiny bridge: the records
-reach only DP-SGD and the label model, and the two parts of the budget add up to the release's ε.
-DP-SGD runs 2 steps of expected batch 8 here: what it learns is not measured (benchmarks/dp_generation.py)."""
+"""DP generation by fine-tuning, end to end with the real encoder, LM and shipped bridge: the records
+reach only DP-SGD and the Gaussian releases (label model; votes with 'adapted-evolution'), and the two
+parts of the budget add up to the release's ε. DP-SGD runs 2 steps of expected batch 8 here: what it
+learns is not measured (benchmarks/dp_generation.py)."""
 
 import json
 import warnings
@@ -11,6 +12,7 @@ import pandas as pd
 import pytest
 
 import smotext.synth.dp_finetune as ft
+import smotext.synth.private_evolution as pe
 from smotext.cli import main
 from smotext.errors import SmotextError, SmotextWarning
 from smotext.synth.budget import PrivacyBudget, compose
@@ -28,13 +30,11 @@ LABELS = [label for _, label in ROWS]
 TOPIC = "message a patient writes to their clinic"
 
 
-@pytest.fixture(scope="module")
-def run(tmp_path_factory):
-    """`smotext generate --dp --dp-method finetune` on the demo corpus, with spies on what the records reach."""
-    tmp = tmp_path_factory.mktemp("dp_finetune")
+def _generate(tmp: Path, method: str, *flags: str):
+    """`smotext generate --dp --dp-method METHOD` on the demo corpus, with spies on what the records reach."""
     corpus = tmp / "c.csv"
     corpus.write_text("text,label\n" + "".join(f'"{t}",{y}\n' for t, y in ROWS), encoding="utf-8")
-    seen = {"embed": [], "decoded": [], "trained": [], "folders": []}
+    seen = {"embed": [], "decoded": [], "trained": [], "folders": [], "written": []}
     mp = pytest.MonkeyPatch()
     embed, decode, init, train = Encoder.embed, Decoder.decode, BridgeTrainer.__init__, BridgeTrainer.train
 
@@ -54,6 +54,12 @@ def run(tmp_path_factory):
         seen["folders"].append(Path(folder))
         return train(self, folder, progress)
 
+    def spy_write(lm, prompts, *a, **kw):
+        seen["written"].append(list(prompts))
+        return write(lm, prompts, *a, **kw)
+
+    write = pe.write_texts
+    mp.setattr(pe, "write_texts", spy_write)
     mp.setattr(Encoder, "embed", spy_embed)
     mp.setattr(Decoder, "decode", spy_decode)
     mp.setattr(BridgeTrainer, "__init__", spy_init)
@@ -62,14 +68,26 @@ def run(tmp_path_factory):
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", SmotextWarning)
             code = main(["generate", str(corpus), "--out", str(tmp / "s.csv"), "--dp", "--target-epsilon", "4",
-                         "--dp-method", "finetune", "--dp-steps", "2", "--dp-batch-size", "8", "--n", "6",
-                         "--max-new-tokens", "24", "--dp-topic", TOPIC, "--quiet"])  # the shipped bridge: texts to keep
+                         "--dp-method", method, "--dp-steps", "2", "--dp-batch-size", "8", "--n", "6",
+                         "--max-new-tokens", "24", "--dp-topic", TOPIC, "--quiet", *flags])  # the shipped bridge
     finally:
         mp.undo()
     assert code == 0
     manifest = json.loads((tmp / "s.manifest.json").read_text())
     provenance = [json.loads(line) for line in (tmp / "s.provenance.jsonl").read_text().splitlines()]
     return manifest, provenance, seen, tmp
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory):
+    return _generate(tmp_path_factory.mktemp("dp_finetune"), "finetune")
+
+
+@pytest.fixture(scope="module")
+def evolved(tmp_path_factory):
+    """'adapted-evolution': 4 candidates a class sampled from the adapted decoder, one voting round."""
+    return _generate(tmp_path_factory.mktemp("dp_adapted_evolution"), "adapted-evolution", "--population", "4",
+                     "--iterations", "1")
 
 
 def test_records_reach_only_dp_sgd_and_the_label_model(run):
@@ -88,6 +106,36 @@ def test_records_reach_only_dp_sgd_and_the_label_model(run):
     assert sum(1 for texts in seen["embed"] if set(texts) & set(TEXTS)) == 1
     assert len(provenance) == 6 and all(r["parents"] == [] for r in provenance)
     assert {r["prompted_label"] for r in provenance} <= set(LABELS) and {r["label"] for r in provenance} <= set(LABELS)
+    assert seen["written"] == []  # the LM wrote nothing from a prompt of its own
+
+
+def test_adapted_evolution_votes_on_what_the_adapted_decoder_writes(evolved):
+    manifest, provenance, seen, tmp = evolved
+    prompts = manifest["privacy"]["class_prompts"]
+    (trained, vectors), = seen["trained"]
+    assert trained == TEXTS and len(np.unique(vectors.round(6), axis=0)) == len(prompts)
+    # the start population was sampled from the class prompts' vectors (4 a class and a margin), not written by
+    # the LM; then came the variations: mixes of candidates, none of them a prompt vector
+    assert seen["written"] == []
+    decoded = np.concatenate(seen["decoded"])
+    prompt = np.abs(decoded[:, None, :] - np.unique(vectors, axis=0)[None]).max(axis=2).min(axis=1) < 1e-6
+    first_mix = int(np.argmin(prompt))
+    assert first_mix >= 4 * len(prompts) and not prompt[first_mix:].any() and len(decoded) > first_mix
+    # the real texts were embedded once: the votes and the label model read those embeddings
+    assert sum(1 for texts in seen["embed"] if set(texts) & set(TEXTS)) == 1
+    assert len(provenance) == 6 and all(r["parents"] == [] for r in provenance)
+    assert {r["origin"] for r in provenance} == {"variation"} and {r["label"] for r in provenance} <= set(LABELS)
+    p, bridge = manifest["privacy"], manifest["models"]["bridge"]
+    assert p["method"] == "adapted-evolution" and p["iterations"] == 1 and len(p["rounds"]) == 1
+    assert p["mechanisms"] == 3  # the voting round, the class counts, the label model
+    assert p["epsilon"] == pytest.approx(epsilon_spent("prv", p["sigma"], 1.0, 3, p["delta"]), rel=1e-9)
+    assert 0.99 < p["epsilon"] <= 1.0 and 2.9 < bridge["dp"]["epsilon"] <= 3.0
+    assert 3.98 < compose(p, bridge)["epsilon"] <= 4.0 and "not kept" in bridge["path"]
+    assert p["settings"]["population"] == 4 and p["settings"]["steps"] == 2 and "secret" not in json.dumps(manifest)
+    assert [f["name"] for f in manifest["filters"]] == ["degenerate", "fidelity", "dedupe"]
+    folder, = seen["folders"]
+    assert not folder.exists() and sorted(q.name for q in tmp.iterdir()) == ["c.csv", "s.csv", "s.manifest.json",
+                                                                            "s.provenance.jsonl"]
 
 
 def test_the_two_parts_add_up_to_the_budget(run):
@@ -126,12 +174,18 @@ def test_the_budget_splits_as_declared():
     c = ft.plan_finetune(DPGeneration(4.0, method="finetune", secret=4), 8000, 2, seed=0)
     assert (a.dp_secret, a.labels.secret) == (b.dp_secret, b.labels.secret) != (c.dp_secret, c.labels.secret)
     assert a.dp_secret != a.labels.secret and a.train.batch_size == 250 and a.labels.delta == pytest.approx(1 / 160_000)
+    # adapted-evolution's votes are Gaussian releases too: with public counts and one class it still splits
+    evolved = DPGeneration(4.0, method="adapted-evolution", public_class_counts=True, iterations=3)
+    assert evolved.split(1) == (3.0, 1.0) and evolved.budget(1).iterations == 3 and evolved.budget(1).target_epsilon == 1.0
+    assert DPGeneration(4.0, method="finetune", iterations=2).voting_rounds == 0
 
 
 @pytest.mark.parametrize("kw, sampler, message", [
     ({"iterations": 3}, {}, "`iterations` only applies to DP generation by evolution"),
     ({"label_epsilon": 4.0}, {}, "`label_epsilon` .4. must be below `target_epsilon`"),
-    ({"method": "evolution", "steps": 3}, {}, "`steps` only applies with `method` 'finetune'"),
+    ({"method": "evolution", "steps": 3}, {}, "`steps` only applies with `method` 'finetune' or 'adapted-evolution'"),
+    ({"method": "adapted-evolution", "ablation": "no_votes"}, {}, "`ablation` only applies to DP generation by evolution"),
+    ({"method": "adapted-evolution", "target_epsilon": 0.02}, {}, "can't meet ε = 0.005"),
     ({}, {"num_candidates": 2}, "num_candidates 1"),
     ({}, {"temperature": 0.0}, "greedy decoding"),
     ({"target_epsilon": 0.01}, {}, "can't meet ε = 0.0025"),
@@ -175,6 +229,24 @@ def test_the_audit_and_report_state_both_parts(run, encoder, texts, tmp_path):
     section = html[html.index("<h2>Formal privacy guarantee</h2>"):html.index("<h2>The worst case: canaries</h2>")]
     assert "DP-SGD ε (the decoder)" in section and "reached the LM only through DP-SGD" in section
     assert "embedded only to vote" not in section and TOPIC in section
+
+
+def test_the_audit_and_report_state_adapted_evolutions_parts(evolved, encoder, texts, tmp_path):
+    from smotext.audit.auditor import Auditor
+    from smotext.reports.render import render_report
+    from smotext.synth.corpus import Corpus
+
+    manifest = evolved[0]
+    c = lambda rows, name: Corpus([texts[i] for i in rows], ["a"] * len(rows), False, name, name)
+    result = Auditor(["generation_privacy"], encoder=encoder).run(c(range(3), "m"), c(range(3, 6), "h"),
+                                                                 c(range(6, 8), "s"), generation=manifest)
+    summary = result.to_json()["plugins"]["generation_privacy"]["details"]["summary"]
+    assert summary.startswith("DP generation from a DP-adapted decoder: ε = 3.99")
+    assert "1 noisy voting round(s), the class sizes, the label model: ε = 0.99" in summary
+    html = render_report(result.to_json(), tmp_path / "r.html").read_text()
+    section = html[html.index("<h2>Formal privacy guarantee</h2>"):html.index("<h2>The worst case: canaries</h2>")]
+    assert "votes, class sizes and label model ε" in section and "evolution from a DP-adapted decoder" in section
+    assert "their noisy votes on the candidates the adapted LM wrote" in section
 
 
 def test_a_release_with_dp_finetuning_refuses_a_voice_adapter_before_work(tmp_path):

@@ -13,7 +13,7 @@ import pytest
 
 from smotext.errors import SmotextError
 
-from conftest import OUTSIDE_CANARIES as M, OUTSIDE_SECRET as SECRET  # the `prepared` fixture's
+from conftest import OUTSIDE_SECRET as SECRET  # the `prepared` fixture's
 
 
 def canaries_of(folder):

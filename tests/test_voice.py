@@ -11,7 +11,7 @@ import torch
 
 from smotext.cli import main
 from smotext.errors import SmotextError
-from smotext.synth.bridge import Bridge, BridgeConfig, ModelCard, adapter_parameters, init_bridge, load_bridge, save_bridge
+from smotext.synth.bridge import BridgeConfig, ModelCard, adapter_parameters, init_bridge, load_bridge, save_bridge
 from smotext.synth.dp import MIN_SIGNAL, DPConfig, decoder_epsilon, plan_voice, poisson_batch
 from smotext.synth.params import ADAPTERS, DEFAULT_ADAPTER, SINGLE_DECODING, SINGLE_TEMPERATURE, SINGLE_TOP_P
 from smotext.synth.smotext import SMOTExT

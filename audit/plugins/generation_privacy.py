@@ -35,6 +35,13 @@ def release_privacy(generation: dict) -> dict:
         summary = (f"DP fine-tuning: ε = {_eps(total)} at δ = {delta:.2g} about any one real record (DP-SGD on the "
                    f"decoder: ε = {_eps(decoder_eps)}; the class sizes and the label model: ε = {_eps(gen_eps)}, "
                    f"σ = {privacy.get('sigma') or 0:.3g}; adjacency: add or remove one record)")
+    elif privacy.get("method") == "adapted-evolution":
+        parts = [f"{privacy['iterations']} noisy voting round(s)", *([] if privacy.get("public_class_counts") else
+                                                                      ["the class sizes"]),
+                 *(["the label model"] if privacy.get("label_model") else [])]
+        summary = (f"DP generation from a DP-adapted decoder: ε = {_eps(total)} at δ = {delta:.2g} about any one real "
+                   f"record (DP-SGD on the decoder: ε = {_eps(decoder_eps)}; {', '.join(parts)}: ε = {_eps(gen_eps)}, "
+                   f"σ = {privacy['sigma']:.3g}; adjacency: add or remove one record)")
     else:
         summary = (f"DP generation: ε = {_eps(total)} at δ = {delta:.2g} about any one real record "
                    f"({privacy['iterations']} noisy voting round(s){'' if privacy.get('public_class_counts') else ' + the class sizes'}, "
