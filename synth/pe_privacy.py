@@ -20,6 +20,7 @@ subtract it.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import secrets
 from dataclasses import dataclass, field
@@ -36,13 +37,17 @@ FIX = ("target_epsilon", "iterations")
 
 
 ABLATIONS = ("no_noise", "no_votes")  # benchmark baselines, not modes to release with
-METHODS = ("evolution", "finetune", "adapted-evolution")
+METHODS = ("auto", "evolution", "finetune", "adapted-evolution")
 DPSGD_METHODS = ("finetune", "adapted-evolution")  # the methods that adapt the decoder to the records with DP-SGD
+# 'auto' picks AUTO_DPSGD from this many records on (where the sampler allows DP-SGD), evolution below
+# (dp_generation.md: the two compared at 1,000, 4,000 and 8,000 members).
+DPSGD_FROM = 4000
+AUTO_DPSGD = "finetune"
 # The DP-SGD methods' default split: the Gaussian releases (class counts, label model, adapted-evolution's
 # votes) get this share of ε, DP-SGD the rest (ε 3 + 1 at ε = 4 is the split dp_generation.md measured).
 LABEL_SHARE = 0.25
 # What only some methods read: set with another, they are refused.
-EVOLUTION_ONLY = ("iterations", "population", "threshold", "elite_share", "votes", "ablation")
+EVOLUTION_ONLY = ("iterations", "population", "threshold", "elite_share", "rewrite_share", "votes", "ablation")
 FINETUNE_ONLY = ("label_epsilon", "steps", "batch_size")
 VOTES = ("contrast", "own_class")
 LABELS = ("centroids", "evolved")
@@ -67,6 +72,9 @@ DP_GENERATION_PARAMS: dict[str, Param] = {
                        flag="--dp-threshold", cli={"metavar": "K"}),
     "elite_share": Param(0.25, "share of the next population that is survivors kept unchanged", number_in(0, 1),
                          flag="--elite-share"),
+    "rewrite_share": Param(0.0, "share of each round's new candidates the LM writes by rewriting a survivor in other "
+                           "words (Aug-PE's paraphrase variation) instead of decoding a mix of survivors",
+                           number_in(0, 1), flag="--rewrite-share"),
     "topic": Param(None, "a public description of the corpus the start candidates are written from, e.g. 'patient "
                    "portal message' (None: 'short text')", _topic, flag="--dp-topic", cli={"metavar": "TEXT"}),
     "public_class_counts": Param(False, "the class sizes are public: spend no budget on them (the manifest records "
@@ -77,7 +85,10 @@ DP_GENERATION_PARAMS: dict[str, Param] = {
     "ablation": Param(None, "benchmarks only: 'no_noise' or 'no_votes'", _none_or(ABLATIONS)),
     "votes": Param("own_class", "how records vote: 'own_class' (nearest candidate of their class) or 'contrast'",
                    one_of(*VOTES)),
-    "method": Param("evolution", "how DP generation writes: 'evolution' (Private Evolution: the records vote on candidates "
+    "method": Param("auto", f"how DP generation writes: 'auto' ({AUTO_DPSGD!r} from {DPSGD_FROM:,} records on if the "
+                    "sampler uses the shipped bridge and samples one text per vector, else 'evolution'; a setting only "
+                    "one method reads picks it), "
+                    "'evolution' (Private Evolution: the records vote on candidates "
                     "the LM writes from public prompts; minutes, any corpus size), 'finetune' (LoRA on the LM trained with "
                     "DP-SGD on the records, each read from its class's public prompt, then sampled, and the label model "
                     "gives the classes: texts in the corpus's voice; wants thousands of records and, on CPU, about 0.25 s "
@@ -138,7 +149,8 @@ class DPGeneration:
     votes (at least 1), and the next population is the top ``elite_share`` of them unchanged plus
     SMOTExT mixes among them, decoded. After the last vote the mixes are the requested outputs.
     ``method`` 'finetune' trains the LM with DP-SGD instead and samples it; 'adapted-evolution' trains
-    it the same way, then evolves candidates it writes (``synth.dp_finetune``).
+    it the same way, then evolves candidates it writes (``synth.dp_finetune``); 'auto' (the default)
+    picks one for the records at hand (``for_records``).
     ``secret`` seeds the noise (None: a fresh one; never the published seed). ``ablation`` is for
     benchmarks only: 'no_noise' votes without noise (not private: ε = ∞), 'no_votes' ignores the
     real records (the public start population evolved blind).
@@ -150,6 +162,7 @@ class DPGeneration:
     population: int = _G["population"].default
     threshold: float = _G["threshold"].default
     elite_share: float = _G["elite_share"].default
+    rewrite_share: float = _G["rewrite_share"].default
     topic: str | None = _G["topic"].default
     public_class_counts: bool = _G["public_class_counts"].default
     accountant: str = _G["accountant"].default
@@ -164,8 +177,29 @@ class DPGeneration:
 
     @property
     def trains_decoder(self) -> bool:
-        """Whether the method adapts the decoder to the records with DP-SGD (``DPSGD_METHODS``)."""
+        """Whether the method adapts the decoder to the records with DP-SGD (``DPSGD_METHODS``;
+        'auto' is not decided until ``for_records``)."""
         return self.method in DPSGD_METHODS
+
+    def for_records(self, records: int, can_train: bool = True) -> tuple["DPGeneration", str | None]:
+        """This request with 'auto' decided for ``records`` records, and why (None when the method was
+        named). ``can_train``: the sampler allows DP-SGD (the shipped bridge, one sampled text per
+        vector). Settings decide first: DP-SGD's (``FINETUNE_ONLY``) pick 'finetune', evolution's
+        (``EVOLUTION_ONLY``) 'evolution', both 'adapted-evolution'."""
+        if self.method != "auto":
+            return self, None
+        sgd = [k for k in FINETUNE_ONLY if getattr(self, k) is not None]
+        evolution = [k for k in EVOLUTION_ONLY if getattr(self, k) != _G[k].default]
+        if sgd or evolution:
+            method = ("adapted-evolution" if evolution else "finetune") if sgd else "evolution"
+            why = f"{', '.join(sgd + evolution)} set"
+        elif not can_train:
+            method, why = "evolution", "the sampler can't train by DP-SGD: a bridge of its own, num_candidates or greedy"
+        elif records >= DPSGD_FROM:
+            method, why = AUTO_DPSGD, f"{records:,} records, at least {DPSGD_FROM:,}"
+        else:
+            method, why = "evolution", f"{records:,} records, under {DPSGD_FROM:,}"
+        return dataclasses.replace(self, method=method), f"auto: {method} ({why})"
 
     @property
     def voting_rounds(self) -> int:
@@ -203,7 +237,7 @@ class DPGeneration:
                 raise SmotextError(f"`label_epsilon` ({self.label_epsilon:g}) must be below `target_epsilon` "
                                    f"({self.target_epsilon:g}): DP-SGD spends the rest", params=("label_epsilon",
                                                                                                   "target_epsilon"))
-        else:
+        elif self.method == "evolution":
             other = [k for k in FINETUNE_ONLY if getattr(self, k) is not None]
             if other:
                 raise SmotextError(f"{', '.join(f'`{k}`' for k in other)} only appl{'y' if len(other) > 1 else 'ies'} "
@@ -216,7 +250,8 @@ class DPGeneration:
         if self.method == "finetune":
             return {"method": self.method, "topic": self.topic, "labels": self.labels, **dpsgd}
         evolution = {"method": self.method, "iterations": self.iterations, "population": self.population,
-                     "threshold": self.threshold, "elite_share": self.elite_share, "topic": self.topic, "votes": self.votes,
+                     "threshold": self.threshold, "elite_share": self.elite_share, "rewrite_share": self.rewrite_share,
+                     "topic": self.topic, "votes": self.votes,
                      "labels": self.labels}
         return {**evolution, **dpsgd} if self.trains_decoder else {**evolution, "ablation": self.ablation}
 

@@ -10,7 +10,9 @@ is post-processing of public candidates and noisy counts, so the release carries
              for its nearest candidate of any class, +1 if of its class, -1 if not); Gaussian noise on the counts;
              survivors = candidates whose noisy count reaches threshold·σ (at least 1 vote);
              next population = the top ``elite_share`` survivors unchanged + SMOTExT mixes of
-             survivors (seed parent drawn by noisy count, a neighbour among the survivors), decoded
+             survivors (seed parent drawn by noisy count, a neighbour among the survivors), decoded;
+             with ``rewrite_share`` that share of the new ones is instead a survivor (drawn by noisy
+             count) the LM rewrites in other words (Aug-PE's paraphrase variation)
     output:  the population made after the last vote, one text per requested output; with the label
              model (``labels='centroids'``, the default) each takes the class of the noisy class centroids
              it sits nearest, as many per class as the class asked for (the LM's texts often read as the
@@ -38,9 +40,9 @@ from smotext.synth.pe_privacy import (DPGeneration, VotePlan, assign_classes, no
                                       noisy_votes, vote_histogram)
 from smotext.synth.sampling import counts_for_sizes, plan_mixes
 
-DP_FILTERS = ("degenerate", "fidelity", "dedupe")  # the default filters that look at synthetic texts only
-# DP fine-tuning's: fidelity to a class prompt says nothing, every sample reads the same vector
-FINETUNE_FILTERS = ("degenerate", "dedupe")
+# the default filters that look at synthetic texts only, with every method (fidelity applies to mixes: a text
+# sampled from a class prompt, or written by the LM, is held to no vector)
+DP_FILTERS = ("degenerate", "fidelity", "dedupe")
 LENGTHS = ("one sentence", "one or two sentences", "two sentences")
 DEFAULT_TOPIC = "short text"
 
@@ -59,19 +61,20 @@ def start_prompts(classes: list[str], per_class: int, topic: str | None, seed: i
     return out
 
 
-def default_dp_filters(method: str) -> tuple[str, ...]:
-    """The filters DP generation runs by default with ``method`` (``DPGeneration.method``)."""
-    return FINETUNE_FILTERS if method == "finetune" else DP_FILTERS
+def rewrite_prompt(text: str, topic: str | None) -> str:
+    """The instruction that asks the LM to rewrite a public candidate (Aug-PE's paraphrase)."""
+    return (f"Rewrite this {topic or DEFAULT_TOPIC} in different words, keeping its meaning and tone: \"{text}\" "
+            "Reply with the new text only.")
 
 
-def check_dp_filters(filters, filter_params, method: str = "evolution") -> tuple[str, ...]:
-    """The filters DP generation runs: the default chain becomes the method's synthetic-only one
-    (``default_dp_filters``); a filter that reads real records (label, privacy, or a plug-in that
-    doesn't declare otherwise) is refused."""
+def check_dp_filters(filters, filter_params) -> tuple[str, ...]:
+    """The filters DP generation runs: the default chain becomes the synthetic-only one
+    (``DP_FILTERS``); a filter that reads real records (label, privacy, or a plug-in that doesn't
+    declare otherwise) is refused."""
     from smotext.synth.filters import FILTERS
     from smotext.synth.params import DEFAULT_FILTERS
 
-    default = default_dp_filters(method)
+    default = DP_FILTERS
     chosen = default if tuple(filters) == tuple(DEFAULT_FILTERS) else tuple(filters)
     named = list(chosen) + [n for n in (filter_params or {}) if n not in chosen]
     reading = [n for n in named if n in FILTERS and FILTERS.get(n).reads_real]
@@ -260,13 +263,60 @@ class PrivateEvolution:
         for c, ids in elites.items():
             if ids:  # dedupe keeps variations from repeating the survivors that go on unchanged
                 ctx.accept([self.archive.texts[i] for i in ids], self.archive.embeddings(ids))
-        new = self._vary(survivors, np.asarray(weights), {c: want[c] - len(elites[c]) for c in elites}, ctx, t, report)
+        need = {c: want[c] - len(elites[c]) for c in elites}
+        new = self._rewrite(survivors, np.asarray(weights), {c: round(dp.rewrite_share * n) for c, n in need.items()},
+                            ctx, t, report) if dp.rewrite_share else {c: [] for c in need}
+        for c, ids in self._vary(survivors, np.asarray(weights), {c: n - len(new[c]) for c, n in need.items()}, ctx, t,
+                                 report).items():
+            new[c] += ids
         pop = []
         for c in sorted(elites):
             # where the filters left a class short, the other survivors (best first) go on unchanged
             short = want[c] - len(elites[c]) - len(new[c])
             pop += elites[c] + new[c] + spare[c][:max(0, short)]
         return pop
+
+    def _rewrite(self, pool: list[int], weights: np.ndarray, need: dict[str, int], ctx: FilterContext, t: int,
+                 report) -> dict[str, list[int]]:
+        """Aug-PE's paraphrase variation: ``need[c]`` survivors of class c (drawn by ``weights``) that
+        the LM rewrites in other words, filtered (fidelity: to the survivor rewritten) until made or
+        the sampler's max_rounds run out. The LM reads public candidates only."""
+        s = self.s
+        labels = np.asarray([self.archive.labels[i] for i in pool], dtype=object)
+        made: dict[str, list[int]] = {c: [] for c in need}
+        for attempt in range(s.max_rounds):
+            asks = []  # (class, parent's archive id)
+            for c, n in need.items():
+                idx = np.flatnonzero(labels == c)
+                short = n - len(made[c])
+                if short > 0 and len(idx):
+                    p = weights[idx] / weights[idx].sum()
+                    asks += [(c, pool[i]) for i in self.rng.choice(idx, math.ceil(short * (1.3 if attempt == 0 else 2.0)),
+                                                                   p=p)]
+            if not asks:
+                break
+            t0 = time.perf_counter()
+            written = write_texts(s.lm_, [rewrite_prompt(self.archive.texts[i], self.dp.topic) for _, i in asks],
+                                  self.seed + 7919 * (t + 1) + attempt, batch_size=s.batch_size,
+                                  max_new_tokens=s.max_new_tokens, progress=s.progress, desc="rewriting survivors")
+            report.candidates_decoded += len(asks)
+            pairs = [(c, i, text) for (c, i), text in zip(asks, written) if text]
+            self.timing["rewrite"] = self.timing.get("rewrite", 0.0) + time.perf_counter() - t0
+            if not pairs:
+                continue
+            texts = [text for _, _, text in pairs]
+            emb = s.encoder_.embed(texts)
+            alive, _, dropped_by = self.chain.run(
+                Candidates(texts, [c for c, _, _ in pairs], self.archive.embeddings([i for _, i, _ in pairs]), emb), ctx)
+            for j in np.flatnonzero(~alive):
+                report.dropped_by[dropped_by[j]] = report.dropped_by.get(dropped_by[j], 0) + 1
+            for j in np.flatnonzero(alive):
+                c, parent, text = pairs[j]
+                if len(made[c]) < need[c]:
+                    made[c].append(self.archive.add(text, c, emb[j], {"origin": "rewrite", "round": t + 1,
+                                                                      "parents": [parent]}))
+                    ctx.accept([text], emb[j][None])
+        return made
 
     def _vary(self, pool: list[int], weights: np.ndarray, need: dict[str, int], ctx: FilterContext, t: int,
               report) -> dict[str, list[int]]:

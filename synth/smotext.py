@@ -306,27 +306,31 @@ class SMOTExT(BaseEstimator):
         from smotext.synth.pe_privacy import calibrate_votes
         from smotext.synth.private_evolution import PrivateEvolution, check_dp_filters
 
-        self.dp.check()
+        # 'auto' decided for these records; the DP-SGD methods need the shipped bridge, one sampled text a vector
+        dp, chosen = self.dp.for_records(len(texts), can_train=self.bridge is None and self.num_candidates == 1
+                                         and self.temperature != 0)
+        dp.check()
         if self.kind != "regular":
             raise SmotextError(f"kind={self.kind!r} picks seeds by their real neighbours' classes; DP generation mixes "
                                "public candidates only and takes kind='regular'", params="kind")
         report = GenerationReport(requested={})
-        chain = FilterChain.build(check_dp_filters(self.filters, self.filter_params, self.dp.method), self.filter_params)
-        if self.dp.trains_decoder:
+        chain = FilterChain.build(check_dp_filters(self.filters, self.filter_params), self.filter_params)
+        if dp.trains_decoder:
             from smotext.synth.dp_finetune import DPFinetune, check_sampler, plan_finetune
 
             check_sampler(self)
             seed = int(np.random.default_rng([self.random_state or 0, 0xF7]).integers(2**31 - 1))  # the adapter's init
-            plan = plan_finetune(self.dp, len(texts), len(set(labels)), seed)  # an impossible budget fails here
+            plan = plan_finetune(dp, len(texts), len(set(labels)), seed)  # an impossible budget fails here
             self.load_models()
-            self.synthetic_, self.provenance_, self.privacy_ = DPFinetune(self, self.dp, plan, chain).run(
-                texts, labels, report)
+            self.synthetic_, self.provenance_, self.privacy_ = DPFinetune(self, dp, plan, chain).run(texts, labels, report)
         else:
             # an impossible budget fails here, before any model loads
-            plan = calibrate_votes(self.dp.budget(len(set(labels))), len(texts), secret=self.dp.secret)
+            plan = calibrate_votes(dp.budget(len(set(labels))), len(texts), secret=dp.secret)
             self.load_models()
-            self.synthetic_, self.provenance_, self.privacy_ = PrivateEvolution(self, self.dp, plan, chain).run(
+            self.synthetic_, self.provenance_, self.privacy_ = PrivateEvolution(self, dp, plan, chain).run(
                 texts, labels, report)
+        if chosen is not None:
+            self.privacy_["method_chosen"] = chosen
         self.report_ = report
         if msg := report.shortfall_message():
             warnings.warn(msg, SmotextWarning, stacklevel=3)

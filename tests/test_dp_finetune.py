@@ -3,6 +3,7 @@ reach only DP-SGD and the Gaussian releases (label model; votes with 'adapted-ev
 parts of the budget add up to the release's ε. DP-SGD runs 2 steps of expected batch 8 here: what it
 learns is not measured (benchmarks/dp_generation.py)."""
 
+import dataclasses
 import json
 import warnings
 from pathlib import Path
@@ -30,8 +31,9 @@ LABELS = [label for _, label in ROWS]
 TOPIC = "message a patient writes to their clinic"
 
 
-def _generate(tmp: Path, method: str, *flags: str):
-    """`smotext generate --dp --dp-method METHOD` on the demo corpus, with spies on what the records reach."""
+def _generate(tmp: Path, method: str | None, *flags: str):
+    """`smotext generate --dp --dp-method METHOD` (None: the default, 'auto') on the demo corpus, with spies on
+    what the records reach."""
     corpus = tmp / "c.csv"
     corpus.write_text("text,label\n" + "".join(f'"{t}",{y}\n' for t, y in ROWS), encoding="utf-8")
     seen = {"embed": [], "decoded": [], "trained": [], "folders": [], "written": []}
@@ -68,7 +70,7 @@ def _generate(tmp: Path, method: str, *flags: str):
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", SmotextWarning)
             code = main(["generate", str(corpus), "--out", str(tmp / "s.csv"), "--dp", "--target-epsilon", "4",
-                         "--dp-method", method, "--dp-steps", "2", "--dp-batch-size", "8", "--n", "6",
+                         *(["--dp-method", method] if method else []), "--dp-steps", "2", "--dp-batch-size", "8", "--n", "6",
                          "--max-new-tokens", "24", "--dp-topic", TOPIC, "--quiet", *flags])  # the shipped bridge
     finally:
         mp.undo()
@@ -80,7 +82,7 @@ def _generate(tmp: Path, method: str, *flags: str):
 
 @pytest.fixture(scope="module")
 def run(tmp_path_factory):
-    return _generate(tmp_path_factory.mktemp("dp_finetune"), "finetune")
+    return _generate(tmp_path_factory.mktemp("dp_finetune"), None)  # 'auto': DP-SGD's settings pick finetune
 
 
 @pytest.fixture(scope="module")
@@ -127,6 +129,7 @@ def test_adapted_evolution_votes_on_what_the_adapted_decoder_writes(evolved):
     assert {r["origin"] for r in provenance} == {"variation"} and {r["label"] for r in provenance} <= set(LABELS)
     p, bridge = manifest["privacy"], manifest["models"]["bridge"]
     assert p["method"] == "adapted-evolution" and p["iterations"] == 1 and len(p["rounds"]) == 1
+    assert "method_chosen" not in p  # named, not chosen
     assert p["mechanisms"] == 3  # the voting round, the class counts, the label model
     assert p["epsilon"] == pytest.approx(epsilon_spent("prv", p["sigma"], 1.0, 3, p["delta"]), rel=1e-9)
     assert 0.99 < p["epsilon"] <= 1.0 and 2.9 < bridge["dp"]["epsilon"] <= 3.0
@@ -142,6 +145,7 @@ def test_the_two_parts_add_up_to_the_budget(run):
     manifest, _, _, _ = run
     p, bridge = manifest["privacy"], manifest["models"]["bridge"]
     assert p["method"] == "finetune" and p["mode"] == "dp" and p["mechanisms"] == 2  # the class counts, the label model
+    assert p["method_chosen"] == "auto: finetune (steps, batch_size set)"
     assert p["epsilon"] == pytest.approx(epsilon_spent("prv", p["sigma"], 1.0, 2, p["delta"]), rel=1e-9)
     assert 0.99 < p["epsilon"] <= 1.0  # a quarter of ε = 4, at δ/2
     sgd = bridge["dp"]
@@ -153,7 +157,8 @@ def test_the_two_parts_add_up_to_the_budget(run):
     assert bridge["training"]["data"]["sensitive"] and "class prompts" not in json.dumps(p["settings"])
     assert bridge["training"]["data"]["vectors"]["description"].startswith("the public prompt of the text's class")
     assert "not kept" in bridge["path"] and "secret" not in json.dumps(manifest)
-    assert [f["name"] for f in manifest["filters"]] == ["degenerate", "dedupe"]
+    assert [f["name"] for f in manifest["filters"]] == ["degenerate", "fidelity", "dedupe"]  # fidelity: mixes only
+    assert not manifest["vectors_lost_by_filter"].get("fidelity")
 
 
 def test_nothing_of_the_adapter_is_left_behind(run):
@@ -161,6 +166,27 @@ def test_nothing_of_the_adapter_is_left_behind(run):
     folder, = seen["folders"]
     assert not folder.exists() and not folder.parent.exists()  # the shards folder, with the adapter and its secret
     assert sorted(p.name for p in tmp.iterdir()) == ["c.csv", "s.csv", "s.manifest.json", "s.provenance.jsonl"]
+
+
+def test_auto_picks_the_method_for_the_records():
+    from smotext.synth.pe_privacy import AUTO_DPSGD, DPSGD_FROM
+
+    auto = DPGeneration(4.0)
+    assert auto.method == "auto" and not auto.trains_decoder
+    dp, why = auto.for_records(DPSGD_FROM)
+    assert dp.method == AUTO_DPSGD and why == f"auto: {AUTO_DPSGD} ({DPSGD_FROM:,} records, at least {DPSGD_FROM:,})"
+    assert dp.trains_decoder and auto.method == "auto"  # a decided copy; the request is unchanged
+    assert auto.for_records(DPSGD_FROM - 1) == (dataclasses.replace(auto, method="evolution"),
+                                                f"auto: evolution ({DPSGD_FROM - 1:,} records, under {DPSGD_FROM:,})")
+    assert auto.for_records(10 * DPSGD_FROM, can_train=False)[0].method == "evolution"
+    # a setting only one method reads picks it, whatever the size
+    assert DPGeneration(4.0, steps=3).for_records(10)[0].method == "finetune"
+    assert DPGeneration(4.0, iterations=3).for_records(10 * DPSGD_FROM)[0].method == "evolution"
+    assert DPGeneration(4.0, steps=3, population=8).for_records(10) == (
+        DPGeneration(4.0, steps=3, population=8, method="adapted-evolution"),
+        "auto: adapted-evolution (steps, population set)")
+    named = DPGeneration(4.0, method="evolution")
+    assert named.for_records(10 * DPSGD_FROM) == (named, None)
 
 
 def test_the_budget_splits_as_declared():
@@ -206,7 +232,7 @@ def test_the_dp_generator_plugin_runs_either_method_and_claims_both_parts(run):
     from smotext.synth.generators import GENERATORS
 
     gen = GENERATORS.create("smotext-dp", method="finetune", target_epsilon=4.0)
-    assert gen.sampler().dp.method == "finetune" and GENERATORS.create("smotext-dp").sampler().dp.method == "evolution"
+    assert gen.sampler().dp.method == "finetune" and GENERATORS.create("smotext-dp").sampler().dp.method == "auto"
     manifest, _, _, _ = run
     gen._privacy = manifest["privacy"]  # what its fit_resample keeps of a run
     claim = gen.claim()

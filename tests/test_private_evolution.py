@@ -143,12 +143,24 @@ def test_same_secret_same_output(spied, encoder, lm, tiny):
     assert again.privacy_["class_sizes"] == first.privacy_["class_sizes"]
 
 
-def test_an_unlabelled_corpus_is_one_class(encoder, lm, tiny):
+def test_an_unlabelled_corpus_is_one_class_and_the_lm_rewrites_survivors(encoder, lm, tiny, monkeypatch):
+    prompts, write = [], lm_writer.write_batch
+    monkeypatch.setattr(lm_writer, "write_batch", lambda lm_, batch, *a: prompts.extend(batch) or write(lm_, batch, *a))
+    # every new candidate is to be the LM's rewrite of a survivor (Aug-PE's paraphrase), mixes only where short
     sampler = SMOTExT(sampling_strategy=3, random_state=1, encoder=encoder, lm=lm, bridge=tiny, max_new_tokens=24,
-                      dp=DPGeneration(target_epsilon=8.0, iterations=1, population=3, secret=2, public_class_counts=True))
+                      dp=DPGeneration(target_epsilon=8.0, iterations=1, population=3, secret=2, public_class_counts=True,
+                                      rewrite_share=1.0))
     texts, labels = sampler.fit_resample(TEXTS[:60])
     assert len(sampler.synthetic_) == 3 and set(sampler.synthetic_["label"]) == {UNLABELLED}
     assert sampler.privacy_["epsilon_per_part"]["class_counts"] == 0.0 and sampler.privacy_["mechanisms"] == 1
+    prov = sampler.provenance_
+    rewritten = prov[prov["origin"] == "rewrite"]
+    assert len(rewritten) and (rewritten["candidate_parents"].map(len) == 1).all()
+    # the LM rewrote public start candidates only: each rewrite prompt quotes one, none quotes a real text
+    starts = [p for p in prompts if not p.startswith("Rewrite this")]
+    rewrites = [p for p in prompts if p.startswith("Rewrite this")]
+    assert starts and rewrites and not any(t in p for p in prompts for t in TEXTS)
+    assert sampler.privacy_["candidates"] >= 3 + len(rewritten) and sampler.privacy_["settings"]["rewrite_share"] == 1.0
 
 
 @pytest.mark.parametrize("kw, message", [
@@ -187,6 +199,7 @@ def test_generate_dp_from_the_cli_writes_the_privacy_facts(tmp_path, tiny_bridge
     manifest = json.loads((tmp_path / "s.manifest.json").read_text())
     assert manifest["mode"] == "dp" and manifest["privacy"]["epsilon"] <= 6
     assert manifest["privacy"]["settings"]["topic"] == TOPIC and "dp" not in manifest["parameters"]
+    assert manifest["privacy"]["method_chosen"] == "auto: evolution (iterations, population set)"
     assert [f["name"] for f in manifest["filters"]] == manifest["parameters"]["filters"] == ["degenerate", "fidelity", "dedupe"]
     prov = [json.loads(line) for line in (tmp_path / "s.provenance.jsonl").read_text().splitlines()]
     assert len(prov) == 4 and all(r["parents"] == [] for r in prov)
