@@ -40,7 +40,8 @@ RESULTS = Path(__file__).parent / "results"
 OUT = "canary_audit"
 POOL, N_SYNTHETIC = 1000, 600
 GENERATORS = {"nodp": None, "eda": "eda", "paraphrase": "paraphrase",
-              "eps1": {"target_epsilon": 1.0}, "eps4": {"target_epsilon": 4.0}, "eps8": {"target_epsilon": 8.0}}
+              "eps1": {"method": "evolution", "target_epsilon": 1.0},
+              "eps4": {"method": "evolution", "target_epsilon": 4.0}, "eps8": {"method": "evolution", "target_epsilon": 8.0}}
 LABELS = {"nodp": "non-DP SMOTExT", "eda": "EDA-style word operations (one per record)",
           "paraphrase": "LLM paraphrase (SmolLM2, one per record)", "eps1": "DP generation, ε = 1",
           "eps4": "DP generation, ε = 4", "eps8": "DP generation, ε = 8"}

@@ -42,8 +42,10 @@ RESULTS = Path(__file__).parent / "results"
 OUT = "dp_generation"
 TOPIC = ("one-sentence movie review snippet by a film critic ('fresh' means the critic liked the film, "
          "'rotten' means they did not)")
-VARIANTS = {"no_votes": {"ablation": "no_votes", "target_epsilon": 4.0}, "eps1": {"target_epsilon": 1.0},
-            "eps4": {"target_epsilon": 4.0}, "eps8": {"target_epsilon": 8.0},
+# DP generation's cells name their method: 'auto' (the default) would fine-tune from DPSGD_FROM members on
+VARIANTS = {"no_votes": {"ablation": "no_votes", "target_epsilon": 4.0},
+            "eps1": {"method": "evolution", "target_epsilon": 1.0}, "eps4": {"method": "evolution", "target_epsilon": 4.0},
+            "eps8": {"method": "evolution", "target_epsilon": 8.0},
             "no_noise": {"ablation": "no_noise", "target_epsilon": 4.0}, "dpft4": {"finetune": True, "target_epsilon": 4.0},
             "dpft4_labels": {"finetune": True, "target_epsilon": 4.0, "label_epsilon": 1.0},
             "eps4_pop256": {"target_epsilon": 4.0, "population": 256}, "eps4_iter4": {"target_epsilon": 4.0, "iterations": 4},
