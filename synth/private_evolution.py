@@ -6,6 +6,7 @@ is post-processing of public candidates and noisy counts, so the release carries
 ``VotePlan`` was calibrated for.
 
     start:   per class, ``population`` candidates the LM writes from the class name and the topic
+             (with 'adapted-evolution': samples of the DP-adapted decoder, ``dp_finetune``)
     T times: every record votes once (for its nearest candidate of its class, or with ``votes='contrast'``
              for its nearest candidate of any class, +1 if of its class, -1 if not); Gaussian noise on the counts;
              survivors = candidates whose noisy count reaches threshold·σ (at least 1 vote);
