@@ -194,7 +194,7 @@ class DPGeneration:
             method = ("adapted-evolution" if evolution else "finetune") if sgd else "evolution"
             why = f"{', '.join(sgd + evolution)} set"
         elif not can_train:
-            method, why = "evolution", "the sampler can't train by DP-SGD: a bridge of its own, num_candidates or greedy"
+            method, why = "evolution", "the sampler can't train by DP-SGD: a bridge of its own, num_candidates, greedy or Ray"
         elif records >= DPSGD_FROM:
             method, why = AUTO_DPSGD, f"{records:,} records, at least {DPSGD_FROM:,}"
         else:

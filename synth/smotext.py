@@ -306,9 +306,10 @@ class SMOTExT(BaseEstimator):
         from smotext.synth.pe_privacy import calibrate_votes
         from smotext.synth.private_evolution import PrivateEvolution, check_dp_filters
 
-        # 'auto' decided for these records; the DP-SGD methods need the shipped bridge, one sampled text a vector
+        # 'auto' decided for these records; the DP-SGD methods need the shipped bridge, one sampled text a vector,
+        # and (untested with Ray) the local engine
         dp, chosen = self.dp.for_records(len(texts), can_train=self.bridge is None and self.num_candidates == 1
-                                         and self.temperature != 0)
+                                         and self.temperature != 0 and self.engine_.kind == "local")
         dp.check()
         if self.kind != "regular":
             raise SmotextError(f"kind={self.kind!r} picks seeds by their real neighbours' classes; DP generation mixes "
