@@ -50,6 +50,7 @@ VARIANTS = {"no_votes": {"ablation": "no_votes", "target_epsilon": 4.0},
             "dpft4_labels": {"finetune": True, "target_epsilon": 4.0, "label_epsilon": 1.0},
             "eps4_pop256": {"target_epsilon": 4.0, "population": 256}, "eps4_iter4": {"target_epsilon": 4.0, "iterations": 4},
             "finetune4": {"method": "finetune", "target_epsilon": 4.0},
+            "finetune4_l05": {"method": "finetune", "target_epsilon": 4.0, "label_epsilon": 0.5},
             "adapted4": {"method": "adapted-evolution", "target_epsilon": 4.0},
             "eps4_rewrite": {"target_epsilon": 4.0, "rewrite_share": 0.5}, "nodp": None}
 LABELS = {"no_votes": "no votes (public start, evolved blind)", "eps1": "DP generation, ε = 1", "eps4": "DP generation, ε = 4",
@@ -58,6 +59,7 @@ LABELS = {"no_votes": "no votes (public start, evolved blind)", "eps1": "DP gene
           "dpft4_labels": "DP fine-tuning at ε = 3 + DP label model at ε = 1", "eps4_pop256": "DP generation, ε = 4, population 256 a class",
           "eps4_iter4": "DP generation, ε = 4, 4 rounds",
           "finetune4": "`--dp-method finetune` (DP-SGD ε = 3 + label model ε = 1)",
+          "finetune4_l05": "`--dp-method finetune --dp-label-epsilon 0.5` (DP-SGD ε = 3.5 + label model ε = 0.5)",
           "adapted4": "`--dp-method adapted-evolution` (DP-SGD ε = 3 + votes and label model ε = 1)",
           "eps4_rewrite": "DP generation, ε = 4, half the variations LM rewrites of survivors (Aug-PE)",
           "nodp": "non-DP SMOTExT"}
