@@ -52,7 +52,9 @@ VARIANTS = {"no_votes": {"ablation": "no_votes", "target_epsilon": 4.0},
             "finetune4": {"method": "finetune", "target_epsilon": 4.0},
             "finetune4_l05": {"method": "finetune", "target_epsilon": 4.0, "label_epsilon": 0.5},
             "adapted4": {"method": "adapted-evolution", "target_epsilon": 4.0},
-            "eps4_rewrite": {"target_epsilon": 4.0, "rewrite_share": 0.5}, "nodp": None}
+            "eps4_rewrite": {"target_epsilon": 4.0, "rewrite_share": 0.5},
+            "eps4_blanks": {"target_epsilon": 4.0, "rewrite_share": 0.5, "rewrite_style": "blanks"},
+            "eps4_both": {"target_epsilon": 4.0, "rewrite_share": 0.5, "rewrite_style": "both"}, "nodp": None}
 LABELS = {"no_votes": "no votes (public start, evolved blind)", "eps1": "DP generation, ε = 1", "eps4": "DP generation, ε = 4",
           "eps8": "DP generation, ε = 8", "no_noise": "votes without noise (σ = 0, not private)",
           "dpft4": "DP fine-tuning (LoRA, DP-SGD), ε = 4",
@@ -62,6 +64,8 @@ LABELS = {"no_votes": "no votes (public start, evolved blind)", "eps1": "DP gene
           "finetune4_l05": "`--dp-method finetune --dp-label-epsilon 0.5` (DP-SGD ε = 3.5 + label model ε = 0.5)",
           "adapted4": "`--dp-method adapted-evolution` (DP-SGD ε = 3 + votes and label model ε = 1)",
           "eps4_rewrite": "DP generation, ε = 4, half the variations LM rewrites of survivors (Aug-PE)",
+          "eps4_blanks": "DP generation, ε = 4, half the variations LM fill-in-the-blanks of survivors (Aug-PE)",
+          "eps4_both": "DP generation, ε = 4, half the variations LM rewrites or fill-in-the-blanks of survivors",
           "nodp": "non-DP SMOTExT"}
 # The DP fine-tuning baseline (Yue et al. 2023's recipe at this machine's scale): rank-4 LoRA updates of
 # the LM's q/v layers (the lora voice adapter) trained with DP-SGD on the members, each read from its

@@ -47,10 +47,12 @@ AUTO_DPSGD = "finetune"
 # votes) get this share of ε, DP-SGD the rest (ε 3 + 1 at ε = 4 is the split dp_generation.md measured).
 LABEL_SHARE = 0.25
 # What only some methods read: set with another, they are refused.
-EVOLUTION_ONLY = ("iterations", "population", "threshold", "elite_share", "rewrite_share", "votes", "ablation")
+EVOLUTION_ONLY = ("iterations", "population", "threshold", "elite_share", "rewrite_share", "rewrite_style", "votes",
+                  "ablation")
 FINETUNE_ONLY = ("label_epsilon", "steps", "batch_size")
 VOTES = ("contrast", "own_class")
 LABELS = ("centroids", "evolved")
+REWRITE_STYLES = ("paraphrase", "blanks", "both")
 
 
 def _topic(v) -> str | None:
@@ -75,6 +77,10 @@ DP_GENERATION_PARAMS: dict[str, Param] = {
     "rewrite_share": Param(0.0, "share of each round's new candidates the LM writes by rewriting a survivor in other "
                            "words (Aug-PE's paraphrase variation) instead of decoding a mix of survivors",
                            number_in(0, 1), flag="--rewrite-share"),
+    "rewrite_style": Param("paraphrase", "how the LM rewrites a survivor (with rewrite_share): 'paraphrase' (in other "
+                           "words), 'blanks' (fills in the blanks where a share of its words were cut out: Aug-PE's "
+                           "fill-in-the-blank variation) or 'both' (each rewrite one of the two, at random)",
+                           one_of(*REWRITE_STYLES), flag="--rewrite-style", cli={"choices": REWRITE_STYLES}),
     "topic": Param(None, "a public description of the corpus the start candidates are written from, e.g. 'patient "
                    "portal message' (None: 'short text')", _topic, flag="--dp-topic", cli={"metavar": "TEXT"}),
     "public_class_counts": Param(False, "the class sizes are public: spend no budget on them (the manifest records "
@@ -163,6 +169,7 @@ class DPGeneration:
     threshold: float = _G["threshold"].default
     elite_share: float = _G["elite_share"].default
     rewrite_share: float = _G["rewrite_share"].default
+    rewrite_style: str = _G["rewrite_style"].default
     topic: str | None = _G["topic"].default
     public_class_counts: bool = _G["public_class_counts"].default
     accountant: str = _G["accountant"].default
@@ -242,6 +249,9 @@ class DPGeneration:
             if other:
                 raise SmotextError(f"{', '.join(f'`{k}`' for k in other)} only appl{'y' if len(other) > 1 else 'ies'} "
                                    "with `method` 'finetune' or 'adapted-evolution'", params=(*other, "method"))
+        if self.rewrite_style != _G["rewrite_style"].default and not self.rewrite_share:
+            raise SmotextError(f"`rewrite_style` {self.rewrite_style!r} has nothing to rewrite: set `rewrite_share` "
+                               "above 0 too", params=("rewrite_style", "rewrite_share"))
         self.budget().check()
 
     def settings(self) -> dict:
@@ -251,7 +261,7 @@ class DPGeneration:
             return {"method": self.method, "topic": self.topic, "labels": self.labels, **dpsgd}
         evolution = {"method": self.method, "iterations": self.iterations, "population": self.population,
                      "threshold": self.threshold, "elite_share": self.elite_share, "rewrite_share": self.rewrite_share,
-                     "topic": self.topic, "votes": self.votes,
+                     "rewrite_style": self.rewrite_style, "topic": self.topic, "votes": self.votes,
                      "labels": self.labels}
         return {**evolution, **dpsgd} if self.trains_decoder else {**evolution, "ablation": self.ablation}
 

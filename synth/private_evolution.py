@@ -13,7 +13,8 @@ is post-processing of public candidates and noisy counts, so the release carries
              next population = the top ``elite_share`` survivors unchanged + SMOTExT mixes of
              survivors (seed parent drawn by noisy count, a neighbour among the survivors), decoded;
              with ``rewrite_share`` that share of the new ones is instead a survivor (drawn by noisy
-             count) the LM rewrites in other words (Aug-PE's paraphrase variation)
+             count) the LM rewrites in other words, or whose blanks it fills in where words were cut
+             out (``rewrite_style``: Aug-PE's paraphrase and fill-in-the-blank variations)
     output:  the population made after the last vote, one text per requested output; with the label
              model (``labels='centroids'``, the default) each takes the class of the noisy class centroids
              it sits nearest, as many per class as the class asked for (the LM's texts often read as the
@@ -46,6 +47,10 @@ from smotext.synth.sampling import counts_for_sizes, plan_mixes
 DP_FILTERS = ("degenerate", "fidelity", "dedupe")
 LENGTHS = ("one sentence", "one or two sentences", "two sentences")
 DEFAULT_TOPIC = "short text"
+BLANK = "___"
+# the share of a survivor's words the fill-in-the-blank variation cuts out: enough that the LM writes
+# a new text, few enough that the survivor's topic and tone still steer it
+BLANK_SHARE = 0.4
 
 
 def start_prompts(classes: list[str], per_class: int, topic: str | None, seed: int,
@@ -66,6 +71,26 @@ def rewrite_prompt(text: str, topic: str | None) -> str:
     """The instruction that asks the LM to rewrite a public candidate (Aug-PE's paraphrase)."""
     return (f"Rewrite this {topic or DEFAULT_TOPIC} in different words, keeping its meaning and tone: \"{text}\" "
             "Reply with the new text only.")
+
+
+def blank_out(text: str, rng: np.random.Generator, share: float = BLANK_SHARE) -> str:
+    """``text`` with ``share`` of its words (at least one) cut out at random, each run of cut words one
+    ``BLANK``."""
+    words = text.split()
+    cut = set(rng.choice(len(words), max(1, round(share * len(words))), replace=False).tolist()) if words else set()
+    out: list[str] = []
+    for i, w in enumerate(words):
+        if i not in cut:
+            out.append(w)
+        elif not out or out[-1] != BLANK:
+            out.append(BLANK)
+    return " ".join(out) or BLANK
+
+
+def blanks_prompt(text: str, topic: str | None) -> str:
+    """The instruction that asks the LM to fill in a public candidate's blanks (Aug-PE's fill-in-the-blank)."""
+    return (f"Fill in each blank ({BLANK}) in this {topic or DEFAULT_TOPIC} with your own words: \"{text}\" "
+            "Reply with the complete text only.")
 
 
 def check_dp_filters(filters, filter_params) -> tuple[str, ...]:
@@ -277,11 +302,22 @@ class PrivateEvolution:
             pop += elites[c] + new[c] + spare[c][:max(0, short)]
         return pop
 
+    def _rewrite_ask(self, parent: int) -> tuple[str, str]:
+        """(style, prompt) for one rewrite of the archive's candidate ``parent``, by ``rewrite_style``."""
+        style = self.dp.rewrite_style
+        if style == "both":
+            style = "paraphrase" if self.rng.random() < 0.5 else "blanks"
+        text = self.archive.texts[parent]
+        if style == "blanks":
+            return style, blanks_prompt(blank_out(text, self.rng), self.dp.topic)
+        return style, rewrite_prompt(text, self.dp.topic)
+
     def _rewrite(self, pool: list[int], weights: np.ndarray, need: dict[str, int], ctx: FilterContext, t: int,
                  report) -> dict[str, list[int]]:
-        """Aug-PE's paraphrase variation: ``need[c]`` survivors of class c (drawn by ``weights``) that
-        the LM rewrites in other words, filtered (fidelity: to the survivor rewritten) until made or
-        the sampler's max_rounds run out. The LM reads public candidates only."""
+        """Aug-PE's variations by the LM: ``need[c]`` survivors of class c (drawn by ``weights``) that
+        the LM rewrites in other words or whose blanks it fills in (``_rewrite_ask``), filtered
+        (fidelity: to the survivor rewritten) until made or the sampler's max_rounds run out. The LM
+        reads public candidates only."""
         s = self.s
         labels = np.asarray([self.archive.labels[i] for i in pool], dtype=object)
         made: dict[str, list[int]] = {c: [] for c in need}
@@ -296,26 +332,26 @@ class PrivateEvolution:
                                                                    p=p)]
             if not asks:
                 break
+            styles, prompts = zip(*[self._rewrite_ask(i) for _, i in asks])
             t0 = time.perf_counter()
-            written = write_texts(s.lm_, [rewrite_prompt(self.archive.texts[i], self.dp.topic) for _, i in asks],
-                                  self.seed + 7919 * (t + 1) + attempt, batch_size=s.batch_size,
+            written = write_texts(s.lm_, list(prompts), self.seed + 7919 * (t + 1) + attempt, batch_size=s.batch_size,
                                   max_new_tokens=s.max_new_tokens, progress=s.progress, desc="rewriting survivors")
             report.candidates_decoded += len(asks)
-            pairs = [(c, i, text) for (c, i), text in zip(asks, written) if text]
+            pairs = [(c, i, text, style) for (c, i), text, style in zip(asks, written, styles) if text]
             self.timing["rewrite"] = self.timing.get("rewrite", 0.0) + time.perf_counter() - t0
             if not pairs:
                 continue
-            texts = [text for _, _, text in pairs]
+            texts = [p[2] for p in pairs]
             emb = s.encoder_.embed(texts)
             alive, _, dropped_by = self.chain.run(
-                Candidates(texts, [c for c, _, _ in pairs], self.archive.embeddings([i for _, i, _ in pairs]), emb), ctx)
+                Candidates(texts, [p[0] for p in pairs], self.archive.embeddings([p[1] for p in pairs]), emb), ctx)
             for j in np.flatnonzero(~alive):
                 report.dropped_by[dropped_by[j]] = report.dropped_by.get(dropped_by[j], 0) + 1
             for j in np.flatnonzero(alive):
-                c, parent, text = pairs[j]
+                c, parent, text, style = pairs[j]
                 if len(made[c]) < need[c]:
                     made[c].append(self.archive.add(text, c, emb[j], {"origin": "rewrite", "round": t + 1,
-                                                                      "parents": [parent]}))
+                                                                      "parents": [parent], "style": style}))
                     ctx.accept([text], emb[j][None])
         return made
 

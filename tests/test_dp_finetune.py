@@ -211,6 +211,7 @@ def test_the_budget_splits_as_declared():
     ({"label_epsilon": 4.0}, {}, "`label_epsilon` .4. must be below `target_epsilon`"),
     ({"method": "evolution", "steps": 3}, {}, "`steps` only applies with `method` 'finetune' or 'adapted-evolution'"),
     ({"method": "adapted-evolution", "ablation": "no_votes"}, {}, "`ablation` only applies to DP generation by evolution"),
+    ({"method": "evolution", "rewrite_style": "blanks"}, {}, "`rewrite_style` 'blanks' has nothing to rewrite"),
     ({"method": "adapted-evolution", "target_epsilon": 0.02}, {}, "can't meet ε = 0.005"),
     ({}, {"num_candidates": 2}, "num_candidates 1"),
     ({}, {"temperature": 0.0}, "greedy decoding"),

@@ -143,24 +143,57 @@ def test_same_secret_same_output(spied, encoder, lm, tiny):
     assert again.privacy_["class_sizes"] == first.privacy_["class_sizes"]
 
 
+def test_blank_out_cuts_a_share_of_the_words_into_blanks():
+    text = "a gripping and funny film about grief friendship and the sea"
+    a, b = (pe.blank_out(text, np.random.default_rng(5)) for _ in range(2))
+    assert a == b  # seeded
+    kept = [w for w in a.split() if w != pe.BLANK]
+    assert len(kept) == 11 - round(pe.BLANK_SHARE * 11) and pe.BLANK in a and pe.BLANK * 2 not in a.replace(" ", "")
+    words = iter(text.split())
+    assert all(w in words for w in kept)  # the words kept are the text's, in order
+    assert pe.blank_out("wow", np.random.default_rng(0)) == pe.BLANK and pe.blank_out("", np.random.default_rng(0)) == pe.BLANK
+
+
 def test_an_unlabelled_corpus_is_one_class_and_the_lm_rewrites_survivors(encoder, lm, tiny, monkeypatch):
-    prompts, write = [], lm_writer.write_batch
-    monkeypatch.setattr(lm_writer, "write_batch", lambda lm_, batch, *a: prompts.extend(batch) or write(lm_, batch, *a))
-    # every new candidate is to be the LM's rewrite of a survivor (Aug-PE's paraphrase), mixes only where short
+    asked, write = [], pe.write_texts
+
+    def spy(lm_, prompts, *a, **kw):
+        out = write(lm_, prompts, *a, **kw)
+        asked.extend(zip(prompts, out))
+        return out
+
+    monkeypatch.setattr(pe, "write_texts", spy)
+    # every new candidate is to be the LM's rewrite of a survivor (Aug-PE's paraphrase or fill-in-the-blank),
+    # mixes only where short
     sampler = SMOTExT(sampling_strategy=3, random_state=1, encoder=encoder, lm=lm, bridge=tiny, max_new_tokens=24,
                       dp=DPGeneration(target_epsilon=8.0, iterations=1, population=3, secret=2, public_class_counts=True,
-                                      rewrite_share=1.0))
+                                      rewrite_share=1.0, rewrite_style="both"))
     texts, labels = sampler.fit_resample(TEXTS[:60])
     assert len(sampler.synthetic_) == 3 and set(sampler.synthetic_["label"]) == {UNLABELLED}
     assert sampler.privacy_["epsilon_per_part"]["class_counts"] == 0.0 and sampler.privacy_["mechanisms"] == 1
     prov = sampler.provenance_
     rewritten = prov[prov["origin"] == "rewrite"]
     assert len(rewritten) and (rewritten["candidate_parents"].map(len) == 1).all()
-    # the LM rewrote public start candidates only: each rewrite prompt quotes one, none quotes a real text
-    starts = [p for p in prompts if not p.startswith("Rewrite this")]
+    assert set(rewritten["style"]) <= {"paraphrase", "blanks"}
+    # the LM rewrote public start candidates only: each rewrite prompt quotes one (blanked out or whole),
+    # none quotes a real text
+    prompts = [p for p, _ in asked]
+    starts = [out for p, out in asked if p.startswith("Write one") and out]
     rewrites = [p for p in prompts if p.startswith("Rewrite this")]
-    assert starts and rewrites and not any(t in p for p in prompts for t in TEXTS)
-    assert sampler.privacy_["candidates"] >= 3 + len(rewritten) and sampler.privacy_["settings"]["rewrite_share"] == 1.0
+    blanks = [p for p in prompts if p.startswith("Fill in each blank")]
+    written = [p for p in prompts if p.startswith("Write one")]
+    assert starts and rewrites and blanks and len(written) + len(rewrites) + len(blanks) == len(prompts)
+    assert not any(t in p for p in prompts for t in TEXTS)
+    assert all(any(f'"{s}"' in p for s in starts) for p in rewrites)
+
+    def blanked_from(quoted, source):
+        words = iter(source.split())
+        return pe.BLANK in quoted and all(w in words for w in quoted.split() if w != pe.BLANK)
+
+    quoted = [p.split('"', 1)[1].rsplit('"', 1)[0] for p in blanks]
+    assert all(any(blanked_from(q, s) for s in starts) for q in quoted)
+    assert sampler.privacy_["candidates"] >= 3 + len(rewritten)
+    assert sampler.privacy_["settings"]["rewrite_share"] == 1.0 and sampler.privacy_["settings"]["rewrite_style"] == "both"
 
 
 @pytest.mark.parametrize("kw, message", [
