@@ -44,7 +44,7 @@ from smotext.synth.corpus import UNLABELLED
 from smotext.synth.dp import DPConfig, DPPlan, calibrate, resolve_delta
 from smotext.synth.filters import Candidates, FilterChain, FilterContext
 from smotext.synth.params import ADAPTER_LR
-from smotext.synth.pe_privacy import (DPGeneration, VotePlan, assign_classes, calibrate_votes, noisy_centroids,
+from smotext.synth.pe_privacy import (DPGeneration, VotePlan, calibrate_votes, label_by_centroids,
                                       noisy_class_counts)
 from smotext.synth.private_evolution import DEFAULT_TOPIC, PrivateEvolution
 from smotext.synth.sampling import counts_for_sizes
@@ -172,11 +172,11 @@ class DPFinetune:
         rows = self._sample(active, counts, codes, report)
         if plan.labels is not None and plan.labels.label_model and rows:
             t0 = time.perf_counter()
-            centroids = noisy_centroids(plan.labels, s.encoder_.embed(texts, progress=s.progress), labels, active)
-            which = assign_classes(np.stack([r["_emb"] for r in rows]), centroids,
-                                   [sum(r["label"] == c for r in rows) for c in active])
-            for r, k in zip(rows, which):
-                r["label"] = active[k]  # post-processing of the label model's release
+            classes = label_by_centroids(plan.labels, s.encoder_.embed(texts, progress=s.progress), labels, active,
+                                         np.stack([r["_emb"] for r in rows]),
+                                         [sum(r["label"] == c for r in rows) for c in active])
+            for r, c in zip(rows, classes):
+                r["label"] = c  # post-processing of the label model's release
             self.timing["label"] += time.perf_counter() - t0
         for r in rows:
             r.pop("_emb")

@@ -38,8 +38,8 @@ from smotext.errors import SmotextError
 from smotext.synth.corpus import UNLABELLED
 from smotext.synth.filters import Candidates, FilterChain, FilterContext
 from smotext.synth.lm_writer import write_texts
-from smotext.synth.pe_privacy import (DPGeneration, VotePlan, assign_classes, noisy_centroids, noisy_class_counts,
-                                      noisy_votes, vote_histogram)
+from smotext.synth.pe_privacy import (DPGeneration, VotePlan, label_by_centroids, noisy_class_counts, noisy_votes,
+                                      vote_histogram)
 from smotext.synth.sampling import counts_for_sizes, plan_mixes
 
 # the default filters that look at synthetic texts only, with every method (fidelity applies to mixes: a text
@@ -187,12 +187,11 @@ class PrivateEvolution:
         if self.plan.label_model and real_emb is not None:
             t0 = time.perf_counter()
             # the run's last release; assigning classes from it is post-processing
-            centroids = noisy_centroids(self.plan, real_emb, labels, active)
+            classes = label_by_centroids(self.plan, real_emb, labels, active,
+                                         self.archive.embeddings([r["candidate"] for r in rows]), [counts[c] for c in active])
             self.timing["vote"] += time.perf_counter() - t0
-            which = assign_classes(self.archive.embeddings([r["candidate"] for r in rows]), centroids,
-                                   [counts[c] for c in active])
-            for r, k in zip(rows, which):
-                r["evolved_label"], r["label"] = r["label"], active[k]
+            for r, c in zip(rows, classes):
+                r["evolved_label"], r["label"] = r["label"], c
         report.seconds.update(self.timing)
         report.made = {c: sum(r["label"] == c for r in rows) for c in counts}
         frame = pd.DataFrame({"text": [r["text"] for r in rows], "label": [r["label"] for r in rows]})

@@ -42,7 +42,7 @@ def spied(encoder, lm, tiny):
             "centroids": []}
     mp = pytest.MonkeyPatch()
     embed, decode, write, vote, add = Encoder.embed, Decoder.decode, lm_writer.write_batch, pe.vote_histogram, pe._Archive.add
-    centroids = pe.noisy_centroids
+    relabel = pe.label_by_centroids
 
     def spy_embed(self, texts, progress=False):
         out = embed(self, texts, progress)
@@ -61,9 +61,9 @@ def spied(encoder, lm, tiny):
         seen["votes"].append((real, np.array(candidates)))
         return vote(real, real_classes, candidates, candidate_classes, **kw)
 
-    def spy_centroids(plan, real, real_classes, classes):
+    def spy_labels(plan, real, real_classes, classes, emb, counts):
         seen["centroids"].append(real)
-        return centroids(plan, real, real_classes, classes)
+        return relabel(plan, real, real_classes, classes, emb, counts)
 
     def spy_add(self, text, label, emb, info):
         seen["archived"].append((text, np.array(emb)))
@@ -74,7 +74,7 @@ def spied(encoder, lm, tiny):
     mp.setattr(Decoder, "decode", spy_decode)
     mp.setattr(lm_writer, "write_batch", spy_write)
     mp.setattr(pe, "vote_histogram", spy_vote)
-    mp.setattr(pe, "noisy_centroids", spy_centroids)
+    mp.setattr(pe, "label_by_centroids", spy_labels)
     for cls in FILTERS.classes().values():
         def spy_apply(self, cand, ctx, _apply=cls.apply):
             seen["filtered"] += list(cand.texts)
